@@ -1,0 +1,66 @@
+"""REINFORCE helpers for hard attention (Williams 1992), shared by RAM/DRAM and hard Show-Attend-Tell.
+
+* RAM (Mnih et al. 2014, §3 eq. (2)-(3)): a Gaussian location policy with fixed σ,
+  reward R = 1 for a correct classification, a learned baseline b_t, and the hybrid loss
+  (supervised cross-entropy + REINFORCE for the locations + MSE for the baseline).
+* Hard attention captioning (Xu et al. 2015 §4.1 eq. (11)-(12)): a categorical over the
+  L grid locations, reward log p(y|a, s), a moving-average baseline and an entropy bonus.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def gaussian_sample(mean: torch.Tensor, std: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample l ~ N(mean, std²) with the sample detached; returns (l, log π(l)) summed over the last dim.
+
+    The gradient of log π flows into ``mean`` only (the sample itself is a constant),
+    as in RAM's location network.
+    """
+    sample = (mean + std * torch.randn_like(mean)).detach()
+    log_prob = -((sample - mean) ** 2) / (2 * std**2) - math.log(std) - 0.5 * math.log(2 * math.pi)
+    return sample, log_prob.sum(-1)
+
+
+def categorical_sample(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sample an index per row of ``probs`` (B, L); returns (index (B,), log p(index) (B,), entropy (B,))."""
+    dist = torch.distributions.Categorical(probs=probs.clamp_min(1e-12))
+    index = dist.sample()
+    return index, dist.log_prob(index), dist.entropy()
+
+
+def reinforce_loss(log_probs: torch.Tensor, reward: torch.Tensor, baseline: torch.Tensor | None = None) -> torch.Tensor:
+    """Score-function surrogate: −E[(R − b) · Σ_t log π(a_t)] with R − b treated as a constant.
+
+    ``log_probs`` (B, T) or (B,); ``reward`` (B,); ``baseline`` (B,) or (B, T) or None.
+    """
+    if log_probs.dim() == 1:
+        log_probs = log_probs.unsqueeze(1)
+    advantage = reward.unsqueeze(1) if reward.dim() == 1 else reward
+    if baseline is not None:
+        advantage = advantage - (baseline.unsqueeze(1) if baseline.dim() == 1 else baseline)
+    return -(advantage.detach() * log_probs).sum(1).mean()
+
+
+class MovingAverageBaseline(nn.Module):
+    """b ← β·b + (1−β)·mean(R) (Xu et al. §4.1, following Weaver & Tao 2001). A buffer, like BN statistics."""
+
+    def __init__(self, decay: float = 0.9) -> None:
+        super().__init__()
+        self.decay = decay
+        self.register_buffer("value", torch.zeros(()))
+        self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, reward: torch.Tensor) -> torch.Tensor:
+        """The baseline to subtract for this batch (the value before updating with it)."""
+        current = self.value.expand_as(reward).clone() if self.initialised else reward.mean().detach().expand_as(reward)
+        if self.training:
+            mean = reward.detach().mean()
+            new = torch.where(self.initialised, self.decay * self.value + (1 - self.decay) * mean, mean)
+            self.value.copy_(new)
+            self.initialised.fill_(True)
+        return current

@@ -1,0 +1,282 @@
+"""The `attn` command line (Typer). Parses, calls :mod:`attn_cli.run`, prints. No logic here.
+
+User errors (:class:`~attn_cli.errors.AttnError`) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from attn_cli.errors import AttnError
+
+app = typer.Typer(
+    name="attn",
+    help="Prepare data for, train, evaluate and visualise the classic attention models (2014-2017).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class State:
+    data_dir: Path = Path(os.environ.get("ATTN_DATA", "data"))
+    runs_dir: Path = Path(os.environ.get("ATTN_RUNS", "runs"))
+    results_dir: Path = Path(os.environ.get("ATTN_RESULTS", "results"))
+
+
+@app.callback()
+def main(
+    data_dir: Path = typer.Option(State.data_dir, "--data-dir", envvar="ATTN_DATA", help="Prepared datasets live here."),
+    runs_dir: Path = typer.Option(State.runs_dir, "--runs-dir", envvar="ATTN_RUNS", help="Run directories go here."),
+    results_dir: Path = typer.Option(State.results_dir, "--results-dir", envvar="ATTN_RESULTS", help="Recorded results (for tables)."),
+) -> None:
+    """attn: attention models from the papers, on your data, laptop to cluster."""
+    State.data_dir, State.runs_dir, State.results_dir = data_dir, runs_dir, results_dir
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def _metrics_table(title: str, metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> RichTable:
+    table = RichTable(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    for key, value in (extra or {}).items():
+        table.add_row(f"[dim]{key}[/dim]", f"[dim]{value}[/dim]")
+    return table
+
+
+@app.command()
+def prepare(
+    target: str = typer.Argument(..., help="A task (nmt, caption, vision, memory) or a dataset name."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset, when TARGET is a task."),
+    source: Optional[Path] = typer.Option(None, "--source", help="Official raw files (dir or archive); else download."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name of the prepared dataset (default from options)."),
+    src: Optional[str] = typer.Option(None, "--src", help="Parallel text: source-side training file."),
+    tgt: Optional[str] = typer.Option(None, "--tgt", help="Parallel text: target-side training file."),
+    dev_src: Optional[str] = typer.Option(None, "--dev-src", help="Parallel text: source dev file."),
+    dev_tgt: Optional[str] = typer.Option(None, "--dev-tgt", help="Parallel text: target dev file."),
+    test_src: Optional[str] = typer.Option(None, "--test-src", help="Parallel text: source test file."),
+    test_tgt: Optional[str] = typer.Option(None, "--test-tgt", help="Parallel text: target test file."),
+    set_: list[str] = typer.Option([], "--set", help="Dataset option key=value (e.g. min_freq=2)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if an identical preparation exists."),
+) -> None:
+    """Prepare a dataset into the data directory.
+
+    Example: attn prepare nmt --dataset multi30k --source ../shared/data/multi30k
+    """
+    from attn_cli import run
+
+    options = {"src": src, "tgt": tgt, "dev_src": dev_src, "dev_tgt": dev_tgt, "test_src": test_src, "test_tgt": test_tgt}
+    out = run.prepare(target, dataset=dataset, source=source, data_dir=State.data_dir, options=options, overrides=set_, name=name, force=force)
+    from attn_cli.io import read_json
+
+    manifest = read_json(out / "manifest.json")
+    facts = {k: v for k, v in manifest.items() if k in ("dataset", "direction", "counts", "vocab", "note")}
+    console.print(_metrics_table(f"prepared {out}", {k: str(v) for k, v in facts.items()}))
+
+
+@app.command()
+def train(
+    task: str = typer.Argument(..., help="Task family: nmt, caption, vision, memory."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe NAME (recipes/<task>/NAME.yaml), tiny/NAME, or a PATH."),
+    set_: list[str] = typer.Option([], "--set", "-s", help="Override a recipe key: --set train.lr=0.001"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a killed run from its last checkpoint."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Use this run directory (cluster scripts)."),
+    devices: Optional[str] = typer.Option(None, "--devices", help="Devices: a count, a list '0,1', or auto."),
+    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),
+) -> None:
+    """Train a recipe; writes runs/<task>/<recipe>/<run-id>/.
+
+    Example: attn train nmt --recipe luong-local-p --set train.max_epochs=5
+    """
+    from attn_cli import run
+
+    summary = run.train(
+        task, recipe, overrides=set_, runs_dir=State.runs_dir, data_dir=State.data_dir,
+        resume=resume, run_dir=run_dir, devices=devices, accelerator=accelerator,
+    )
+    if summary:
+        console.print(_metrics_table(f"trained {summary['recipe']}", {
+            f"best {summary['monitor']}": summary["best_score"],
+            "epochs": summary["epochs"], "steps": summary["steps"], "train wall (s)": summary["train_wall_s"],
+        }, {"run": summary["run_dir"], "best checkpoint": summary["best_checkpoint"]}))
+        console.print(f"next: attn eval {task} --run {summary['run_dir']}")
+
+
+def _evaluate(
+    task: str, run_: Path, split: str, set_: list[str], checkpoint: Optional[Path], beam: Optional[int],
+    record_: bool, devices: Optional[str], accelerator: Optional[str], ensemble: list[Path],
+) -> None:
+    from attn_cli import run
+
+    overrides = list(set_)
+    if beam is not None:
+        overrides.append(f"eval.beam={beam}")
+    if ensemble:
+        overrides.append("eval.ensemble=[" + ",".join(str(p) for p in ensemble) + "]")
+    result = run.evaluate(task, run_, split=split, overrides=overrides, checkpoint=checkpoint,
+                          data_dir=State.data_dir, devices=devices, accelerator=accelerator)
+    if not result:
+        return
+    extra = {k: v for k, v in result.get("metrics_info", {}).items()}
+    extra.update({"predictions": str(Path(run_) / "eval" / split), "eval wall (s)": result["eval_wall_s"]})
+    console.print(_metrics_table(f"{task} {result['recipe']} on {split}", result["metrics"], extra))
+    for line in result.get("notes", []):
+        console.print(line)
+    if record_:
+        path = run.record(task, run_, split=split, results_dir=State.results_dir)
+        console.print(f"recorded {path}")
+
+
+_EVAL_HELP = """Evaluate a trained run on a split (free-running decoding for text).
+
+Example: attn eval nmt --run runs/nmt/luong-local-p/<id> --split test --beam 5
+"""
+
+
+def _eval_command(
+    task: str = typer.Argument(..., help="Task family of the run."),
+    run_: Path = typer.Option(..., "--run", help="Run directory."),
+    split: str = typer.Option("test", "--split", help="Split to score."),
+    set_: list[str] = typer.Option([], "--set", "-s", help="Override eval.* keys, e.g. eval.unk_replace=true"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
+    beam: Optional[int] = typer.Option(None, "--beam", help="Beam size (1 = greedy)."),
+    record_: bool = typer.Option(False, "--record", help="Also record the result under results/."),
+    devices: Optional[str] = typer.Option(None, "--devices", help="Devices for evaluation."),
+    accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),
+    ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
+) -> None:
+    _evaluate(task, run_, split, set_, checkpoint, beam, record_, devices, accelerator, ensemble)
+
+
+app.command("evaluate", help=_EVAL_HELP)(_eval_command)
+app.command("eval", help=_EVAL_HELP)(_eval_command)
+
+
+@app.command()
+def record(
+    task: str = typer.Argument(..., help="Task family of the run."),
+    run_: Path = typer.Option(..., "--run", help="An evaluated run directory."),
+    split: str = typer.Option("test", "--split"),
+    name: Optional[str] = typer.Option(None, "--name", help="Record under this name instead of the recipe's."),
+) -> None:
+    """Copy an evaluated run into results/<task>/<dataset>/<recipe>/result.json.
+
+    Example: attn record nmt --run runs/nmt/bahdanau/<id>
+    """
+    from attn_cli import run
+
+    console.print(f"recorded {run.record(task, run_, split=split, results_dir=State.results_dir, name=name)}")
+
+
+@app.command()
+def visualize(
+    target: str = typer.Argument(..., help="Task or model of the run (nmt, caption, ram, stn, memn2n, ...)."),
+    run_: Path = typer.Option(..., "--run", help="Run directory."),
+    split: str = typer.Option("test", "--split"),
+    n: int = typer.Option(4, "--n", help="How many examples to draw."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint"),
+) -> None:
+    """Draw attention (heatmaps, overlays, glimpses, ...) as PNG files in the run directory.
+
+    Example: attn visualize nmt --run runs/nmt/luong-local-p/<id> --n 4
+    """
+    from attn_cli import run
+
+    paths = run.visualize(target, run_, split=split, n=n, data_dir=State.data_dir, checkpoint=checkpoint)
+    for p in paths:
+        console.print(str(p))
+
+
+@app.command()
+def table(
+    name: Optional[str] = typer.Argument(None, help="Table name (see --list)."),
+    fmt: str = typer.Option("rich", "--format", "-f", help="rich, markdown, csv or latex."),
+    all_: bool = typer.Option(False, "--all", help="Write every table to results/TABLES.md."),
+    list_: bool = typer.Option(False, "--list", help="List the tables."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write to a file instead of the terminal."),
+) -> None:
+    """Render a paper-layout table from recorded results, ours beside the paper's numbers.
+
+    Example: attn table luong --format markdown
+    """
+    from attn_cli import run
+
+    text_or_table = run.table(name, fmt=fmt, all_=all_, list_=list_, results_dir=State.results_dir, out=out)
+    if isinstance(text_or_table, str):
+        if out is None:
+            sys.stdout.write(text_or_table)
+        else:
+            console.print(f"wrote {out}")
+    else:
+        console.print(text_or_table)
+
+
+@app.command()
+def recipes(task: Optional[str] = typer.Argument(None, help="Only this task.")) -> None:
+    """List the recipes that can be trained, one line each.
+
+    Example: attn recipes nmt
+    """
+    from attn_cli import run
+
+    rows = run.list_recipes(task)
+    t = RichTable(title="recipes")
+    for col in ("task", "recipe", "model", "description"):
+        t.add_column(col)
+    for row in rows:
+        t.add_row(row["task"], row["recipe"], row["model"], row["description"])
+    console.print(t)
+
+
+@app.command()
+def bench(
+    task: str = typer.Argument("nmt", help="Task to benchmark."),
+    recipe: list[str] = typer.Option([], "--recipe", "-r", help="Recipes to time (default: the task's own list)."),
+    steps: int = typer.Option(300, "--steps", help="Training updates to time."),
+    set_: list[str] = typer.Option([], "--set", "-s"),
+    out: Path = typer.Option(Path("results/bench"), "--out", help="Where the figures go."),
+) -> None:
+    """Time training and decoding; figures go to results/bench/.
+
+    Example: attn bench nmt --recipe luong-global-general --steps 300
+    """
+    from attn_cli import bench as bench_mod
+
+    rows = bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out)
+    t = RichTable(title=f"bench {task}")
+    if rows:
+        for col in rows[0]:
+            t.add_column(col)
+        for row in rows:
+            t.add_row(*[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()])
+    console.print(t)
+
+
+def entrypoint() -> None:
+    try:
+        app()
+    except AttnError as err:
+        err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; resume with `attn train TASK --resume RUN_DIR`", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,377 @@
+"""Recipes are data: YAML -> frozen, typed dataclasses (DESIGN §3.6).
+
+A recipe file looks like::
+
+    base: luong-global-general      # optional; a sibling recipe (or path) whose keys this one overrides
+    task: nmt
+    description: one line shown by `attn recipes`
+    model: {name: luong, attention: general, input_feed: true, ...}   # typed by the model's Config
+    data: {dataset: multi30k, ...}                                    # typed by the task's DataConfig
+    train: {max_epochs: 12, lr: 1.0e-3, monitor: val/bleu, ...}      # TrainConfig below
+    eval: {beam: 5, ...}                                              # typed by the task's EvalConfig
+    reference: {source: "Luong et al. 2015, Table 1", metrics: {bleu: 19.0}}
+
+Defaults live only in the dataclasses. Unknown keys are errors with a
+did-you-mean; ``--set a.b=c`` overrides are parsed as YAML scalars and then
+coerced to the field's declared type, so ``--set train.lr=1e-3`` is a float and
+``--set model.input_feed=false`` a bool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from attn_cli.errors import AttnError, closest, unknown
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def recipes_dir() -> Path:
+    """The recipe tree: ``$ATTN_RECIPES`` or ``recipes/`` next to the package."""
+    return Path(os.environ.get("ATTN_RECIPES", REPO_ROOT / "recipes"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; shared by every task. Built into a Lightning Trainer by :mod:`attn_cli.trainer`."""
+
+    max_epochs: int = 10
+    max_steps: int = -1  # -1: no step limit
+    max_time_min: float | None = None  # wall-clock budget for the fit loop, minutes
+    batch_size: int = 64
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = 1.0e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    # "none"; "plateau": multiply lr by lr_decay when the monitor stalls for lr_patience validations;
+    # "halve_after": multiply by lr_decay every epoch from epoch lr_decay_start (Luong et al. §4.1)
+    lr_schedule: Literal["none", "plateau", "halve_after"] = "none"
+    lr_decay: float = 0.5
+    lr_patience: int = 1
+    lr_decay_start: int = 0
+    grad_clip: float = 5.0  # 0 disables
+    grad_clip_algorithm: Literal["norm", "value"] = "norm"
+    val_every_steps: int | None = None  # None: validate once per epoch
+    limit_val_batches: float = 1.0
+    monitor: str = "val/loss"
+    monitor_mode: Literal["min", "max"] = "min"
+    patience: int = 0  # early-stopping patience in validations; 0 disables
+    checkpoint_every_steps: int | None = None  # also write last.ckpt every N steps (resume granularity)
+    seed: int = 42
+    deterministic: bool = False
+    precision: str = "auto"  # auto: bf16-mixed on GPU, 32-true on CPU
+    accelerator: str = "auto"
+    devices: str = "auto"  # "auto", a count ("4") or a list ("0,1")
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto: ddp when more than one device
+    num_workers: int = 0
+    log_every_n_steps: int = 50
+    threads: int = 0  # torch intra-op threads on CPU; 0 leaves torch's default
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The paper's numbers for this recipe, with where they come from."""
+
+    source: str = ""
+    dataset: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    task: str
+    name: str
+    model_name: str
+    model: Any
+    data: Any
+    eval: Any
+    train: TrainConfig = field(default_factory=TrainConfig)
+    reference: Reference = field(default_factory=Reference)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data in recipe-file shape (``model.name`` inside the model section)."""
+        data = to_dict(self)
+        data["model"] = {"name": data.pop("model_name"), **data["model"]}
+        return data
+
+
+# ---------------------------------------------------------------------------------------------
+# strict, typed construction
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclasses (nested) -> plain dicts/lists, suitable for YAML/JSON."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert ``value`` to type ``tp`` or raise an AttnError naming ``where``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except AttnError as err:
+                errors.append(err)
+        raise errors[0] if errors else AttnError(f"{where}: cannot be null")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise unknown(f"value for {where}", str(value), [str(a) for a in args])
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise AttnError(f"{where} must be a mapping, got {value!r}")
+        return build(tp, value, where)
+    if origin in (tuple, list):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            value = [value]
+        item_tp = args[0] if args else Any
+        items = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise AttnError(f"{where} must be a mapping, got {value!r}")
+        key_tp, val_tp = args if args else (Any, Any)
+        return {coerce(k, key_tp, where): coerce(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise AttnError(f"{where} expects true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise AttnError(f"{where} expects an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise AttnError(f"{where} expects an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise AttnError(f"{where} expects a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise AttnError(f"{where} expects a string, got {value!r}")
+    raise TypeError(f"unsupported config type {_type_name(tp)} at {where}")
+
+
+def build(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data`` strictly: unknown keys are errors, values are coerced."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            hint = closest(str(key), fields)
+            msg = f"unknown recipe key {path!r}"
+            msg += f" (did you mean {(where + '.' if where else '') + hint!r}?)" if hint else ""
+            raise AttnError(msg + f"; valid keys here: {', '.join(sorted(fields))}")
+        kwargs[key] = coerce(value, hints[key], path)
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise AttnError(f"recipe {where or 'file'} is missing required key(s): {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# files, inheritance and overrides
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def available_recipes(task: str) -> list[str]:
+    """Recipe names for ``task``: ``recipes/<task>/*.yaml`` and ``recipes/tiny/<task>/*.yaml`` (as tiny/NAME)."""
+    root = recipes_dir()
+    names = [p.stem for p in sorted((root / task).glob("*.yaml"))]
+    names += [f"tiny/{p.stem}" for p in sorted((root / "tiny" / task).glob("*.yaml"))]
+    return names
+
+
+def resolve_recipe_path(task: str, recipe: str) -> tuple[Path, str]:
+    """``recipe`` is a name (``luong-local-p``, ``tiny/luong-local-p``) or a path to a YAML file."""
+    as_path = Path(recipe)
+    if recipe.endswith((".yaml", ".yml")) or as_path.is_file():
+        if not as_path.is_file():
+            raise AttnError(f"recipe file {recipe} does not exist")
+        return as_path, as_path.stem
+    root = recipes_dir()
+    if recipe.startswith("tiny/"):
+        path = root / "tiny" / task / f"{recipe[5:]}.yaml"
+    else:
+        path = root / task / f"{recipe}.yaml"
+    if not path.is_file():
+        raise unknown(f"recipe for task {task!r}", recipe, available_recipes(task))
+    return path, recipe
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise AttnError(f"recipe {path} is not valid YAML{where}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AttnError(f"recipe {path} must be a mapping of keys to values")
+    return data
+
+
+def _load_raw(path: Path, task: str | None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path.resolve() in seen:
+        raise AttnError(f"recipe {path} inherits from itself through 'base:'")
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_task = data.get("task", task)
+    if base_task is None:
+        raise AttnError(f"recipe {path} uses 'base:' but names no task")
+    candidate = path.parent / f"{base}.yaml"
+    base_path = candidate if candidate.is_file() else resolve_recipe_path(base_task, str(base))[0]
+    return _deep_merge(_load_raw(base_path, base_task, (*seen, path.resolve())), data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=c`` -> (["a", "b"], yaml-parsed c)."""
+    if "=" not in text:
+        raise AttnError(f"--set expects key=value (e.g. train.lr=0.001), got {text!r}")
+    key, raw = text.split("=", 1)
+    keys = [k for k in key.strip().split(".") if k]
+    if not keys:
+        raise AttnError(f"--set has an empty key in {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return keys, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for key in keys[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise AttnError(f"--set {text}: {key!r} is not a section")
+            node = child
+        node[keys[-1]] = value
+    return data
+
+
+def recipe_from_dict(data: dict[str, Any], name: str, task: str | None = None) -> Recipe:
+    """Build a typed Recipe; the model's and task's own config classes type their sections."""
+    from attn_cli.registry import MODELS, TASKS
+
+    data = dict(data)
+    file_task = data.pop("task", None)
+    task = task or file_task
+    if task is None:
+        raise AttnError(f"recipe {name} names no task (add 'task: ...')")
+    if file_task is not None and file_task != task:
+        raise AttnError(f"recipe {name} is for task {file_task!r}, not {task!r}")
+    spec = TASKS.get(task)
+    data.pop("name", None)
+    model_raw = dict(data.pop("model", None) or {})
+    model_name = model_raw.pop("name", None)
+    if model_name is None:
+        raise AttnError(f"recipe {name} has no model.name; models: {', '.join(spec.model_names())}")
+    if model_name not in spec.model_names():
+        raise unknown(f"model for task {task!r}", str(model_name), spec.model_names())
+    model_cls = MODELS.get(model_name)
+    model = build(model_cls.Config, model_raw, "model")
+    known = {"data", "eval", "train", "reference", "description"}
+    extra = set(data) - known
+    if extra:
+        key = sorted(extra)[0]
+        hint = closest(key, known | {"model", "task", "base"})
+        raise AttnError(
+            f"unknown recipe key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; valid top-level keys: base, task, description, model, data, train, eval, reference"
+        )
+    return Recipe(
+        task=task,
+        name=name,
+        description=str(data.get("description", "")),
+        model_name=str(model_name),
+        model=model,
+        data=build(spec.data_config, data.get("data") or {}, "data"),
+        eval=build(spec.eval_config, data.get("eval") or {}, "eval"),
+        train=build(TrainConfig, data.get("train") or {}, "train"),
+        reference=build(Reference, data.get("reference") or {}, "reference"),
+    )
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The resolved recipe as YAML; :func:`load_recipe` on it gives an equal Recipe."""
+    data = recipe.to_dict()
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def load_recipe(task: str, recipe: str, overrides: list[str] | None = None) -> Recipe:
+    """Load recipe NAME or PATH for ``task``, following ``base:`` and applying ``--set`` overrides."""
+    path, name = resolve_recipe_path(task, recipe)
+    data = _load_raw(path, task)
+    data = apply_overrides(data, list(overrides or []))
+    return recipe_from_dict(data, name=str(data.pop("name", name)), task=task)

@@ -1,0 +1,1 @@
+"""LightningDataModules per modality: read prepared data, never download."""

@@ -1,0 +1,173 @@
+"""Batching shared by every datamodule: resumable, distributed-aware, deterministic.
+
+Lightning's own DistributedSampler injection is switched off (``use_distributed_sampler=False``)
+because these samplers shard by rank themselves:
+
+* :class:`TrainBatches` draws a permutation from ``(seed, epoch)`` only, so every rank
+  agrees on it, and rank ``r`` takes batches ``r, r + W, ...``. Its state (epoch and
+  batches consumed) is saved in Lightning checkpoints (the loader is ``_Stateful``), so a
+  run killed mid-epoch resumes at the next unseen batch, not at the epoch start.
+* :class:`EvalBatches` shards examples ``r, r + W, ...`` and pads the shorter shards
+  with repeats, exactly like ``DistributedSampler``; predictions carry example ids and
+  :func:`attn_cli.tasks.base.gather_rows` drops the repeats before scoring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class TrainBatches(Sampler[list[int]]):
+    """Shuffled batches of indices; ``lengths`` (optional) enables length bucketing.
+
+    With bucketing, examples are shuffled, cut into pools of ``pool`` batches, sorted by
+    length inside each pool and batched, then the batches are shuffled: little padding,
+    still random. Without it, batches are plain random draws.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        lengths: Sequence[int] | None = None,
+        pool: int = 50,
+        drop_last: bool = False,
+    ) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.lengths, self.pool, self.drop_last = lengths, pool, drop_last
+        self.epoch = 0
+        self.consumed = 0  # batches of this epoch already trained on (restored on resume)
+        self._yielded = 0
+        self._exhausted = False
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.consumed = epoch, 0
+
+    def _batches(self) -> list[list[int]]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n, generator=gen).tolist()
+        if self.lengths is not None:
+            size = self.batch_size * self.pool
+            order = [
+                i
+                for start in range(0, self.n, size)
+                for i in sorted(order[start : start + size], key=lambda j: self.lengths[j])
+            ]
+        batches = [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.lengths is not None:
+            perm = torch.randperm(len(batches), generator=gen).tolist()
+            batches = [batches[i] for i in perm]
+        rank, world = _world()
+        per_rank = math.ceil(len(batches) / world)
+        batches += batches[: per_rank * world - len(batches)]
+        return batches[rank::world]
+
+    def __len__(self) -> int:
+        _, world = _world()
+        full = self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+        return math.ceil(full / world)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches()
+        skip, self.consumed = self.consumed, 0
+        self._yielded, self._exhausted = skip, False
+        for batch in batches[skip:]:
+            self._yielded += 1
+            yield batch
+        self._exhausted = True
+
+    def state_dict(self) -> dict[str, int]:
+        # Lightning's fetcher keeps one batch in flight: while batch i trains, batch i + 1
+        # has already been drawn. Count what was trained on, not what was drawn.
+        consumed = self._yielded if self._exhausted else max(self._yielded - 1, 0)
+        return {"epoch": self.epoch, "consumed": consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
+
+
+class EvalBatches(Sampler[list[int]]):
+    """Examples in order (optionally grouped by length), sharded by rank with padding repeats."""
+
+    def __init__(self, n: int, batch_size: int, lengths: Sequence[int] | None = None) -> None:
+        self.n, self.batch_size, self.lengths = n, batch_size, lengths
+
+    def _indices(self) -> list[int]:
+        rank, world = _world()
+        per_rank = math.ceil(self.n / world)
+        order = list(range(self.n))
+        order += order[: per_rank * world - self.n]
+        mine = order[rank::world]
+        if self.lengths is not None:
+            mine.sort(key=lambda j: -self.lengths[j])
+        return mine
+
+    def __len__(self) -> int:
+        _, world = _world()
+        return math.ceil(math.ceil(self.n / world) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        mine = self._indices()
+        for i in range(0, len(mine), self.batch_size):
+            yield mine[i : i + self.batch_size]
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader whose batch order survives a checkpoint (Lightning sees it as ``_Stateful``)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        sampler = self.batch_sampler
+        return sampler.state_dict() if hasattr(sampler, "state_dict") else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state and hasattr(self.batch_sampler, "load_state_dict"):
+            self.batch_sampler.load_state_dict(state)
+
+
+def train_loader(
+    dataset: Dataset,
+    batch_size: int,
+    seed: int,
+    collate: Callable,
+    lengths: Sequence[int] | None = None,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> ResumableLoader:
+    sampler = TrainBatches(len(dataset), batch_size, seed, lengths=lengths, drop_last=drop_last)
+    return ResumableLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def eval_loader(
+    dataset: Dataset,
+    batch_size: int,
+    collate: Callable,
+    lengths: Sequence[int] | None = None,
+    num_workers: int = 0,
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_sampler=EvalBatches(len(dataset), batch_size, lengths),
+        collate_fn=collate,
+        num_workers=num_workers,
+    )

@@ -1,0 +1,1 @@
+"""Thin wrappers over the libraries users trust: sacrebleu, pycocoevalcap, torchmetrics."""

@@ -1,0 +1,67 @@
+"""Caption metrics from pycocoevalcap: BLEU-1..4, METEOR, ROUGE-L, CIDEr (the COCO caption protocol).
+
+Captions are tokenised with pycocoevalcap's PTB tokenizer (Java), then scored against
+all references. METEOR runs a Java jar: without Java it is skipped with a one-line
+warning; newlines inside a caption (which make the METEOR subprocess hang) are
+replaced by spaces before anything is scored.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+CAPTION_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider")
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.replace("\r", " ").replace("\n", " ").split())
+
+
+def caption_scores(
+    hypotheses: Mapping[Any, str], references: Mapping[Any, Sequence[str]], *, tokenize: bool = True
+) -> dict[str, float]:
+    """Scores in [0, 1] (as pycocoevalcap reports them) keyed by :data:`CAPTION_METRICS`."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    ids = sorted(hypotheses, key=str)
+    missing = [i for i in ids if not references.get(i)]
+    if missing:
+        raise ValueError(f"no references for image id {missing[0]!r}")
+    res = {i: [{"caption": _clean(hypotheses[i])}] for i in ids}
+    gts = {i: [{"caption": _clean(r)} for r in references[i]] for i in ids}
+    have_java = java_available()
+    if tokenize and have_java:
+        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+        tok = PTBTokenizer()
+        gts, res = tok.tokenize(gts), tok.tokenize(res)
+    else:
+        if tokenize:
+            warnings.warn("Java not found: captions are lower-cased and split on spaces instead of PTB-tokenised", stacklevel=2)
+        res = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in res.items()}
+        gts = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in gts.items()}
+    out: dict[str, float] = {}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    out.update({f"bleu{n + 1}": float(b) for n, b in enumerate(bleu)})
+    if have_java:
+        from pycocoevalcap.meteor.meteor import Meteor
+
+        meteor = Meteor()
+        try:
+            out["meteor"] = float(meteor.compute_score(gts, res)[0])
+        finally:
+            meteor.close() if hasattr(meteor, "close") else None
+    else:
+        warnings.warn("Java not found: METEOR skipped (install a JRE, e.g. openjdk-17-jre-headless)", stacklevel=2)
+    out["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
+    out["cider"] = float(Cider().compute_score(gts, res)[0])
+    return out

@@ -1,0 +1,365 @@
+"""The commands as plain functions: prepare, train, evaluate, visualize, record, recipes.
+
+``cli.py`` parses arguments and prints; everything that does work is here, callable
+from Python and tests. Every function raises :class:`~attn_cli.errors.AttnError` for
+user mistakes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import yaml
+
+from attn_cli.config import Recipe, apply_overrides, available_recipes, build, dump_recipe, load_recipe, recipe_from_dict
+from attn_cli.errors import AttnError, unknown
+from attn_cli.io import atomic_write, read_json, write_json
+from attn_cli.registry import DATASETS, MODELS, TASKS
+from attn_cli.runs import (
+    check_run_dir,
+    find_checkpoint,
+    new_run_dir,
+    run_info,
+    train_summary,
+)
+
+
+def global_rank() -> int:
+    """This process's rank as the launcher set it (0 when not distributed)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+def is_rank_zero() -> bool:
+    return global_rank() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# prepare
+
+
+def prepare(
+    target: str,
+    *,
+    dataset: str | None = None,
+    source: Path | None = None,
+    data_dir: Path,
+    options: dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+    name: str | None = None,
+    force: bool = False,
+) -> Path:
+    """Prepare dataset ``target`` (or ``--dataset`` of task ``target``) into ``data_dir/<name>``."""
+    from data_prep.base import run_prepare
+
+    if target in TASKS:
+        if dataset is None:
+            names = [n for n, spec in DATASETS.items() if spec.task == target]
+            raise AttnError(f"`attn prepare {target}` needs --dataset; one of: {', '.join(names)}")
+        ds_name = dataset
+    else:
+        if target not in DATASETS:
+            raise unknown("task or dataset", target, [*TASKS.names(), *DATASETS.names()])
+        ds_name = target
+    spec = DATASETS.get(ds_name)
+    raw: dict[str, Any] = {k: v for k, v in (options or {}).items() if v is not None}
+    raw = apply_overrides(raw, list(overrides or []))
+    cfg = build(spec.Config, raw, "prepare")
+    return run_prepare(spec, cfg, source=source, data_dir=data_dir, name=name, force=force)
+
+
+# ---------------------------------------------------------------------------------------------
+# train
+
+
+def _with_devices(overrides: list[str], devices: str | None, accelerator: str | None) -> list[str]:
+    out = list(overrides)
+    if devices is not None:
+        out.append(f"train.devices={devices}")
+    if accelerator is not None:
+        out.append(f"train.accelerator={accelerator}")
+    return out
+
+
+def _newest_resume_checkpoint(run_dir: Path) -> Path | None:
+    candidates = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
+    existing = [p for p in candidates if p.is_file()]
+    return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
+
+
+def train(
+    task: str,
+    recipe_name: str | None,
+    *,
+    overrides: list[str] | None = None,
+    runs_dir: Path,
+    data_dir: Path,
+    resume: Path | None = None,
+    run_dir: Path | None = None,
+    devices: str | None = None,
+    accelerator: str | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train a recipe; returns the summary written to ``train_done.json``."""
+    from attn_cli.trainer import build_trainer
+
+    spec = TASKS.get(task)
+    overrides = _with_devices(list(overrides or []), devices, accelerator)
+    ckpt_path: Path | None = None
+    if resume is not None:
+        run_dir = check_run_dir(Path(resume))
+        if (run_dir / "train_done.json").is_file():
+            raise AttnError(f"run {run_dir} already finished training; evaluate it with `attn eval {task} --run {run_dir}`")
+        data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+        recipe = recipe_from_dict(apply_overrides(data, overrides), name=data.get("name", run_dir.parent.name), task=task)
+        ckpt_path = _newest_resume_checkpoint(run_dir)
+        if ckpt_path is None:
+            raise AttnError(f"run {run_dir} has no checkpoint to resume from; start it again without --resume")
+    else:
+        if recipe_name is None:
+            raise AttnError(f"give --recipe NAME (one of: {', '.join(available_recipes(task))}) or --resume RUN_DIR")
+        recipe = load_recipe(task, recipe_name, overrides)
+        if run_dir is None and "ATTN_RUN_DIR" in os.environ:
+            run_dir = Path(os.environ["ATTN_RUN_DIR"])  # a DDP worker re-launched by Lightning
+        if run_dir is None:
+            run_dir = new_run_dir(runs_dir, task, recipe.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["ATTN_RUN_DIR"] = str(run_dir)  # DDP workers started by Lightning reuse this directory
+
+    L.seed_everything(recipe.train.seed, workers=True, verbose=False)
+    dm = spec.datamodule(recipe, data_dir)
+    dm.prepare_data()
+    dm.setup("fit")
+    if is_rank_zero():
+        atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
+        info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+        segment = run_info()
+        info.setdefault("first", segment)
+        info.setdefault("segments", []).append({k: segment[k] for k in ("command", "git_sha", "started")})
+        info["hardware"] = segment["hardware"]
+        info["versions"] = segment["versions"]
+        write_json(run_dir / "run.json", info)
+    module = spec.module(recipe, dm.meta)
+    trainer = build_trainer(recipe.train, run_dir, progress=progress)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    wall = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}
+    best = trainer.checkpoint_callback
+    previous = read_json(run_dir / "run.json").get("train_wall_s", 0.0)
+    info = read_json(run_dir / "run.json")
+    info["train_wall_s"] = previous + wall
+    write_json(run_dir / "run.json", info)
+    score = best.best_model_score
+    summary = {
+        "run_dir": str(run_dir),
+        "task": task,
+        "recipe": recipe.name,
+        "monitor": recipe.train.monitor,
+        "best_score": float(score) if score is not None else None,
+        "best_checkpoint": str(best.best_model_path or find_checkpoint(run_dir, "last")),
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_wall_s": round(previous + wall, 2),
+        "stopped_by": "time budget" if trainer.fit_loop.max_batches and _timer_done(trainer) else "schedule",
+    }
+    write_json(run_dir / "train_done.json", summary)
+    return summary
+
+
+def _timer_done(trainer: L.Trainer) -> bool:
+    from lightning.pytorch.callbacks import Timer
+
+    return any(isinstance(cb, Timer) and cb.time_remaining() is not None and cb.time_remaining() <= 0 for cb in trainer.callbacks)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+def evaluate(
+    task: str,
+    run: Path,
+    *,
+    split: str = "test",
+    overrides: list[str] | None = None,
+    checkpoint: Path | None = None,
+    data_dir: Path,
+    devices: str | None = None,
+    accelerator: str | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Score a trained run on ``split``; writes ``eval/<split>/{metrics.json, predictions...}``."""
+    from attn_cli.tasks.base import load_checkpoint
+    from attn_cli.trainer import build_trainer
+
+    spec = TASKS.get(task)
+    run_dir = check_run_dir(Path(run))
+    ckpt = Path(checkpoint) if checkpoint else find_checkpoint(run_dir, "best")
+    sections: dict[str, Any] = {}
+    apply_overrides(sections, _with_devices(list(overrides or []), devices, accelerator))
+    unknown_sections = set(sections) - {"eval", "train", "data"}
+    if unknown_sections:
+        raise AttnError(f"attn eval only takes --set eval.*, data.* or train.* (got {sorted(unknown_sections)[0]!r})")
+    module, recipe = load_checkpoint(ckpt, task, sections)
+    dm = spec.datamodule(recipe, data_dir)
+    dm.setup("test")
+    if split not in dm.split_names():
+        raise unknown("split", split, dm.split_names())
+    out = run_dir / "eval" / split
+    out.mkdir(parents=True, exist_ok=True)
+    module.eval_out = out
+    trainer = build_trainer(recipe.train, run_dir, for_eval=True, progress=progress)
+    start = time.perf_counter()
+    trainer.test(module, dataloaders=dm.split_loader(split), verbose=False)
+    seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return {}
+    result = {
+        "task": task,
+        "split": split,
+        "recipe": recipe.name,
+        "model": recipe.model_name,
+        "checkpoint": str(ckpt),
+        "eval": dataclasses.asdict(recipe.eval),
+        "metrics": module.last_metrics,
+        "eval_wall_s": round(seconds, 2),
+        "devices": trainer.world_size,
+    }
+    write_json(out / "metrics.json", result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# record: a run's evaluation -> results/<task>/<dataset>/<recipe>/
+
+
+def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None) -> Path:
+    """Copy an evaluated run's durable facts into ``results/`` (small files only)."""
+    run_dir = check_run_dir(Path(run))
+    metrics_path = run_dir / "eval" / split / "metrics.json"
+    if not metrics_path.is_file():
+        raise AttnError(f"run {run_dir} has no {split} evaluation; run `attn eval {task} --run {run_dir} --split {split}` first")
+    ev = read_json(metrics_path)
+    data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+    recipe = recipe_from_dict(dict(data), name=data["name"], task=task)
+    spec = TASKS.get(task)
+    info = read_json(run_dir / "run.json")
+    done = train_summary(run_dir)
+    dest = results_dir / task / spec.dataset_of(recipe) / (name or recipe.name.replace("/", "-"))
+    dest.mkdir(parents=True, exist_ok=True)
+    units = getattr(spec, "metric_units", {})
+    result = {
+        "task": task,
+        "dataset": spec.dataset_of(recipe),
+        "split": split,
+        "recipe": recipe.name,
+        "model": recipe.model_name,
+        "metrics": {k: {"value": v, "unit": units.get(k, "")} for k, v in ev["metrics"].items()},
+        "eval": ev["eval"],
+        "reference": dataclasses.asdict(recipe.reference),
+        "commands": [s["command"] for s in info.get("segments", [])] + [ev.get("command", "")],
+        "git_sha": info.get("segments", [{}])[-1].get("git_sha", "unknown"),
+        "hardware": info.get("hardware", {}),
+        "versions": info.get("versions", {}),
+        "train_wall_s": info.get("train_wall_s"),
+        "eval_wall_s": ev.get("eval_wall_s"),
+        "epochs": done.get("epochs"),
+        "steps": done.get("steps"),
+        "seed": recipe.train.seed,
+        "budget": {"max_epochs": recipe.train.max_epochs, "max_steps": recipe.train.max_steps, "max_time_min": recipe.train.max_time_min},
+        "run_dir": str(run_dir),
+    }
+    small = [p for p in sorted((run_dir / "eval" / split).iterdir()) if p.is_file() and p.stat().st_size < 2_000_000 and p.name != "metrics.json"]
+    for p in small:
+        shutil.copyfile(p, dest / p.name)
+    result["predictions"] = [p.name for p in small]
+    atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
+    write_json(dest / "result.json", result)
+    return dest / "result.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# visualize, recipes
+
+
+def visualize(target: str, run: Path, *, split: str = "test", n: int = 4, data_dir: Path, checkpoint: Path | None = None) -> list[Path]:
+    from attn_cli.tasks.base import load_checkpoint
+
+    run_dir = check_run_dir(Path(run))
+    data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+    task = data.get("task")
+    model_name = (data.get("model") or {}).get("name")
+    if target not in (task, model_name):
+        raise AttnError(f"run {run_dir} is a {task}/{model_name} run, not {target!r}; use `attn visualize {task} --run {run_dir}`")
+    spec = TASKS.get(task)
+    ckpt = Path(checkpoint) if checkpoint else find_checkpoint(run_dir, "best")
+    module, recipe = load_checkpoint(ckpt, task)
+    module.eval()
+    dm = spec.datamodule(recipe, data_dir)
+    dm.setup("test")
+    if split not in dm.split_names():
+        raise unknown("split", split, dm.split_names())
+    out = run_dir / "viz"
+    out.mkdir(parents=True, exist_ok=True)
+    return spec.visualize(module, dm, split, n, out)
+
+
+def list_recipes(task: str | None = None) -> list[dict[str, str]]:
+    tasks = [task] if task else TASKS.names()
+    rows = []
+    for t in tasks:
+        TASKS.get(t)
+        for name in available_recipes(t):
+            try:
+                recipe = load_recipe(t, name)
+                rows.append({"task": t, "recipe": name, "model": recipe.model_name, "description": recipe.description})
+            except AttnError as err:
+                rows.append({"task": t, "recipe": name, "model": "?", "description": f"(broken: {err})"})
+    return rows
+
+
+def models_of(task: str) -> list[str]:
+    return [m for m in MODELS.names() if m in TASKS.get(task).model_names()]
+
+
+def resolved(recipe: Recipe) -> str:
+    return dump_recipe(recipe)
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+
+
+def table(name: str | None, *, fmt: str, all_: bool, list_: bool, results_dir: Path, out: Path | None) -> Any:
+    from attn_cli.registry import TABLES
+    from attn_cli.tables.base import all_tables_markdown, load_results, render, rich_table
+
+    if fmt not in ("rich", "markdown", "csv", "latex"):
+        raise unknown("table format", fmt, ["rich", "markdown", "csv", "latex"])
+    if list_:
+        return "".join(f"{n:<20} {t.title}\n" for n, t in TABLES.items())
+    results = load_results(results_dir)
+    if all_:
+        text = all_tables_markdown([t for _, t in TABLES.items()], results)
+        target = out or results_dir / "TABLES.md"
+        atomic_write(target, text)
+        return f"wrote {target}\n"
+    if name is None:
+        raise AttnError(f"name a table (one of: {', '.join(TABLES.names())}) or pass --all")
+    spec = TABLES.get(name)
+    if fmt == "rich" and out is None:
+        return rich_table(spec, results)
+    text = render(spec, results, "markdown" if fmt == "rich" else fmt)  # type: ignore[arg-type]
+    if out is not None:
+        atomic_write(out, text)
+    return text

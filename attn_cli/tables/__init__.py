@@ -1,0 +1,1 @@
+"""Slide-format result tables built from recorded results (``results/**/result.json``)."""

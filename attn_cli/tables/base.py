@@ -1,0 +1,232 @@
+"""The table engine: a declarative :class:`Table` + recorded results -> rich / Markdown / CSV / LaTeX.
+
+A table lists rows and columns the way the paper lays them out. Every cell says
+where its number comes from: ``(task, dataset, recipe, split, metric)``, each field
+taken from the cell, else the row, else the column, else the table. The paper's
+number for a cell sits in its own column beside ours (``Row.paper[col.key]``).
+Columns with ``delta=True`` show "(+1.3)" against the previous row that has a
+value, as in Luong et al.'s Table 1; the best of our values in a column is bold.
+
+Nothing here is typed by hand: a cell with no record renders as "–".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from attn_cli.errors import AttnError
+
+Format = Literal["rich", "markdown", "csv", "latex"]
+
+
+@dataclass(frozen=True)
+class Ref:
+    task: str | None = None
+    dataset: str | None = None
+    recipe: str | None = None
+    split: str | None = None
+    metric: str | None = None
+
+    def merge(self, other: Ref | None) -> Ref:
+        """Fields of ``other`` win where set."""
+        if other is None:
+            return self
+        return Ref(*(o if o is not None else s for s, o in zip(self.astuple(), other.astuple())))
+
+    def astuple(self) -> tuple[str | None, ...]:
+        return (self.task, self.dataset, self.recipe, self.split, self.metric)
+
+
+@dataclass(frozen=True)
+class Col:
+    key: str
+    header: str
+    ref: Ref = Ref()
+    better: Literal["max", "min", "none"] = "max"
+    digits: int = 1
+    scale: float = 1.0  # e.g. 100 to show a fraction as a percentage
+    delta: bool = False
+    paper: bool = True  # show a paper column beside ours
+    group: str = ""  # a header spanning several columns (dataset names in Yao et al.'s table)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    ref: Ref = Ref()
+    paper: dict[str, float | str] = field(default_factory=dict)
+    cells: dict[str, Ref] = field(default_factory=dict)  # per-column overrides
+    section: bool = False  # a header row ("Our NMT systems")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    source: str  # where the paper's numbers come from
+    columns: tuple[Col, ...]
+    rows: tuple[Row, ...]
+    ref: Ref = Ref()
+    note: str = ""
+    corner: str = "System"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def load_results(results_dir: Path) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    """All records keyed by (task, dataset, recipe, split)."""
+    out = {}
+    for path in sorted(results_dir.rglob("result.json")):
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise AttnError(f"{path} is not valid JSON; re-record it with `attn eval --record`") from err
+        key = (rec["task"], rec["dataset"], rec["recipe"], rec.get("split", "test"))
+        rec["_path"] = str(path)
+        out[key] = rec
+    return out
+
+
+def _value(results: dict, ref: Ref) -> float | None:
+    if None in (ref.task, ref.dataset, ref.recipe, ref.metric):
+        return None
+    rec = results.get((ref.task, ref.dataset, ref.recipe, ref.split or "test"))
+    if rec is None:
+        return None
+    metric = rec["metrics"].get(ref.metric)
+    if metric is None:
+        return None
+    value = metric["value"] if isinstance(metric, dict) else metric
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+@dataclass
+class Cell:
+    text: str
+    value: float | None = None
+    bold: bool = False
+
+
+def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[list[Cell]]]:
+    """(group headers, headers, rows of cells) — the format-independent layout."""
+    headers, groups = [table.corner], [""]
+    for col in table.columns:
+        if col.paper:
+            headers.append(f"{col.header} (paper)")
+            groups.append(col.group)
+        headers.append(f"{col.header} (ours)" if col.paper else col.header)
+        groups.append(col.group)
+    body: list[list[Cell]] = []
+    ours: dict[str, list[tuple[int, float]]] = {c.key: [] for c in table.columns}
+    previous: dict[str, float] = {}
+    for r, row in enumerate(table.rows):
+        cells = [Cell(row.label)]
+        if row.section:
+            body.append(cells + [Cell("") for _ in headers[1:]])
+            continue
+        for col in table.columns:
+            ref = table.ref.merge(col.ref).merge(row.ref).merge(row.cells.get(col.key))
+            if col.paper:
+                paper = row.paper.get(col.key)
+                cells.append(Cell("" if paper is None else (f"{paper:.{col.digits}f}" if isinstance(paper, (int, float)) else str(paper))))
+            value = _value(results, ref)
+            if value is None:
+                cells.append(Cell("–"))
+                continue
+            value *= col.scale
+            text = f"{value:.{col.digits}f}"
+            if col.delta and col.key in previous:
+                text += f" ({value - previous[col.key]:+.{col.digits}f})"
+            if col.delta:
+                previous[col.key] = value
+            cells.append(Cell(text, value))
+            ours[col.key].append((len(body), value))
+        body.append(cells)
+    # bold the best of our values per column
+    index = 0
+    for col in table.columns:
+        index += 2 if col.paper else 1
+        vals = ours[col.key]
+        if col.better == "none" or len(vals) < 2:
+            continue
+        best = max(v for _, v in vals) if col.better == "max" else min(v for _, v in vals)
+        for r, v in vals:
+            if round(v, col.digits) == round(best, col.digits):
+                body[r][index].bold = True
+    return groups, headers, body
+
+
+def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
+    groups, headers, body = compute(table, results)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(headers)
+        for row in body:
+            writer.writerow([c.text for c in row])
+        return buf.getvalue()
+    if fmt == "latex":
+        def tex(c: Cell) -> str:
+            text = c.text.replace("%", r"\%").replace("_", r"\_").replace("&", r"\&").replace("–", "--")
+            return rf"\textbf{{{text}}}" if c.bold else text
+
+        lines = [r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule"]
+        lines.append(" & ".join(tex(Cell(h)) for h in headers) + r" \\")
+        lines.append(r"\midrule")
+        for row in body:
+            lines.append(" & ".join(tex(c) for c in row) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return f"% {table.title} — paper numbers: {table.source}\n" + "\n".join(lines) + "\n"
+    # markdown (rich renders from compute() directly in the CLI)
+    def md(c: Cell) -> str:
+        text = c.text.replace("|", r"\|")
+        return f"**{text}**" if c.bold and text else text
+
+    out = [f"### {table.title}", "", f"Paper numbers: {table.source}.", ""]
+    if any(groups):
+        out.append("| " + " | ".join(groups) + " |")
+        out.append("|" + "---|" * len(headers))
+        out.append("| " + " | ".join(headers) + " |")
+    else:
+        out.append("| " + " | ".join(headers) + " |")
+        out.append("|" + "---|" * len(headers))
+    for row in body:
+        cells = [md(c) for c in row]
+        if row[0].text and all(not c.text for c in row[1:]):
+            cells[0] = f"*{cells[0]}*"
+        out.append("| " + " | ".join(cells) + " |")
+    if table.note:
+        out += ["", table.note]
+    return "\n".join(out) + "\n"
+
+
+def rich_table(table: Table, results: dict) -> Any:
+    from rich.table import Table as RichTable
+
+    groups, headers, body = compute(table, results)
+    rt = RichTable(title=table.title, caption=f"paper: {table.source}")
+    for i, h in enumerate(headers):
+        label = f"{groups[i]}\n{h}" if groups[i] else h
+        rt.add_column(label, justify="left" if i == 0 else "right")
+    for row in body:
+        section = row[0].text and all(not c.text for c in row[1:])
+        rt.add_row(*[f"[bold]{c.text}[/bold]" if c.bold else (f"[italic]{c.text}[/italic]" if section and i == 0 else c.text) for i, c in enumerate(row)])
+    return rt
+
+
+def all_tables_markdown(tables: list[Table], results: dict) -> str:
+    head = [
+        "# Result tables",
+        "",
+        "Generated by `attn table --all` from the records under `results/`; do not edit by hand.",
+        "Each record's `result.json` holds the command, resolved recipe, metrics, hardware, wall time and git sha.",
+        "",
+    ]
+    return "\n".join(head) + "\n".join(render(t, results, "markdown") for t in tables)

@@ -1,0 +1,1 @@
+"""LightningModules per task family. Each module registers one :class:`~attn_cli.tasks.base.Task`."""

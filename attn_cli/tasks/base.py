@@ -1,0 +1,215 @@
+"""What every task family shares: the Task spec, the LightningModule base, gathering and scoring.
+
+A task family (``nmt``, ``caption``, ``vision``, ``memory``) subclasses :class:`Task`
+and :class:`AttnModule` and registers the task with ``@TASKS.register``. The spine in
+:mod:`attn_cli.run` does the rest: run directories, trainer, checkpoints, resume,
+evaluation files, tables.
+
+Evaluation protocol (DESIGN §5): ``validation_step`` / ``test_step`` return a list of
+*rows*, one per example, each with an integer ``"id"``. At epoch end the rows of all
+ranks are gathered, the duplicates a distributed sampler pads in are dropped by id,
+and :meth:`AttnModule.score` computes the metrics once on the full, ordered set, so
+N processes give exactly the numbers of one.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+
+from attn_cli import __version__
+from attn_cli.config import Recipe, TrainConfig, recipe_from_dict
+from attn_cli.errors import AttnError
+from attn_cli.io import write_json, write_jsonl
+from attn_cli.registry import MODELS
+
+
+def gather_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All ranks' rows, deduplicated by ``id`` (first wins) and sorted by id. Identity on one process."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, rows)
+        rows = [row for part in parts for row in part]
+    unique: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(int(row["id"]), row)
+    return [unique[i] for i in sorted(unique)]
+
+
+def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+class AttnModule(L.LightningModule):
+    """LightningModule base: model from the registry, optimiser from the recipe, gathered evaluation.
+
+    Subclasses implement :meth:`training_step`, :meth:`predict_rows` (one row per
+    example of a batch, free-running for text) and :meth:`score` (rows -> metrics).
+    """
+
+    def __init__(self, recipe: Recipe, meta: dict[str, Any]) -> None:
+        super().__init__()
+        self.recipe = recipe
+        self.meta = meta
+        self.model = MODELS.get(recipe.model_name)(recipe.model, **meta)
+        self.eval_out: Path | None = None  # set by `attn eval`: where predictions/metrics go
+        self._rows: list[dict[str, Any]] = []
+        self._rng_to_restore: torch.Tensor | None = None
+        self.last_metrics: dict[str, float] = {}
+
+    # -- to implement -------------------------------------------------------------------
+    def predict_rows(self, batch: Any, split: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+        raise NotImplementedError
+
+    def save_predictions(self, rows: list[dict[str, Any]], out: Path) -> None:
+        """Write predictions for ``attn eval``; the default is one JSON line per example."""
+        write_jsonl(out / "predictions.jsonl", rows)
+
+    # -- optimisation ---------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        cfg = self.recipe.train
+        opt = build_optimizer(self.parameters(), cfg)
+        if cfg.lr_schedule == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode=cfg.monitor_mode, factor=cfg.lr_decay, patience=cfg.lr_patience
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": cfg.monitor}}
+        if cfg.lr_schedule == "halve_after":
+            start, decay = cfg.lr_decay_start, cfg.lr_decay
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: decay ** max(0, e - start + 1))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        return opt
+
+    # -- evaluation -----------------------------------------------------------------------
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._rows.extend(self.predict_rows(batch, "val"))
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._rows.extend(self.predict_rows(batch, "test"))
+
+    def on_validation_epoch_start(self) -> None:
+        self._rows = []
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def on_validation_epoch_end(self) -> None:
+        rows, self._rows = gather_rows(self._rows), []
+        if self.trainer.sanity_checking or not rows:
+            return
+        metrics = self.score(rows, "val")
+        # every rank holds the same gathered rows, so the values agree without a reduction
+        self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, prog_bar=True, sync_dist=False)
+
+    def on_test_epoch_end(self) -> None:
+        rows, self._rows = gather_rows(self._rows), []
+        self.last_metrics = self.score(rows, "test") if rows else {}
+        if self.eval_out is not None and self.trainer.is_global_zero:
+            self.save_predictions(rows, self.eval_out)
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["attn"] = {
+            "version": __version__,
+            "task": self.recipe.task,
+            "recipe": self.recipe.to_dict(),
+            "meta": self.meta,
+        }
+        checkpoint["attn_rng"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get("attn_rng")
+
+    def on_train_start(self) -> None:
+        # dropout draws continue exactly where the killed run stopped
+        if self._rng_to_restore is not None:
+            torch.set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+
+
+class AttnDataModule(L.LightningDataModule):
+    """A datamodule that also exposes ``meta`` (vocabulary sizes etc.) and per-split loaders."""
+
+    meta: dict[str, Any]
+
+    def split_loader(self, split: str) -> Any:
+        raise NotImplementedError
+
+    def split_names(self) -> list[str]:
+        return ["train", "val", "test"]
+
+
+class Task:
+    """A task family: which models it trains, how its data and evaluation are configured."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    data_config: ClassVar[type]
+    eval_config: ClassVar[type]
+    models: ClassVar[tuple[str, ...]]
+    module_class: ClassVar[type[AttnModule]]
+
+    def model_names(self) -> list[str]:
+        return sorted(self.models)
+
+    def datamodule(self, recipe: Recipe, data_dir: Path) -> AttnDataModule:
+        raise NotImplementedError
+
+    def module(self, recipe: Recipe, meta: dict[str, Any]) -> AttnModule:
+        return self.module_class(recipe, meta)
+
+    def dataset_of(self, recipe: Recipe) -> str:
+        """The dataset name used in result paths (results/<task>/<dataset>/<recipe>)."""
+        return str(getattr(recipe.data, "dataset", "default"))
+
+    def visualize(self, module: AttnModule, dm: AttnDataModule, split: str, n: int, out_dir: Path) -> list[Path]:
+        raise AttnError(f"task {self.name!r} has no visualisation yet")
+
+
+def load_checkpoint(path: Path, task: str, overrides: dict[str, Any] | None = None) -> tuple[AttnModule, Recipe]:
+    """Rebuild the module stored in an attn checkpoint; clear errors for corrupt or foreign files."""
+    from attn_cli.registry import TASKS
+
+    if not path.is_file():
+        raise AttnError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for damaged zip/pickle data
+        raise AttnError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}); use another with --checkpoint"
+        ) from err
+    info = ckpt.get("attn") if isinstance(ckpt, dict) else None
+    if not info or "state_dict" not in ckpt:
+        raise AttnError(f"{path} is not an attn checkpoint (no 'attn' metadata)")
+    if info["task"] != task:
+        raise AttnError(f"checkpoint {path} is of task {info['task']!r}, not {task!r}; use `attn eval {info['task']}`")
+    data = dict(info["recipe"])
+    for section, values in (overrides or {}).items():
+        data[section] = {**(data.get(section) or {}), **values}
+    recipe = recipe_from_dict(data, name=data.get("name", "checkpoint"), task=task)
+    module = TASKS.get(task).module(recipe, info["meta"])
+    module.load_state_dict(ckpt["state_dict"])
+    return module, recipe
+
+
+def perplexity(nll_sum: float, n_tokens: int) -> float:
+    """exp(mean token NLL); overflow-safe."""
+    if n_tokens <= 0:
+        return float("nan")
+    mean = nll_sum / n_tokens
+    return math.exp(mean) if mean < 700 else float("inf")
+
+
+def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
+    return write_json(out / "metrics.json", metrics)

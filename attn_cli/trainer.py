@@ -1,0 +1,158 @@
+"""Build a Lightning Trainer from a recipe's TrainConfig (issue: training spine).
+
+Accelerator auto, devices, nodes, DDP when more than one device, bf16-mixed on GPU,
+gradient clipping, step or epoch validation, best checkpoint on a named metric
+(``train.monitor``, e.g. ``val/bleu``) plus ``last.ckpt``, early stopping, a wall-clock
+budget, CSV and TensorBoard logs. Checkpoints are written atomically.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from attn_cli.config import TrainConfig
+from attn_cli.errors import AttnError
+from attn_cli.io import atomic_path
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """torch.save into a temporary file, then rename: a kill never leaves a truncated checkpoint."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def parse_devices(devices: str) -> int | list[int] | str:
+    text = str(devices).strip()
+    if text in ("auto", "-1"):
+        return "auto" if text == "auto" else -1
+    if "," in text:
+        return [int(d) for d in text.split(",") if d.strip()]
+    try:
+        return int(text)
+    except ValueError:
+        raise AttnError(f"train.devices must be 'auto', a count or a list like '0,1', got {devices!r}") from None
+
+
+def resolve_hardware(cfg: TrainConfig) -> tuple[str, int | list[int] | str, str, str]:
+    """(accelerator, devices, strategy, precision), checking that what was asked for exists."""
+    accelerator = cfg.accelerator
+    devices = parse_devices(cfg.devices)
+    has_gpu = torch.cuda.is_available()
+    if accelerator in ("gpu", "cuda"):
+        if not has_gpu:
+            raise AttnError(
+                "a GPU was requested (train.accelerator=gpu) but none is available; "
+                "use --set train.accelerator=cpu or --devices on a GPU machine"
+            )
+        wanted = len(devices) if isinstance(devices, list) else devices
+        if isinstance(wanted, int) and wanted > torch.cuda.device_count():
+            raise AttnError(
+                f"{wanted} GPUs requested but {torch.cuda.device_count()} available; lower --devices"
+            )
+    if accelerator == "auto":
+        accelerator = "gpu" if has_gpu else "cpu"
+    if accelerator == "cpu" and isinstance(devices, list):
+        raise AttnError("a device list like '0,1' needs GPUs; on CPU give a process count, e.g. --devices 2")
+    count = len(devices) if isinstance(devices, list) else (devices if isinstance(devices, int) else 1)
+    if devices == "auto":
+        count = torch.cuda.device_count() if accelerator == "gpu" else 1
+        devices = count if accelerator == "gpu" else 1
+    strategy = cfg.strategy
+    if strategy == "auto" and (count > 1 or cfg.num_nodes > 1):
+        strategy = "ddp"
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if accelerator == "gpu" else "32-true"
+    return accelerator, devices, strategy, precision
+
+
+def build_trainer(
+    cfg: TrainConfig,
+    run_dir: Path,
+    *,
+    callbacks: list[Callback] | None = None,
+    for_eval: bool = False,
+    progress: bool | None = None,
+) -> L.Trainer:
+    accelerator, devices, strategy, precision = resolve_hardware(cfg)
+    if cfg.threads > 0 and accelerator == "cpu":
+        torch.set_num_threads(cfg.threads)
+    progress = sys.stdout.isatty() if progress is None else progress
+    cbs: list[Callback] = list(callbacks or [])
+    if progress:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        cbs.append(RichProgressBar(leave=True))
+    common: dict[str, Any] = dict(
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=cfg.num_nodes,
+        strategy=strategy,
+        precision=precision,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,  # our samplers shard by rank (attn_cli.data.common)
+        plugins=[AtomicCheckpointIO()],
+        deterministic=cfg.deterministic,
+    )
+    if for_eval:
+        return L.Trainer(logger=False, callbacks=cbs, **common)
+
+    ckpt_dir = run_dir / "checkpoints"
+    cbs.append(
+        ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="best",
+            monitor=cfg.monitor,
+            mode=cfg.monitor_mode,
+            save_top_k=1,
+            save_last=True,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
+    )
+    if cfg.checkpoint_every_steps:
+        cbs.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="last",
+                save_top_k=0,
+                save_last=True,
+                every_n_train_steps=cfg.checkpoint_every_steps,
+                enable_version_counter=False,
+            )
+        )
+    if cfg.patience > 0:
+        cbs.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience))
+    if cfg.lr_schedule != "none":
+        cbs.append(LearningRateMonitor(logging_interval="epoch"))
+    loggers = [
+        CSVLogger(str(run_dir), name="logs", version=""),
+        TensorBoardLogger(str(run_dir), name="tb", version="", default_hp_metric=False),
+    ]
+    return L.Trainer(
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        max_time={"minutes": cfg.max_time_min} if cfg.max_time_min else None,
+        gradient_clip_val=cfg.grad_clip or None,
+        gradient_clip_algorithm=cfg.grad_clip_algorithm,
+        val_check_interval=cfg.val_every_steps,
+        check_val_every_n_epoch=None if cfg.val_every_steps else 1,
+        limit_val_batches=cfg.limit_val_batches,
+        log_every_n_steps=cfg.log_every_n_steps,
+        num_sanity_val_steps=0,
+        logger=loggers,
+        callbacks=cbs,
+        **common,
+    )

@@ -1,0 +1,1 @@
+"""Headless matplotlib figures written as PNG: heatmaps, overlays, grids, sequences."""

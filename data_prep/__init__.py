@@ -1,0 +1,1 @@
+"""One module per dataset: read official raw files (or download them) -> prepared files + manifest."""

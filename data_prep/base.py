@@ -1,0 +1,170 @@
+"""The preparation protocol shared by every dataset.
+
+A dataset registers a :class:`DatasetSpec` in ``DATASETS``. ``attn prepare`` builds
+the spec's ``Config`` from the command line, then :func:`run_prepare` calls
+``spec.build(cfg, source, out)`` on a temporary directory and renames it into
+``<data-dir>/<name>`` only when it succeeded, with ``manifest.json`` written last:
+a half-prepared dataset is never visible. Raw files come from ``--source`` or, when
+``spec.download`` is set and the network is reachable, from the official location
+with checksums.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import os
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attn_cli import __version__
+from attn_cli.config import to_dict
+from attn_cli.errors import AttnError
+from attn_cli.io import atomic_dir, read_json, sha256_file, write_json
+
+PREP_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A file of an official distribution: where to get it and what it must hash to."""
+
+    name: str
+    url: str
+    sha256: str | None = None
+
+
+@dataclass
+class DatasetSpec:
+    name: str
+    task: str
+    summary: str
+    Config: type
+    build: Callable[[Any, Path | None, Path], dict[str, Any]]
+    default_name: Callable[[Any], str]
+    raw_files: list[RawFile] = field(default_factory=list)
+    needs_source: bool = True  # False for generated datasets
+
+
+def download(files: list[RawFile], dest: Path, dataset: str) -> Path:
+    """Fetch official files into ``dest`` (verifying checksums); offline -> one clear error."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for raw in files:
+        target = dest / raw.name
+        if target.is_file() and (raw.sha256 is None or sha256_file(target) == raw.sha256):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".part")
+        try:
+            with urllib.request.urlopen(raw.url, timeout=30) as resp, tmp.open("wb") as fh:
+                while block := resp.read(1 << 20):
+                    fh.write(block)
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            tmp.unlink(missing_ok=True)
+            raise AttnError(
+                f"cannot download {dataset} ({raw.url}: {getattr(err, 'reason', err)}); "
+                f"offline? pass --source DIR with the official files"
+            ) from err
+        if raw.sha256 and (got := sha256_file(tmp)) != raw.sha256:
+            tmp.unlink(missing_ok=True)
+            raise AttnError(f"{raw.url} has checksum {got[:12]}…, expected {raw.sha256[:12]}…; download again")
+        os.replace(tmp, target)
+    return dest
+
+
+def download_enabled() -> bool:
+    return os.environ.get("ATTN_OFFLINE", "") not in ("1", "true", "yes")
+
+
+def resolve_source(spec: DatasetSpec, source: Path | None, data_dir: Path) -> Path | None:
+    if source is not None:
+        if not Path(source).exists():
+            raise AttnError(f"--source {source} does not exist; point it at the official {spec.name} files")
+        return Path(source)
+    if not spec.needs_source:
+        return None
+    if spec.raw_files and download_enabled():
+        return download(spec.raw_files, data_dir / "raw" / spec.name, spec.name)
+    raise AttnError(f"{spec.name} needs its raw files: pass --source DIR (no download available offline)")
+
+
+def run_prepare(
+    spec: DatasetSpec, cfg: Any, *, source: Path | None, data_dir: Path, name: str | None, force: bool
+) -> Path:
+    name = name or spec.default_name(cfg)
+    out = data_dir / name
+    src = resolve_source(spec, source, data_dir)
+    manifest_path = out / "manifest.json"
+    config = to_dict(cfg)
+    if manifest_path.is_file() and not force:
+        old = read_json(manifest_path)
+        if old.get("config") == config and old.get("source") == (str(src) if src else None) and old.get("prep_version") == PREP_VERSION:
+            return out  # idempotent: same inputs, same outputs
+    with atomic_dir(out) as tmp:
+        facts = spec.build(cfg, src, tmp)
+        files = {
+            str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        write_json(
+            tmp / "manifest.json",
+            {
+                "dataset": spec.name,
+                "task": spec.task,
+                "name": name,
+                "config": config,
+                "source": str(src) if src else None,
+                "prepared": dt.datetime.now().isoformat(timespec="seconds"),
+                "attn_version": __version__,
+                "prep_version": PREP_VERSION,
+                "files": files,
+                **facts,
+            },
+        )
+    return out
+
+
+def require_prepared(data_dir: Path, name: str, hint: str) -> dict[str, Any]:
+    """The manifest of prepared dataset ``name``, or an error naming the command that makes it."""
+    manifest = data_dir / name / "manifest.json"
+    if not manifest.is_file():
+        raise AttnError(f"dataset {name!r} is not prepared in {data_dir}; run `{hint}` first")
+    return read_json(manifest)
+
+
+def read_text_lines(path: Path) -> list[str]:
+    """Lines of a UTF-8 text file, gzip or plain; BOM stripped; clear errors for bad bytes or truncation."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                data = fh.read()
+        else:
+            data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise AttnError(f"{path} does not exist") from err
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
+        raise AttnError(f"{path} is a truncated or corrupt gzip file ({err}); download it again") from err
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise AttnError(f"{path} line {line} is not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8") from err
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # final newline; a missing one is fine
+    return [ln.rstrip("\r") for ln in lines]
+
+
+def md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
