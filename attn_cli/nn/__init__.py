@@ -1,0 +1,1 @@
+"""Non-attention building blocks: encoders, CNN backbones, greedy and beam search."""
