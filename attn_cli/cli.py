@@ -46,6 +46,11 @@ def main(
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
+    import logging
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _metrics_table(title: str, metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> RichTable:
@@ -114,7 +119,7 @@ def train(
             f"best {summary['monitor']}": summary["best_score"],
             "epochs": summary["epochs"], "steps": summary["steps"], "train wall (s)": summary["train_wall_s"],
         }, {"run": summary["run_dir"], "best checkpoint": summary["best_checkpoint"]}))
-        console.print(f"next: attn eval {task} --run {summary['run_dir']}")
+        console.print(f"next: attn eval {task} --run {summary['run_dir']}", soft_wrap=True)
 
 
 def _evaluate(
@@ -132,7 +137,7 @@ def _evaluate(
                           data_dir=State.data_dir, devices=devices, accelerator=accelerator)
     if not result:
         return
-    extra = {k: v for k, v in result.get("metrics_info", {}).items()}
+    extra = dict(result.get("info", {}))
     extra.update({"predictions": str(Path(run_) / "eval" / split), "eval wall (s)": result["eval_wall_s"]})
     console.print(_metrics_table(f"{task} {result['recipe']} on {split}", result["metrics"], extra))
     for line in result.get("notes", []):

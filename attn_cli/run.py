@@ -148,13 +148,15 @@ def train(
         info["versions"] = segment["versions"]
         write_json(run_dir / "run.json", info)
     module = spec.module(recipe, dm.meta)
+    module.data = dm
     trainer = build_trainer(recipe.train, run_dir, progress=progress)
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    best = trainer.checkpoint_callback
+    _final_validation(trainer, module, dm, recipe, best)
     wall = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
-    best = trainer.checkpoint_callback
     previous = read_json(run_dir / "run.json").get("train_wall_s", 0.0)
     info = read_json(run_dir / "run.json")
     info["train_wall_s"] = previous + wall
@@ -174,6 +176,31 @@ def train(
     }
     write_json(run_dir / "train_done.json", summary)
     return summary
+
+
+def _final_validation(trainer: L.Trainer, module: Any, dm: Any, recipe: Recipe, best: Any) -> None:
+    """Validate the final weights when training stopped between validations (step or time budget).
+
+    Lightning only validates on its schedule; a run cut by ``max_steps`` or ``max_time``
+    mid-interval would otherwise never score its last weights. If they beat the best so
+    far (or nothing was scored yet), they become ``best.ckpt``.
+    """
+    import torch
+
+    if getattr(best, "_last_global_step_saved", -1) == trainer.global_step and best.best_model_score is not None:
+        return
+    metrics = trainer.validate(module, datamodule=dm, verbose=False)
+    value = (metrics[0] if metrics else {}).get(recipe.train.monitor)
+    if value is None:
+        return
+    value = torch.as_tensor(float(value))
+    old = best.best_model_score
+    improved = old is None or (value > old if recipe.train.monitor_mode == "max" else value < old)
+    if improved:
+        path = str(Path(best.dirpath) / "best.ckpt")
+        trainer.save_checkpoint(path)
+        best.best_model_score, best.best_model_path = value, path
+    trainer.save_checkpoint(str(Path(best.dirpath) / "last.ckpt"))
 
 
 def _timer_done(trainer: L.Trainer) -> bool:
@@ -218,6 +245,7 @@ def evaluate(
     out = run_dir / "eval" / split
     out.mkdir(parents=True, exist_ok=True)
     module.eval_out = out
+    module.data = dm
     trainer = build_trainer(recipe.train, run_dir, for_eval=True, progress=progress)
     start = time.perf_counter()
     trainer.test(module, dataloaders=dm.split_loader(split), verbose=False)
@@ -232,6 +260,8 @@ def evaluate(
         "checkpoint": str(ckpt),
         "eval": dataclasses.asdict(recipe.eval),
         "metrics": module.last_metrics,
+        "info": module.metrics_info,
+        "command": run_info()["command"],
         "eval_wall_s": round(seconds, 2),
         "devices": trainer.world_size,
     }
@@ -307,6 +337,7 @@ def visualize(target: str, run: Path, *, split: str = "test", n: int = 4, data_d
     module.eval()
     dm = spec.datamodule(recipe, data_dir)
     dm.setup("test")
+    module.data = dm
     if split not in dm.split_names():
         raise unknown("split", split, dm.split_names())
     out = run_dir / "viz"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attn_cli.errors import unknown
+from attn_cli.errors import AttnError, unknown
 
 
 class DotScore(nn.Module):
@@ -34,7 +34,10 @@ class DotScore(nn.Module):
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int | None = None, max_len: int = 0) -> None:
         super().__init__()
         if query_dim != key_dim:
-            raise ValueError(f"dot attention needs equal widths, got query {query_dim} and key {key_dim}")
+            raise AttnError(
+                f"dot attention needs the decoder width ({query_dim}) to equal the encoder output width ({key_dim}); "
+                "change model.hidden or model.enc_hidden"
+            )
 
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
         return memory  # (B, Tk, D)

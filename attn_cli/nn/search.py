@@ -100,8 +100,6 @@ def beam_search(
     alpha: float = 1.0,
 ) -> list[Hypothesis]:
     """Batched beam search; returns the best finished hypothesis of each sentence."""
-    if beam == 1:
-        return greedy(decoder, memory, batch, bos, eos, max_len)
     k = beam
     device = _device_of(memory, None)
     rows = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)

@@ -46,7 +46,8 @@ def build_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # the fused kernel updates all parameters in one pass: ~1.4x faster NMT steps on CPU (results/bench)
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
 class AttnModule(L.LightningModule):
@@ -60,11 +61,16 @@ class AttnModule(L.LightningModule):
         super().__init__()
         self.recipe = recipe
         self.meta = meta
-        self.model = MODELS.get(recipe.model_name)(recipe.model, **meta)
+        self.model = self.build_model(recipe, meta)
+        self.data: AttnDataModule | None = None  # set by run.train / run.evaluate: the split datasets
         self.eval_out: Path | None = None  # set by `attn eval`: where predictions/metrics go
+        self.metrics_info: dict[str, str] = {}  # non-numeric facts about the scores (e.g. sacrebleu's signature)
         self._rows: list[dict[str, Any]] = []
         self._rng_to_restore: torch.Tensor | None = None
         self.last_metrics: dict[str, float] = {}
+
+    def build_model(self, recipe: Recipe, meta: dict[str, Any]) -> torch.nn.Module:
+        return MODELS.get(recipe.model_name)(recipe.model, **meta)
 
     # -- to implement -------------------------------------------------------------------
     def predict_rows(self, batch: Any, split: str) -> list[dict[str, Any]]:

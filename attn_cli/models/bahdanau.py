@@ -1,0 +1,127 @@
+"""Bahdanau, Cho & Bengio (2015), "Neural Machine Translation by Jointly Learning to Align and Translate"
+(RNNsearch), and its baseline RNNencdec (Cho et al. 2014) with ``attention: false``.
+
+App. A.2.2 of the paper, per target step i:
+    e_ij = v_aᵀ tanh(W_a s_{i-1} + U_a h_j)                   alignment model (additive score)
+    α_ij = softmax_j e_ij,   c_i = Σ_j α_ij h_j                eq. (5)-(6)
+    s_i  = f(s_{i-1}, y_{i-1}, c_i)                            gated unit (GRU), input [E y_{i-1}; c_i]
+    t̃_i = U_o s_{i-1} + V_o E y_{i-1} + C_o c_i               deep output ...
+    t_i  = max(t̃_{i,2j-1}, t̃_{i,2j})                          ... with a maxout layer
+    p(y_i | ...) = softmax(W_o t_i)
+    s_0  = tanh(W_s h←_1)                                      from the backward encoder's first state
+
+Deviations, stated: ``cell: lstm`` is offered beside the paper's GRU (the LSTM variant is
+the one benchmarked against JoeyNMT); dropout on embeddings and before the readout
+(the paper used none); RNNencdec keeps the context fixed at the encoder's final state
+(Cho et al. use c = tanh(V h_T)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from attn_cli.attention.soft import Attention
+from attn_cli.models.luong import EncoderDecoder, uniform_init
+from attn_cli.nn.rnn import FeedLSTM, RNNEncoder
+from attn_cli.registry import MODELS
+
+
+@dataclass(frozen=True)
+class BahdanauConfig:
+    emb_dim: int = 256  # m = 620 in the paper
+    enc_hidden: int = 256  # n = 1000 per direction in the paper
+    hidden: int = 256
+    attn_dim: int = 256  # n' = 1000
+    readout_dim: int = 256  # l = 500 (maxout outputs)
+    maxout: bool = True
+    cell: Literal["gru", "lstm"] = "gru"
+    bidirectional: bool = True
+    attention: bool = True  # false: RNNencdec
+    dropout: float = 0.3
+    init_range: float = 0.1
+
+
+@MODELS.register("bahdanau")
+class RNNSearch(EncoderDecoder):
+    Config = BahdanauConfig
+
+    def __init__(self, cfg: BahdanauConfig, src_vocab: int, tgt_vocab: int, pad_id: int = 0, **_: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dirs = 2 if cfg.bidirectional else 1
+        key_dim = cfg.enc_hidden * dirs
+        self.encoder = RNNEncoder(src_vocab, cfg.emb_dim, cfg.enc_hidden, 1, cfg.bidirectional, cfg.dropout, cfg.cell, False, pad_id)
+        self.tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=pad_id)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.attn = Attention("additive", cfg.hidden, key_dim, attn_dim=cfg.attn_dim) if cfg.attention else None
+        self.W_s = nn.Linear(cfg.enc_hidden, cfg.hidden)  # s_0 = tanh(W_s h←_1)
+        if cfg.cell == "lstm":
+            self.cell = FeedLSTM(cfg.emb_dim, key_dim, cfg.hidden, 1, 0.0)
+        else:
+            self.gru = nn.GRUCell(cfg.emb_dim + key_dim, cfg.hidden)
+        pieces = 2 if cfg.maxout else 1
+        self.U_o = nn.Linear(cfg.hidden, pieces * cfg.readout_dim)
+        self.V_o = nn.Linear(cfg.emb_dim, pieces * cfg.readout_dim, bias=False)
+        self.C_o = nn.Linear(key_dim, pieces * cfg.readout_dim, bias=False)
+        self.W_o = nn.Linear(cfg.readout_dim, tgt_vocab)
+        uniform_init(self, cfg.init_range)
+
+    def init_state(self, mem: dict[str, Any]) -> dict[str, torch.Tensor]:
+        last = mem["h"][:, -1]  # (B, dirs·n)
+        first_backward = last[:, self.cfg.enc_hidden :] if self.cfg.bidirectional else last
+        s0 = torch.tanh(self.W_s(first_backward))  # (B, H)
+        state = {"s": s0}
+        if self.cfg.cell == "lstm":
+            state["c"] = s0
+        return state
+
+    def _context(self, s_prev: torch.Tensor, mem: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.attn is None:  # RNNencdec: a fixed summary of the source
+            return mem["h"][:, -1], None
+        a = self.attn(s_prev.unsqueeze(1), mem["memory"], mem["keys"], mem["mask"])
+        return a.context.squeeze(1), a.weights.squeeze(1)  # (B, Dk), (B, Tk)
+
+    def _advance(self, emb: torch.Tensor, x_gates: torch.Tensor | None, ctx: torch.Tensor, state: dict) -> dict:
+        if self.cfg.cell == "lstm":
+            h, c = state["s"].unsqueeze(1), state["c"].unsqueeze(1)
+            top, h, c = self.cell.step(x_gates, ctx, h, c)
+            return {"s": top, "c": c.squeeze(1)}
+        return {"s": self.gru(torch.cat([emb, ctx], dim=-1), state["s"])}
+
+    def _readout(self, s_prev: torch.Tensor, emb: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """The deep output t_i (..., l), before W_o."""
+        t = self.U_o(s_prev) + self.V_o(emb) + self.C_o(ctx)  # (..., 2l)
+        if self.cfg.maxout:
+            t = t.view(*t.shape[:-1], self.cfg.readout_dim, 2).max(-1).values  # (..., l)
+        return self.drop(t)
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.W_o(hidden)  # (..., V)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        mem = self.encode(src, src_len)
+        state = self.init_state(mem)
+        emb = self.drop(self.tgt_embed(tgt_in))  # (B, Tq, E)
+        embs = emb.unbind(1)  # Tq × (B, E); unbind avoids a full-size gradient per slice
+        x_gates = self.cell.precompute(emb).unbind(1) if self.cfg.cell == "lstm" else None  # Tq × (B, 4H)
+        prev, ctxs, ws = [], [], []
+        for t in range(tgt_in.size(1)):
+            ctx, w = self._context(state["s"], mem)
+            prev.append(state["s"])
+            ctxs.append(ctx)
+            ws.append(w)
+            state = self._advance(embs[t], x_gates[t] if x_gates is not None else None, ctx, state)
+        hidden = self._readout(torch.stack(prev, 1), emb, torch.stack(ctxs, 1))  # (B, Tq, l), batched over time
+        weights = torch.stack(ws, 1) if self.attn is not None else None  # (B, Tq, Tk)
+        return {"hidden": hidden, "attn": weights, "centers": None}
+
+    def step(self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        emb = self.tgt_embed(y_prev)  # (B, E)
+        ctx, w = self._context(state["s"], mem)
+        logits = self.project(self._readout(state["s"], emb, ctx))
+        x_gates = self.cell.precompute(emb) if self.cfg.cell == "lstm" else None
+        return torch.log_softmax(logits, dim=-1), self._advance(emb, x_gates, ctx, state), w

@@ -1,0 +1,226 @@
+"""Luong, Pham & Manning (2015), "Effective Approaches to Attention-based NMT", and its base,
+Sutskever, Vinyals & Le (2014), "Sequence to Sequence Learning with Neural Networks".
+
+Decoder (Luong §3):
+    h_t  = LSTM(h_{t-1}, [ỹ_{t-1}; h̃_{t-1}])     input feeding (§3.3); without it, LSTM(h_{t-1}, ỹ_{t-1})
+    c_t  = Σ_s a_t(s) h̄_s                          global (§3.1) or local-m / local-p (§3.2)
+    h̃_t = tanh(W_c [c_t; h_t])                     eq. (5)
+    p(y_t | y_<t, x) = softmax(W_s h̃_t)            eq. (6)
+With ``attention: none`` the decoder is Sutskever's: p = softmax(W_s h_t).
+
+Switches make the paper's ablation ladder a list of recipes: ``reverse_source``,
+``dropout``, ``attention``/``score``, ``input_feed``, stacked ``enc_layers``/``dec_layers``.
+
+Deviations, stated:
+* ``bidirectional: true`` (the default for the Multi30k recipes, as in JoeyNMT and
+  Bahdanau) is not in Luong et al., whose encoder is a unidirectional stack; set it
+  false (with ``init: encoder_final``) for the paper's architecture.
+* ``init: bridge`` starts the decoder from tanh(W_b h_enc) of the encoder's last layer
+  (h and c alike), needed when encoder and decoder widths differ.
+* Parameters are initialised U(−0.1, 0.1) as in the paper; training uses Adam by default
+  (the paper: plain SGD, lr 1, halved after epoch 5 — the ``luong-*-sgd`` recipes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from attn_cli.attention.core import lengths_to_mask
+from attn_cli.attention.soft import Attention
+from attn_cli.errors import AttnError
+from attn_cli.nn.rnn import FeedLSTM, RaggedSteps, RNNEncoder
+from attn_cli.registry import MODELS
+
+
+@dataclass(frozen=True)
+class LuongConfig:
+    emb_dim: int = 256
+    enc_hidden: int = 256  # per direction
+    hidden: int = 256  # decoder
+    enc_layers: int = 1
+    dec_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    attention: Literal["none", "global", "local-m", "local-p"] = "global"
+    score: Literal["dot", "general", "concat", "location"] = "general"
+    input_feed: bool = True
+    reverse_source: bool = False
+    window: int = 10  # D in Luong §3.2 (σ = D/2)
+    max_src_len: int = 100  # location score's output size
+    init: Literal["bridge", "encoder_final", "zero"] = "bridge"
+    init_range: float = 0.1
+
+
+def uniform_init(module: nn.Module, init_range: float) -> None:
+    for p in module.parameters():
+        nn.init.uniform_(p, -init_range, init_range)
+
+
+class EncoderDecoder(nn.Module):
+    """What every NMT model shares: the encoder, the memory dict and the step-decoder protocol."""
+
+    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> dict[str, Any]:
+        memory, h, c = self.encoder(src, src_len)  # (B, Tk, Dk), (L, B, Dk)
+        # every tensor batch-first, so search can index and expand rows (final states: (B, L, Dk))
+        out = {
+            "memory": memory,
+            "mask": lengths_to_mask(src_len, src.size(1)),
+            "src_len": src_len,
+            "h": h.transpose(0, 1),
+            "c": c.transpose(0, 1) if c is not None else None,
+        }
+        if getattr(self, "attn", None) is not None:
+            out["keys"] = self.attn.keys(memory)
+        return out
+
+
+@MODELS.register("luong")
+class LuongNMT(EncoderDecoder):
+    Config = LuongConfig
+
+    def __init__(self, cfg: LuongConfig, src_vocab: int, tgt_vocab: int, pad_id: int = 0, **_: Any) -> None:
+        super().__init__()
+        self.cfg, self.pad_id = cfg, pad_id
+        dirs = 2 if cfg.bidirectional else 1
+        self.encoder = RNNEncoder(src_vocab, cfg.emb_dim, cfg.enc_hidden, cfg.enc_layers, cfg.bidirectional,
+                                  cfg.dropout, "lstm", cfg.reverse_source, pad_id)
+        key_dim = cfg.enc_hidden * dirs
+        if cfg.init == "encoder_final" and (key_dim != cfg.hidden or cfg.enc_layers != cfg.dec_layers):
+            raise AttnError("model.init=encoder_final needs encoder and decoder of equal width and depth; use init: bridge")
+        self.tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=pad_id)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.attn = None
+        if cfg.attention != "none":
+            self.attn = Attention(cfg.score, cfg.hidden, key_dim, kind=cfg.attention, window=cfg.window,
+                                  max_len=cfg.max_src_len)
+            self.W_c = nn.Linear(key_dim + cfg.hidden, cfg.hidden, bias=False)  # eq. (5)
+        if cfg.attention != "none" and cfg.input_feed:
+            self.cell = FeedLSTM(cfg.emb_dim, cfg.hidden, cfg.hidden, cfg.dec_layers, cfg.dropout)
+        else:
+            self.rnn = nn.LSTM(cfg.emb_dim, cfg.hidden, cfg.dec_layers, batch_first=True,
+                               dropout=cfg.dropout if cfg.dec_layers > 1 else 0.0)
+        if cfg.init == "bridge":
+            self.bridge = nn.Linear(key_dim, cfg.hidden * cfg.dec_layers)
+        self.out = nn.Linear(cfg.hidden, tgt_vocab)  # W_s, eq. (6)
+        uniform_init(self, cfg.init_range)
+
+    # -- state ------------------------------------------------------------------------------
+    def init_state(self, mem: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Decoder state, batch first: h, c (B, L, H); feed h̃_0 = 0 (B, H); t (B,) step index."""
+        b, cfg = mem["memory"].size(0), self.cfg
+        if cfg.init == "bridge":
+            h = torch.tanh(self.bridge(mem["h"][:, -1])).view(b, cfg.dec_layers, cfg.hidden)
+            c = h
+        elif cfg.init == "encoder_final":
+            h, c = mem["h"], mem["c"]
+        else:
+            h = c = mem["memory"].new_zeros(b, cfg.dec_layers, cfg.hidden)
+        state = {"h": h.contiguous(), "c": c.contiguous(), "t": torch.zeros(b, dtype=torch.long, device=h.device)}
+        if self.attn is not None and cfg.input_feed:
+            state["feed"] = h.new_zeros(b, cfg.hidden)
+        return state
+
+    def _attend(self, query: torch.Tensor, mem: dict[str, Any], steps: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """query (B, Tq, H) -> attentional hidden h̃ (B, Tq, H) and the attention output."""
+        a = self.attn(query, mem["memory"], mem["keys"], mem["mask"], mem["src_len"], steps)
+        return torch.tanh(self.W_c(torch.cat([a.context, query], dim=-1))), a
+
+    # -- teacher forcing --------------------------------------------------------------------
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """Output features (B, Tq, H) for ``tgt_in`` (B, Tq) (BOS-prefixed; :meth:`project` makes logits),
+        attention weights (B, Tq, Tk) and local-p centres (B, Tq)."""
+        mem = self.encode(src, src_len)
+        state = self.init_state(mem)
+        emb = self.drop(self.tgt_embed(tgt_in))  # (B, Tq, E)
+        b, tq = tgt_in.shape
+        steps = torch.arange(tq, device=src.device).expand(b, tq)  # (B, Tq)
+        weights = centers = None
+        if self.attn is None or not self.cfg.input_feed:
+            out, _ = self.rnn(emb, (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous()))
+            hidden = out  # (B, Tq, H)
+            if self.attn is not None:
+                hidden, a = self._attend(out, mem, steps)
+                weights, centers = a.weights, a.centers
+        else:
+            hidden, weights, centers = self._feed_loop(emb, state, mem, (tgt_in != self.pad_id).sum(1))
+        return {"hidden": self.drop(hidden), "attn": weights, "centers": centers}
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Output layer W_s (eq. 6): features (..., H) -> logits (..., V)."""
+        return self.out(hidden)
+
+    def _feed_loop(self, emb: torch.Tensor, state: dict, mem: dict, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Input feeding forces a step loop; run it over the still-unfinished sentences only.
+
+        ``lengths`` (B,) counts the decoder inputs of each row (BOS + words)."""
+        ragged = RaggedSteps(lengths)
+        order = ragged.order
+        # unbind, not x[:, t]: slicing's backward would write a full-size zero tensor per step
+        x_gates = self.cell.precompute(emb.index_select(0, order)).unbind(1)  # Tq × (B, 4H)
+        mem = {k: mem[k].index_select(0, order) for k in ("memory", "keys", "mask", "src_len")}
+        h, c, feed = (state[k].index_select(0, order) for k in ("h", "c", "feed"))
+        outs, ws, cs = [], [], []
+        for t, n in enumerate(ragged.active):
+            h, c, feed = h[:n], c[:n], feed[:n]
+            top, h, c = self.cell.step(x_gates[t][:n], feed, h, c)  # (n, H)
+            mem_t = {k: ragged.rows(v, n) for k, v in mem.items()}
+            step = torch.full((n, 1), t, device=emb.device)
+            att_h, a = self._attend(top.unsqueeze(1), mem_t, step)
+            feed = att_h.squeeze(1)
+            outs.append(feed)
+            ws.append(a.weights.squeeze(1))
+            if a.centers is not None:
+                cs.append(a.centers.squeeze(1))
+        hidden = ragged.pad(outs)  # (B, Tq, H)
+        weights = ragged.pad(ws)  # (B, Tq, Tk)
+        centers = ragged.pad(cs) if cs else None  # (B, Tq)
+        return hidden, weights, centers
+
+    # -- one step (search) ------------------------------------------------------------------
+    def step(self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        emb = self.tgt_embed(y_prev)  # (B, E)
+        t = state["t"]
+        new = {"t": t + 1}
+        attn = None
+        if self.attn is not None and self.cfg.input_feed:
+            top, h, c = self.cell.step(self.cell.precompute(emb), state["feed"], state["h"], state["c"])
+            hidden, a = self._attend(top.unsqueeze(1), mem, t.unsqueeze(1))
+            hidden = hidden.squeeze(1)
+            new["feed"] = hidden
+            attn = a.weights.squeeze(1)
+        else:
+            out, (h, c) = self.rnn(emb.unsqueeze(1), (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous()))
+            h, c = h.transpose(0, 1), c.transpose(0, 1)
+            hidden = out.squeeze(1)
+            if self.attn is not None:
+                hidden, a = self._attend(out, mem, t.unsqueeze(1))
+                hidden = hidden.squeeze(1)
+                attn = a.weights.squeeze(1)
+        new["h"], new["c"] = h, c
+        return torch.log_softmax(self.project(hidden), dim=-1), new, attn
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig(LuongConfig):
+    """Sutskever et al. (2014): a deep LSTM on the reversed source, no attention (§3.3, §3.4)."""
+
+    attention: Literal["none", "global", "local-m", "local-p"] = "none"
+    reverse_source: bool = True
+    bidirectional: bool = False
+    enc_layers: int = 4
+    dec_layers: int = 4
+    init: Literal["bridge", "encoder_final", "zero"] = "encoder_final"
+    input_feed: bool = False
+    dropout: float = 0.0
+    init_range: float = 0.08  # §3.4: U(−0.08, 0.08)
+
+
+@MODELS.register("seq2seq")
+class Seq2Seq(LuongNMT):
+    """Sutskever et al. (2014): Luong's decoder with ``attention: none``; the encoder's final state starts it."""
+
+    Config = Seq2SeqConfig

@@ -1,0 +1,202 @@
+"""The NMT task: teacher-forced training, free-running (greedy/beam) evaluation with sacreBLEU,
+perplexity, unk replacement, ensembles, alignment heatmaps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from attn_cli.config import Recipe
+from attn_cli.data.text import NmtDataConfig, TextDataModule
+from attn_cli.errors import AttnError
+from attn_cli.io import atomic_write, write_jsonl
+from attn_cli.metrics.text import corpus_bleu
+from attn_cli.nn.search import Ensemble, Hypothesis, beam_search, greedy
+from attn_cli.registry import TASKS
+from attn_cli.tasks.base import AttnModule, Task, load_checkpoint, perplexity
+from data_prep.nmt import BOS, EOS, PAD
+
+
+@dataclass(frozen=True)
+class NmtEvalConfig:
+    beam: int = 5  # 1 = greedy
+    val_beam: int = 1  # decoding used for validation BLEU during training
+    alpha: float = 1.0  # length penalty ((5+|Y|)/6)^α; 0 = none
+    max_len_ratio: float = 1.5  # output limit: ratio × longest source in the batch + offset
+    max_len_offset: int = 5
+    unk_replace: bool = False  # Luong et al. §4: copy (or translate) the most-attended source word
+    dictionary: str | None = None  # "source<TAB>target" lines used by unk replacement
+    ensemble: tuple[str, ...] = ()  # extra checkpoints whose probabilities are averaged with this one
+    bleu_lowercase: bool | None = None  # None: case-insensitive iff the data was lowercased
+
+
+def replace_unks(tokens: list[str], attn: torch.Tensor | None, src_tokens: list[str], dictionary: dict[str, str]) -> list[str]:
+    """Luong et al. (2015) §4 / Jean et al. (2015): each <unk> becomes the source word it attends to most."""
+    if attn is None:
+        return tokens
+    out = []
+    for t, tok in enumerate(tokens):
+        if tok == "<unk>" and src_tokens:
+            pos = min(int(attn[t, : len(src_tokens)].argmax()), len(src_tokens) - 1)
+            word = src_tokens[pos]
+            out.append(dictionary.get(word, word))
+        else:
+            out.append(tok)
+    return out
+
+
+def read_dictionary(path: str) -> dict[str, str]:
+    p = Path(path)
+    if not p.is_file():
+        raise AttnError(f"unk-replacement dictionary {path} does not exist")
+    out = {}
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise AttnError(f"{path}:{n} must be 'source<TAB>target'")
+        out.setdefault(parts[0], parts[1])
+    return out
+
+
+class NmtModule(AttnModule):
+    def build_model(self, recipe: Recipe, meta: dict[str, Any]) -> torch.nn.Module:
+        from attn_cli.registry import MODELS
+
+        return MODELS.get(recipe.model_name)(recipe.model, src_vocab=meta["src_vocab"], tgt_vocab=meta["tgt_vocab"], pad_id=meta["pad_id"])
+
+    def __init__(self, recipe: Recipe, meta: dict[str, Any]) -> None:
+        super().__init__(recipe, meta)
+        self.tgt_itos = meta["vocab"]["tgt"]
+        self.src_itos = meta["vocab"]["src"]
+        self.members: list[torch.nn.Module] = []  # extra ensemble members (evaluation only)
+        self.dictionary: dict[str, str] = {}
+
+    def setup(self, stage: str) -> None:
+        if stage == "test":
+            ev = self.recipe.eval
+            self.dictionary = read_dictionary(ev.dictionary) if ev.dictionary else {}
+            self.members = []
+            for path in ev.ensemble:
+                other, _ = load_checkpoint(Path(path), "nmt")
+                if other.meta["vocab"] != self.meta["vocab"]:
+                    raise AttnError(f"ensemble member {path} was trained with other vocabularies; members must share them")
+                self.members.append(other.model.to(self.device).eval())
+
+    # -- training ---------------------------------------------------------------------------
+    def _nll(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sentence summed NLL (B,) and token counts (B,), teacher-forced (EOS included)."""
+        hidden = self.model(batch["src"], batch["src_len"], batch["tgt_in"])["hidden"]  # (B, Tq, H)
+        keep = batch["tgt_out"] != PAD  # (B, Tq)
+        # the output layer and softmax only on real tokens: with random batches half the grid is padding
+        logits = self.model.project(hidden[keep])  # (N, V)
+        nll = F.cross_entropy(logits, batch["tgt_out"][keep], reduction="none")  # (N,)
+        rows = keep.nonzero()[:, 0]  # (N,) sentence of each token
+        per_sentence = torch.zeros(keep.size(0), dtype=nll.dtype, device=nll.device).index_add_(0, rows, nll)
+        return per_sentence, keep.sum(1)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        nll, ntok = self._nll(batch)
+        loss = nll.sum() / ntok.sum()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(ntok))
+        return loss
+
+    # -- evaluation -------------------------------------------------------------------------
+    def decode(self, batch: dict[str, torch.Tensor], beam: int) -> list[Hypothesis]:
+        ev = self.recipe.eval
+        models = [self.model, *self.members]
+        mems = tuple(m.encode(batch["src"], batch["src_len"]) for m in models)
+        max_len = int(ev.max_len_ratio * int(batch["src_len"].max())) + ev.max_len_offset
+        decoder = Ensemble(models) if len(models) > 1 else models[0]
+        memory = mems if len(models) > 1 else mems[0]
+        b = batch["src"].size(0)
+        if beam == 1:
+            return greedy(decoder, memory, b, BOS, EOS, max_len)
+        return beam_search(decoder, memory, b, BOS, EOS, beam, max_len, ev.alpha)
+
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+        ev = self.recipe.eval
+        nll, ntok = self._nll(batch)
+        hyps = self.decode(batch, ev.val_beam if split == "val" else ev.beam)
+        ds, detok = self.data._load(split), self.data.detok
+        rows = []
+        for i, hyp in enumerate(hyps):
+            idx = int(batch["ids"][i])
+            tokens = [self.tgt_itos[t] for t in hyp.tokens]
+            src_tokens = ds.src_tokens[idx]
+            if ev.unk_replace and split != "val":
+                tokens = replace_unks(tokens, hyp.attn, src_tokens, self.dictionary)
+            rows.append({
+                "id": idx,
+                "src": " ".join(src_tokens),
+                "hyp": detok(tokens),
+                "ref": ds.refs[idx],
+                "nll": float(nll[i]),
+                "ntok": int(ntok[i]),
+                "unks": sum(t == "<unk>" for t in tokens),
+            })
+        return rows
+
+    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+        ev = self.recipe.eval
+        lower = self.meta.get("lowercase", False) if ev.bleu_lowercase is None else ev.bleu_lowercase
+        bleu = corpus_bleu([r["hyp"] for r in rows], [r["ref"] for r in rows], lowercase=lower)
+        self.metrics_info = {"bleu_signature": bleu.signature, "decoding": "greedy" if (ev.val_beam if split == "val" else ev.beam) == 1 else f"beam {ev.beam}"}
+        return {
+            "bleu": bleu.score,
+            "ppl": perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows)),
+            "unk_rate": 100.0 * sum(r["unks"] for r in rows) / max(1, sum(len(r["hyp"].split()) for r in rows)),
+        }
+
+    def save_predictions(self, rows: list[dict[str, Any]], out: Path) -> None:
+        """predictions.jsonl (with ids) plus hyp.txt / ref.txt in id order, for the sacrebleu command line."""
+        write_jsonl(out / "predictions.jsonl", rows)
+        atomic_write(out / "hyp.txt", "".join(r["hyp"].replace("\n", " ") + "\n" for r in rows))
+        atomic_write(out / "ref.txt", "".join(r["ref"].replace("\n", " ") + "\n" for r in rows))
+
+
+class NmtTask(Task):
+    name = "nmt"
+    summary = "neural machine translation: seq2seq, RNNsearch, Luong global/local"
+    data_config = NmtDataConfig
+    eval_config = NmtEvalConfig
+    models = ("seq2seq", "bahdanau", "luong")
+    module_class = NmtModule
+    metric_units = {"bleu": "BLEU (sacreBLEU, 0-100)", "ppl": "perplexity (per target token, EOS included)", "unk_rate": "% of output tokens"}
+
+    def datamodule(self, recipe: Recipe, data_dir: Path) -> TextDataModule:
+        t = recipe.train
+        return TextDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
+
+    def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
+        """Bahdanau et al. Fig. 3-style alignments (source × output), local-p window centres marked."""
+        from attn_cli.data.text import collate
+        from attn_cli.viz.core import heatmap
+
+        if getattr(module.model, "attn", None) is None:
+            raise AttnError(f"{module.recipe.model_name} ({module.recipe.name}) has no attention to draw")
+        ds = dm._load(split)
+        batch = collate([ds[i] for i in range(min(n, len(ds)))])
+        module.eval()
+        paths = []
+        with torch.no_grad():
+            hyps = module.decode(batch, module.recipe.eval.beam)
+            for i, hyp in enumerate(hyps):
+                src = ds.src_tokens[i]
+                out_tokens = [module.tgt_itos[t] for t in hyp.tokens] + ["</s>"]
+                tgt_in = torch.tensor([[BOS, *hyp.tokens]])
+                res = module.model(batch["src"][i : i + 1, : len(src) or 1], batch["src_len"][i : i + 1], tgt_in)
+                weights = res["attn"][0, :, : len(src)]  # (T_out, Tk)
+                marks = []
+                if res.get("centers") is not None:
+                    marks = [(t, int(round(float(p)))) for t, p in enumerate(res["centers"][0]) if round(float(p)) < len(src)]
+                title = f"{module.recipe.name}: example {i}" + (" (red: local-p centres p_t)" if marks else "")
+                paths.append(heatmap(weights, out_tokens, src, out_dir / f"alignment-{split}-{i}.png",
+                                     title=title, xlabel="source", ylabel="output", marks=marks))
+        return paths
+
+
+TASKS.add("nmt", NmtTask())

@@ -1,0 +1,57 @@
+"""Shared fixtures: an isolated data/runs/results tree per test, and the shared datasets when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("ATTN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Fresh data/runs/results directories, also exported as ATTN_DATA/ATTN_RUNS/ATTN_RESULTS."""
+    out = {name: tmp_path / name for name in ("data", "runs", "results")}
+    for name, path in out.items():
+        path.mkdir()
+        monkeypatch.setenv(f"ATTN_{name.upper()}", str(path))
+    monkeypatch.delenv("ATTN_RUN_DIR", raising=False)
+    return out
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``; tests using it are marked ``data`` and skip cleanly without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared datasets not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process (as `attn ...`), returning (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from attn_cli.cli import entrypoint
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["attn", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                entrypoint()
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()
