@@ -125,8 +125,14 @@ def train(
 def _evaluate(
     task: str, run_: Path, split: str, set_: list[str], checkpoint: Optional[Path], beam: Optional[int],
     record_: bool, devices: Optional[str], accelerator: Optional[str], ensemble: list[Path],
+    from_predictions: Optional[Path] = None,
 ) -> None:
     from attn_cli import run
+
+    if from_predictions is not None:
+        metrics = run.rescore(task, run_, from_predictions, split=split, checkpoint=checkpoint)
+        console.print(_metrics_table(f"{task}: rescored {from_predictions}", metrics))
+        return
 
     overrides = list(set_)
     if beam is not None:
@@ -164,8 +170,9 @@ def _eval_command(
     devices: Optional[str] = typer.Option(None, "--devices", help="Devices for evaluation."),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),
     ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
+    from_predictions: Optional[Path] = typer.Option(None, "--from-predictions", help="Recompute metrics from a saved predictions file."),
 ) -> None:
-    _evaluate(task, run_, split, set_, checkpoint, beam, record_, devices, accelerator, ensemble)
+    _evaluate(task, run_, split, set_, checkpoint, beam, record_, devices, accelerator, ensemble, from_predictions)
 
 
 app.command("evaluate", help=_EVAL_HELP)(_eval_command)

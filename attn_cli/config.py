@@ -287,7 +287,11 @@ def _load_raw(path: Path, task: str | None, seen: tuple[Path, ...] = ()) -> dict
         raise AttnError(f"recipe {path} uses 'base:' but names no task")
     candidate = path.parent / f"{base}.yaml"
     base_path = candidate if candidate.is_file() else resolve_recipe_path(base_task, str(base))[0]
-    return _deep_merge(_load_raw(base_path, base_task, (*seen, path.resolve())), data)
+    parent = _load_raw(base_path, base_task, (*seen, path.resolve()))
+    child_model = data.get("model") or {}
+    if "name" in child_model and child_model["name"] != (parent.get("model") or {}).get("name"):
+        parent = {**parent, "model": {}}  # another model: the base's model keys do not apply
+    return _deep_merge(parent, data)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -109,7 +109,7 @@ def train(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Train a recipe; returns the summary written to ``train_done.json``."""
-    from attn_cli.trainer import build_trainer
+    from attn_cli.trainer import build_trainer, resolve_hardware
 
     spec = TASKS.get(task)
     overrides = _with_devices(list(overrides or []), devices, accelerator)
@@ -127,7 +127,8 @@ def train(
         if recipe_name is None:
             raise AttnError(f"give --recipe NAME (one of: {', '.join(available_recipes(task))}) or --resume RUN_DIR")
         recipe = load_recipe(task, recipe_name, overrides)
-        if run_dir is None and "ATTN_RUN_DIR" in os.environ:
+        resolve_hardware(recipe.train)  # fail before anything is written
+        if run_dir is None and "ATTN_RUN_DIR" in os.environ and not is_rank_zero():
             run_dir = Path(os.environ["ATTN_RUN_DIR"])  # a DDP worker re-launched by Lightning
         if run_dir is None:
             run_dir = new_run_dir(runs_dir, task, recipe.name)
@@ -151,7 +152,11 @@ def train(
     module.data = dm
     trainer = build_trainer(recipe.train, run_dir, progress=progress)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    finally:
+        if is_rank_zero():
+            os.environ.pop("ATTN_RUN_DIR", None)
     best = trainer.checkpoint_callback
     _final_validation(trainer, module, dm, recipe, best)
     wall = time.perf_counter() - start
@@ -267,6 +272,17 @@ def evaluate(
     }
     write_json(out / "metrics.json", result)
     return result
+
+
+def rescore(task: str, run: Path, predictions: Path, *, split: str = "test", checkpoint: Path | None = None) -> dict[str, float]:
+    """Recompute the metrics from a saved predictions file (no decoding): what was recorded is what they give."""
+    from attn_cli.io import read_jsonl
+    from attn_cli.tasks.base import load_checkpoint
+
+    run_dir = check_run_dir(Path(run))
+    rows = read_jsonl(predictions)
+    module, _ = load_checkpoint(Path(checkpoint) if checkpoint else find_checkpoint(run_dir, "best"), task)
+    return module.score(sorted(rows, key=lambda r: int(r["id"])), split)
 
 
 # ---------------------------------------------------------------------------------------------

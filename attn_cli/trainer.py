@@ -31,6 +31,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
+class FaultInjection(Callback):
+    """Kill the process hard (``os._exit``) after global step N: how the resume tests simulate a crash.
+
+    Enabled only by the environment variable ``ATTN_FAULT_AT_STEP``; never set in normal use.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step >= self.step:
+            import os
+
+            os._exit(137)
+
+
 def parse_devices(devices: str) -> int | list[int] | str:
     text = str(devices).strip()
     if text in ("auto", "-1"):
@@ -133,6 +149,10 @@ def build_trainer(
                 enable_version_counter=False,
             )
         )
+    import os
+
+    if os.environ.get("ATTN_FAULT_AT_STEP"):
+        cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"])))
     if cfg.patience > 0:
         cbs.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience))
     if cfg.lr_schedule != "none":

@@ -55,3 +55,22 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     finally:
         sys.argv = argv
     return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def generated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with every generated (no-source) dataset that a tiny recipe uses, prepared once."""
+    from attn_cli import run
+    from attn_cli.config import available_recipes, load_recipe
+    from attn_cli.registry import DATASETS, TASKS
+
+    root = tmp_path_factory.mktemp("generated-data")
+    wanted = set()
+    for task in TASKS.names():
+        for name in available_recipes(task):
+            if name.startswith("tiny/"):
+                wanted.add(str(getattr(load_recipe(task, name).data, "dataset", "")))
+    for name in sorted(wanted):
+        if name in DATASETS and not DATASETS.get(name).needs_source:
+            run.prepare(name, data_dir=root)
+    return root

@@ -1,0 +1,152 @@
+"""The CLI's bad-input contract: one line, exit code 2, no traceback, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attn_cli import run
+from tests.conftest import run_cli
+
+
+def one_line_error(code: int, err: str, pattern: str) -> None:
+    assert code == 2, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    assert pattern in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(generated_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    summary = run.train("nmt", "tiny/luong-global-general", runs_dir=runs, data_dir=generated_data, progress=False)
+    return Path(summary["run_dir"])
+
+
+def test_help_has_examples() -> None:
+    for cmd in ("prepare", "train", "eval", "evaluate", "visualize", "table", "recipes", "record", "bench"):
+        code, out, _ = run_cli(cmd, "--help")
+        assert code == 0 and "Example: attn" in out, cmd
+
+
+def test_unknown_task(dirs: dict[str, Path]) -> None:
+    code, _, err = run_cli("train", "nmtt", "--recipe", "x")
+    one_line_error(code, err, "unknown task 'nmtt' (did you mean 'nmt'?)")
+
+
+def test_unknown_recipe(dirs: dict[str, Path]) -> None:
+    code, _, err = run_cli("train", "nmt", "--recipe", "bahdanu")
+    one_line_error(code, err, "did you mean 'bahdanau'?")
+
+
+def test_unknown_recipe_key_and_wrong_type(dirs: dict[str, Path]) -> None:
+    code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq", "--set", "model.hiden=3")
+    one_line_error(code, err, "did you mean 'model.hidden'?")
+    code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq", "--set", "train.lr=fast")
+    one_line_error(code, err, "train.lr expects a number")
+
+
+def test_missing_prepared_dataset_names_the_command(dirs: dict[str, Path]) -> None:
+    code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq")
+    one_line_error(code, err, "run `attn prepare toy-reorder` first")
+    code, _, err = run_cli("train", "nmt", "--recipe", "luong-global-general")
+    one_line_error(code, err, "attn prepare nmt --dataset multi30k")
+
+
+def test_source_missing_or_wrong(dirs: dict[str, Path], tmp_path: Path) -> None:
+    code, _, err = run_cli("prepare", "nmt", "--dataset", "multi30k", "--source", str(tmp_path / "nope"))
+    one_line_error(code, err, "--source")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli("prepare", "nmt", "--dataset", "multi30k", "--source", str(tmp_path / "empty"))
+    one_line_error(code, err, "has no train.de.gz")
+    assert not any(p.name.startswith("multi30k") for p in dirs["data"].iterdir())
+
+
+def test_offline_download_names_source(dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    code, _, err = run_cli("prepare", "nmt", "--dataset", "multi30k")
+    one_line_error(code, err, "pass --source DIR")
+
+
+def test_corrupt_and_foreign_checkpoints(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTN_DATA", str(generated_data))
+    best = trained / "checkpoints" / "best.ckpt"
+    truncated = tmp_path / "trunc.ckpt"
+    truncated.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    code, _, err = run_cli("eval", "nmt", "--run", str(trained), "--checkpoint", str(truncated))
+    one_line_error(code, err, "corrupt or truncated")
+    import torch
+
+    foreign = tmp_path / "foreign.ckpt"
+    ckpt = torch.load(best, weights_only=False)
+    ckpt["attn"]["task"] = "vision"
+    torch.save(ckpt, foreign)
+    code, _, err = run_cli("eval", "nmt", "--run", str(trained), "--checkpoint", str(foreign))
+    one_line_error(code, err, "is of task 'vision', not 'nmt'")
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {}}, plain)
+    code, _, err = run_cli("eval", "nmt", "--run", str(trained), "--checkpoint", str(plain))
+    one_line_error(code, err, "not an attn checkpoint")
+
+
+def test_resume_finished_or_missing(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTN_DATA", str(generated_data))
+    code, _, err = run_cli("train", "nmt", "--resume", str(trained))
+    one_line_error(code, err, "already finished")
+    code, _, err = run_cli("train", "nmt", "--resume", str(tmp_path / "gone"))
+    one_line_error(code, err, "does not exist")
+
+
+def test_devices_unavailable(dirs: dict[str, Path], generated_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setenv("ATTN_DATA", str(generated_data))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq", "--accelerator", "gpu", "--devices", "2")
+    one_line_error(code, err, "none is available")
+    assert not any(dirs["runs"].rglob("*"))
+
+
+def test_empty_predictions_file(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTN_DATA", str(generated_data))
+    empty = tmp_path / "predictions.jsonl"
+    empty.write_text("", encoding="utf-8")
+    code, _, err = run_cli("eval", "nmt", "--run", str(trained), "--from-predictions", str(empty))
+    one_line_error(code, err, "is empty")
+
+
+def test_rescore_from_predictions_matches(trained: Path, generated_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTN_DATA", str(generated_data))
+    result = run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
+    again = run.rescore("nmt", trained, trained / "eval" / "test" / "predictions.jsonl")
+    assert again == result["metrics"]
+
+
+def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
+    path = run.record("nmt", trained, results_dir=tmp_path / "results")
+    rec = json.loads(path.read_text())
+    for key in ("task", "dataset", "split", "recipe", "metrics", "commands", "git_sha", "hardware", "train_wall_s", "seed", "predictions"):
+        assert key in rec, key
+    assert rec["metrics"]["bleu"]["unit"].startswith("BLEU")
+    assert (path.parent / "hyp.txt").is_file()
+
+
+def test_console_script_exit_code(tmp_path: Path) -> None:
+    exe = shutil.which("attn") or str(Path(sys.executable).parent / "attn")
+    env = {**os.environ, "ATTN_DATA": str(tmp_path)}
+    proc = subprocess.run([exe, "train", "nmt", "--recipe", "tiny/seq2seq"], capture_output=True, text=True, env=env, timeout=120)
+    one_line_error(proc.returncode, proc.stderr, "attn prepare toy-reorder")
