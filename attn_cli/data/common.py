@@ -7,9 +7,9 @@ because these samplers shard by rank themselves:
   agrees on it, and rank ``r`` takes batches ``r, r + W, ...``. Its state (epoch and
   batches consumed) is saved in Lightning checkpoints (the loader is ``_Stateful``), so a
   run killed mid-epoch resumes at the next unseen batch, not at the epoch start.
-* :class:`EvalBatches` shards examples ``r, r + W, ...`` and pads the shorter shards
-  with repeats, exactly like ``DistributedSampler``; predictions carry example ids and
-  :func:`attn_cli.tasks.base.gather_rows` drops the repeats before scoring.
+* :class:`EvalBatches` cuts fixed batches first and deals them to ranks, padding with
+  repeated batches like ``DistributedSampler`` pads examples; predictions carry example
+  ids and :func:`attn_cli.tasks.base.gather_rows` drops the repeats before scoring.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ class TrainBatches(Sampler[list[int]]):
         self.epoch = 0
         self.consumed = 0  # batches of this epoch already trained on (restored on resume)
         self._yielded = 0
-        self._exhausted = False
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
@@ -85,46 +84,48 @@ class TrainBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._batches()
         skip, self.consumed = self.consumed, 0
-        self._yielded, self._exhausted = skip, False
+        self._yielded = skip
         for batch in batches[skip:]:
             self._yielded += 1
             yield batch
-        self._exhausted = True
 
     def state_dict(self) -> dict[str, int]:
-        # Lightning's fetcher keeps one batch in flight: while batch i trains, batch i + 1
-        # has already been drawn. Count what was trained on, not what was drawn.
-        consumed = self._yielded if self._exhausted else max(self._yielded - 1, 0)
-        return {"epoch": self.epoch, "consumed": consumed}
+        # On load, attn_cli.tasks.base.resume_after_processed_batches replaces "consumed" with
+        # Lightning's count of processed batches, which is exact whatever the fetcher prefetched.
+        return {"epoch": self.epoch, "consumed": self._yielded}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
 
 
 class EvalBatches(Sampler[list[int]]):
-    """Examples in order (optionally grouped by length), sharded by rank with padding repeats."""
+    """Fixed batches (longest first when ``lengths`` are given), dealt to ranks round-robin.
+
+    The batches are cut before sharding, so every example sits in the same batch, with the
+    same batch-mates and padding, whatever the number of processes: N processes compute
+    bit-for-bit what one does. The batch list is padded with repeats to a multiple of the
+    world size (like ``DistributedSampler``); the repeats are dropped by id when gathering.
+    """
 
     def __init__(self, n: int, batch_size: int, lengths: Sequence[int] | None = None) -> None:
         self.n, self.batch_size, self.lengths = n, batch_size, lengths
 
-    def _indices(self) -> list[int]:
-        rank, world = _world()
-        per_rank = math.ceil(self.n / world)
+    def _batches(self) -> list[list[int]]:
         order = list(range(self.n))
-        order += order[: per_rank * world - self.n]
-        mine = order[rank::world]
         if self.lengths is not None:
-            mine.sort(key=lambda j: -self.lengths[j])
-        return mine
+            order.sort(key=lambda j: -self.lengths[j])
+        batches = [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        rank, world = _world()
+        per_rank = math.ceil(len(batches) / world)
+        batches += batches[: per_rank * world - len(batches)]
+        return batches[rank::world]
 
     def __len__(self) -> int:
         _, world = _world()
-        return math.ceil(math.ceil(self.n / world) / self.batch_size)
+        return math.ceil(math.ceil(self.n / self.batch_size) / world)
 
     def __iter__(self) -> Iterator[list[int]]:
-        mine = self._indices()
-        for i in range(0, len(mine), self.batch_size):
-            yield mine[i : i + self.batch_size]
+        yield from self._batches()
 
 
 class ResumableLoader(DataLoader):

@@ -58,20 +58,27 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha if alpha else 1.0
 
 
+def _limits(max_len: int | torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """Per-sentence output limits (B,): a sentence's result never depends on its batch-mates."""
+    if isinstance(max_len, torch.Tensor):
+        return max_len.to(device=device, dtype=torch.long).clamp_min(1)
+    return torch.full((batch,), max(1, int(max_len)), dtype=torch.long, device=device)
+
+
 @torch.no_grad()
-def greedy(decoder: StepDecoder, memory: Any, batch: int, bos: int, eos: int, max_len: int) -> list[Hypothesis]:
-    """Arg-max decoding of ``batch`` sentences for at most ``max_len`` tokens (EOS forced at the limit)."""
+def greedy(
+    decoder: StepDecoder, memory: Any, batch: int, bos: int, eos: int, max_len: int | torch.Tensor
+) -> list[Hypothesis]:
+    """Arg-max decoding; ``max_len`` (int or (B,) tensor) tokens at most, EOS forced at the limit."""
     state = decoder.init_state(memory)
     device = _device_of(memory, state)
+    limit = _limits(max_len, batch, device)
     y = torch.full((batch,), bos, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     tokens, attns, logp = [], [], torch.zeros(batch, device=device)
-    for t in range(max_len):
+    for t in range(int(limit.max())):
         lp, state, attn = decoder.step(y, state, memory)  # (B, V)
-        if t == max_len - 1:
-            y = torch.full_like(y, eos)
-        else:
-            y = lp.argmax(-1)
+        y = torch.where(t >= limit - 1, torch.full_like(y, eos), lp.argmax(-1))
         logp += torch.where(done, torch.zeros_like(logp), lp.gather(1, y[:, None]).squeeze(1))
         tokens.append(y)
         attns.append(attn)
@@ -96,12 +103,13 @@ def beam_search(
     bos: int,
     eos: int,
     beam: int,
-    max_len: int,
+    max_len: int | torch.Tensor,
     alpha: float = 1.0,
 ) -> list[Hypothesis]:
     """Batched beam search; returns the best finished hypothesis of each sentence."""
     k = beam
     device = _device_of(memory, None)
+    limit = _limits(max_len, batch, device)  # (B,) per sentence
     rows = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)
     mem = select(memory, rows)
     state = decoder.init_state(mem)
@@ -112,14 +120,15 @@ def beam_search(
     att_hist: torch.Tensor | None = None  # (n*K, t, Tk)
     y = torch.full((batch * k,), bos, dtype=torch.long, device=device)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    for t in range(max_len):
+    for t in range(int(limit.max())):
         n = len(alive)
         lp, state, attn = decoder.step(y, state, mem)  # (n*K, V)
         vocab = lp.size(-1)
-        if t == max_len - 1:  # force EOS at the limit
+        at_limit = (t >= limit[alive] - 1).repeat_interleave(k)  # (n*K,) force EOS at each sentence's limit
+        if bool(at_limit.any()):
             forced = torch.full_like(lp, -math.inf)
             forced[:, eos] = lp[:, eos]
-            lp = forced
+            lp = torch.where(at_limit[:, None], forced, lp)
         cand = (scores.view(-1, 1) + lp).view(n, k * vocab)  # (n, K*V)
         top_scores, top_idx = cand.topk(k, dim=1)  # (n, K)
         origin = top_idx // vocab  # (n, K) beam each candidate extends

@@ -136,12 +136,37 @@ class AttnModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._rng_to_restore = checkpoint.get("attn_rng")
+        resume_after_processed_batches(checkpoint)
 
     def on_train_start(self) -> None:
         # dropout draws continue exactly where the killed run stopped
         if self._rng_to_restore is not None:
             torch.set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
+
+
+def resume_after_processed_batches(checkpoint: dict[str, Any]) -> None:
+    """Make a mid-epoch checkpoint resume at the first batch its weights have not seen.
+
+    A checkpoint written in ``on_train_batch_end`` (every N steps, or by a kill-safe save)
+    already holds the optimizer step of the batch in flight, but Lightning counts that
+    batch as not yet *completed* and would replay it on restart. Here the batch counters
+    and our loader's position (``attn_cli.data.common.TrainBatches``) are both set to the
+    number of batches *processed*, so the resumed run continues exactly where the
+    uninterrupted one would.
+    """
+    fit = (checkpoint.get("loops") or {}).get("fit_loop")
+    if not fit or "epoch_loop.batch_progress" not in fit:
+        return
+    progress = fit["epoch_loop.batch_progress"]
+    done = progress["current"]["processed"]
+    total = progress["total"]["processed"]
+    for key in ("ready", "started", "processed", "completed"):
+        progress["current"][key] = done
+        progress["total"][key] = total
+    for state in (fit.get("state_dict") or {}).get("combined_loader", []):
+        if isinstance(state, dict) and "consumed" in state:
+            state["consumed"] = done
 
 
 class AttnDataModule(L.LightningDataModule):

@@ -26,7 +26,7 @@ class NmtEvalConfig:
     beam: int = 5  # 1 = greedy
     val_beam: int = 1  # decoding used for validation BLEU during training
     alpha: float = 1.0  # length penalty ((5+|Y|)/6)^α; 0 = none
-    max_len_ratio: float = 1.5  # output limit: ratio × longest source in the batch + offset
+    max_len_ratio: float = 1.5  # output limit per sentence: ratio × its source length + offset
     max_len_offset: int = 5
     unk_replace: bool = False  # Luong et al. §4: copy (or translate) the most-attended source word
     dictionary: str | None = None  # "source<TAB>target" lines used by unk replacement
@@ -109,7 +109,7 @@ class NmtModule(AttnModule):
         ev = self.recipe.eval
         models = [self.model, *self.members]
         mems = tuple(m.encode(batch["src"], batch["src_len"]) for m in models)
-        max_len = int(ev.max_len_ratio * int(batch["src_len"].max())) + ev.max_len_offset
+        max_len = (ev.max_len_ratio * batch["src_len"].float()).long() + ev.max_len_offset  # (B,) per sentence
         decoder = Ensemble(models) if len(models) > 1 else models[0]
         memory = mems if len(models) > 1 else mems[0]
         b = batch["src"].size(0)

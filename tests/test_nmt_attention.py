@@ -1,0 +1,86 @@
+"""Attention shapes and masks for every score and kind (distinct small sizes: B=3, Tq=5, Tk=7, D=11)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attn_cli.attention.core import lengths_to_mask, masked_softmax
+from attn_cli.attention.scores import SCORES
+from attn_cli.attention.soft import Attention, gaussian_window, local_window
+from attn_cli.errors import AttnError
+
+B, TQ, TK, DQ, DK = 3, 5, 7, 11, 13
+
+
+def inputs(dq: int = DQ, dk: int = DK) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(0)
+    query = torch.randn(B, TQ, dq)
+    memory = torch.randn(B, TK, dk)
+    src_len = torch.tensor([7, 4, 1])
+    return query, memory, lengths_to_mask(src_len, TK), src_len
+
+
+def test_masked_softmax_zeroes_masked_and_sums_to_one() -> None:
+    scores = torch.randn(B, TQ, TK)
+    mask = lengths_to_mask(torch.tensor([7, 4, 1]), TK).unsqueeze(1)
+    w = masked_softmax(scores, mask)
+    assert torch.all(w[1, :, 4:] == 0) and torch.all(w[2, :, 1:] == 0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(B, TQ))
+    empty = masked_softmax(scores, torch.zeros(B, 1, TK, dtype=torch.bool))
+    assert torch.all(empty == 0) and not torch.isnan(empty).any()
+
+
+@pytest.mark.parametrize("score", sorted(SCORES))
+@pytest.mark.parametrize("kind", ["global", "local-m", "local-p"])
+def test_every_score_and_kind(score: str, kind: str) -> None:
+    dk = DQ if score == "dot" else DK
+    query, memory, mask, src_len = inputs(dk=dk)
+    attn = Attention(score, DQ, dk, kind=kind, window=2, max_len=TK)
+    keys = attn.keys(memory)
+    steps = torch.arange(TQ).expand(B, TQ)
+    out = attn(query, memory, keys, mask, src_len, steps)
+    assert out.context.shape == (B, TQ, dk) and out.weights.shape == (B, TQ, TK)
+    assert torch.all(out.weights[~mask.unsqueeze(1).expand(B, TQ, TK)] == 0), "padding got attention"
+    if kind == "global":
+        torch.testing.assert_close(out.weights.sum(-1), torch.ones(B, TQ))
+        assert out.centers is None
+    else:
+        assert out.centers.shape == (B, TQ)
+        outside = ~local_window(out.centers.detach(), TK, 2)
+        assert torch.all(out.weights[outside] == 0), "weight outside the window [p_t - D, p_t + D]"
+        assert torch.all(out.weights.sum(-1) <= 1 + 1e-5)
+    torch.testing.assert_close(out.context, torch.bmm(out.weights, memory))
+    memory.requires_grad_(True)
+    out = attn(query, memory, attn.keys(memory), mask, src_len, steps)
+    out.context.sum().backward()  # differentiable end to end
+    assert memory.grad is not None
+    assert all(p.grad is not None for p in attn.parameters())
+
+
+def test_local_m_centres_are_target_positions_clamped_to_the_source() -> None:
+    query, memory, mask, src_len = inputs()
+    attn = Attention("general", DQ, DK, kind="local-m", window=1)
+    out = attn(query, memory, attn.keys(memory), mask, src_len, torch.arange(TQ).expand(B, TQ))
+    assert out.centers[0].tolist() == [0, 1, 2, 3, 4]
+    assert out.centers[1].tolist() == [0, 1, 2, 3, 3]  # length 4: clamped to position 3
+    assert out.centers[2].tolist() == [0, 0, 0, 0, 0]
+
+
+def test_local_p_gaussian_matches_the_paper() -> None:
+    centers = torch.tensor([[2.5]])
+    g = gaussian_window(centers, 6, sigma=1.0)  # σ = D/2 with D = 2
+    expected = torch.exp(-((torch.arange(6.0) - 2.5) ** 2) / 2.0)
+    torch.testing.assert_close(g[0, 0], expected)
+    query, memory, mask, src_len = inputs()
+    attn = Attention("general", DQ, DK, kind="local-p", window=2)
+    out = attn(query, memory, attn.keys(memory), mask, src_len)
+    assert torch.all(out.centers >= 0) and torch.all(out.centers <= src_len[:, None].float())
+
+
+def test_dot_needs_equal_widths_and_location_has_a_limit() -> None:
+    with pytest.raises(AttnError, match="dot attention needs"):
+        Attention("dot", DQ, DK)
+    attn = Attention("location", DQ, DK, max_len=5)
+    with pytest.raises(ValueError, match="covers 5 source positions"):
+        attn.keys(torch.randn(B, TK, DK))
