@@ -91,7 +91,9 @@ class AttnModule(L.LightningModule):
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 opt, mode=cfg.monitor_mode, factor=cfg.lr_decay, patience=cfg.lr_patience
             )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": cfg.monitor}}
+            # stepped at epoch ends on the latest validation score; strict=False because with
+            # step-based validation an epoch can end before the first validation has run
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": cfg.monitor, "strict": False}}
         if cfg.lr_schedule == "halve_after":
             start, decay = cfg.lr_decay_start, cfg.lr_decay
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: decay ** max(0, e - start + 1))
