@@ -256,27 +256,44 @@ def recipes(task: Optional[str] = typer.Argument(None, help="Only this task.")) 
 
 
 @app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo's runs and records go."),
+    task: list[str] = typer.Option([], "--task", help="Only these task families (repeatable)."),
+) -> None:
+    """Run every demo-* recipe end to end on generated data (offline): prepare, train, eval, visualize, table.
+
+    Example: attn demo
+    """
+    from attn_cli import run
+
+    table_, pngs = run.demo(out, data_dir=State.data_dir, tasks=task or None)
+    console.print(table_)
+    console.print("attention pictures:")
+    for p in pngs:
+        console.print(f"  {p}", soft_wrap=True)
+
+
+@app.command()
 def bench(
     task: str = typer.Argument("nmt", help="Task to benchmark."),
     recipe: list[str] = typer.Option([], "--recipe", "-r", help="Recipes to time (default: the task's own list)."),
     steps: int = typer.Option(300, "--steps", help="Training updates to time."),
     set_: list[str] = typer.Option([], "--set", "-s"),
     out: Path = typer.Option(Path("results/bench"), "--out", help="Where the figures go."),
+    report_: bool = typer.Option(False, "--report", help="Only write the comparison with the peer (no timing)."),
+    peer: Path = typer.Option(Path("results/bench/peer-joeynmt.txt"), "--peer", help="The peer's summary lines."),
 ) -> None:
-    """Time training and decoding; figures go to results/bench/.
+    """Time training (tokens/s, sentences/s) and beam-5 decoding; figures go to results/bench/.
 
     Example: attn bench nmt --recipe luong-global-general --steps 300
     """
     from attn_cli import bench as bench_mod
 
-    rows = bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out)
-    t = RichTable(title=f"bench {task}")
-    if rows:
-        for col in rows[0]:
-            t.add_column(col)
-        for row in rows:
-            t.add_row(*[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()])
-    console.print(t)
+    if report_:
+        sys.stdout.write(bench_mod.report(peer, out))
+        return
+    for row in bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out):
+        console.print(_metrics_table(f"bench {task} {row['recipe']}", {k: v for k, v in row.items() if k != "recipe"}))
 
 
 def entrypoint() -> None:

@@ -107,6 +107,7 @@ def train(
     devices: str | None = None,
     accelerator: str | None = None,
     progress: bool | None = None,
+    extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train a recipe; returns the summary written to ``train_done.json``."""
     from attn_cli.trainer import build_trainer, resolve_hardware
@@ -150,7 +151,7 @@ def train(
         write_json(run_dir / "run.json", info)
     module = spec.module(recipe, dm.meta)
     module.data = dm
-    trainer = build_trainer(recipe.train, run_dir, progress=progress)
+    trainer = build_trainer(recipe.train, run_dir, progress=progress, callbacks=extra_callbacks)
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
@@ -394,8 +395,12 @@ def table(name: str | None, *, fmt: str, all_: bool, list_: bool, results_dir: P
     if fmt not in ("rich", "markdown", "csv", "latex"):
         raise unknown("table format", fmt, ["rich", "markdown", "csv", "latex"])
     if list_:
-        return "".join(f"{n:<20} {t.title}\n" for n, t in TABLES.items())
+        return "".join(f"{n:<20} {t.title}\n" for n, t in TABLES.items()) + f"{'summary':<20} every recorded result, one row each\n"
     results = load_results(results_dir)
+    if name == "summary":
+        from attn_cli.tables.base import summary_table
+
+        return summary_table(results)
     if all_:
         text = all_tables_markdown([t for _, t in TABLES.items()], results)
         target = out or results_dir / "TABLES.md"
@@ -410,3 +415,32 @@ def table(name: str | None, *, fmt: str, all_: bool, list_: bool, results_dir: P
     if out is not None:
         atomic_write(out, text)
     return text
+
+
+# ---------------------------------------------------------------------------------------------
+# the embedded demo
+
+
+def demo(out: Path, *, data_dir: Path, tasks: list[str] | None = None, progress: bool | None = None) -> tuple[Any, list[Path]]:
+    """Every ``demo-*`` recipe of every task, end to end on generated data: prepare, train, eval, visualize.
+
+    Results are recorded under ``out/results`` (not ``results/``); returns the summary
+    table and the PNG paths.
+    """
+    from attn_cli.tables.base import load_results, summary_table
+
+    if out.exists():
+        shutil.rmtree(out)
+    pngs: list[Path] = []
+    for task in tasks or TASKS.names():
+        for name in [n for n in available_recipes(task) if n.startswith("demo-")]:
+            recipe = load_recipe(task, name)
+            dataset = str(getattr(recipe.data, "dataset", ""))
+            if dataset in DATASETS and not DATASETS.get(dataset).needs_source:
+                prepare(dataset, data_dir=data_dir)
+            run_dir = out / task / name
+            train(task, name, runs_dir=out, data_dir=data_dir, run_dir=run_dir, progress=progress)
+            evaluate(task, run_dir, data_dir=data_dir, progress=progress)
+            record(task, run_dir, results_dir=out / "results")
+            pngs += visualize(task, run_dir, data_dir=data_dir, n=3)
+    return summary_table(load_results(out / "results"), title="attn demo (generated data, this machine)"), pngs

@@ -54,6 +54,7 @@ class Col:
     delta: bool = False
     paper: bool = True  # show a paper column beside ours
     group: str = ""  # a header spanning several columns (dataset names in Yao et al.'s table)
+    ours: bool = True  # False: a column of reference numbers only (no runs of ours)
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,11 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
     headers, groups = [table.corner], [""]
     for col in table.columns:
         if col.paper:
-            headers.append(f"{col.header} (paper)")
+            headers.append(f"{col.header} (paper)" if col.ours else col.header)
             groups.append(col.group)
-        headers.append(f"{col.header} (ours)" if col.paper else col.header)
-        groups.append(col.group)
+        if col.ours:
+            headers.append(f"{col.header} (ours)" if col.paper else col.header)
+            groups.append(col.group)
     body: list[list[Cell]] = []
     ours: dict[str, list[tuple[int, float]]] = {c.key: [] for c in table.columns}
     previous: dict[str, float] = {}
@@ -136,9 +138,11 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
             if col.paper:
                 paper = row.paper.get(col.key)
                 cells.append(Cell("" if paper is None else (f"{paper:.{col.digits}f}" if isinstance(paper, (int, float)) else str(paper))))
+            if not col.ours:
+                continue
             value = _value(results, ref)
             if value is None:
-                cells.append(Cell("–"))
+                cells.append(Cell("–" if ref.recipe else ""))
                 continue
             value *= col.scale
             text = f"{value:.{col.digits}f}"
@@ -152,7 +156,7 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
     # bold the best of our values per column
     index = 0
     for col in table.columns:
-        index += 2 if col.paper else 1
+        index += int(col.paper) + int(col.ours)
         vals = ours[col.key]
         if col.better == "none" or len(vals) < 2:
             continue
@@ -218,6 +222,23 @@ def rich_table(table: Table, results: dict) -> Any:
     for row in body:
         section = row[0].text and all(not c.text for c in row[1:])
         rt.add_row(*[f"[bold]{c.text}[/bold]" if c.bold else (f"[italic]{c.text}[/italic]" if section and i == 0 else c.text) for i, c in enumerate(row)])
+    return rt
+
+
+def summary_table(results: dict, title: str = "recorded results") -> Any:
+    """Every record as one row (task, dataset, recipe, split, metrics, wall time): ``attn table summary``."""
+    from rich.table import Table as RichTable
+
+    rt = RichTable(title=title)
+    for col in ("task", "dataset", "recipe", "split", "metrics", "train wall"):
+        rt.add_column(col, justify="right" if col == "train wall" else "left")
+    for (task, dataset, recipe, split), rec in sorted(results.items()):
+        metrics = ", ".join(
+            f"{k}={v['value']:.4g}" if isinstance(v, dict) and isinstance(v.get("value"), (int, float)) else f"{k}=?"
+            for k, v in rec["metrics"].items()
+        )
+        wall = rec.get("train_wall_s")
+        rt.add_row(task, dataset, recipe, split, metrics, f"{wall:.0f} s" if wall else "")
     return rt
 
 

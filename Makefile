@@ -1,0 +1,56 @@
+# attn — `make help` lists every target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+ATTN := $(BIN)/attn
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-all test-data lint format bench peer-bench tables clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install attn (CPU torch) with the dev tools
+
+demo: install ## prepare -> train -> eval -> visualize -> table on generated data (offline, ~2 min on 2 cores)
+	$(ATTN) demo
+
+test: install ## the default test suite (offline, no GPU, a few minutes on 2 cores)
+	$(BIN)/python -m pytest -q
+
+test-all: install ## every test, including slow ones and those that need ../shared/data
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+test-data: install ## only the tests that read ../shared/data
+	$(BIN)/python -m pytest -q -m data
+
+lint: install ## ruff check + format check
+	$(BIN)/ruff check attn_cli data_prep tests
+	$(BIN)/ruff format --check attn_cli data_prep tests
+
+format: install ## ruff format + autofix
+	$(BIN)/ruff format attn_cli data_prep tests
+	$(BIN)/ruff check --fix attn_cli data_prep tests
+
+bench: install ## time NMT training/decoding (tokens/s, sentences/s) -> results/bench/
+	$(ATTN) bench nmt
+
+peer-bench: ## run the JoeyNMT peer benchmark beside ours (needs ../shared/peers/joeynmt)
+	bash scripts/peer_bench.sh
+
+tables: install ## regenerate results/TABLES.md from the recorded results
+	$(ATTN) table --all
+
+clean: ## remove runs, prepared data, caches (keeps results/ and .venv)
+	rm -rf runs data lightning_logs .pytest_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""`attn bench nmt`: training and decoding speed on the real data, in the units the peers report.
+
+Training: ``--steps`` updates of a recipe through the real Lightning path (validation off);
+the clock runs from the first batch to the last optimizer step. Source tokens, target
+tokens (words, without BOS/EOS) and sentences per second are reported separately.
+Decoding: beam 5 over the whole test split through ``attn eval`` (teacher-forced NLL for
+perplexity included, as JoeyNMT's ``predict`` does). Figures go to
+``results/bench/<recipe>-<device>.json`` with the hardware, thread count and git sha.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from attn_cli import run
+from attn_cli.errors import AttnError
+from attn_cli.io import read_json, write_json
+from attn_cli.runs import git_sha, hardware
+
+DEFAULT_RECIPES = {"nmt": ["luong-global-general", "bahdanau-lstm"]}
+
+
+class Counter(Callback):
+    """Counts what each training batch held and times the loop from the first batch to the last step."""
+
+    def __init__(self) -> None:
+        self.src_tokens = self.tgt_tokens = self.sentences = 0
+        self.start: float | None = None
+        self.end: float | None = None
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: dict, batch_idx: int) -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: dict, batch_idx: int) -> None:
+        self.sentences += int(batch["src"].size(0))
+        self.src_tokens += int(batch["src_len"].sum())
+        self.tgt_tokens += int((batch["tgt_out"] > 0).sum()) - int(batch["tgt_out"].size(0))  # words, EOS excluded
+        self.end = time.perf_counter()
+
+
+def run_bench(task: str, recipes: list[str], *, steps: int, overrides: list[str], data_dir: Path, out: Path) -> list[dict[str, Any]]:
+    if task not in DEFAULT_RECIPES:
+        raise AttnError(f"attn bench supports {', '.join(DEFAULT_RECIPES)}; got {task!r}")
+    rows = []
+    device = "gpu" if torch.cuda.is_available() else "cpu"
+    for recipe in recipes or DEFAULT_RECIPES[task]:
+        counter = Counter()
+        runs_dir = Path("runs") / "bench"
+        summary = run.train(
+            task, recipe, runs_dir=runs_dir, data_dir=data_dir, progress=False, extra_callbacks=[counter],
+            overrides=[f"train.max_steps={steps}", "train.max_time_min=null", "train.val_every_steps=null",
+                       "train.limit_val_batches=0", "train.max_epochs=1000", *overrides],
+        )
+        if counter.start is None or counter.end is None:
+            raise AttnError("no training step was timed; raise --steps")
+        train_s = counter.end - counter.start
+        result = run.evaluate(task, Path(summary["run_dir"]), data_dir=data_dir, progress=False,
+                              overrides=["eval.beam=5"], checkpoint=Path(summary["run_dir"]) / "checkpoints" / "last.ckpt")
+        test = read_json(Path(summary["run_dir"]) / "eval" / "test" / "metrics.json")
+        n_test = sum(1 for _ in (Path(summary["run_dir"]) / "eval" / "test" / "hyp.txt").open(encoding="utf-8"))
+        row = {
+            "recipe": recipe,
+            "device": device,
+            "threads": torch.get_num_threads(),
+            "steps": steps,
+            "train_s": round(train_s, 2),
+            "train_src_tok_s": round(counter.src_tokens / train_s, 1),
+            "train_tgt_tok_s": round(counter.tgt_tokens / train_s, 1),
+            "train_sent_s": round(counter.sentences / train_s, 1),
+            "decode_s": test["eval_wall_s"],
+            "decode_beam5_sent_s": round(n_test / test["eval_wall_s"], 1),
+            "bleu_after_steps": round(result["metrics"]["bleu"], 2),
+        }
+        write_json(out / f"{recipe}-{device}.json", {**row, "git_sha": git_sha(), "hardware": hardware(),
+                                                      "overrides": overrides, "run_dir": summary["run_dir"]})
+        rows.append(row)
+    return rows
+
+
+PAIRS = {"luong": "luong-global-general", "bahdanau": "bahdanau-lstm"}
+
+
+def parse_peer(path: Path) -> dict[str, dict[str, str]]:
+    """`PEER joeynmt NAME key=value ...` lines -> {NAME: {key: value}} (the last line per NAME wins)."""
+    if not path.is_file():
+        raise AttnError(f"peer results {path} do not exist; run scripts/peer_bench.sh")
+    out: dict[str, dict[str, str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "PEER":
+            out[parts[2]] = dict(p.split("=", 1) for p in parts[3:] if "=" in p)
+    return out
+
+
+def report(peer_file: Path, out: Path) -> str:
+    """results/bench/README.md: our figures beside the peer's, as ratios (same machine, run back to back)."""
+    peer = parse_peer(peer_file)
+    lines = [
+        "# NMT speed: attn beside JoeyNMT 2.3 (generated by `attn bench nmt --report`)",
+        "",
+        "Same machine, same Multi30k De→En data (Moses-tokenised, lowercased, min-freq-2 word vocabularies),",
+        "same model (bi-LSTM 2×256 encoder, LSTM 256 decoder, emb 256, dropout 0.3, input feeding), batches of",
+        "64 random sentences, 300 updates from scratch, then beam-5 decoding of the 1,000 test sentences.",
+        "Peer lines come from `../shared/peers/joeynmt/bench.sh`; ours from `attn bench nmt`. Each pair ran back to back.",
+        "",
+        "| model | figure | JoeyNMT | attn | attn / JoeyNMT |",
+        "|---|---|---|---|---|",
+    ]
+    keys = [("train_sent_s", "train sentences/s"), ("train_src_tok_s", "train source tokens/s"),
+            ("train_tgt_tok_s", "train target tokens/s"), ("decode_beam5_sent_s", "beam-5 decode sentences/s")]
+    for name, recipe in PAIRS.items():
+        ours_path = out / f"{recipe}-cpu.json"
+        if name not in peer or not ours_path.is_file():
+            continue
+        ours = read_json(ours_path)
+        for key, label in keys:
+            p, o = float(peer[name][key]), float(ours[key])
+            lines.append(f"| {name} / {recipe} | {label} | {p:.1f} | {o:.1f} | **{o / p:.2f}×** |")
+        lines.append(f"| {name} / {recipe} | threads | {peer[name].get('threads', '?')} | {ours['threads']} | |")
+    text = "\n".join(lines) + "\n"
+    from attn_cli.io import atomic_write
+
+    atomic_write(out / "README.md", text)
+    return text
