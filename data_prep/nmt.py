@@ -120,7 +120,7 @@ def _train_spm(lines: list[str], out_prefix: Path, vocab_size: int) -> Any:
         character_coverage=1.0, pad_id=-1, unk_id=0, bos_id=-1, eos_id=-1, hard_vocab_limit=False,
         minloglevel=2,
     )
-    atomic_write(out_prefix.with_suffix(".model"), model.getvalue())
+    atomic_write(out_prefix.parent / f"{out_prefix.name}.model", model.getvalue())
     return spm.SentencePieceProcessor(model_proto=model.getvalue())
 
 
