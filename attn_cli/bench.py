@@ -44,7 +44,9 @@ class Counter(Callback):
         self.end = time.perf_counter()
 
 
-def run_bench(task: str, recipes: list[str], *, steps: int, overrides: list[str], data_dir: Path, out: Path) -> list[dict[str, Any]]:
+def run_bench(
+    task: str, recipes: list[str], *, steps: int, overrides: list[str], data_dir: Path, out: Path
+) -> list[dict[str, Any]]:
     if task not in DEFAULT_RECIPES:
         raise AttnError(f"attn bench supports {', '.join(DEFAULT_RECIPES)}; got {task!r}")
     rows = []
@@ -53,15 +55,32 @@ def run_bench(task: str, recipes: list[str], *, steps: int, overrides: list[str]
         counter = Counter()
         runs_dir = Path("runs") / "bench"
         summary = run.train(
-            task, recipe, runs_dir=runs_dir, data_dir=data_dir, progress=False, extra_callbacks=[counter],
-            overrides=[f"train.max_steps={steps}", "train.max_time_min=null", "train.val_every_steps=null",
-                       "train.limit_val_batches=0", "train.max_epochs=1000", *overrides],
+            task,
+            recipe,
+            runs_dir=runs_dir,
+            data_dir=data_dir,
+            progress=False,
+            extra_callbacks=[counter],
+            overrides=[
+                f"train.max_steps={steps}",
+                "train.max_time_min=null",
+                "train.val_every_steps=null",
+                "train.limit_val_batches=0",
+                "train.max_epochs=1000",
+                *overrides,
+            ],
         )
         if counter.start is None or counter.end is None:
             raise AttnError("no training step was timed; raise --steps")
         train_s = counter.end - counter.start
-        result = run.evaluate(task, Path(summary["run_dir"]), data_dir=data_dir, progress=False,
-                              overrides=["eval.beam=5"], checkpoint=Path(summary["run_dir"]) / "checkpoints" / "last.ckpt")
+        result = run.evaluate(
+            task,
+            Path(summary["run_dir"]),
+            data_dir=data_dir,
+            progress=False,
+            overrides=["eval.beam=5"],
+            checkpoint=Path(summary["run_dir"]) / "checkpoints" / "last.ckpt",
+        )
         test = read_json(Path(summary["run_dir"]) / "eval" / "test" / "metrics.json")
         n_test = sum(1 for _ in (Path(summary["run_dir"]) / "eval" / "test" / "hyp.txt").open(encoding="utf-8"))
         row = {
@@ -77,8 +96,16 @@ def run_bench(task: str, recipes: list[str], *, steps: int, overrides: list[str]
             "decode_beam5_sent_s": round(n_test / test["eval_wall_s"], 1),
             "bleu_after_steps": round(result["metrics"]["bleu"], 2),
         }
-        write_json(out / f"{recipe}-{device}.json", {**row, "git_sha": git_sha(), "hardware": hardware(),
-                                                      "overrides": overrides, "run_dir": summary["run_dir"]})
+        write_json(
+            out / f"{recipe}-{device}.json",
+            {
+                **row,
+                "git_sha": git_sha(),
+                "hardware": hardware(),
+                "overrides": overrides,
+                "run_dir": summary["run_dir"],
+            },
+        )
         rows.append(row)
     return rows
 
@@ -112,8 +139,12 @@ def report(peer_file: Path, out: Path) -> str:
         "| model | figure | JoeyNMT | attn | attn / JoeyNMT |",
         "|---|---|---|---|---|",
     ]
-    keys = [("train_sent_s", "train sentences/s"), ("train_src_tok_s", "train source tokens/s"),
-            ("train_tgt_tok_s", "train target tokens/s"), ("decode_beam5_sent_s", "beam-5 decode sentences/s")]
+    keys = [
+        ("train_sent_s", "train sentences/s"),
+        ("train_src_tok_s", "train source tokens/s"),
+        ("train_tgt_tok_s", "train target tokens/s"),
+        ("decode_beam5_sent_s", "beam-5 decode sentences/s"),
+    ]
     for name, recipe in PAIRS.items():
         ours_path = out / f"{recipe}-cpu.json"
         if name not in peer or not ours_path.is_file():

@@ -37,9 +37,13 @@ class State:
 
 @app.callback()
 def main(
-    data_dir: Path = typer.Option(State.data_dir, "--data-dir", envvar="ATTN_DATA", help="Prepared datasets live here."),
+    data_dir: Path = typer.Option(
+        State.data_dir, "--data-dir", envvar="ATTN_DATA", help="Prepared datasets live here."
+    ),
     runs_dir: Path = typer.Option(State.runs_dir, "--runs-dir", envvar="ATTN_RUNS", help="Run directories go here."),
-    results_dir: Path = typer.Option(State.results_dir, "--results-dir", envvar="ATTN_RESULTS", help="Recorded results (for tables)."),
+    results_dir: Path = typer.Option(
+        State.results_dir, "--results-dir", envvar="ATTN_RESULTS", help="Recorded results (for tables)."
+    ),
 ) -> None:
     """attn: attention models from the papers, on your data, laptop to cluster."""
     State.data_dir, State.runs_dir, State.results_dir = data_dir, runs_dir, results_dir
@@ -49,7 +53,11 @@ def main(
     warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
     import logging
 
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.rank_zero"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.pytorch.accelerators.cuda",
+        "lightning.fabric.utilities.rank_zero",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -85,8 +93,24 @@ def prepare(
     """
     from attn_cli import run
 
-    options = {"src": src, "tgt": tgt, "dev_src": dev_src, "dev_tgt": dev_tgt, "test_src": test_src, "test_tgt": test_tgt}
-    out = run.prepare(target, dataset=dataset, source=source, data_dir=State.data_dir, options=options, overrides=set_, name=name, force=force)
+    options = {
+        "src": src,
+        "tgt": tgt,
+        "dev_src": dev_src,
+        "dev_tgt": dev_tgt,
+        "test_src": test_src,
+        "test_tgt": test_tgt,
+    }
+    out = run.prepare(
+        target,
+        dataset=dataset,
+        source=source,
+        data_dir=State.data_dir,
+        options=options,
+        overrides=set_,
+        name=name,
+        force=force,
+    )
     from attn_cli.io import read_json
 
     manifest = read_json(out / "manifest.json")
@@ -97,7 +121,9 @@ def prepare(
 @app.command()
 def train(
     task: str = typer.Argument(..., help="Task family: nmt, caption, vision, memory."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe NAME (recipes/<task>/NAME.yaml), tiny/NAME, or a PATH."),
+    recipe: Optional[str] = typer.Option(
+        None, "--recipe", "-r", help="Recipe NAME (recipes/<task>/NAME.yaml), tiny/NAME, or a PATH."
+    ),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a recipe key: --set train.lr=0.001"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a killed run from its last checkpoint."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Use this run directory (cluster scripts)."),
@@ -111,20 +137,43 @@ def train(
     from attn_cli import run
 
     summary = run.train(
-        task, recipe, overrides=set_, runs_dir=State.runs_dir, data_dir=State.data_dir,
-        resume=resume, run_dir=run_dir, devices=devices, accelerator=accelerator,
+        task,
+        recipe,
+        overrides=set_,
+        runs_dir=State.runs_dir,
+        data_dir=State.data_dir,
+        resume=resume,
+        run_dir=run_dir,
+        devices=devices,
+        accelerator=accelerator,
     )
     if summary:
-        console.print(_metrics_table(f"trained {summary['recipe']}", {
-            f"best {summary['monitor']}": summary["best_score"],
-            "epochs": summary["epochs"], "steps": summary["steps"], "train wall (s)": summary["train_wall_s"],
-        }, {"run": summary["run_dir"], "best checkpoint": summary["best_checkpoint"]}))
+        console.print(
+            _metrics_table(
+                f"trained {summary['recipe']}",
+                {
+                    f"best {summary['monitor']}": summary["best_score"],
+                    "epochs": summary["epochs"],
+                    "steps": summary["steps"],
+                    "train wall (s)": summary["train_wall_s"],
+                },
+                {"run": summary["run_dir"], "best checkpoint": summary["best_checkpoint"]},
+            )
+        )
         console.print(f"next: attn eval {task} --run {summary['run_dir']}", soft_wrap=True)
 
 
 def _evaluate(
-    task: str, run_: Path, split: str, set_: list[str], checkpoint: Optional[Path], beam: Optional[int],
-    record_: bool, devices: Optional[str], accelerator: Optional[str], ensemble: list[Path],
+    task: str,
+    run_: Path,
+    split: str,
+    set_: list[str],
+    checkpoint: Optional[Path],
+    beam: Optional[int],
+    record_: bool,
+    devices: Optional[str],
+    accelerator: Optional[str],
+    ensemble: list[Path],
     from_predictions: Optional[Path] = None,
 ) -> None:
     from attn_cli import run
@@ -139,8 +188,16 @@ def _evaluate(
         overrides.append(f"eval.beam={beam}")
     if ensemble:
         overrides.append("eval.ensemble=[" + ",".join(str(p) for p in ensemble) + "]")
-    result = run.evaluate(task, run_, split=split, overrides=overrides, checkpoint=checkpoint,
-                          data_dir=State.data_dir, devices=devices, accelerator=accelerator)
+    result = run.evaluate(
+        task,
+        run_,
+        split=split,
+        overrides=overrides,
+        checkpoint=checkpoint,
+        data_dir=State.data_dir,
+        devices=devices,
+        accelerator=accelerator,
+    )
     if not result:
         return
     extra = dict(result.get("info", {}))
@@ -170,7 +227,9 @@ def _eval_command(
     devices: Optional[str] = typer.Option(None, "--devices", help="Devices for evaluation."),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),
     ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
-    from_predictions: Optional[Path] = typer.Option(None, "--from-predictions", help="Recompute metrics from a saved predictions file."),
+    from_predictions: Optional[Path] = typer.Option(
+        None, "--from-predictions", help="Recompute metrics from a saved predictions file."
+    ),
 ) -> None:
     _evaluate(task, run_, split, set_, checkpoint, beam, record_, devices, accelerator, ensemble, from_predictions)
 

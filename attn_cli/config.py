@@ -252,10 +252,7 @@ def resolve_recipe_path(task: str, recipe: str) -> tuple[Path, str]:
             raise AttnError(f"recipe file {recipe} does not exist")
         return as_path, as_path.stem
     root = recipes_dir()
-    if recipe.startswith("tiny/"):
-        path = root / "tiny" / task / f"{recipe[5:]}.yaml"
-    else:
-        path = root / task / f"{recipe}.yaml"
+    path = root / "tiny" / task / f"{recipe[5:]}.yaml" if recipe.startswith("tiny/") else root / task / f"{recipe}.yaml"
     if not path.is_file():
         raise unknown(f"recipe for task {task!r}", recipe, available_recipes(task))
     return path, recipe
@@ -351,8 +348,9 @@ def recipe_from_dict(data: dict[str, Any], name: str, task: str | None = None) -
         key = sorted(extra)[0]
         hint = closest(key, known | {"model", "task", "base"})
         raise AttnError(
-            f"unknown recipe key {key!r}" + (f" (did you mean {hint!r}?)" if hint else "")
-            + f"; valid top-level keys: base, task, description, model, data, train, eval, reference"
+            f"unknown recipe key {key!r}"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + "; valid top-level keys: base, task, description, model, data, train, eval, reference"
         )
     return Recipe(
         task=task,

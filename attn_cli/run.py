@@ -17,7 +17,15 @@ from typing import Any
 import lightning as L
 import yaml
 
-from attn_cli.config import Recipe, apply_overrides, available_recipes, build, dump_recipe, load_recipe, recipe_from_dict
+from attn_cli.config import (
+    Recipe,
+    apply_overrides,
+    available_recipes,
+    build,
+    dump_recipe,
+    load_recipe,
+    recipe_from_dict,
+)
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, write_json
 from attn_cli.registry import DATASETS, MODELS, TASKS
@@ -118,9 +126,13 @@ def train(
     if resume is not None:
         run_dir = check_run_dir(Path(resume))
         if (run_dir / "train_done.json").is_file():
-            raise AttnError(f"run {run_dir} already finished training; evaluate it with `attn eval {task} --run {run_dir}`")
+            raise AttnError(
+                f"run {run_dir} already finished training; evaluate it with `attn eval {task} --run {run_dir}`"
+            )
         data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
-        recipe = recipe_from_dict(apply_overrides(data, overrides), name=data.get("name", run_dir.parent.name), task=task)
+        recipe = recipe_from_dict(
+            apply_overrides(data, overrides), name=data.get("name", run_dir.parent.name), task=task
+        )
         ckpt_path = _newest_resume_checkpoint(run_dir)
         if ckpt_path is None:
             raise AttnError(f"run {run_dir} has no checkpoint to resume from; start it again without --resume")
@@ -212,7 +224,10 @@ def _final_validation(trainer: L.Trainer, module: Any, dm: Any, recipe: Recipe, 
 def _timer_done(trainer: L.Trainer) -> bool:
     from lightning.pytorch.callbacks import Timer
 
-    return any(isinstance(cb, Timer) and cb.time_remaining() is not None and cb.time_remaining() <= 0 for cb in trainer.callbacks)
+    return any(
+        isinstance(cb, Timer) and cb.time_remaining() is not None and cb.time_remaining() <= 0
+        for cb in trainer.callbacks
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +290,9 @@ def evaluate(
     return result
 
 
-def rescore(task: str, run: Path, predictions: Path, *, split: str = "test", checkpoint: Path | None = None) -> dict[str, float]:
+def rescore(
+    task: str, run: Path, predictions: Path, *, split: str = "test", checkpoint: Path | None = None
+) -> dict[str, float]:
     """Recompute the metrics from a saved predictions file (no decoding): what was recorded is what they give."""
     from attn_cli.io import read_jsonl
     from attn_cli.tasks.base import load_checkpoint
@@ -295,7 +312,9 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
     run_dir = check_run_dir(Path(run))
     metrics_path = run_dir / "eval" / split / "metrics.json"
     if not metrics_path.is_file():
-        raise AttnError(f"run {run_dir} has no {split} evaluation; run `attn eval {task} --run {run_dir} --split {split}` first")
+        raise AttnError(
+            f"run {run_dir} has no {split} evaluation; run `attn eval {task} --run {run_dir} --split {split}` first"
+        )
     ev = read_json(metrics_path)
     data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
     recipe = recipe_from_dict(dict(data), name=data["name"], task=task)
@@ -323,10 +342,18 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
         "epochs": done.get("epochs"),
         "steps": done.get("steps"),
         "seed": recipe.train.seed,
-        "budget": {"max_epochs": recipe.train.max_epochs, "max_steps": recipe.train.max_steps, "max_time_min": recipe.train.max_time_min},
+        "budget": {
+            "max_epochs": recipe.train.max_epochs,
+            "max_steps": recipe.train.max_steps,
+            "max_time_min": recipe.train.max_time_min,
+        },
         "run_dir": str(run_dir),
     }
-    small = [p for p in sorted((run_dir / "eval" / split).iterdir()) if p.is_file() and p.stat().st_size < 2_000_000 and p.name != "metrics.json"]
+    small = [
+        p
+        for p in sorted((run_dir / "eval" / split).iterdir())
+        if p.is_file() and p.stat().st_size < 2_000_000 and p.name != "metrics.json"
+    ]
     for p in small:
         shutil.copyfile(p, dest / p.name)
     result["predictions"] = [p.name for p in small]
@@ -339,7 +366,9 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
 # visualize, recipes
 
 
-def visualize(target: str, run: Path, *, split: str = "test", n: int = 4, data_dir: Path, checkpoint: Path | None = None) -> list[Path]:
+def visualize(
+    target: str, run: Path, *, split: str = "test", n: int = 4, data_dir: Path, checkpoint: Path | None = None
+) -> list[Path]:
     from attn_cli.tasks.base import load_checkpoint
 
     run_dir = check_run_dir(Path(run))
@@ -347,7 +376,9 @@ def visualize(target: str, run: Path, *, split: str = "test", n: int = 4, data_d
     task = data.get("task")
     model_name = (data.get("model") or {}).get("name")
     if target not in (task, model_name):
-        raise AttnError(f"run {run_dir} is a {task}/{model_name} run, not {target!r}; use `attn visualize {task} --run {run_dir}`")
+        raise AttnError(
+            f"run {run_dir} is a {task}/{model_name} run, not {target!r}; use `attn visualize {task} --run {run_dir}`"
+        )
     spec = TASKS.get(task)
     ckpt = Path(checkpoint) if checkpoint else find_checkpoint(run_dir, "best")
     module, recipe = load_checkpoint(ckpt, task)
@@ -395,7 +426,10 @@ def table(name: str | None, *, fmt: str, all_: bool, list_: bool, results_dir: P
     if fmt not in ("rich", "markdown", "csv", "latex"):
         raise unknown("table format", fmt, ["rich", "markdown", "csv", "latex"])
     if list_:
-        return "".join(f"{n:<20} {t.title}\n" for n, t in TABLES.items()) + f"{'summary':<20} every recorded result, one row each\n"
+        return (
+            "".join(f"{n:<20} {t.title}\n" for n, t in TABLES.items())
+            + f"{'summary':<20} every recorded result, one row each\n"
+        )
     results = load_results(results_dir)
     if name == "summary":
         from attn_cli.tables.base import summary_table
@@ -421,7 +455,9 @@ def table(name: str | None, *, fmt: str, all_: bool, list_: bool, results_dir: P
 # the embedded demo
 
 
-def demo(out: Path, *, data_dir: Path, tasks: list[str] | None = None, progress: bool | None = None) -> tuple[Any, list[Path]]:
+def demo(
+    out: Path, *, data_dir: Path, tasks: list[str] | None = None, progress: bool | None = None
+) -> tuple[Any, list[Path]]:
     """Every ``demo-*`` recipe of every task, end to end on generated data: prepare, train, eval, visualize.
 
     Results are recorded under ``out/results`` (not ``results/``); returns the summary

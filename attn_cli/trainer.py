@@ -72,9 +72,7 @@ def resolve_hardware(cfg: TrainConfig) -> tuple[str, int | list[int] | str, str,
             )
         wanted = len(devices) if isinstance(devices, list) else devices
         if isinstance(wanted, int) and wanted > torch.cuda.device_count():
-            raise AttnError(
-                f"{wanted} GPUs requested but {torch.cuda.device_count()} available; lower --devices"
-            )
+            raise AttnError(f"{wanted} GPUs requested but {torch.cuda.device_count()} available; lower --devices")
     if accelerator == "auto":
         accelerator = "gpu" if has_gpu else "cpu"
     if accelerator == "cpu" and isinstance(devices, list):

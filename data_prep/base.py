@@ -104,13 +104,15 @@ def run_prepare(
     config = to_dict(cfg)
     if manifest_path.is_file() and not force:
         old = read_json(manifest_path)
-        if old.get("config") == config and old.get("source") == (str(src) if src else None) and old.get("prep_version") == PREP_VERSION:
+        if (
+            old.get("config") == config
+            and old.get("source") == (str(src) if src else None)
+            and old.get("prep_version") == PREP_VERSION
+        ):
             return out  # idempotent: same inputs, same outputs
     with atomic_dir(out) as tmp:
         facts = spec.build(cfg, src, tmp)
-        files = {
-            str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
+        files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         write_json(
             tmp / "manifest.json",
             {
@@ -155,7 +157,9 @@ def read_text_lines(path: Path) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise AttnError(f"{path} line {line} is not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8") from err
+        raise AttnError(
+            f"{path} line {line} is not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8"
+        ) from err
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # final newline; a missing one is fine

@@ -103,7 +103,9 @@ def read_parallel(src: Path, tgt: Path, fixes: list[str]) -> tuple[list[str], li
 
 def build_vocab(sentences: list[list[str]], min_freq: int, size: int) -> list[tuple[str, int]]:
     counts = Counter(tok for sent in sentences for tok in sent)
-    kept = sorted(((t, c) for t, c in counts.items() if c >= min_freq and t not in SPECIALS), key=lambda tc: (-tc[1], tc[0]))
+    kept = sorted(
+        ((t, c) for t, c in counts.items() if c >= min_freq and t not in SPECIALS), key=lambda tc: (-tc[1], tc[0])
+    )
     if size:
         kept = kept[: max(0, size - len(SPECIALS))]
     return [(s, 0) for s in SPECIALS] + kept
@@ -116,8 +118,16 @@ def _train_spm(lines: list[str], out_prefix: Path, vocab_size: int) -> Any:
 
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size, model_type="unigram",
-        character_coverage=1.0, pad_id=-1, unk_id=0, bos_id=-1, eos_id=-1, hard_vocab_limit=False,
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        character_coverage=1.0,
+        pad_id=-1,
+        unk_id=0,
+        bos_id=-1,
+        eos_id=-1,
+        hard_vocab_limit=False,
         minloglevel=2,
     )
     atomic_write(out_prefix.parent / f"{out_prefix.name}.model", model.getvalue())
@@ -137,14 +147,19 @@ def write_prepared(
             train_text = [" ".join(t) for t in tokenised["train"][side]]
             sps.append(_train_spm(train_text, out / f"spm.{suffix}", cfg.sp_vocab_size))
         tokenised = {
-            s: ([sps[0].encode(" ".join(t), out_type=str) for t in a], [sps[1].encode(" ".join(t), out_type=str) for t in b])
+            s: (
+                [sps[0].encode(" ".join(t), out_type=str) for t in a],
+                [sps[1].encode(" ".join(t), out_type=str) for t in b],
+            )
             for s, (a, b) in tokenised.items()
         }
     counts: dict[str, Any] = {}
     filtered = 0
     train_src, train_tgt = tokenised["train"]
     if cfg.max_len:
-        pairs = [(a, b) for a, b in zip(train_src, train_tgt) if 0 < len(a) <= cfg.max_len and 0 < len(b) <= cfg.max_len]
+        pairs = [
+            (a, b) for a, b in zip(train_src, train_tgt) if 0 < len(a) <= cfg.max_len and 0 < len(b) <= cfg.max_len
+        ]
     else:
         pairs = [(a, b) for a, b in zip(train_src, train_tgt) if a and b]
     filtered = len(train_src) - len(pairs)
@@ -248,7 +263,9 @@ def _build_stanford(pair: tuple[str, str], dev: str, test: str) -> Any:
     def build(cfg: TextPrepConfig, source: Path | None, out: Path) -> dict[str, Any]:
         assert source is not None
         if {cfg.src_lang, cfg.tgt_lang} != set(pair):
-            raise AttnError(f"this corpus is {pair[0]}-{pair[1]}; set src_lang/tgt_lang to those (got {cfg.src_lang}, {cfg.tgt_lang})")
+            raise AttnError(
+                f"this corpus is {pair[0]}-{pair[1]}; set src_lang/tgt_lang to those (got {cfg.src_lang}, {cfg.tgt_lang})"
+            )
         fixes: list[str] = []
         splits = {}
         for split, stem in (("train", "train"), ("val", dev), ("test", cfg.test_set or test)):
@@ -299,10 +316,16 @@ for _name, _folder, _pair, _dev, _test, _src, _tgt in (
 def build_parallel(cfg: TextPrepConfig, source: Path | None, out: Path) -> dict[str, Any]:
     missing = [k for k in ("src", "tgt", "dev_src", "dev_tgt", "test_src", "test_tgt") if not getattr(cfg, k)]
     if missing:
-        raise AttnError(f"attn prepare parallel needs --src --tgt --dev-src --dev-tgt --test-src --test-tgt (missing --{missing[0].replace('_', '-')})")
+        raise AttnError(
+            f"attn prepare parallel needs --src --tgt --dev-src --dev-tgt --test-src --test-tgt (missing --{missing[0].replace('_', '-')})"
+        )
     fixes: list[str] = []
     splits = {}
-    for split, (a, b) in (("train", (cfg.src, cfg.tgt)), ("val", (cfg.dev_src, cfg.dev_tgt)), ("test", (cfg.test_src, cfg.test_tgt))):
+    for split, (a, b) in (
+        ("train", (cfg.src, cfg.tgt)),
+        ("val", (cfg.dev_src, cfg.dev_tgt)),
+        ("test", (cfg.test_src, cfg.test_tgt)),
+    ):
         pa, pb = Path(a), Path(b)  # type: ignore[arg-type]
         for p in (pa, pb):
             if not p.is_file():
@@ -360,7 +383,11 @@ def reorder_pair(rng: random.Random, lex: dict[str, str]) -> tuple[str, str]:
         det, noun = rng.choice(_DETS), rng.choice(_NOUNS)
         adjs = rng.sample(_ADJS, rng.randint(0, 2))
         src = [det, *adjs, noun]
-        tgt = [lex[det], lex[noun], *[lex[a] for a in reversed(adjs)]] if role == "subj" else [lex[noun], *[lex[a] for a in reversed(adjs)], lex[det]]
+        tgt = (
+            [lex[det], lex[noun], *[lex[a] for a in reversed(adjs)]]
+            if role == "subj"
+            else [lex[noun], *[lex[a] for a in reversed(adjs)], lex[det]]
+        )
         return src, tgt
 
     s_src, s_tgt = np_("subj")

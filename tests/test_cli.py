@@ -81,7 +81,9 @@ def test_offline_download_names_source(dirs: dict[str, Path], monkeypatch: pytes
     one_line_error(code, err, "pass --source DIR")
 
 
-def test_corrupt_and_foreign_checkpoints(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corrupt_and_foreign_checkpoints(
+    trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ATTN_DATA", str(generated_data))
     best = trained / "checkpoints" / "best.ckpt"
     truncated = tmp_path / "trunc.ckpt"
@@ -102,7 +104,9 @@ def test_corrupt_and_foreign_checkpoints(trained: Path, generated_data: Path, tm
     one_line_error(code, err, "not an attn checkpoint")
 
 
-def test_resume_finished_or_missing(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_finished_or_missing(
+    trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ATTN_DATA", str(generated_data))
     code, _, err = run_cli("train", "nmt", "--resume", str(trained))
     one_line_error(code, err, "already finished")
@@ -120,7 +124,9 @@ def test_devices_unavailable(dirs: dict[str, Path], generated_data: Path, monkey
     assert not any(dirs["runs"].rglob("*"))
 
 
-def test_empty_predictions_file(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_empty_predictions_file(
+    trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ATTN_DATA", str(generated_data))
     empty = tmp_path / "predictions.jsonl"
     empty.write_text("", encoding="utf-8")
@@ -139,7 +145,19 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
     path = run.record("nmt", trained, results_dir=tmp_path / "results")
     rec = json.loads(path.read_text())
-    for key in ("task", "dataset", "split", "recipe", "metrics", "commands", "git_sha", "hardware", "train_wall_s", "seed", "predictions"):
+    for key in (
+        "task",
+        "dataset",
+        "split",
+        "recipe",
+        "metrics",
+        "commands",
+        "git_sha",
+        "hardware",
+        "train_wall_s",
+        "seed",
+        "predictions",
+    ):
         assert key in rec, key
     assert rec["metrics"]["bleu"]["unit"].startswith("BLEU")
     assert (path.parent / "hyp.txt").is_file()
@@ -148,5 +166,7 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
 def test_console_script_exit_code(tmp_path: Path) -> None:
     exe = shutil.which("attn") or str(Path(sys.executable).parent / "attn")
     env = {**os.environ, "ATTN_DATA": str(tmp_path)}
-    proc = subprocess.run([exe, "train", "nmt", "--recipe", "tiny/seq2seq"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [exe, "train", "nmt", "--recipe", "tiny/seq2seq"], capture_output=True, text=True, env=env, timeout=120
+    )
     one_line_error(proc.returncode, proc.stderr, "attn prepare toy-reorder")

@@ -16,7 +16,11 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_set_overrides_are_typed_by_the_field() -> None:
-    r = load_recipe("nmt", "tiny/luong-global-general", ["train.lr=0.5", "model.input_feed=false", "train.max_steps=7", "eval.beam=2"])
+    r = load_recipe(
+        "nmt",
+        "tiny/luong-global-general",
+        ["train.lr=0.5", "model.input_feed=false", "train.max_steps=7", "eval.beam=2"],
+    )
     assert r.train.lr == 0.5 and isinstance(r.train.lr, float)
     assert r.model.input_feed is False
     assert r.train.max_steps == 7 and r.eval.beam == 2

@@ -46,8 +46,18 @@ def _final_state(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_killed_run_resumes_to_the_same_result(generated_data: Path, tmp_path: Path) -> None:
     env = {**os.environ, "ATTN_DATA": str(generated_data), "OMP_NUM_THREADS": "1"}
-    common = ["--recipe", "tiny/luong-local-p", "--set", "train.max_steps=12", "--set", "train.checkpoint_every_steps=2",
-              "--set", "train.val_every_steps=4", "--set", "train.batch_size=7"]
+    common = [
+        "--recipe",
+        "tiny/luong-local-p",
+        "--set",
+        "train.max_steps=12",
+        "--set",
+        "train.checkpoint_every_steps=2",
+        "--set",
+        "train.val_every_steps=4",
+        "--set",
+        "train.batch_size=7",
+    ]
     straight = tmp_path / "straight"
     cli("train", "nmt", *common, "--run-dir", str(straight), env=env)
     killed = tmp_path / "killed"

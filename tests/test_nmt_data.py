@@ -32,22 +32,41 @@ def multi30k_fixture(root: Path, **kw: bool) -> Path:
 
 
 def test_multi30k_layout_and_manifest(tmp_path: Path) -> None:
-    out = run.prepare("nmt", dataset="multi30k", source=multi30k_fixture(tmp_path / "raw"), data_dir=tmp_path / "data",
-                      overrides=["min_freq=1"])
+    out = run.prepare(
+        "nmt",
+        dataset="multi30k",
+        source=multi30k_fixture(tmp_path / "raw"),
+        data_dir=tmp_path / "data",
+        overrides=["min_freq=1"],
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["direction"] == "de→en" and manifest["counts"] == {"train": 3, "val": 3, "test": 3}
     assert (out / "train.src").read_text().splitlines()[1] == "zwei männer sitzen ."
     assert (out / "test.ref").read_text().splitlines()[0] == "A dog runs."  # raw, original case
     assert manifest["files"]["vocab.src"] and manifest["source"]
-    again = run.prepare("nmt", dataset="multi30k", source=tmp_path / "raw", data_dir=tmp_path / "data", overrides=["min_freq=1"])
-    assert again == out and json.loads((out / "manifest.json").read_text())["prepared"] == manifest["prepared"]  # idempotent
+    again = run.prepare(
+        "nmt", dataset="multi30k", source=tmp_path / "raw", data_dir=tmp_path / "data", overrides=["min_freq=1"]
+    )
+    assert (
+        again == out and json.loads((out / "manifest.json").read_text())["prepared"] == manifest["prepared"]
+    )  # idempotent
 
 
 def test_bom_is_stripped_and_reported_missing_final_newline_ok(tmp_path: Path) -> None:
     src = write(tmp_path / "train.src", DE, bom=True, newline_at_end=False)
     tgt = write(tmp_path / "train.tgt", EN)
-    out = run.prepare("parallel", data_dir=tmp_path / "data", options={
-        "src": str(src), "tgt": str(tgt), "dev_src": str(src), "dev_tgt": str(tgt), "test_src": str(src), "test_tgt": str(tgt)})
+    out = run.prepare(
+        "parallel",
+        data_dir=tmp_path / "data",
+        options={
+            "src": str(src),
+            "tgt": str(tgt),
+            "dev_src": str(src),
+            "dev_tgt": str(tgt),
+            "test_src": str(src),
+            "test_tgt": str(tgt),
+        },
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert any("byte-order mark" in fix for fix in manifest["fixes"])
     assert (out / "train.src").read_text().startswith("ein hund")
@@ -103,7 +122,13 @@ def test_sentencepiece_option(tmp_path: Path) -> None:
     for split in ("train", "val", "test_2016_flickr"):
         write(raw / f"{split}.de.gz", lines_de, gz=True)
         write(raw / f"{split}.en.gz", lines_en, gz=True)
-    out = run.prepare("nmt", dataset="multi30k", source=raw, data_dir=tmp_path / "data", overrides=["subword=sentencepiece", "sp_vocab_size=40"])
+    out = run.prepare(
+        "nmt",
+        dataset="multi30k",
+        source=raw,
+        data_dir=tmp_path / "data",
+        overrides=["subword=sentencepiece", "sp_vocab_size=40"],
+    )
     assert out.name == "multi30k-de-en-spm" and (out / "spm.src.model").is_file()
     assert "▁" in (out / "train.src").read_text()
 
@@ -124,7 +149,9 @@ def test_reorder_task_is_non_monotonic_and_deterministic() -> None:
     b = [reorder_pair(random.Random(3), lex) for _ in range(2)]
     assert a == b
     src, tgt = a[0]
-    assert tgt.split()[-1] == lex[src.split()[len(src.split()) - [w in _VERBS for w in src.split()][::-1].index(True) - 1]]
+    assert (
+        tgt.split()[-1] == lex[src.split()[len(src.split()) - [w in _VERBS for w in src.split()][::-1].index(True) - 1]]
+    )
 
 
 @pytest.mark.data

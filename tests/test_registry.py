@@ -43,8 +43,9 @@ def test_every_recipe_loads_and_round_trips(task: str, name: str, tmp_path: Path
 @pytest.mark.parametrize(("task", "name"), TINY, ids=[f"{t}:{n}" for t, n in TINY])
 def test_tiny_recipe_trains_and_evaluates(task: str, name: str, generated_data: Path, tmp_path: Path) -> None:
     recipe = load_recipe(task, name)
-    summary = run.train(task, name, runs_dir=tmp_path / "runs", data_dir=generated_data, progress=False,
-                        overrides=["train.threads=1"])
+    summary = run.train(
+        task, name, runs_dir=tmp_path / "runs", data_dir=generated_data, progress=False, overrides=["train.threads=1"]
+    )
     run_dir = Path(summary["run_dir"])
     assert summary["steps"] > 0
     assert (run_dir / "recipe.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -95,5 +95,9 @@ def test_unk_replacement_copies_or_translates_the_most_attended_word() -> None:
     attn = torch.tensor([[0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.0, 0.1, 0.9]])
     src = ["das", "Haus", "Zürich"]
     assert replace_unks(["the", "<unk>", "<unk>"], attn, src, {}) == ["the", "das", "Zürich"]
-    assert replace_unks(["<unk>", "is", "<unk>"], attn, src, {"Haus": "house", "Zürich": "Zurich"}) == ["house", "is", "Zurich"]
+    assert replace_unks(["<unk>", "is", "<unk>"], attn, src, {"Haus": "house", "Zürich": "Zurich"}) == [
+        "house",
+        "is",
+        "Zurich",
+    ]
     assert replace_unks(["<unk>"], None, src, {}) == ["<unk>"]

@@ -69,7 +69,9 @@ class Detokenizer:
 
 
 class ParallelDataset(Dataset):
-    def __init__(self, src: list[list[str]], tgt: list[list[str]], refs: list[str] | None, sv: Vocab, tv: Vocab) -> None:
+    def __init__(
+        self, src: list[list[str]], tgt: list[list[str]], refs: list[str] | None, sv: Vocab, tv: Vocab
+    ) -> None:
         self.src_tokens, self.refs = src, refs
         self.src = [torch.tensor(sv.encode(s), dtype=torch.long) for s in src]
         self.tgt = [torch.tensor(tv.encode(t), dtype=torch.long) for t in tgt]
@@ -111,7 +113,11 @@ class TextDataModule(AttnDataModule):
         super().__init__()
         self.cfg, self.batch_size, self.seed, self.num_workers = cfg, batch_size, seed, num_workers
         self.root = Path(data_dir) / cfg.dataset
-        hint = f"attn prepare nmt --dataset {cfg.dataset.split('-')[0]} --source DIR" if cfg.dataset != "toy-reorder" else "attn prepare toy-reorder"
+        hint = (
+            f"attn prepare nmt --dataset {cfg.dataset.split('-')[0]} --source DIR"
+            if cfg.dataset != "toy-reorder"
+            else "attn prepare toy-reorder"
+        )
         self.manifest = require_prepared(Path(data_dir), cfg.dataset, hint)
         if self.manifest.get("task") != "nmt":
             raise AttnError(f"dataset {cfg.dataset!r} is a {self.manifest.get('task')} dataset, not parallel text")
@@ -140,7 +146,9 @@ class TextDataModule(AttnDataModule):
             if ref_path.is_file():
                 refs = ref_path.read_text(encoding="utf-8").split("\n")[:-1]
             if split == "train" and self.cfg.max_len:
-                keep = [i for i in range(len(src)) if len(src[i]) <= self.cfg.max_len and len(tgt[i]) <= self.cfg.max_len]
+                keep = [
+                    i for i in range(len(src)) if len(src[i]) <= self.cfg.max_len and len(tgt[i]) <= self.cfg.max_len
+                ]
                 src, tgt = [src[i] for i in keep], [tgt[i] for i in keep]
             self.splits[split] = ParallelDataset(src, tgt, refs, self.src_vocab, self.tgt_vocab)
         return self.splits[split]

@@ -46,7 +46,9 @@ def caption_scores(
         gts, res = tok.tokenize(gts), tok.tokenize(res)
     else:
         if tokenize:
-            warnings.warn("Java not found: captions are lower-cased and split on spaces instead of PTB-tokenised", stacklevel=2)
+            warnings.warn(
+                "Java not found: captions are lower-cased and split on spaces instead of PTB-tokenised", stacklevel=2
+            )
         res = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in res.items()}
         gts = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in gts.items()}
     out: dict[str, float] = {}

@@ -54,7 +54,9 @@ class RNNSearch(EncoderDecoder):
         self.cfg = cfg
         dirs = 2 if cfg.bidirectional else 1
         key_dim = cfg.enc_hidden * dirs
-        self.encoder = RNNEncoder(src_vocab, cfg.emb_dim, cfg.enc_hidden, 1, cfg.bidirectional, cfg.dropout, cfg.cell, False, pad_id)
+        self.encoder = RNNEncoder(
+            src_vocab, cfg.emb_dim, cfg.enc_hidden, 1, cfg.bidirectional, cfg.dropout, cfg.cell, False, pad_id
+        )
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)
         self.attn = Attention("additive", cfg.hidden, key_dim, attn_dim=cfg.attn_dim) if cfg.attention else None
@@ -119,7 +121,9 @@ class RNNSearch(EncoderDecoder):
         weights = torch.stack(ws, 1) if self.attn is not None else None  # (B, Tq, Tk)
         return {"hidden": hidden, "attn": weights, "centers": None}
 
-    def step(self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    def step(
+        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
         emb = self.tgt_embed(y_prev)  # (B, E)
         ctx, w = self._context(state["s"], mem)
         logits = self.project(self._readout(state["s"], emb, ctx))

@@ -86,23 +86,40 @@ class LuongNMT(EncoderDecoder):
         super().__init__()
         self.cfg, self.pad_id = cfg, pad_id
         dirs = 2 if cfg.bidirectional else 1
-        self.encoder = RNNEncoder(src_vocab, cfg.emb_dim, cfg.enc_hidden, cfg.enc_layers, cfg.bidirectional,
-                                  cfg.dropout, "lstm", cfg.reverse_source, pad_id)
+        self.encoder = RNNEncoder(
+            src_vocab,
+            cfg.emb_dim,
+            cfg.enc_hidden,
+            cfg.enc_layers,
+            cfg.bidirectional,
+            cfg.dropout,
+            "lstm",
+            cfg.reverse_source,
+            pad_id,
+        )
         key_dim = cfg.enc_hidden * dirs
         if cfg.init == "encoder_final" and (key_dim != cfg.hidden or cfg.enc_layers != cfg.dec_layers):
-            raise AttnError("model.init=encoder_final needs encoder and decoder of equal width and depth; use init: bridge")
+            raise AttnError(
+                "model.init=encoder_final needs encoder and decoder of equal width and depth; use init: bridge"
+            )
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)
         self.attn = None
         if cfg.attention != "none":
-            self.attn = Attention(cfg.score, cfg.hidden, key_dim, kind=cfg.attention, window=cfg.window,
-                                  max_len=cfg.max_src_len)
+            self.attn = Attention(
+                cfg.score, cfg.hidden, key_dim, kind=cfg.attention, window=cfg.window, max_len=cfg.max_src_len
+            )
             self.W_c = nn.Linear(key_dim + cfg.hidden, cfg.hidden, bias=False)  # eq. (5)
         if cfg.attention != "none" and cfg.input_feed:
             self.cell = FeedLSTM(cfg.emb_dim, cfg.hidden, cfg.hidden, cfg.dec_layers, cfg.dropout)
         else:
-            self.rnn = nn.LSTM(cfg.emb_dim, cfg.hidden, cfg.dec_layers, batch_first=True,
-                               dropout=cfg.dropout if cfg.dec_layers > 1 else 0.0)
+            self.rnn = nn.LSTM(
+                cfg.emb_dim,
+                cfg.hidden,
+                cfg.dec_layers,
+                batch_first=True,
+                dropout=cfg.dropout if cfg.dec_layers > 1 else 0.0,
+            )
         if cfg.init == "bridge":
             self.bridge = nn.Linear(key_dim, cfg.hidden * cfg.dec_layers)
         self.out = nn.Linear(cfg.hidden, tgt_vocab)  # W_s, eq. (6)
@@ -153,7 +170,9 @@ class LuongNMT(EncoderDecoder):
         """Output layer W_s (eq. 6): features (..., H) -> logits (..., V)."""
         return self.out(hidden)
 
-    def _feed_loop(self, emb: torch.Tensor, state: dict, mem: dict, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    def _feed_loop(
+        self, emb: torch.Tensor, state: dict, mem: dict, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Input feeding forces a step loop; run it over the still-unfinished sentences only.
 
         ``lengths`` (B,) counts the decoder inputs of each row (BOS + words)."""
@@ -181,7 +200,9 @@ class LuongNMT(EncoderDecoder):
         return hidden, weights, centers
 
     # -- one step (search) ------------------------------------------------------------------
-    def step(self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    def step(
+        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
         emb = self.tgt_embed(y_prev)  # (B, E)
         t = state["t"]
         new = {"t": t + 1}
@@ -193,7 +214,9 @@ class LuongNMT(EncoderDecoder):
             new["feed"] = hidden
             attn = a.weights.squeeze(1)
         else:
-            out, (h, c) = self.rnn(emb.unsqueeze(1), (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous()))
+            out, (h, c) = self.rnn(
+                emb.unsqueeze(1), (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous())
+            )
             h, c = h.transpose(0, 1), c.transpose(0, 1)
             hidden = out.squeeze(1)
             if self.attn is not None:

@@ -42,14 +42,22 @@ class RNNEncoder(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab, emb_dim, padding_idx=pad_id)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = rnn(emb_dim, hidden, layers, batch_first=True, bidirectional=bidirectional,
-                       dropout=dropout if layers > 1 else 0.0)
+        self.rnn = rnn(
+            emb_dim,
+            hidden,
+            layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.drop = nn.Dropout(dropout)
         self.reverse, self.cell, self.layers = reverse, cell, layers
         self.dirs = 2 if bidirectional else 1
         self.out_dim = hidden * self.dirs
 
-    def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, src: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """src (B, Tk) -> memory (B, Tk, dirs·H), final h (layers, B, dirs·H), final c (same) or None."""
         if self.reverse:
             src = reverse_padded(src, lengths)

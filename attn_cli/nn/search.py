@@ -151,8 +151,12 @@ def beam_search(
                     toks = seqs[r, :-1].tolist()
                     raw = score_list[i][j]
                     finished[sent].append(
-                        Hypothesis(toks, raw / length_penalty(len(toks) + 1, alpha), raw,
-                                   att_hist[r, :-1].cpu() if att_hist is not None else None)
+                        Hypothesis(
+                            toks,
+                            raw / length_penalty(len(toks) + 1, alpha),
+                            raw,
+                            att_hist[r, :-1].cpu() if att_hist is not None else None,
+                        )
                     )
             if not (eos_list[i][0] or len(finished[sent]) >= k):
                 keep_blocks.append(i)
@@ -184,7 +188,9 @@ class Ensemble:
     def init_state(self, memory: tuple) -> tuple:
         return tuple(m.init_state(mem) for m, mem in zip(self.members, memory))
 
-    def step(self, y_prev: torch.Tensor, state: tuple, memory: tuple) -> tuple[torch.Tensor, tuple, torch.Tensor | None]:
+    def step(
+        self, y_prev: torch.Tensor, state: tuple, memory: tuple
+    ) -> tuple[torch.Tensor, tuple, torch.Tensor | None]:
         outs = [m.step(y_prev, s, mem) for m, s, mem in zip(self.members, state, memory)]
         if len(outs) == 1:
             lp, s, a = outs[0]

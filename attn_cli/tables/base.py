@@ -128,7 +128,7 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
     body: list[list[Cell]] = []
     ours: dict[str, list[tuple[int, float]]] = {c.key: [] for c in table.columns}
     previous: dict[str, float] = {}
-    for r, row in enumerate(table.rows):
+    for row in table.rows:
         cells = [Cell(row.label)]
         if row.section:
             body.append(cells + [Cell("") for _ in headers[1:]])
@@ -137,7 +137,13 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
             ref = table.ref.merge(col.ref).merge(row.ref).merge(row.cells.get(col.key))
             if col.paper:
                 paper = row.paper.get(col.key)
-                cells.append(Cell("" if paper is None else (f"{paper:.{col.digits}f}" if isinstance(paper, (int, float)) else str(paper))))
+                cells.append(
+                    Cell(
+                        ""
+                        if paper is None
+                        else (f"{paper:.{col.digits}f}" if isinstance(paper, (int, float)) else str(paper))
+                    )
+                )
             if not col.ours:
                 continue
             value = _value(results, ref)
@@ -177,6 +183,7 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
             writer.writerow([c.text for c in row])
         return buf.getvalue()
     if fmt == "latex":
+
         def tex(c: Cell) -> str:
             text = c.text.replace("%", r"\%").replace("_", r"\_").replace("&", r"\&").replace("–", "--")
             return rf"\textbf{{{text}}}" if c.bold else text
@@ -188,6 +195,7 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
             lines.append(" & ".join(tex(c) for c in row) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         return f"% {table.title} — paper numbers: {table.source}\n" + "\n".join(lines) + "\n"
+
     # markdown (rich renders from compute() directly in the CLI)
     def md(c: Cell) -> str:
         text = c.text.replace("|", r"\|")
@@ -221,7 +229,12 @@ def rich_table(table: Table, results: dict) -> Any:
         rt.add_column(label, justify="left" if i == 0 else "right")
     for row in body:
         section = row[0].text and all(not c.text for c in row[1:])
-        rt.add_row(*[f"[bold]{c.text}[/bold]" if c.bold else (f"[italic]{c.text}[/italic]" if section and i == 0 else c.text) for i, c in enumerate(row)])
+        rt.add_row(
+            *[
+                f"[bold]{c.text}[/bold]" if c.bold else (f"[italic]{c.text}[/italic]" if section and i == 0 else c.text)
+                for i, c in enumerate(row)
+            ]
+        )
     return rt
 
 

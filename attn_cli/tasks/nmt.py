@@ -34,7 +34,9 @@ class NmtEvalConfig:
     bleu_lowercase: bool | None = None  # None: case-insensitive iff the data was lowercased
 
 
-def replace_unks(tokens: list[str], attn: torch.Tensor | None, src_tokens: list[str], dictionary: dict[str, str]) -> list[str]:
+def replace_unks(
+    tokens: list[str], attn: torch.Tensor | None, src_tokens: list[str], dictionary: dict[str, str]
+) -> list[str]:
     """Luong et al. (2015) §4 / Jean et al. (2015): each <unk> becomes the source word it attends to most."""
     if attn is None:
         return tokens
@@ -66,7 +68,9 @@ class NmtModule(AttnModule):
     def build_model(self, recipe: Recipe, meta: dict[str, Any]) -> torch.nn.Module:
         from attn_cli.registry import MODELS
 
-        return MODELS.get(recipe.model_name)(recipe.model, src_vocab=meta["src_vocab"], tgt_vocab=meta["tgt_vocab"], pad_id=meta["pad_id"])
+        return MODELS.get(recipe.model_name)(
+            recipe.model, src_vocab=meta["src_vocab"], tgt_vocab=meta["tgt_vocab"], pad_id=meta["pad_id"]
+        )
 
     def __init__(self, recipe: Recipe, meta: dict[str, Any]) -> None:
         super().__init__(recipe, meta)
@@ -83,7 +87,9 @@ class NmtModule(AttnModule):
             for path in ev.ensemble:
                 other, _ = load_checkpoint(Path(path), "nmt")
                 if other.meta["vocab"] != self.meta["vocab"]:
-                    raise AttnError(f"ensemble member {path} was trained with other vocabularies; members must share them")
+                    raise AttnError(
+                        f"ensemble member {path} was trained with other vocabularies; members must share them"
+                    )
                 self.members.append(other.model.to(self.device).eval())
 
     # -- training ---------------------------------------------------------------------------
@@ -129,22 +135,27 @@ class NmtModule(AttnModule):
             src_tokens = ds.src_tokens[idx]
             if ev.unk_replace and split != "val":
                 tokens = replace_unks(tokens, hyp.attn, src_tokens, self.dictionary)
-            rows.append({
-                "id": idx,
-                "src": " ".join(src_tokens),
-                "hyp": detok(tokens),
-                "ref": ds.refs[idx],
-                "nll": float(nll[i]),
-                "ntok": int(ntok[i]),
-                "unks": sum(t == "<unk>" for t in tokens),
-            })
+            rows.append(
+                {
+                    "id": idx,
+                    "src": " ".join(src_tokens),
+                    "hyp": detok(tokens),
+                    "ref": ds.refs[idx],
+                    "nll": float(nll[i]),
+                    "ntok": int(ntok[i]),
+                    "unks": sum(t == "<unk>" for t in tokens),
+                }
+            )
         return rows
 
     def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
         ev = self.recipe.eval
         lower = self.meta.get("lowercase", False) if ev.bleu_lowercase is None else ev.bleu_lowercase
         bleu = corpus_bleu([r["hyp"] for r in rows], [r["ref"] for r in rows], lowercase=lower)
-        self.metrics_info = {"bleu_signature": bleu.signature, "decoding": "greedy" if (ev.val_beam if split == "val" else ev.beam) == 1 else f"beam {ev.beam}"}
+        self.metrics_info = {
+            "bleu_signature": bleu.signature,
+            "decoding": "greedy" if (ev.val_beam if split == "val" else ev.beam) == 1 else f"beam {ev.beam}",
+        }
         return {
             "bleu": bleu.score,
             "ppl": perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows)),
@@ -165,7 +176,11 @@ class NmtTask(Task):
     eval_config = NmtEvalConfig
     models = ("seq2seq", "bahdanau", "luong")
     module_class = NmtModule
-    metric_units = {"bleu": "BLEU (sacreBLEU, 0-100)", "ppl": "perplexity (per target token, EOS included)", "unk_rate": "% of output tokens"}
+    metric_units = {
+        "bleu": "BLEU (sacreBLEU, 0-100)",
+        "ppl": "perplexity (per target token, EOS included)",
+        "unk_rate": "% of output tokens",
+    }
 
     def datamodule(self, recipe: Recipe, data_dir: Path) -> TextDataModule:
         t = recipe.train
@@ -192,10 +207,22 @@ class NmtTask(Task):
                 weights = res["attn"][0, :, : len(src)]  # (T_out, Tk)
                 marks = []
                 if res.get("centers") is not None:
-                    marks = [(t, int(round(float(p)))) for t, p in enumerate(res["centers"][0]) if round(float(p)) < len(src)]
+                    marks = [
+                        (t, int(round(float(p)))) for t, p in enumerate(res["centers"][0]) if round(float(p)) < len(src)
+                    ]
                 title = f"{module.recipe.name}: example {i}" + (" (red: local-p centres p_t)" if marks else "")
-                paths.append(heatmap(weights, out_tokens, src, out_dir / f"alignment-{split}-{i}.png",
-                                     title=title, xlabel="source", ylabel="output", marks=marks))
+                paths.append(
+                    heatmap(
+                        weights,
+                        out_tokens,
+                        src,
+                        out_dir / f"alignment-{split}-{i}.png",
+                        title=title,
+                        xlabel="source",
+                        ylabel="output",
+                        marks=marks,
+                    )
+                )
         return paths
 
 

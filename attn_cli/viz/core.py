@@ -101,7 +101,9 @@ def _overlay_ax(ax: plt.Axes, img: np.ndarray, attn: np.ndarray, title: str, alp
         ax.set_title(title, fontsize=9)
 
 
-def image_grid(images: Sequence[object], path: str | Path, *, titles: Sequence[str] = (), ncols: int = 8, suptitle: str = "") -> Path:
+def image_grid(
+    images: Sequence[object], path: str | Path, *, titles: Sequence[str] = (), ncols: int = 8, suptitle: str = ""
+) -> Path:
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
@@ -118,7 +120,9 @@ def image_grid(images: Sequence[object], path: str | Path, *, titles: Sequence[s
     return save(fig, path)
 
 
-def panels(image: object, maps: Sequence[object], words: Sequence[str], path: str | Path, *, ncols: int = 6, alpha: float = 0.6) -> Path:
+def panels(
+    image: object, maps: Sequence[object], words: Sequence[str], path: str | Path, *, ncols: int = 6, alpha: float = 0.6
+) -> Path:
     """The image, then one panel per word with that step's attention overlaid."""
     img = _as_np(image)
     n = len(maps) + 1
@@ -135,7 +139,15 @@ def panels(image: object, maps: Sequence[object], words: Sequence[str], path: st
     return save(fig, path)
 
 
-def line_plot(series: dict[str, Sequence[float]], xs: Sequence[float], path: str | Path, *, xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+def line_plot(
+    series: dict[str, Sequence[float]],
+    xs: Sequence[float],
+    path: str | Path,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+) -> Path:
     """Curves sharing an x axis (learning curves, length generalisation)."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for label, ys in series.items():
