@@ -254,6 +254,20 @@ def record(
     console.print(f"recorded {run.record(task, run_, split=split, results_dir=State.results_dir, name=name)}")
 
 
+@app.command("average")
+def average(
+    checkpoints: list[Path] = typer.Argument(..., help="Two or more checkpoints of the same model."),
+    out: Path = typer.Option(..., "--out", help="Where the averaged checkpoint goes."),
+) -> None:
+    """Average the parameters of several checkpoints (then evaluate with --checkpoint).
+
+    Example: attn average runs/nmt/x/a/checkpoints/best.ckpt runs/nmt/x/a/checkpoints/last.ckpt --out avg.ckpt
+    """
+    from attn_cli import run
+
+    console.print(f"wrote {run.average_checkpoints(list(checkpoints), out)}")
+
+
 @app.command()
 def visualize(
     target: str = typer.Argument(..., help="Task or model of the run (nmt, caption, ram, stn, memn2n, ...)."),

@@ -303,6 +303,58 @@ def rescore(
     return module.score(sorted(rows, key=lambda r: int(r["id"])), split)
 
 
+def average_checkpoints(paths: list[Path], out: Path) -> Path:
+    """Average the parameters of several checkpoints of one model (Junczys-Dowmunt et al. 2016; OpenNMT's
+    ``-average``): floating-point tensors are averaged, everything else (metadata, step) comes from the last one."""
+    import torch
+
+    from attn_cli.tasks.base import load_checkpoint
+
+    if len(paths) < 2:
+        raise AttnError("give at least two checkpoints to average")
+    tasks = set()
+    ckpts = []
+    for path in paths:
+        load_checkpoint(Path(path), task=_task_of(Path(path)))  # validates: readable, an attn checkpoint
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        tasks.add((ckpt["attn"]["task"], ckpt["attn"]["recipe"]["model"]["name"]))
+        ckpts.append(ckpt)
+    if len(tasks) > 1:
+        raise AttnError(f"checkpoints come from different models ({sorted(tasks)}); average one model's checkpoints")
+    keys = ckpts[0]["state_dict"].keys()
+    if any(c["state_dict"].keys() != keys for c in ckpts):
+        raise AttnError("checkpoints have different parameters; were they trained with the same recipe?")
+    merged = dict(ckpts[-1])
+    merged["state_dict"] = {
+        k: (
+            torch.stack([c["state_dict"][k] for c in ckpts]).mean(0)
+            if ckpts[-1]["state_dict"][k].is_floating_point()
+            else ckpts[-1]["state_dict"][k]
+        )
+        for k in keys
+    }
+    merged.pop("optimizer_states", None)
+    merged.pop("lr_schedulers", None)
+    merged["attn"] = {**merged["attn"], "averaged_from": [str(p) for p in paths]}
+    from attn_cli.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        torch.save(merged, tmp)
+    return out
+
+
+def _task_of(path: Path) -> str:
+    import torch
+
+    try:
+        info = torch.load(path, map_location="cpu", weights_only=False).get("attn") or {}
+    except Exception as err:
+        raise AttnError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__})") from err
+    if "task" not in info:
+        raise AttnError(f"{path} is not an attn checkpoint (no 'attn' metadata)")
+    return str(info["task"])
+
+
 # ---------------------------------------------------------------------------------------------
 # record: a run's evaluation -> results/<task>/<dataset>/<recipe>/
 

@@ -31,7 +31,19 @@ def trained(generated_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def test_help_has_examples() -> None:
-    for cmd in ("prepare", "train", "eval", "evaluate", "visualize", "table", "recipes", "record", "bench"):
+    for cmd in (
+        "prepare",
+        "train",
+        "eval",
+        "evaluate",
+        "visualize",
+        "table",
+        "recipes",
+        "record",
+        "bench",
+        "average",
+        "demo",
+    ):
         code, out, _ = run_cli(cmd, "--help")
         assert code == 0 and "Example: attn" in out, cmd
 
@@ -170,3 +182,22 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
         [exe, "train", "nmt", "--recipe", "tiny/seq2seq"], capture_output=True, text=True, env=env, timeout=120
     )
     one_line_error(proc.returncode, proc.stderr, "attn prepare toy-reorder")
+
+
+def test_checkpoint_averaging(trained: Path, tmp_path: Path) -> None:
+    import torch
+
+    best, last = trained / "checkpoints" / "best.ckpt", trained / "checkpoints" / "last.ckpt"
+    a = torch.load(best, weights_only=False)
+    shifted = dict(a)
+    shifted["state_dict"] = {k: v + 2 if v.is_floating_point() else v for k, v in a["state_dict"].items()}
+    other = tmp_path / "shifted.ckpt"
+    torch.save(shifted, other)
+    out = run.average_checkpoints([best, other], tmp_path / "avg.ckpt")
+    avg = torch.load(out, weights_only=False)["state_dict"]
+    for k, v in a["state_dict"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(avg[k], v + 1)
+    code, _, err = run_cli("average", str(best), "--out", str(tmp_path / "x.ckpt"))
+    one_line_error(code, err, "at least two checkpoints")
+    assert last.is_file()
