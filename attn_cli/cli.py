@@ -57,6 +57,7 @@ def main(
         "lightning.pytorch.utilities.rank_zero",
         "lightning.pytorch.accelerators.cuda",
         "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.trainer.connectors.checkpoint_connector",
     ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
