@@ -384,6 +384,7 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
         "model": recipe.model_name,
         "metrics": {k: {"value": v, "unit": units.get(k, "")} for k, v in ev["metrics"].items()},
         "eval": ev["eval"],
+        "info": ev.get("info", {}),
         "reference": dataclasses.asdict(recipe.reference),
         "commands": [s["command"] for s in info.get("segments", [])] + [ev.get("command", "")],
         "git_sha": info.get("segments", [{}])[-1].get("git_sha", "unknown"),

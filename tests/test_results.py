@@ -1,0 +1,47 @@
+"""The recorded results are honest: metrics recompute from the saved predictions, tables are generated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attn_cli.metrics.text import corpus_bleu
+from attn_cli.registry import TABLES
+from attn_cli.tables.base import all_tables_markdown, load_results
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+RECORDS = sorted(RESULTS.rglob("result.json"))
+NMT = [p for p in RECORDS if json.loads(p.read_text())["task"] == "nmt"]
+
+REQUIRED = ("task", "dataset", "split", "recipe", "metrics", "commands", "git_sha", "hardware", "train_wall_s", "seed")
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
+def test_record_has_the_required_facts(path: Path) -> None:
+    rec = json.loads(path.read_text())
+    for key in REQUIRED:
+        assert key in rec, key
+    for name, metric in rec["metrics"].items():
+        assert "value" in metric and "unit" in metric, name
+    assert (path.parent / "recipe.yaml").is_file()
+    for pred in rec.get("predictions", []):
+        assert (path.parent / pred).is_file()
+
+
+@pytest.mark.parametrize("path", NMT, ids=[str(p.relative_to(RESULTS)) for p in NMT])
+def test_nmt_bleu_recomputes_from_the_saved_predictions(path: Path) -> None:
+    rec = json.loads(path.read_text())
+    hyps = (path.parent / "hyp.txt").read_text(encoding="utf-8").splitlines()
+    refs = (path.parent / "ref.txt").read_text(encoding="utf-8").splitlines()
+    lowercase = "case:lc" in rec.get("info", {}).get("bleu_signature", "case:lc")
+    assert corpus_bleu(hyps, refs, lowercase=lowercase).score == pytest.approx(rec["metrics"]["bleu"]["value"], abs=1e-9)
+
+
+def test_tables_md_is_generated_from_the_records() -> None:
+    path = RESULTS / "TABLES.md"
+    if not RECORDS:
+        pytest.skip("no recorded results yet")
+    expected = all_tables_markdown([t for _, t in TABLES.items()], load_results(RESULTS))
+    assert path.read_text(encoding="utf-8") == expected, "results/TABLES.md is stale: run `attn table --all`"
