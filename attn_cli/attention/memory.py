@@ -1,0 +1,89 @@
+"""Memory attention, once each: the MemN2N hop, the DMN episodic gate + attention GRU, NTM addressing.
+
+Dimension legend: B batch, M memory slots (sentences / NTM rows), D embedding / slot width.
+Every function returns its output **and** the weights it used, so ``visualize`` and the
+tests are generic.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from attn_cli.attention.core import masked_softmax
+
+
+def memory_hop(
+    u: torch.Tensor, m: torch.Tensor, c: torch.Tensor, mask: torch.Tensor | None, softmax: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One MemN2N hop (Sukhbaatar et al. 2015, Eq. 1-2): p = softmax(uᵀ m_i), o = Σ_i p_i c_i.
+
+    u (B, D) controller state; m, c (B, M, D) input and output memories; mask (B, M) True = a
+    real sentence. ``softmax=False`` is the paper's linear start (§4.2): p = uᵀ m_i on the kept
+    slots, no normalisation. Returns o (B, D) and p (B, M).
+    """
+    scores = torch.einsum("bd,bmd->bm", u, m)  # (B, M)
+    if softmax:
+        p = masked_softmax(scores, mask)  # (B, M)
+    else:
+        p = scores if mask is None else scores * mask.to(scores.dtype)  # (B, M)
+    o = torch.einsum("bm,bmd->bd", p, c)  # (B, D)
+    return o, p
+
+
+def episodic_gate(
+    facts: torch.Tensor, q: torch.Tensor, mem: torch.Tensor, mlp: torch.nn.Module, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """DMN attention gate (Kumar et al. 2016, §2.4; feature set of Xiong et al. 2016, Eq. 6-8).
+
+    g_t = σ(MLP(z(c_t, m, q))), z = [c∘q, c∘m, |c−q|, |c−m|]. facts (B, M, D); q, mem (B, D);
+    ``mlp`` maps 4D -> 1. Returns gates (B, M), 0 on masked slots.
+    Deviation: Kumar et al.'s z also holds cᵀWq, cᵀWm and c, m, q themselves; the four
+    similarity features are what Xiong et al. found sufficient.
+    """
+    qe, me = q[:, None].expand_as(facts), mem[:, None].expand_as(facts)  # (B, M, D)
+    z = torch.cat([facts * qe, facts * me, (facts - qe).abs(), (facts - me).abs()], dim=-1)  # (B, M, 4D)
+    g = torch.sigmoid(mlp(z).squeeze(-1))  # (B, M)
+    return g if mask is None else g * mask.to(g.dtype)
+
+
+def attention_gru(
+    facts: torch.Tensor, gates: torch.Tensor, cell: torch.nn.GRUCell
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gated episode GRU (Kumar et al. 2016, Eq. 4): h_t = g_t GRU(c_t, h_{t−1}) + (1 − g_t) h_{t−1}.
+
+    facts (B, M, D), gates (B, M) (0 on padding, so padding leaves h unchanged). Returns the
+    episode e = h_M (B, H) and the gates (B, M).
+    """
+    b, m, _ = facts.shape
+    h = facts.new_zeros(b, cell.hidden_size)  # (B, H)
+    for t in range(m):
+        g = gates[:, t : t + 1]  # (B, 1)
+        h = g * cell(facts[:, t], h) + (1 - g) * h
+    return h, gates
+
+
+def ntm_address(
+    memory: torch.Tensor,
+    key: torch.Tensor,
+    beta: torch.Tensor,
+    gate: torch.Tensor,
+    shift: torch.Tensor,
+    gamma: torch.Tensor,
+    w_prev: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """NTM content + location addressing (Graves et al. 2014, §3.3, Eq. 5-9).
+
+    memory (B, N, W); key (B, W); beta (B, 1) ≥ 0 key strength; gate (B, 1) in [0, 1];
+    shift (B, S) a softmax over the S = 2r+1 shifts −r..r; gamma (B, 1) ≥ 1; w_prev (B, N).
+    Returns w (B, N) (sums to one) and the intermediate weightings {content, gated, shifted}.
+    """
+    sim = F.cosine_similarity(memory, key[:, None], dim=-1, eps=1e-8)  # (B, N)
+    w_c = torch.softmax(beta * sim, dim=-1)  # (B, N)  Eq. 5-6
+    w_g = gate * w_c + (1 - gate) * w_prev  # (B, N)  Eq. 7
+    r = shift.size(1) // 2
+    # circular convolution, Eq. 8: w~(i) = Σ_j w_g(j) s(i − j)
+    w_s = sum(shift[:, k : k + 1] * torch.roll(w_g, shifts=k - r, dims=1) for k in range(shift.size(1)))  # (B, N)
+    w_p = (w_s + 1e-12) ** gamma  # (B, N)  Eq. 9
+    w = w_p / w_p.sum(-1, keepdim=True)  # (B, N)
+    return w, {"content": w_c, "gated": w_g, "shifted": w_s}

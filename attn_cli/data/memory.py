@@ -1,0 +1,198 @@
+"""Datamodules of the memory family: bAbI stories (MemN2N, DMN) and NTM algorithmic sequences.
+
+bAbI batch: ``story`` (B, M, L) word ids (the last ``memory_size`` statements, oldest first),
+``story_len`` (B,), ``question`` (B, Lq), ``answer`` (B,), ``supporting`` (B, M) bool,
+``task`` (B,), ``ids`` (B,). NTM batch: ``inp`` (B, T, W+2), ``tgt`` (B, T, W+1),
+``out_mask`` (B, T), ``length`` (B,), ``ids`` (B,).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.errors import AttnError
+from attn_cli.io import read_jsonl
+from attn_cli.tasks.base import AttnDataModule
+from data_prep.babi import parse_tasks
+from data_prep.base import require_prepared
+
+
+@dataclass(frozen=True)
+class MemoryDataConfig:
+    dataset: str = "babi-1k"  # a prepared bAbI set (babi-1k, babi-10k, babi-gen) or ntm-copy / ntm-repeat-copy
+    tasks: str = "all"  # bAbI: "all" (joint training) or e.g. "1" (per-task) or "1,2,4-20"
+    memory_size: int = 50  # bAbI: the most recent statements kept as memories (Sukhbaatar et al. §4.2)
+    eval_batch_size: int = 128
+    train_size: int = 200_000  # NTM: sequences per "epoch", drawn from (seed, index)
+    min_len: int = 1  # NTM training lengths (Graves et al.: 1-20)
+    max_len: int = 20
+
+
+class BabiDataset(Dataset):
+    def __init__(self, rows: list[dict[str, Any]], word_ids: dict[str, int], answers: dict[str, int], mem: int):
+        self.rows, self.w, self.a, self.mem = rows, word_ids, answers, mem
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ex = self.rows[i]
+        start = max(0, len(ex["story"]) - self.mem)
+        story = ex["story"][start:] or [[]]
+        unk = self.w["<unk>"]
+        return {
+            "story": [[self.w.get(t, unk) for t in s] for s in story],
+            "question": [self.w.get(t, unk) for t in ex["question"]],
+            "answer": self.a.get(ex["answer"], 0),
+            "supporting": [j - start for j in ex["supporting"] if j >= start],
+            "task": ex["task"],
+            "id": i,
+        }
+
+
+def collate_babi(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    b = len(items)
+    m = max(len(x["story"]) for x in items)
+    length = max(1, max(len(s) for x in items for s in x["story"]))
+    lq = max(len(x["question"]) for x in items)
+    story = torch.zeros(b, m, length, dtype=torch.long)  # (B, M, L)
+    question = torch.zeros(b, lq, dtype=torch.long)  # (B, Lq)
+    supporting = torch.zeros(b, m, dtype=torch.bool)  # (B, M)
+    for i, x in enumerate(items):
+        for j, s in enumerate(x["story"]):
+            story[i, j, : len(s)] = torch.tensor(s, dtype=torch.long)
+        question[i, : len(x["question"])] = torch.tensor(x["question"], dtype=torch.long)
+        supporting[i, x["supporting"]] = True
+    return {
+        "story": story,
+        "story_len": torch.tensor([len(x["story"]) for x in items]),
+        "question": question,
+        "answer": torch.tensor([x["answer"] for x in items]),
+        "supporting": supporting,
+        "task": torch.tensor([x["task"] for x in items]),
+        "ids": torch.tensor([x["id"] for x in items]),
+    }
+
+
+class NtmDataset(Dataset):
+    """Training sequences drawn from ``(seed, index)``: the same index always gives the same sequence."""
+
+    def __init__(self, kind: str, width: int, n: int, seed: int, min_len: int, max_len: int) -> None:
+        self.kind, self.width, self.n, self.seed, self.min_len, self.max_len = kind, width, n, seed, min_len, max_len
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        from data_prep.ntm_tasks import draw
+
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        return {**draw(self.kind, self.width, gen, self.min_len, self.max_len), "id": i}
+
+
+class FixedDataset(Dataset):
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.items[i], "id": i}
+
+
+def collate_seq(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    t = max(x["inp"].size(0) for x in items)
+    b = len(items)
+    inp = torch.zeros(b, t, items[0]["inp"].size(1))  # (B, T, W+2)
+    tgt = torch.zeros(b, t, items[0]["tgt"].size(1))  # (B, T, W+1)
+    mask = torch.zeros(b, t, dtype=torch.bool)  # (B, T)
+    for i, x in enumerate(items):
+        n = x["inp"].size(0)
+        inp[i, :n], tgt[i, :n], mask[i, :n] = x["inp"], x["tgt"], x["out_mask"]
+    return {
+        "inp": inp,
+        "tgt": tgt,
+        "out_mask": mask,
+        "length": torch.stack([torch.as_tensor(x["length"]) for x in items]),
+        "ids": torch.tensor([x["id"] for x in items]),
+    }
+
+
+class MemoryDataModule(AttnDataModule):
+    def __init__(self, cfg: MemoryDataConfig, data_dir: Path, batch_size: int, seed: int, num_workers: int = 0):
+        super().__init__()
+        self.cfg, self.data_dir, self.batch_size, self.seed, self.num_workers = (
+            cfg,
+            data_dir,
+            batch_size,
+            seed,
+            num_workers,
+        )
+        hint = (
+            f"attn prepare {cfg.dataset}"
+            if not cfg.dataset.startswith("babi-") or cfg.dataset == "babi-gen"
+            else f"attn prepare babi --source ../shared/data/babi/tasks_1-20_v1-2.tar.gz --set size={cfg.dataset[5:]}"
+        )
+        self.manifest = require_prepared(data_dir, cfg.dataset, hint)
+        self.kind = "seq" if "width" in self.manifest else "qa"
+        self.splits: dict[str, Dataset] = {}
+        if self.kind == "qa":
+            vocab = json.loads((data_dir / cfg.dataset / "vocab.json").read_text(encoding="utf-8"))
+            self.words, self.answers = vocab["words"], vocab["answers"]
+            self.tasks = parse_tasks(cfg.tasks)
+            missing = [n for n in self.tasks if n not in self.manifest["tasks"]]
+            if missing and cfg.tasks != "all":
+                raise AttnError(
+                    f"dataset {cfg.dataset} has no task {missing[0]} (prepared: {self.manifest['tasks']}); "
+                    f"prepare it or pick another with --set data.tasks=..."
+                )
+            self.tasks = [n for n in self.tasks if n in self.manifest["tasks"]]
+            self.meta = {
+                "kind": "qa",
+                "vocab": len(self.words),
+                "answers": len(self.answers),
+                "max_story": cfg.memory_size,
+                "max_sentence": int(self.manifest.get("max_sentence_len", 12)),
+            }
+        else:
+            self.meta = {"kind": "seq", "width": int(self.manifest["width"]), "task_kind": self.manifest["kind"]}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        if self.kind == "qa":
+            w = {t: i for i, t in enumerate(self.words)}
+            a = {t: i for i, t in enumerate(self.answers)}
+            for split in self.split_names():
+                rows = []
+                for n in self.tasks:
+                    rows += read_jsonl(self.data_dir / self.cfg.dataset / f"qa{n}" / f"{split}.jsonl")
+                self.splits[split] = BabiDataset(rows, w, a, self.cfg.memory_size)
+        else:
+            sets = torch.load(self.data_dir / self.cfg.dataset / "eval_sets.pt", weights_only=False)
+            c = self.cfg
+            self.splits["train"] = NtmDataset(
+                self.manifest["kind"], self.meta["width"], c.train_size, self.seed, c.min_len, c.max_len
+            )
+            self.splits["val"], self.splits["test"] = FixedDataset(sets["val"]), FixedDataset(sets["test"])
+
+    @property
+    def collate(self) -> Any:
+        return collate_babi if self.kind == "qa" else collate_seq
+
+    def train_dataloader(self) -> Any:
+        return train_loader(self.splits["train"], self.batch_size, self.seed, self.collate, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> Any:
+        return self.split_loader("val")
+
+    def split_loader(self, split: str) -> Any:
+        return eval_loader(self.splits[split], self.cfg.eval_batch_size, self.collate, num_workers=self.num_workers)

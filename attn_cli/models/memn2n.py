@@ -1,0 +1,119 @@
+"""End-To-End Memory Networks (Sukhbaatar, Szlam, Weston & Fergus, NeurIPS 2015), bAbI QA.
+
+Memories m_i = Σ_j l_j ∘ A x_ij + T_A(i), outputs c_i likewise with C and T_C (§4.1); each hop
+is :func:`attn_cli.attention.memory.memory_hop` (Eq. 1-2); u^{k+1} = u^k + o^k (Eq. 5) or
+H u^k + o^k with layer-wise tying (§2.2); â = softmax(W(o^K + u^K)) (Eq. 3).
+
+* ``encoding``: ``bow`` (l_j = 1) or ``pe`` (position encoding, §4.1:
+  l_kj = (1 − j/J) − (k/d)(1 − 2j/J), J the words of *that* sentence).
+* ``temporal``: T_A, T_C indexed by recency (the latest statement is 0), §4.1.
+* ``random_noise``: during training, 10% empty memories are inserted at random, i.e. the
+  temporal indices skip (§4.1 "RN"), so the model does not overfit T_A.
+* ``linear_start``: the hop softmaxes are removed until validation loss stops falling,
+  then put back (§4.2); the switch is a buffer, so it survives a checkpoint.
+* ``tying``: ``adjacent`` (A^{k+1} = C^k, B = A^1) or ``layerwise`` (A^k, C^k shared, u
+  mapped by H), §2.2.
+
+Deviation: the answer matrix W is its own (answers × d) parameter, not tied to C^K, because
+bAbI's answers ("n,s", "nothing") are their own vocabulary here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from attn_cli.attention.core import lengths_to_mask
+from attn_cli.attention.memory import memory_hop
+from attn_cli.registry import MODELS
+
+
+def position_encoding(lengths: torch.Tensor, max_len: int, dim: int) -> torch.Tensor:
+    """l_kj = (1 − j/J) − (k/d)(1 − 2j/J), j = 1..J word, k = 1..d dimension (Sukhbaatar et al. §4.1).
+
+    lengths (...,) words per sentence -> (..., max_len, dim); positions past J are 0.
+    """
+    j = torch.arange(1, max_len + 1, dtype=torch.float32, device=lengths.device)  # (L,)
+    k = torch.arange(1, dim + 1, dtype=torch.float32, device=lengths.device)  # (D,)
+    big_j = lengths.clamp(min=1).float()[..., None, None]  # (..., 1, 1)
+    jj = j[:, None]  # (L, 1)
+    enc = (1 - jj / big_j) - (k / dim) * (1 - 2 * jj / big_j)  # (..., L, D)
+    return enc * (jj <= big_j).float()
+
+
+@MODELS.register("memn2n")
+class MemN2N(nn.Module):
+    @dataclass(frozen=True)
+    class Config:
+        embed_dim: int = 20
+        hops: int = 3
+        encoding: Literal["bow", "pe"] = "pe"
+        temporal: bool = True
+        random_noise: float = 0.0  # fraction of empty memories inserted in training (paper RN: 0.1)
+        linear_start: bool = False
+        tying: Literal["adjacent", "layerwise"] = "adjacent"
+        init_std: float = 0.1
+
+    def __init__(self, cfg: Config, *, vocab: int, answers: int, max_story: int, **meta: Any) -> None:
+        super().__init__()
+        self.cfg, self.max_story = cfg, max_story
+        d, k = cfg.embed_dim, cfg.hops
+        n_emb = k + 1 if cfg.tying == "adjacent" else 2  # adjacent: E_0..E_K; layer-wise: A, C
+        self.emb = nn.ModuleList(nn.Embedding(vocab, d, padding_idx=0) for _ in range(n_emb))
+        self.time = nn.ParameterList(nn.Parameter(torch.empty(max_story, d)) for _ in range(n_emb))
+        self.q_emb = nn.Embedding(vocab, d, padding_idx=0) if cfg.tying == "layerwise" else None
+        self.h = nn.Linear(d, d, bias=False) if cfg.tying == "layerwise" else None
+        self.out = nn.Linear(d, answers, bias=False)  # W
+        for p in self.parameters():
+            nn.init.normal_(p, 0.0, cfg.init_std)
+        for e in self.emb:
+            e.weight.data[0].zero_()
+        # linear start (§4.2): False until the task switches the softmax back on
+        self.register_buffer("softmax_on", torch.tensor(not cfg.linear_start))
+
+    def _a(self, hop: int) -> int:
+        return hop if self.cfg.tying == "adjacent" else 0
+
+    def _c(self, hop: int) -> int:
+        return hop + 1 if self.cfg.tying == "adjacent" else 1
+
+    def _encode(self, ids: torch.Tensor, table: int | nn.Embedding) -> torch.Tensor:
+        """ids (..., L) -> (..., D), BoW or position-encoded sum over words."""
+        emb = (self.emb[table] if isinstance(table, int) else table)(ids)  # (..., L, D)
+        if self.cfg.encoding == "pe":
+            emb = emb * position_encoding((ids != 0).sum(-1), ids.size(-1), emb.size(-1))
+        return emb.sum(-2)
+
+    def _time_index(self, story_len: torch.Tensor, m: int) -> torch.Tensor:
+        """(B, M) recency of each slot (0 = latest), with random gaps when training with RN."""
+        pos = torch.arange(m, device=story_len.device)[None]  # (1, M)
+        idx = (story_len[:, None] - 1 - pos).clamp(min=0)  # (B, M)
+        if self.training and self.cfg.random_noise > 0:
+            gaps = (torch.rand(idx.shape, device=idx.device) < self.cfg.random_noise).long()  # (B, M)
+            # empties inserted after slot i shift its index by the number of gaps from i to the end
+            later = gaps.flip(1).cumsum(1).flip(1) * (pos < story_len[:, None])  # (B, M)
+            idx = idx + later
+        return idx.clamp(max=self.max_story - 1)
+
+    def forward(self, story: torch.Tensor, story_len: torch.Tensor, question: torch.Tensor) -> dict[str, Any]:
+        """story (B, M, L), story_len (B,), question (B, Lq) -> logits (B, answers), attn (B, K, M)."""
+        b, m, _ = story.shape
+        mask = lengths_to_mask(story_len, m)  # (B, M)
+        t_idx = self._time_index(story_len, m)  # (B, M)
+        u = self._encode(question, self.q_emb if self.q_emb is not None else 0)  # (B, D)
+        soft = bool(self.softmax_on)
+        weights = []
+        for hop in range(self.cfg.hops):
+            ia, ic = self._a(hop), self._c(hop)
+            mem_in = self._encode(story, ia)  # (B, M, D)
+            mem_out = self._encode(story, ic)  # (B, M, D)
+            if self.cfg.temporal:
+                mem_in = mem_in + self.time[ia][t_idx]
+                mem_out = mem_out + self.time[ic][t_idx]
+            o, p = memory_hop(u, mem_in, mem_out, mask, softmax=soft)  # (B, D), (B, M)
+            u = (self.h(u) if self.h is not None else u) + o  # (B, D)
+            weights.append(p)
+        return {"logits": self.out(u), "attn": torch.stack(weights, 1)}  # (B, A), (B, K, M)

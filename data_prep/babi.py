@@ -1,0 +1,229 @@
+"""bAbI v1.2 (Weston et al. 2015): the 20 QA tasks, 1k and 10k, parsed into stories with supporting facts.
+
+Reads the official archive ``tasks_1-20_v1-2.tar.gz`` (or its extracted folder) from
+``--source``, else downloads it when online. Layout used: ``tasks_1-20_v1-2/en`` (1k) and
+``en-10k`` (10k); ``en-valid*`` are the same data pre-split and are not needed, because we
+hold out 10% of each task's training questions ourselves, as Sukhbaatar et al. (2015) did.
+
+File format: every line is ``ID text``; IDs restart at 1 when a new story starts; a
+question line is ``ID question?<TAB>answer<TAB>supporting ids``. Each question becomes one
+example holding the statements of its story *so far* (questions are not memories), the
+question, the answer and the supporting facts as indices into those statements.
+
+Output: ``qa{N}/{train,val,test}.jsonl`` for each task and ``vocab.json``. Options
+(``--set``): ``size=1k|10k``, ``tasks=all|1,2,4-20``, ``val_fraction``, ``seed``.
+A missing task file is an error naming the file; ``--set tasks=...`` without that task
+carries on with the others (our copy of the 10k set lacks ``qa3`` train).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from attn_cli.errors import AttnError
+from attn_cli.io import write_json, write_jsonl
+from attn_cli.registry import DATASETS
+from data_prep.base import DatasetSpec, RawFile
+
+ARCHIVE = "tasks_1-20_v1-2.tar.gz"
+URL = "http://www.thespermwhale.com/jaseweston/babi/tasks_1-20_v1-2.tar.gz"
+TASK_NAMES = {
+    1: "single-supporting-fact", 2: "two-supporting-facts", 3: "three-supporting-facts",
+    4: "two-arg-relations", 5: "three-arg-relations", 6: "yes-no-questions", 7: "counting",
+    8: "lists-sets", 9: "simple-negation", 10: "indefinite-knowledge", 11: "basic-coreference",
+    12: "conjunction", 13: "compound-coreference", 14: "time-reasoning", 15: "basic-deduction",
+    16: "basic-induction", 17: "positional-reasoning", 18: "size-reasoning", 19: "path-finding",
+    20: "agents-motivations",
+}  # fmt: skip
+_LINE = re.compile(r"^(\d+) (.*)$")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words, punctuation dropped ("Where is Mary?" -> where is mary)."""
+    return [w for w in re.split(r"[^a-z0-9,']+", text.lower().replace(",", " ")) if w]
+
+
+def parse_tasks(spec: str) -> list[int]:
+    """``all`` | ``1,2,4-20`` -> sorted task numbers; unknown numbers are errors."""
+    if spec.strip() == "all":
+        return list(range(1, 21))
+    out: set[int] = set()
+    for part in spec.replace(" ", "").split(","):
+        try:
+            lo, _, hi = part.partition("-")
+            nums = range(int(lo), int(hi or lo) + 1)
+        except ValueError as err:
+            raise AttnError(f"bad task list {spec!r}; write e.g. 'all', '1', '1,2,4-20'") from err
+        for n in nums:
+            if n not in TASK_NAMES:
+                raise AttnError(f"unknown bAbI task {n}; tasks are numbered 1-20")
+            out.add(n)
+    if not out:
+        raise AttnError(f"empty task list {spec!r}; write e.g. 'all' or '1,2,4-20'")
+    return sorted(out)
+
+
+def parse_stories(lines: list[str], where: str = "<text>", task: int = 0) -> list[dict[str, Any]]:
+    """Parse bAbI lines into question examples (see the module docstring).
+
+    Each example: ``story`` (list of token lists), ``question`` (tokens), ``answer`` (str;
+    "n,s" for multi-word answers), ``supporting`` (indices into ``story``), ``task``.
+    """
+    examples: list[dict[str, Any]] = []
+    story: list[list[str]] = []
+    line_to_story: dict[int, int] = {}  # file line id -> index in ``story``
+    prev_id = 0
+    for lineno, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        m = _LINE.match(raw.strip("\n"))
+        if m is None:
+            raise AttnError(f"{where}:{lineno}: malformed line {raw[:40]!r}; every line must start with 'ID '")
+        line_id, text = int(m.group(1)), m.group(2)
+        if line_id == 1 or line_id <= prev_id:
+            story, line_to_story = [], {}  # ids restart: a new story
+        prev_id = line_id
+        if "\t" in text:
+            parts = text.split("\t")
+            question, answer = parts[0], parts[1].strip() if len(parts) > 1 else ""
+            if not answer:
+                raise AttnError(f"{where}:{lineno}: question {question.strip()!r} has no answer after the tab")
+            support = []
+            for s in (parts[2] if len(parts) > 2 else "").split():
+                if not s.isdigit() or int(s) not in line_to_story:
+                    raise AttnError(f"{where}:{lineno}: supporting fact {s!r} is not a statement of this story")
+                support.append(line_to_story[int(s)])
+            examples.append(
+                {
+                    "story": [list(s) for s in story],
+                    "question": tokenize(question),
+                    "answer": answer.lower(),
+                    "supporting": support,
+                    "task": task,
+                }
+            )
+        elif text.rstrip().endswith("?"):
+            raise AttnError(f"{where}:{lineno}: question {text.strip()!r} has no answer (expected '?<TAB>answer')")
+        else:
+            line_to_story[line_id] = len(story)
+            story.append(tokenize(text))
+    return examples
+
+
+@dataclass(frozen=True)
+class BabiConfig:
+    size: Literal["1k", "10k"] = "1k"
+    tasks: str = "all"  # "all" or e.g. "1,2,4-20"
+    val_fraction: float = 0.1  # held out of each task's training questions (Sukhbaatar et al. §4.2)
+    seed: int = 1
+
+
+def _reader(source: Path) -> tuple[Any, list[str]]:
+    """(read(name) -> lines | None, all member names) for an archive or an extracted folder."""
+    if source.is_file():
+        try:
+            tar = tarfile.open(source)
+            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise AttnError(f"{source} is not a readable bAbI archive ({err}); download it again") from err
+
+        def read(name: str) -> list[str] | None:
+            m = members.get(name)
+            return None if m is None else tar.extractfile(m).read().decode("utf-8").splitlines()
+
+        return read, list(members)
+    root = source if (source / "tasks_1-20_v1-2").is_dir() else source.parent
+    names = [str(p.relative_to(root)) for p in root.rglob("*.txt")]
+
+    def read_dir(name: str) -> list[str] | None:
+        p = root / name
+        return p.read_text(encoding="utf-8").splitlines() if p.is_file() else None
+
+    return read_dir, names
+
+
+def _task_file(folder: str, n: int, split: str) -> str:
+    return f"tasks_1-20_v1-2/{folder}/qa{n}_{TASK_NAMES[n]}_{split}.txt"
+
+
+def write_prepared(per_task: dict[int, dict[str, list[dict]]], out: Path) -> dict[str, Any]:
+    """Write ``qa{N}/{split}.jsonl`` and the shared ``vocab.json``; returns manifest facts."""
+    words: set[str] = set()
+    answers: set[str] = set()
+    max_sent, max_story = 0, 0
+    for splits in per_task.values():
+        for rows in splits.values():
+            for ex in rows:
+                for s in ex["story"]:
+                    words.update(s)
+                    max_sent = max(max_sent, len(s))
+                words.update(ex["question"])
+                answers.add(ex["answer"])
+                max_story = max(max_story, len(ex["story"]))
+    counts = {}
+    for n, splits in sorted(per_task.items()):
+        for split, rows in splits.items():
+            write_jsonl(out / f"qa{n}" / f"{split}.jsonl", [{"id": i, **ex} for i, ex in enumerate(rows)])
+            counts[f"qa{n}/{split}"] = len(rows)
+    write_json(out / "vocab.json", {"words": ["<pad>", "<unk>", *sorted(words)], "answers": sorted(answers)})
+    return {
+        "tasks": sorted(per_task),
+        "counts": counts,
+        "vocab": {"words": len(words) + 2, "answers": len(answers)},
+        "max_sentence_len": max_sent,
+        "max_story_len": max_story,
+    }
+
+
+def split_val(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    idx = list(range(len(rows)))
+    random.Random(seed).shuffle(idx)
+    n_val = int(round(fraction * len(rows)))
+    val = set(idx[:n_val])
+    return [r for i, r in enumerate(rows) if i not in val], [r for i, r in enumerate(rows) if i in val]
+
+
+def build_babi(cfg: BabiConfig, source: Path | None, out: Path) -> dict[str, Any]:
+    if source is None:
+        raise AttnError("bAbI needs --source (the official tasks_1-20_v1-2.tar.gz or its folder)")
+    if source.is_dir() and (source / ARCHIVE).is_file():
+        source = source / ARCHIVE
+    read, _ = _reader(source)
+    folder = "en" if cfg.size == "1k" else "en-10k"
+    tasks = parse_tasks(cfg.tasks)
+    per_task: dict[int, dict[str, list[dict]]] = {}
+    for n in tasks:
+        parsed = {}
+        for split in ("train", "test"):
+            name = _task_file(folder, n, split)
+            lines = read(name)
+            if lines is None:
+                rest = ",".join(str(t) for t in tasks if t != n)
+                raise AttnError(
+                    f"{source} has no {name}; prepare the other tasks with --set tasks={rest}"
+                    + (f" --set size={cfg.size}" if cfg.size != "1k" else "")
+                )
+            parsed[split] = parse_stories(lines, name, n)
+        train, val = split_val(parsed["train"], cfg.val_fraction, cfg.seed + n)
+        per_task[n] = {"train": train, "val": val, "test": parsed["test"]}
+    facts = write_prepared(per_task, out)
+    return {**facts, "size": cfg.size, "note": f"{folder}; val = {cfg.val_fraction:.0%} of train per task"}
+
+
+DATASETS.add(
+    "babi",
+    DatasetSpec(
+        name="babi",
+        task="memory",
+        summary="bAbI v1.2 QA tasks 1-20 (Weston et al. 2015), 1k or 10k, 10% of train held out for validation",
+        Config=BabiConfig,
+        build=build_babi,
+        default_name=lambda cfg: f"babi-{cfg.size}",
+        raw_files=[RawFile(ARCHIVE, URL)],
+    ),
+)
