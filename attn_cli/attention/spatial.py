@@ -1,0 +1,170 @@
+"""Spatial attention, each mechanism once: STN grids + bilinear sampler, RAM's retina, DRAW's filterbank.
+
+* Spatial transformers (Jaderberg et al. 2015, §3.2 eq. (1), §3.3 eq. (3)-(5)): a grid
+  generator T_θ(G) maps every target pixel to a source location (affine, projective or
+  thin-plate-spline), and the differentiable bilinear sampler reads the input there.
+  Coordinates are normalised to [-1, 1] with ``align_corners=False`` (pixel centres), so an
+  identity θ reproduces the input exactly.
+* The retina glimpse sensor (Mnih et al. 2014, §3.1): k square patches centred on l, of
+  sizes g, 2g, 4g, ..., each reduced to g×g (by average pooling of the full-resolution crop).
+* DRAW's Gaussian filterbank (Gregor et al. 2015, §3.2 eq. (19)-(29)): N×N grid of Gaussian
+  filters with centre (gX, gY), stride δ, variance σ² and intensity γ; ``read`` = γ Fy x Fxᵀ,
+  ``write`` = (1/γ) Fyᵀ w Fx.
+
+Every function returns its output **and** the attention parameters, for visualisation and tests.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# --- grid generators (STN §3.2) --------------------------------------------------------------
+
+
+def base_grid(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+    """Target pixel centres in normalised coordinates (align_corners=False): (H, W, 2) as (x, y)."""
+    ys = (torch.arange(height, device=device, dtype=torch.float32) * 2 + 1) / height - 1  # (H,)
+    xs = (torch.arange(width, device=device, dtype=torch.float32) * 2 + 1) / width - 1  # (W,)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], dim=-1)  # (H, W, 2)
+
+
+def affine_grid(theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """STN eq. (1): (x_s, y_s) = A_θ (x_t, y_t, 1)ᵀ. ``theta`` (B, 2, 3) -> grid (B, H, W, 2)."""
+    return F.affine_grid(theta, [theta.size(0), 1, *size], align_corners=False)
+
+
+def projective_grid(h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A homography (STN §3.2 "more constrained/general" classes): ``h`` (B, 3, 3) -> grid (B, H, W, 2)."""
+    g = base_grid(*size, device=h.device).reshape(-1, 2)  # (HW, 2)
+    homo = torch.cat([g, torch.ones_like(g[:, :1])], dim=1)  # (HW, 3)
+    src = torch.einsum("bij,nj->bni", h, homo)  # (B, HW, 3)
+    z = src[..., 2:].clamp_min(1e-3)  # a homography near the identity keeps z > 0; the guard avoids /0
+    return (src[..., :2] / z).reshape(h.size(0), *size, 2)  # (B, H, W, 2)
+
+
+def tps_control_points(k: int) -> torch.Tensor:
+    """A k×k grid of control points spanning [-1, 1]²: (k², 2)."""
+    lin = torch.linspace(-1, 1, k)
+    gy, gx = torch.meshgrid(lin, lin, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+
+def _tps_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """U(r) = r² log r² between point sets a (..., P, 2) and b (K, 2) -> (..., P, K)."""
+    d2 = ((a.unsqueeze(-2) - b) ** 2).sum(-1)
+    return d2 * torch.log(d2.clamp_min(1e-9))
+
+
+def tps_grid(source_points: torch.Tensor, control: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Thin-plate spline (Bookstein 1989; STN §3.2): the smooth map taking ``control`` (K, 2) target
+    points to ``source_points`` (B, K, 2), evaluated at every target pixel -> grid (B, H, W, 2)."""
+    k = control.size(0)
+    control = control.to(source_points)
+    lmat = torch.zeros(k + 3, k + 3, dtype=source_points.dtype, device=source_points.device)
+    lmat[:k, :k] = _tps_kernel(control, control)
+    lmat[:k, k] = 1
+    lmat[:k, k + 1 :] = control
+    lmat[k, :k] = 1
+    lmat[k + 1 :, :k] = control.t()
+    rhs = torch.cat([source_points, source_points.new_zeros(source_points.size(0), 3, 2)], dim=1)  # (B, K+3, 2)
+    coef = torch.linalg.solve(lmat.unsqueeze(0).expand(source_points.size(0), -1, -1), rhs)  # (B, K+3, 2)
+    g = base_grid(*size, device=source_points.device).reshape(-1, 2)  # (HW, 2)
+    feats = torch.cat([_tps_kernel(g, control), torch.ones_like(g[:, :1]), g], dim=1)  # (HW, K+3)
+    return (feats @ coef).reshape(source_points.size(0), *size, 2)  # (B, H, W, 2)
+
+
+def sample(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """STN eq. (5): bilinear sampling of ``image`` (B, C, H, W) at ``grid`` (B, h, w, 2); zeros outside."""
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+# --- retina glimpse sensor (RAM §3.1) --------------------------------------------------------
+
+
+def glimpse_theta(loc: torch.Tensor, patch: int, height: int, width: int) -> torch.Tensor:
+    """The affine θ (B, 2, 3) of a ``patch``×``patch`` pixel window centred on ``loc`` (B, 2) in [-1, 1]."""
+    theta = loc.new_zeros(loc.size(0), 2, 3)
+    theta[:, 0, 0] = patch / width
+    theta[:, 1, 1] = patch / height
+    theta[:, :, 2] = loc
+    return theta
+
+
+def retina(image: torch.Tensor, loc: torch.Tensor, size: int, scales: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """ρ(x, l): ``scales`` patches centred at ``loc`` (B, 2) (x, y in [-1, 1]) of side size·2^s, each
+    average-pooled to size×size; zero outside the image. Returns (glimpse (B, S, C, g, g), thetas (B, S, 2, 3)).
+
+    A location whose window edge falls on pixel boundaries returns the exact crop (tested).
+    """
+    b, c, h, w = image.shape
+    patches, thetas = [], []
+    for s in range(scales):
+        side = size * 2**s
+        theta = glimpse_theta(loc, side, h, w)  # (B, 2, 3)
+        crop = sample(image, affine_grid(theta, (side, side)))  # (B, C, side, side)
+        patches.append(F.avg_pool2d(crop, 2**s) if s else crop)  # (B, C, g, g)
+        thetas.append(theta)
+    return torch.stack(patches, 1), torch.stack(thetas, 1)
+
+
+def corner_to_loc(top: float, left: float, side: int, height: int, width: int) -> tuple[float, float]:
+    """The normalised (x, y) centre of the window whose top-left pixel is (top, left)."""
+    return (2 * left + side) / width - 1, (2 * top + side) / height - 1
+
+
+# --- DRAW's Gaussian filterbank (§3.2) -------------------------------------------------------
+
+
+def filterbank(
+    gx: torch.Tensor, gy: torch.Tensor, log_var: torch.Tensor, delta: torch.Tensor, n: int, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. (19)-(26): Fx (B, N, A) and Fy (B, N, B_) for grid centre (gx, gy) in pixels, stride δ, variance σ².
+
+    Deviation: pixels and filter indices are both 1-based (a = 1..A, i = 1..N) so that N = A,
+    gX = (A+1)/2, δ = 1 puts filter i on pixel i exactly; each row is normalised to sum to 1
+    (Z_x, Z_y) with a 1e-8 guard.
+    """
+    i = torch.arange(1, n + 1, device=gx.device, dtype=gx.dtype)  # (N,)
+    mu_x = gx[:, None] + (i - n / 2 - 0.5) * delta[:, None]  # (B, N)
+    mu_y = gy[:, None] + (i - n / 2 - 0.5) * delta[:, None]  # (B, N)
+    a = torch.arange(1, width + 1, device=gx.device, dtype=gx.dtype)  # (A,)
+    bb = torch.arange(1, height + 1, device=gx.device, dtype=gx.dtype)  # (B_,)
+    var = log_var.exp()[:, None, None]
+    fx = torch.exp(-((a[None, None, :] - mu_x[..., None]) ** 2) / (2 * var))  # (B, N, A)
+    fy = torch.exp(-((bb[None, None, :] - mu_y[..., None]) ** 2) / (2 * var))  # (B, N, B_)
+    fx = fx / fx.sum(-1, keepdim=True).clamp_min(1e-8)
+    fy = fy / fy.sum(-1, keepdim=True).clamp_min(1e-8)
+    return fx, fy
+
+
+def draw_params(raw: torch.Tensor, n: int, height: int, width: int) -> dict[str, torch.Tensor]:
+    """Eq. (21)-(24): (g̃X, g̃Y, log σ², log δ̃, log γ) = W(h) -> gX, gY, log σ², δ, γ (each (B,))."""
+    gx_, gy_, log_var, log_delta, log_gamma = raw.unbind(-1)
+    return {
+        "gx": (width + 1) / 2 * (gx_ + 1),
+        "gy": (height + 1) / 2 * (gy_ + 1),
+        "log_var": log_var,
+        "delta": (max(height, width) - 1) / max(n - 1, 1) * log_delta.exp(),
+        "gamma": log_gamma.exp(),
+    }
+
+
+def filter_read(
+    x: torch.Tensor, params: dict[str, torch.Tensor], n: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. (27): γ Fy x Fxᵀ. ``x`` (B, C, H, W) -> glimpse (B, C, N, N), with (Fx, Fy)."""
+    fx, fy = filterbank(params["gx"], params["gy"], params["log_var"], params["delta"], n, x.size(2), x.size(3))
+    glimpse = torch.einsum("bnh,bchw,bmw->bcnm", fy, x, fx)  # (B, C, N, N)
+    return params["gamma"][:, None, None, None] * glimpse, fx, fy
+
+
+def filter_write(
+    patch: torch.Tensor, params: dict[str, torch.Tensor], height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. (29): (1/γ) Fyᵀ w Fx. ``patch`` (B, C, N, N) -> canvas update (B, C, H, W), with (Fx, Fy)."""
+    n = patch.size(-1)
+    fx, fy = filterbank(params["gx"], params["gy"], params["log_var"], params["delta"], n, height, width)
+    out = torch.einsum("bnh,bcnm,bmw->bchw", fy, patch, fx)  # (B, C, H, W)
+    return out / params["gamma"].clamp_min(1e-8)[:, None, None, None], fx, fy

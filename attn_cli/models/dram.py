@@ -1,0 +1,97 @@
+"""Deep Recurrent Attention Model (Ba, Mnih & Kavukcuoglu, "Multiple Object Recognition with
+Visual Attention", ICLR 2015), for sequences of digits.
+
+§3: glimpse network g_n = Rect(Linear(ρ(x, l_n))) ⊙ Rect(Linear(l_n)) (the product of "what" and
+"where", eq. in §3.1); recurrent network of two layers: r^(1) (classification) and r^(2)
+(emission, initialised by the context network from a coarse view of the whole image); the
+emission network maps r^(2) to the next location; after ``glimpses`` glimpses per object the
+classification network emits one digit from r^(1). Training (§4): the log-likelihood of the
+digit sequence plus REINFORCE for the locations with the reward "every digit so far is correct"
+(one reward per sequence here) and a learned baseline.
+
+Deviations: LSTM cells for r^(1), r^(2); the context network is conv5(16)-pool-conv5(16)-pool-FC
+on the image average-pooled to at most 32×32; evaluation follows the policy's mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attn_cli.attention.reinforce import gaussian_sample, reinforce_loss
+from attn_cli.attention.spatial import retina
+from attn_cli.nn.cnn import SmallCNN
+from attn_cli.registry import MODELS
+
+
+@MODELS.register("dram")
+class DRAM(nn.Module):
+    kind = "sequence"
+
+    @dataclass(frozen=True)
+    class Config:
+        glimpses: int = 3  # per digit
+        glimpse_size: int = 12
+        scales: int = 2
+        hidden: int = 256
+        std: float = 0.17
+        context_size: int = 32
+
+    def __init__(self, cfg: Config, image_shape: list[int], classes: int, seq_len: int = 1, **meta: Any) -> None:
+        super().__init__()
+        self.cfg, self.seq_len = cfg, seq_len
+        c, h, _ = image_shape
+        self.pool = max(1, h // cfg.context_size)
+        side = h // self.pool
+        self.context = SmallCNN((c, side, side), 2 * cfg.hidden, channels=(16, 16), kernel=5, fc=cfg.hidden)
+        self.what = nn.Linear(cfg.scales * c * cfg.glimpse_size**2, cfg.hidden)
+        self.where = nn.Linear(2, cfg.hidden)
+        self.r1 = nn.LSTMCell(cfg.hidden, cfg.hidden)
+        self.r2 = nn.LSTMCell(cfg.hidden, cfg.hidden)
+        self.emission = nn.Linear(cfg.hidden, 2)
+        self.baseliner = nn.Linear(cfg.hidden, 1)
+        self.classify = nn.Linear(cfg.hidden, classes)
+
+    def forward(self, x: torch.Tensor, sample_locations: bool) -> dict[str, torch.Tensor]:
+        """logits (B, S, K), locations (B, S·G, 2), log π and baselines (B, S·G)."""
+        cfg, b = self.cfg, x.size(0)
+        coarse = F.avg_pool2d(x, self.pool) if self.pool > 1 else x
+        h2, c2 = self.context(coarse).chunk(2, -1)  # (B, hidden) each: r^(2) initial state
+        h1 = c1 = x.new_zeros(b, cfg.hidden)
+        logits, locs, logps, bases = [], [], [], []
+        for _ in range(self.seq_len):
+            for _ in range(cfg.glimpses):
+                mean = torch.tanh(self.emission(h2.detach()))  # (B, 2)
+                if sample_locations:
+                    loc, logp = gaussian_sample(mean, cfg.std)
+                    logps.append(logp)
+                    bases.append(self.baseliner(h2.detach()).squeeze(1))
+                else:
+                    loc = mean
+                loc = loc.clamp(-1, 1)
+                locs.append(loc)
+                patch, _ = retina(x, loc, cfg.glimpse_size, cfg.scales)  # (B, S, C, g, g)
+                g = F.relu(self.what(patch.flatten(1))) * F.relu(self.where(loc))  # (B, hidden)
+                h1, c1 = self.r1(g, (h1, c1))
+                h2, c2 = self.r2(h1, (h2, c2))
+            logits.append(self.classify(h1))
+        out = {"logits": torch.stack(logits, 1), "locations": torch.stack(locs, 1)}
+        if logps:
+            out["log_pi"], out["baseline"] = torch.stack(logps, 1), torch.stack(bases, 1)
+        return out
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        out = self(x, sample_locations=True)
+        ce = F.cross_entropy(out["logits"].flatten(0, 1), y.flatten())
+        reward = (out["logits"].argmax(-1) == y).all(1).float()  # (B,)
+        rl = reinforce_loss(out["log_pi"], reward, out["baseline"])
+        mse = F.mse_loss(out["baseline"], reward[:, None].expand_as(out["baseline"]))
+        return ce * self.seq_len + rl + mse, {"ce": float(ce.detach()), "reward": float(reward.mean())}
+
+    def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self(x, sample_locations=False)["logits"]
+        return {"pred": logits.argmax(-1), "loss": F.cross_entropy(logits.transpose(1, 2), y, reduction="none").sum(1)}

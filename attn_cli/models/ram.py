@@ -1,0 +1,126 @@
+"""Recurrent Attention Model (Mnih, Heess, Graves & Kavukcuoglu, "Recurrent Models of Visual
+Attention", NIPS 2014).
+
+§3.1: glimpse sensor ρ(x_t, l_{t-1}) (k scales of g×g, :func:`attn_cli.attention.spatial.retina`);
+glimpse network g_t = Rect(Linear(h_g) + Linear(h_l)) with h_g = Rect(Linear(ρ)), h_l = Rect(Linear(l));
+core network h_t = Rect(Linear(h_{t-1}) + Linear(g_t)); location network: l_t ~ N(tanh(Linear(h_t)), σ²)
+with fixed σ; action network: softmax(Linear(h_T)) after the last glimpse.
+§3.2: reward R = 1 if the classification is correct, else 0; REINFORCE (eq. (2)) with a learned
+baseline b_t = Linear(h_t) (variance reduction, eq. (3)); the hybrid loss adds the supervised
+cross-entropy of the action network and the MSE of the baseline against R.
+
+Deviations (stated): the location and baseline networks read h_t detached, so REINFORCE trains
+only them and the supervised loss trains everything else (as in most public re-implementations);
+the first glimpse is at the centre; at evaluation the location is the policy's mean (no sampling),
+so evaluation is deterministic; locations are clipped to [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attn_cli.attention.reinforce import gaussian_sample, reinforce_loss
+from attn_cli.attention.spatial import retina
+from attn_cli.registry import MODELS
+
+
+class GlimpseNet(nn.Module):
+    """g_t = Rect(Linear(h_g) + Linear(h_l)) (RAM §3.1, Fig. 1B)."""
+
+    def __init__(self, in_dim: int, hg: int, hl: int, out: int) -> None:
+        super().__init__()
+        self.what, self.where = nn.Linear(in_dim, hg), nn.Linear(2, hl)
+        self.what2, self.where2 = nn.Linear(hg, out), nn.Linear(hl, out)
+
+    def forward(self, glimpse: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
+        hg = F.relu(self.what(glimpse.flatten(1)))  # (B, hg)
+        hl = F.relu(self.where(loc))  # (B, hl)
+        return F.relu(self.what2(hg) + self.where2(hl))  # (B, out)
+
+
+@MODELS.register("ram")
+class RAM(nn.Module):
+    kind = "classify"
+
+    @dataclass(frozen=True)
+    class Config:
+        glimpses: int = 6
+        glimpse_size: int = 8  # g: side of each retina patch
+        scales: int = 1  # k: patches of g, 2g, 4g, ... around l
+        hg: int = 128
+        hl: int = 128
+        glimpse_dim: int = 256
+        hidden: int = 256
+        core: Literal["rnn", "lstm"] = "rnn"
+        std: float = 0.17  # fixed σ of the Gaussian location policy (normalised units)
+        reinforce_weight: float = 1.0
+
+    def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = image_shape[0]
+        self.glimpse = GlimpseNet(cfg.scales * c * cfg.glimpse_size**2, cfg.hg, cfg.hl, cfg.glimpse_dim)
+        if cfg.core == "lstm":
+            self.core: nn.Module = nn.LSTMCell(cfg.glimpse_dim, cfg.hidden)
+        else:
+            self.core_i, self.core_h = nn.Linear(cfg.glimpse_dim, cfg.hidden), nn.Linear(cfg.hidden, cfg.hidden)
+        self.locator = nn.Linear(cfg.hidden, 2)
+        self.baseliner = nn.Linear(cfg.hidden, 1)
+        self.action = nn.Linear(cfg.hidden, classes)
+
+    def _step(self, g: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        if self.cfg.core == "lstm":
+            h, c = self.core(g, state)
+            return h, (h, c)
+        h = F.relu(self.core_i(g) + self.core_h(state))
+        return h, h
+
+    def forward(self, x: torch.Tensor, sample_locations: bool) -> dict[str, torch.Tensor]:
+        """Run the glimpses. Returns logits (B, K), locations (B, T, 2) (where each glimpse looked),
+        log π (B, T-1), baselines (B, T-1), glimpses (B, T, S, C, g, g)."""
+        cfg = self.cfg
+        b = x.size(0)
+        loc = x.new_zeros(b, 2)  # (B, 2) first glimpse at the centre
+        h0 = x.new_zeros(b, cfg.hidden)
+        state: Any = (h0, h0.clone()) if cfg.core == "lstm" else h0
+        locs, logps, bases, patches = [], [], [], []
+        for t in range(cfg.glimpses):
+            patch, _ = retina(x, loc, cfg.glimpse_size, cfg.scales)  # (B, S, C, g, g)
+            locs.append(loc)
+            patches.append(patch)
+            h, state = self._step(self.glimpse(patch, loc), state)  # (B, hidden)
+            if t < cfg.glimpses - 1:
+                mean = torch.tanh(self.locator(h.detach()))  # (B, 2)
+                if sample_locations:
+                    loc, logp = gaussian_sample(mean, cfg.std)
+                    logps.append(logp)
+                    bases.append(self.baseliner(h.detach()).squeeze(1))
+                else:
+                    loc = mean
+                loc = loc.clamp(-1, 1)
+        out = {"logits": self.action(h), "locations": torch.stack(locs, 1), "glimpses": torch.stack(patches, 1)}
+        if logps:
+            out["log_pi"], out["baseline"] = torch.stack(logps, 1), torch.stack(bases, 1)
+        return out
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        out = self(x, sample_locations=True)
+        ce = F.cross_entropy(out["logits"], y)
+        reward = (out["logits"].argmax(-1) == y).float()  # (B,)
+        terms = {"ce": float(ce.detach()), "reward": float(reward.mean())}
+        loss = ce
+        if "log_pi" in out:
+            rl = reinforce_loss(out["log_pi"], reward, out["baseline"])
+            mse = F.mse_loss(out["baseline"], reward[:, None].expand_as(out["baseline"]))
+            loss = loss + self.cfg.reinforce_weight * rl + mse
+            terms["reinforce"], terms["baseline_mse"] = float(rl.detach()), float(mse.detach())
+        return loss, terms
+
+    def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self(x, sample_locations=False)
+        return {"pred": out["logits"].argmax(-1), "loss": F.cross_entropy(out["logits"], y, reduction="none")}

@@ -1,0 +1,69 @@
+"""The baselines of the RAM and STN tables: a fully connected net and a small CNN.
+
+Mnih et al. (2014) Table 1: "FC, 2 layers (256 hiddens each)" and "Convolutional, 2 layers";
+Jaderberg et al. (2015) Table 1: "FCN" and "CNN". Deviation: the CNN is conv5-pool-conv5-pool
+with 32 channels and a 256-unit FC layer (the papers give the layer counts, not every size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attn_cli.nn.cnn import SmallCNN, mlp
+from attn_cli.registry import MODELS
+
+
+class Classifier(nn.Module):
+    """The training/prediction contract every vision classifier follows."""
+
+    kind = "classify"
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = self.logits(x)  # (B, K)
+        loss = F.cross_entropy(logits, y)
+        return loss, {"ce": float(loss.detach())}
+
+    def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.logits(x)
+        return {"pred": logits.argmax(-1), "loss": F.cross_entropy(logits, y, reduction="none")}
+
+
+@MODELS.register("fc")
+class FC(Classifier):
+    @dataclass(frozen=True)
+    class Config:
+        hidden: tuple[int, ...] = (256, 256)
+
+    def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c, h, w = image_shape
+        self.net = mlp(c * h * w, tuple(cfg.hidden), classes)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, K)
+
+
+@MODELS.register("cnn")
+class CNN(Classifier):
+    @dataclass(frozen=True)
+    class Config:
+        channels: tuple[int, ...] = (32, 32)
+        kernel: int = 5
+        fc: int = 256
+
+    def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.net = SmallCNN(tuple(image_shape), classes, tuple(cfg.channels), cfg.kernel, cfg.fc)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, K)
