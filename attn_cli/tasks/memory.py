@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from attn_cli.config import Recipe
+from attn_cli.data.cloze import ClozeDataConfig, ClozeDataModule
 from attn_cli.data.memory import MemoryDataConfig, MemoryDataModule
 from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS, TASKS
@@ -153,7 +154,7 @@ class MemoryTask(Task):
     summary = "memory and reasoning: End-to-End Memory Networks, Dynamic Memory Networks (bAbI), NTM copy"
     data_config = MemoryDataConfig
     eval_config = MemoryEvalConfig
-    models = ("memn2n", "ntm", "ntm-lstm")
+    models = ("dmn", "memn2n", "ntm", "ntm-lstm")
     module_class = MemoryModule
     metric_units = {
         "mean_error": "% (mean over bAbI tasks)",
@@ -255,3 +256,89 @@ def ntm_weightings(module: AttnModule, dm: Any, split: str, n: int, out_dir: Pat
 
 
 TASKS.add("memory", MemoryTask())
+
+
+# ---------------------------------------------------------------------------------------------
+# the readers (Hermann et al. 2015): a task of their own, because their data are documents
+
+
+class ReaderModule(AttnModule):
+    def _forward(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
+        out = self.model(batch["doc"], batch["doc_len"], batch["query"], batch["q_len"], batch["cand"])
+        return out, F.cross_entropy(out["logits"], batch["answer"], reduction="none")
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        _, nll = self._forward(batch)
+        loss = nll.mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
+        return loss
+
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+        out, nll = self._forward(batch)
+        pred = out["logits"].argmax(-1)
+        return [
+            {
+                "id": int(batch["ids"][i]),
+                "pred": f"@entity{int(pred[i])}",
+                "answer": f"@entity{int(batch['answer'][i])}",
+                "correct": bool(pred[i] == batch["answer"][i]),
+                "nll": float(nll[i]),
+            }
+            for i in range(len(batch["ids"]))
+        ]
+
+    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+        return {
+            "accuracy": 100.0 * sum(bool(r["correct"]) for r in rows) / len(rows),
+            "loss": sum(r["nll"] for r in rows) / len(rows),
+        }
+
+
+class ReaderTask(Task):
+    name = "reader"
+    summary = "cloze reading comprehension: Deep LSTM, Uniform, Attentive and Impatient Readers"
+    data_config = ClozeDataConfig
+    eval_config = MemoryEvalConfig
+    models = ("attentive-reader", "deep-lstm-reader", "impatient-reader")
+    module_class = ReaderModule
+    metric_units = {"accuracy": "% of cloze questions", "loss": "nats per question"}
+
+    def datamodule(self, recipe: Recipe, data_dir: Path) -> ClozeDataModule:
+        t = recipe.train
+        return ClozeDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
+
+    def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
+        """Hermann et al. Fig. 3: the document's tokens shaded by the reader's attention."""
+        from attn_cli.viz.core import heatmap
+
+        if module.recipe.model_name == "deep-lstm-reader":
+            raise AttnError("the Deep LSTM Reader has no attention to draw; visualise an attentive or impatient reader")
+        ds = dm.splits[split]
+        idx = list(range(min(n, len(ds))))
+        batch = dm.collate([ds[i] for i in idx])
+        module.eval()
+        with torch.no_grad():
+            out, _ = self._forward_for_viz(module, batch)
+        paths = []
+        for i in idx:
+            row = ds.rows[i]
+            doc = (row["doc"][: dm.cfg.max_doc_len] if dm.cfg.max_doc_len else row["doc"])[:80]
+            w = out["attn"][i, :, : len(doc)]  # (Tq or 1, Td)
+            q = row["question"] if w.size(0) > 1 else [" ".join(row["question"])]
+            w = w[: len(q)]
+            pred = f"@entity{int(out['logits'][i].argmax())}"
+            marks = [(r, t) for r in range(w.size(0)) for t, tok in enumerate(doc) if tok == row["answer"]][: w.size(0)]
+            paths.append(
+                heatmap(
+                    w, [s[:60] for s in q], doc, out_dir / f"reader-{split}-{i}.png",
+                    title=f"answer {row['answer']}, predicted {pred} (red: the answer in the document)", marks=marks,
+                )
+            )  # fmt: skip
+        return paths
+
+    @staticmethod
+    def _forward_for_viz(module: AttnModule, batch: dict[str, torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
+        return ReaderModule._forward(module, batch)
+
+
+TASKS.add("reader", ReaderTask())

@@ -1,0 +1,97 @@
+"""Dynamic Memory Networks (Kumar et al., ICML 2016), single-word bAbI answers.
+
+* Input module (§2.1): one GRU over the story's words, concatenated; the facts c_t are its
+  states at the end of each sentence.
+* Question module (§2.2): the same embedding, a GRU; q is its final state.
+* Episodic memory (§2.3): T passes; pass t gates each fact with
+  :func:`attn_cli.attention.memory.episodic_gate` and runs the gated GRU
+  :func:`attn_cli.attention.memory.attention_gru` (Eq. 4) to get the episode e^t; the memory
+  is m^t = GRU(e^t, m^{t−1}), m^0 = q.
+* Answer module (§2.4): one step, â = softmax(W_a [m^T; q]).
+* Supporting-fact supervision (§3, "strong supervision"): an extra binary cross-entropy
+  between every pass's gates and the supporting facts, weighted by ``gate_supervision``.
+
+Deviations: the answer is a single softmax step (bAbI answers are one token here) instead of
+a GRU decoder; gate supervision marks all supporting facts on every pass (the paper supervises
+which fact each pass should pick); the gate's feature vector is Xiong et al.'s four terms (see
+:func:`episodic_gate`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+
+from attn_cli.attention.core import lengths_to_mask
+from attn_cli.attention.memory import attention_gru, episodic_gate
+from attn_cli.registry import MODELS
+
+
+@MODELS.register("dmn")
+class DMN(nn.Module):
+    @dataclass(frozen=True)
+    class Config:
+        embed_dim: int = 80
+        hidden: int = 80  # Kumar et al. §4.1: 80 hidden units
+        passes: int = 3
+        gate_hidden: int = 80
+        gate_supervision: float = 0.0  # weight of the supporting-fact loss; 0 = weak supervision
+        dropout: float = 0.1
+
+    def __init__(self, cfg: Config, *, vocab: int, answers: int, **meta: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        self.emb = nn.Embedding(vocab, cfg.embed_dim, padding_idx=0)
+        self.input_gru = nn.GRU(cfg.embed_dim, h, batch_first=True)
+        self.question_gru = nn.GRU(cfg.embed_dim, h, batch_first=True)
+        self.gate_mlp = nn.Sequential(nn.Linear(4 * h, cfg.gate_hidden), nn.Tanh(), nn.Linear(cfg.gate_hidden, 1))
+        self.attn_cell = nn.GRUCell(h, h)
+        self.memory_cell = nn.GRUCell(h, h)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.answer = nn.Linear(2 * h, answers)
+
+    def _run(self, gru: nn.GRU, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(self.emb(ids), lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = gru(packed)
+        return pad_packed_sequence(out, batch_first=True)[0]  # (B, T, H)
+
+    def facts(self, story: torch.Tensor, story_len: torch.Tensor) -> torch.Tensor:
+        """story (B, M, L) -> facts (B, M, H): input-GRU states at each sentence's last word."""
+        b, m, _ = story.shape
+        sent_len = (story != 0).sum(-1)  # (B, M)
+        flat = pad_sequence([story[i][story[i] != 0] for i in range(b)], batch_first=True)  # (B, W)
+        states = self._run(self.input_gru, flat, sent_len.sum(-1))  # (B, W, H)
+        ends = (sent_len.cumsum(-1) - 1).clamp(min=0, max=states.size(1) - 1)  # (B, M)
+        return states.gather(1, ends[..., None].expand(-1, -1, states.size(-1)))  # (B, M, H)
+
+    def forward(self, story: torch.Tensor, story_len: torch.Tensor, question: torch.Tensor) -> dict[str, Any]:
+        """-> logits (B, answers), attn = gates (B, T, M), gate_loss (callable on the supporting mask) or None."""
+        mask = lengths_to_mask(story_len, story.size(1))  # (B, M)
+        facts = self.drop(self.facts(story, story_len))  # (B, M, H)
+        q_states = self._run(self.question_gru, question, (question != 0).sum(-1))  # (B, Lq, H)
+        q = q_states.gather(1, ((question != 0).sum(-1).clamp(min=1) - 1)[:, None, None].expand(-1, 1, q_states.size(-1)))
+        q = q[:, 0]  # (B, H)
+        mem, gates = q, []
+        for _ in range(self.cfg.passes):
+            g = episodic_gate(facts, q, mem, self.gate_mlp, mask)  # (B, M)
+            episode, _ = attention_gru(facts, g, self.attn_cell)  # (B, H)
+            mem = self.memory_cell(episode, mem)  # (B, H)
+            gates.append(g)
+        gates_t = torch.stack(gates, 1)  # (B, T, M)
+        logits = self.answer(self.drop(torch.cat([mem, q], -1)))  # (B, A)
+        gate_loss = None
+        if self.cfg.gate_supervision > 0:
+
+            def gate_loss(supporting: torch.Tensor) -> torch.Tensor:
+                target = supporting[:, None].expand_as(gates_t).float()  # (B, T, M)
+                keep = mask[:, None].expand_as(gates_t)
+                bce = F.binary_cross_entropy(gates_t.clamp(1e-6, 1 - 1e-6)[keep], target[keep])
+                return self.cfg.gate_supervision * bce
+
+        return {"logits": logits, "attn": gates_t, "gate_loss": gate_loss}
