@@ -199,7 +199,7 @@ class DerivedConfig:
     n_train: int = 0  # keep the first n of each split (0: all) — e.g. to fit a CPU budget
     n_val: int = 0
     n_test: int = 0
-    chunk: int = 4096  # images transformed at a time (memory only; the output does not depend on it)
+    val_from_train: int = 5000  # the last images of the official training set that form the val split
 
 
 @dataclass(frozen=True)
@@ -208,10 +208,12 @@ class GlyphDerivedConfig:
     train: int = 600
     val: int = 100
     test: int = 200
-    chunk: int = 4096
 
 
-def derive(kind: str, splits: dict[str, Digits], seed: int, limits: dict[str, int], chunk: int) -> dict[str, Digits]:
+BLOCK = 4096  # images drawn per generator; fixed, because the bytes depend on it
+
+
+def derive(kind: str, splits: dict[str, Digits], seed: int, limits: dict[str, int]) -> dict[str, Digits]:
     fn = KINDS[kind][1]
     out = {}
     for k, split in enumerate(SPLITS):
@@ -219,10 +221,10 @@ def derive(kind: str, splits: dict[str, Digits], seed: int, limits: dict[str, in
         if limits.get(split):
             x, y = x[: limits[split]], y[: limits[split]]
         xs, ys = [], []
-        for c, start in enumerate(range(0, len(x), chunk)):
-            # a generator per (seed, split, chunk): reproducible and independent of the other splits
+        for c, start in enumerate(range(0, len(x), BLOCK)):
+            # a generator per (seed, split, block): reproducible and independent of the other splits
             rng = np.random.default_rng([seed, k, c])
-            xc, yc = fn(x[start : start + chunk], y[start : start + chunk], rng)
+            xc, yc = fn(x[start : start + BLOCK], y[start : start + BLOCK], rng)
             xs.append(xc)
             ys.append(yc)
         out[split] = (np.concatenate(xs), np.concatenate(ys))
@@ -234,13 +236,13 @@ def _register(kind: str) -> None:
 
     def build_mnist(cfg: DerivedConfig, source: Path | None, out: Path) -> dict[str, Any]:
         assert source is not None  # guaranteed by needs_source
-        base = mnist_splits(source, 5000)
+        base = mnist_splits(source, cfg.val_from_train)
         limits = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
-        return {**write_splits(out, derive(kind, base, cfg.seed, limits, cfg.chunk)), "note": summary}
+        return {**write_splits(out, derive(kind, base, cfg.seed, limits)), "note": summary}
 
     def build_glyphs(cfg: GlyphDerivedConfig, source: Path | None, out: Path) -> dict[str, Any]:
         base = glyph_splits((cfg.train, cfg.val, cfg.test), cfg.seed)
-        return {**write_splits(out, derive(kind, base, cfg.seed, {}, cfg.chunk)), "note": f"glyphs: {summary}"}
+        return {**write_splits(out, derive(kind, base, cfg.seed, {})), "note": f"glyphs: {summary}"}
 
     DATASETS.add(
         f"mnist-{kind}",

@@ -1,0 +1,112 @@
+"""MNIST reading (bad inputs), derived datasets (deterministic bytes), the vision datamodule."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attn_cli import run
+from attn_cli.errors import AttnError
+from data_prep.idx import MNIST_FILES, load_mnist, read_idx
+from tests.conftest import run_cli
+
+
+def _idx(path: Path, magic: int, array: np.ndarray, truncate: int = 0) -> None:
+    data = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
+    blob = gzip.compress(data, mtime=0)
+    path.write_bytes(blob[: len(blob) - truncate] if truncate else blob)
+
+
+def fake_mnist(root: Path, n_train: int = 53, n_test: int = 13, labels_train: int | None = None) -> Path:
+    """Four official-format idx .gz files with random digits (sizes: distinct primes)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(11)
+    _idx(root / MNIST_FILES["train_images"], 2051, rng.integers(0, 256, (n_train, 28, 28)))
+    _idx(root / MNIST_FILES["train_labels"], 2049, rng.integers(0, 10, labels_train or n_train))
+    _idx(root / MNIST_FILES["test_images"], 2051, rng.integers(0, 256, (n_test, 28, 28)))
+    _idx(root / MNIST_FILES["test_labels"], 2049, rng.integers(0, 10, n_test))
+    return root
+
+
+def test_wrong_magic_number_is_a_clear_error(tmp_path: Path) -> None:
+    _idx(tmp_path / "x.gz", 2049, np.zeros((3, 5, 7)))
+    with pytest.raises(AttnError, match="magic number 2049, expected 2051"):
+        read_idx(tmp_path / "x.gz", 2051)
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
+    _idx(tmp_path / "x.gz", 2051, np.zeros((3, 5, 7)), truncate=11)
+    with pytest.raises(AttnError, match="truncated or corrupt gzip"):
+        read_idx(tmp_path / "x.gz", 2051)
+
+
+def test_label_image_count_mismatch_is_a_clear_error(tmp_path: Path) -> None:
+    src = fake_mnist(tmp_path / "m", labels_train=47)
+    with pytest.raises(AttnError, match="53 images but 47 labels"):
+        load_mnist(src)
+
+
+def test_cli_prepare_bad_source_exits_2(tmp_path: Path, dirs: dict[str, Path]) -> None:
+    src = fake_mnist(tmp_path / "m", labels_train=47)
+    code, _, err = run_cli("prepare", "mnist", "--source", str(src))
+    assert code == 2 and "labels" in err
+
+
+def test_prepare_mnist_and_a_derived_set_from_official_files(tmp_path: Path) -> None:
+    src = fake_mnist(tmp_path / "m")
+    out = run.prepare("mnist", source=src, data_dir=tmp_path / "d", overrides=["n_val=7"])
+    assert np.load(out / "train_x.npy").shape == (46, 1, 28, 28) and len(np.load(out / "val_y.npy")) == 7
+    out = run.prepare("mnist-cluttered-60", source=src, data_dir=tmp_path / "d", overrides=["val_from_train=7"])
+    assert np.load(out / "test_x.npy").shape == (13, 1, 60, 60)
+
+
+def _bytes(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.glob("*.npy"))}
+
+
+@pytest.mark.parametrize("kind", ["translated-60", "cluttered-100", "r", "rts", "p", "e", "addition", "multi"])
+def test_derived_datasets_are_deterministic(kind: str, tmp_path: Path) -> None:
+    opts = ["train=23", "val=5", "test=7"]
+    a = run.prepare(f"glyphs-{kind}", data_dir=tmp_path / "a", overrides=opts)
+    b = run.prepare(f"glyphs-{kind}", data_dir=tmp_path / "b", overrides=opts)
+    c = run.prepare(f"glyphs-{kind}", data_dir=tmp_path / "c", overrides=[*opts, "seed=2"])
+    assert _bytes(a) == _bytes(b)
+    assert _bytes(a)["train_x.npy"] != _bytes(c)["train_x.npy"]
+
+
+def test_derived_mnist_is_deterministic(tmp_path: Path) -> None:
+    src = fake_mnist(tmp_path / "m")
+    a = run.prepare("mnist-rts", source=src, data_dir=tmp_path / "a", overrides=["val_from_train=7"])
+    b = run.prepare("mnist-rts", source=src, data_dir=tmp_path / "b", overrides=["val_from_train=7"])
+    assert _bytes(a) == _bytes(b)
+
+
+def test_derived_labels() -> None:
+    from data_prep.mnist_derived import KINDS
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (7, 28, 28)).astype(np.uint8)
+    y = np.arange(7) % 10
+    xa, ya = KINDS["addition"][1](x, y, np.random.default_rng(1))
+    assert xa.shape == (7, 2, 42, 42) and ya.max() <= 18
+    xm, ym = KINDS["multi"][1](x, y, np.random.default_rng(1))
+    assert xm.shape == (7, 64, 64) and ym.shape == (7, 2) and (ym[:, 0] == y).all()
+    xr, _ = KINDS["translated-60"][1](x, y, np.random.default_rng(1))
+    assert xr.shape == (7, 60, 60) and (xr.reshape(7, -1).sum(1) == x.reshape(7, -1).astype(int).sum(1)).all()
+
+
+def test_unprepared_dataset_names_the_command(tmp_path: Path) -> None:
+    from attn_cli.data.vision import VisionDataConfig, VisionDataModule
+
+    with pytest.raises(AttnError, match="attn prepare mnist-rts --source"):
+        VisionDataModule(VisionDataConfig(dataset="mnist-rts"), tmp_path, 5, 0, 0)
+
+
+@pytest.mark.data
+def test_real_mnist_reads(shared_data: Path) -> None:
+    raw = load_mnist(shared_data / "mnist")
+    assert raw["train_images"].shape == (60000, 28, 28) and raw["test_labels"].shape == (10000,)
