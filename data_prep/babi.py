@@ -68,6 +68,17 @@ def parse_tasks(spec: str) -> list[int]:
     return sorted(out)
 
 
+def format_tasks(tasks: list[int]) -> str:
+    """[1, 2, 4, 5, 6] -> "1-2,4-6" (the inverse of :func:`parse_tasks`)."""
+    parts: list[str] = []
+    for t in sorted(tasks):
+        if parts and int(parts[-1].split("-")[-1]) == t - 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{t}"
+        else:
+            parts.append(str(t))
+    return ",".join(parts)
+
+
 def parse_stories(lines: list[str], where: str = "<text>", task: int = 0) -> list[dict[str, Any]]:
     """Parse bAbI lines into question examples (see the module docstring).
 
@@ -203,7 +214,7 @@ def build_babi(cfg: BabiConfig, source: Path | None, out: Path) -> dict[str, Any
             name = _task_file(folder, n, split)
             lines = read(name)
             if lines is None:
-                rest = ",".join(str(t) for t in tasks if t != n)
+                rest = format_tasks([t for t in tasks if t != n])
                 raise AttnError(
                     f"{source} has no {name}; prepare the other tasks with --set tasks={rest}"
                     + (f" --set size={cfg.size}" if cfg.size != "1k" else "")

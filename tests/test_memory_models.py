@@ -1,0 +1,123 @@
+"""Memory mechanisms and models: position encoding, linear start, hops, episodic gates, NTM addressing, readers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attn_cli.attention.memory import attention_gru, episodic_gate, memory_hop, ntm_address
+from attn_cli.models.memn2n import MemN2N, position_encoding
+from attn_cli.tasks.memory import linear_start_update
+
+B, M, L, D, V, A = 3, 5, 7, 11, 13, 17
+
+
+def test_position_encoding_matches_the_papers_formula() -> None:
+    lengths = torch.tensor([7, 4])
+    enc = position_encoding(lengths, L, D)  # (2, L, D)
+    for b, big_j in enumerate(lengths.tolist()):
+        for j in range(1, L + 1):
+            for k in range(1, D + 1):
+                want = (1 - j / big_j) - (k / D) * (1 - 2 * j / big_j) if j <= big_j else 0.0
+                assert enc[b, j - 1, k - 1].item() == pytest.approx(want, abs=1e-6)
+
+
+def _story() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    story = torch.randint(1, V, (B, M, L), generator=g)
+    story[0, 3:] = 0  # a story of 3 sentences
+    lens = torch.tensor([3, M, 2])
+    story[2, 2:] = 0
+    return story, lens, torch.randint(1, V, (B, 3), generator=g)
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+@pytest.mark.parametrize("encoding", ["bow", "pe"])
+def test_memn2n_shapes_and_masked_weights(tying: str, encoding: str) -> None:
+    cfg = MemN2N.Config(embed_dim=D, hops=3, encoding=encoding, tying=tying, random_noise=0.1)
+    model = MemN2N(cfg, vocab=V, answers=A, max_story=M)
+    story, lens, q = _story()
+    out = model(story, lens, q)
+    assert out["logits"].shape == (B, A) and out["attn"].shape == (B, 3, M)
+    assert torch.allclose(out["attn"].sum(-1), torch.ones(B, 3), atol=1e-5)
+    assert out["attn"][0, :, 3:].abs().max() == 0 and out["attn"][2, :, 2:].abs().max() == 0
+    out["logits"].sum().backward()
+
+
+def test_linear_start_switches_the_softmax_back_on() -> None:
+    model = MemN2N(MemN2N.Config(embed_dim=D, hops=2, linear_start=True), vocab=V, answers=A, max_story=M)
+    story, lens, q = _story()
+    assert not bool(model.softmax_on)
+    linear = model(story, lens, q)["attn"]
+    assert not torch.allclose(linear.sum(-1), torch.ones(B, 2))  # no softmax: weights are raw scores
+    best = torch.tensor(float("inf"))
+    assert not linear_start_update(model, best, 2.0) and float(best) == 2.0  # still falling
+    assert not linear_start_update(model, best, 1.5)
+    assert linear_start_update(model, best, 1.6)  # stopped falling: softmax back
+    assert bool(model.softmax_on) and "softmax_on" in model.state_dict()
+    assert torch.allclose(model(story, lens, q)["attn"].sum(-1), torch.ones(B, 2), atol=1e-5)
+    assert not linear_start_update(model, best, 9.0)  # once on, it stays on
+
+
+def test_memory_hop_is_the_papers_equations() -> None:
+    u, m, c = torch.randn(B, D), torch.randn(B, M, D), torch.randn(B, M, D)
+    o, p = memory_hop(u, m, c, None)
+    p_ref = torch.softmax((m @ u[:, :, None])[..., 0], -1)
+    assert torch.allclose(p, p_ref, atol=1e-6) and torch.allclose(o, (p_ref[..., None] * c).sum(1), atol=1e-6)
+
+
+def test_episodic_gate_masks_padding_and_gru_ignores_it() -> None:
+    facts, q, mem = torch.randn(B, M, D), torch.randn(B, D), torch.randn(B, D)
+    mlp = torch.nn.Sequential(torch.nn.Linear(4 * D, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))
+    mask = torch.arange(M)[None] < torch.tensor([2, 5, 3])[:, None]
+    g = episodic_gate(facts, q, mem, mlp, mask)
+    assert g.shape == (B, M) and (g[~mask] == 0).all() and ((g > 0) & (g < 1))[mask].all()
+    cell = torch.nn.GRUCell(D, D)
+    e1, _ = attention_gru(facts, g, cell)
+    e2, _ = attention_gru(torch.where(mask[..., None], facts, torch.randn(B, M, D)), g, cell)
+    assert torch.allclose(e1, e2, atol=1e-6)  # padded facts have no effect
+
+
+def test_ntm_addressing_weights_sum_to_one() -> None:
+    n, w = 13, 7
+    g = torch.Generator().manual_seed(1)
+    memory, key = torch.randn(B, n, w, generator=g), torch.randn(B, w, generator=g)
+    w_prev = torch.softmax(torch.randn(B, n, generator=g), -1)
+    shift = torch.softmax(torch.randn(B, 3, generator=g), -1)
+    weights, parts = ntm_address(
+        memory, key, torch.rand(B, 1) * 5, torch.rand(B, 1), shift, 1 + torch.rand(B, 1) * 3, w_prev
+    )
+    assert weights.shape == (B, n) and (weights >= 0).all()
+    assert torch.allclose(weights.sum(-1), torch.ones(B), atol=1e-5)
+    for part in parts.values():
+        assert torch.allclose(part.sum(-1), torch.ones(B), atol=1e-5)
+    # a pure +1 shift with gate 0, gamma 1 rotates the previous weighting by one
+    rot, _ = ntm_address(
+        memory, key, torch.ones(B, 1), torch.zeros(B, 1), torch.tensor([[0.0, 0.0, 1.0]]).expand(B, 3),
+        torch.ones(B, 1), w_prev,
+    )  # fmt: skip
+    assert torch.allclose(rot, torch.roll(w_prev, 1, dims=1), atol=1e-5)
+
+
+def test_ntm_model_weightings() -> None:
+    from attn_cli.models.ntm import NTM
+
+    model = NTM(NTM.Config(controller=7, slots=11, slot_width=5), width=3)
+    out = model(torch.rand(B, 13, 5))
+    assert out["logits"].shape == (B, 13, 4) and out["read_w"].shape == (B, 13, 11)
+    assert torch.allclose(out["write_w"].sum(-1), torch.ones(B, 13), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["attentive-reader", "impatient-reader", "deep-lstm-reader"])
+def test_readers_answer_only_with_document_entities(name: str) -> None:
+    from attn_cli.registry import MODELS
+
+    cls = MODELS.get(name)
+    model = cls(cls.Config(embed_dim=5, hidden=7, attn_dim=3), vocab=V + 20, entities=11, entity_offset=4)
+    doc, query = torch.randint(1, V, (B, 17)), torch.randint(1, V, (B, 5))
+    cand = torch.zeros(B, 11, dtype=torch.bool)
+    cand[:, [2, 7]] = True
+    out = model(doc, torch.tensor([17, 9, 4]), query, torch.tensor([5, 2, 3]), cand)
+    assert set(out["logits"].argmax(-1).tolist()) <= {2, 7}
+    if "attn" in out:
+        assert torch.allclose(out["attn"][1, 0, 9:].sum(), torch.tensor(0.0))
