@@ -68,7 +68,7 @@ class VisionModule(AttnModule):
                 "digit_error": 100.0 * sum(int(w.sum()) for w in wrong) / sum(w.size for w in wrong),
                 "loss": loss,
             }
-        self.metrics_info = {"error": "top-1 error on the full split"}
+        self.metrics_info = {"metric": "top-1 error (%) on the full split, policy mean locations for RAM"}
         return {"error": 100.0 * sum(r["pred"] != r["label"] for r in rows) / n, "loss": loss}
 
 
