@@ -1,0 +1,125 @@
+"""SVHN (format 2 .mat), GTSRB and CUB-200-2011 loaders on small fixtures written in the real formats."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attn_cli import run
+from attn_cli.errors import AttnError
+from data_prep.svhn import read_mat5
+
+
+def _el(mtype: int, payload: bytes) -> bytes:
+    return struct.pack("<II", mtype, len(payload)) + payload + b"\0" * ((-len(payload)) % 8)
+
+
+def _matrix(name: str, arr: np.ndarray) -> bytes:
+    mtype, cls = {np.uint8: (2, 9), np.float64: (9, 6)}[arr.dtype.type]
+    body = _el(6, struct.pack("<II", cls, 0))
+    body += _el(5, np.asarray(arr.shape, "<i4").tobytes())
+    body += _el(1, name.encode())
+    body += _el(mtype, arr.astype(arr.dtype.newbyteorder("<")).tobytes(order="F"))
+    return _el(14, body)
+
+
+def write_mat5(path: Path, arrays: dict[str, np.ndarray], compress: bool) -> None:
+    """A MATLAB v5 file as MATLAB writes it (header, then one miMATRIX, optionally inside miCOMPRESSED)."""
+    head = (
+        b"MATLAB 5.0 MAT-file, written by the attn tests".ljust(116, b" ")
+        + b"\0" * 8
+        + struct.pack("<H", 0x0100)
+        + b"IM"
+    )
+    body = b""
+    for name, arr in arrays.items():
+        m = _matrix(name, arr)
+        body += struct.pack("<II", 15, len(zlib.compress(m))) + zlib.compress(m) if compress else m
+    path.write_bytes(head + body)
+
+
+def _svhn(root: Path, n: int, compress: bool) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(n)
+    x = rng.integers(0, 256, (32, 32, 3, n)).astype(np.uint8)
+    y = rng.integers(1, 11, (n, 1)).astype(np.float64)
+    write_mat5(root, {"X": x, "y": y}, compress)
+    return x, y
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_mat5_reader_round_trips(tmp_path: Path, compress: bool) -> None:
+    x, y = _svhn(tmp_path / "a.mat", 7, compress)
+    mat = read_mat5(tmp_path / "a.mat")
+    assert np.array_equal(mat["X"], x) and np.array_equal(mat["y"], y)
+
+
+def test_svhn_prepares(tmp_path: Path) -> None:
+    src = tmp_path / "svhn"
+    src.mkdir()
+    x, y = _svhn(src / "train_32x32.mat", 13, True)
+    _svhn(src / "test_32x32.mat", 5, False)
+    out = run.prepare("svhn", source=src, data_dir=tmp_path / "d", overrides=["n_val=3"])
+    tx, ty = np.load(out / "train_x.npy"), np.load(out / "train_y.npy")
+    assert tx.shape == (10, 3, 32, 32) and np.array_equal(tx[0], x[..., 0].transpose(2, 0, 1))
+    assert np.array_equal(ty, y[:10, 0].astype(int) % 10) and len(np.load(out / "test_y.npy")) == 5
+
+
+def test_svhn_rejects_format_1_and_garbage(tmp_path: Path) -> None:
+    (tmp_path / "d.mat").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 200)
+    with pytest.raises(AttnError, match="v7.3"):
+        read_mat5(tmp_path / "d.mat")
+    (tmp_path / "e.mat").write_bytes(b"x" * 200)
+    with pytest.raises(AttnError, match="not a MATLAB v5"):
+        read_mat5(tmp_path / "e.mat")
+
+
+def _img(path: Path, seed: int, size: tuple[int, int] = (17, 13)) -> None:
+    arr = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3)).astype(np.uint8)
+    Image.fromarray(arr).save(path)
+
+
+def test_gtsrb_prepares_from_the_official_layout(tmp_path: Path) -> None:
+    root = tmp_path / "GTSRB"
+    for cls in (0, 2):
+        d = root / "Final_Training" / "Images" / f"{cls:05d}"
+        d.mkdir(parents=True)
+        lines = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
+        for k in range(5):
+            _img(d / f"00000_{k:05d}.ppm", cls * 10 + k)
+            lines.append(f"00000_{k:05d}.ppm;17;13;1;1;15;11;{cls}")
+        (d / f"GT-{cls:05d}.csv").write_text("\n".join(lines) + "\n")
+    t = root / "Final_Test" / "Images"
+    t.mkdir(parents=True)
+    _img(t / "00000.ppm", 99)
+    (t / "GT-final_test.csv").write_text(
+        "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n00000.ppm;17;13;0;0;16;12;2\n"
+    )
+    out = run.prepare("gtsrb", source=root, data_dir=tmp_path / "d", overrides=["size=11", "val_fraction=0.2"])
+    assert np.load(out / "train_x.npy").shape == (8, 3, 11, 11)
+    assert list(np.load(out / "val_y.npy")) == [0, 2] and list(np.load(out / "test_y.npy")) == [2]
+    (t / "GT-final_test.csv").write_text("Filename;ClassId\nmissing.ppm;2\n")
+    with pytest.raises(AttnError, match="cannot read image"):
+        run.prepare("gtsrb", source=root, data_dir=tmp_path / "d", force=True)
+
+
+def test_cub_prepares_from_the_official_layout(tmp_path: Path) -> None:
+    root = tmp_path / "CUB_200_2011"
+    (root / "images" / "001.Bird").mkdir(parents=True)
+    ids = range(1, 8)
+    for i in ids:
+        _img(root / "images" / "001.Bird" / f"b{i}.jpg", i)
+    (root / "images.txt").write_text("".join(f"{i} 001.Bird/b{i}.jpg\n" for i in ids))
+    (root / "image_class_labels.txt").write_text("".join(f"{i} {1 + i % 3}\n" for i in ids))
+    (root / "train_test_split.txt").write_text("".join(f"{i} {int(i <= 5)}\n" for i in ids))
+    (root / "bounding_boxes.txt").write_text("".join(f"{i} 1.0 2.0 9.0 7.0\n" for i in ids))
+    out = run.prepare("cub", source=root, data_dir=tmp_path / "d", overrides=["size=5", "val_every=5", "bbox=true"])
+    assert np.load(out / "train_x.npy").shape == (4, 3, 5, 5) and len(np.load(out / "val_y.npy")) == 1
+    assert list(np.load(out / "test_y.npy")) == [0, 1]
+    (root / "train_test_split.txt").write_text("1 1\n")
+    with pytest.raises(AttnError, match="different ids"):
+        run.prepare("cub", source=root, data_dir=tmp_path / "d", force=True)
