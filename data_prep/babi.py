@@ -138,7 +138,7 @@ def _reader(source: Path) -> tuple[Any, list[str]]:
     """(read(name) -> lines | None, all member names) for an archive or an extracted folder."""
     if source.is_file():
         try:
-            tar = tarfile.open(source)
+            tar = tarfile.open(source)  # noqa: SIM115 - stays open for read() below
             members = {m.name: m for m in tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError) as err:
             raise AttnError(f"{source} is not a readable bAbI archive ({err}); download it again") from err

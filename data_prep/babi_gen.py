@@ -41,7 +41,13 @@ def generate(n: int, rng: random.Random) -> list[dict[str, Any]]:
         who = rng.choice(sorted(where))
         fact = where[who]
         out.append(
-            {"story": story, "question": ["where", "is", who], "answer": story[fact][-1], "supporting": [fact], "task": 1}
+            {
+                "story": story,
+                "question": ["where", "is", who],
+                "answer": story[fact][-1],
+                "supporting": [fact],
+                "task": 1,
+            }
         )
     return out
 

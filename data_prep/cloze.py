@@ -39,7 +39,7 @@ FUNCTION_WORDS = set(
     "a an the and or but of in on at to for from with by over under into onto near while as is are was were be "
     "being been his her their its this that these those some one two three four five several many other another "
     "who which what there here he she they it him them up down out off through across along around behind next "
-    "front top side each all both very has have had do does not no while during".split()
+    "front top side each all both very has have had do does not no while during".split()  # noqa: SIM905
 )
 _TOKEN = re.compile(r"[a-z0-9@']+|[.,!?;]")
 
@@ -230,9 +230,7 @@ def build_cloze_gen(cfg: ClozeGenConfig, source: Path | None, out: Path) -> dict
         rows: list[dict] = []
         while len(rows) < getattr(cfg, split):
             subj, place = rng.sample(GEN_NOUNS, 2)
-            caps = [
-                ["a", rng.choice(GEN_ADJ), subj, rng.choice(GEN_VERBS), "in", "the", place, "."] for _ in range(5)
-            ]
+            caps = [["a", rng.choice(GEN_ADJ), subj, rng.choice(GEN_VERBS), "in", "the", place, "."] for _ in range(5)]
             ex = make_cloze(caps, rng.randrange(5), set(GEN_NOUNS), rng, cfg.max_entities)
             if ex is not None:
                 rows.append(ex)

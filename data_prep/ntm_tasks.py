@@ -88,9 +88,7 @@ for _kind in ("copy", "repeat-copy"):
             task="memory",
             summary=f"NTM {_kind} task (Graves et al. 2014): random 8-bit vectors, training lengths 1-20",
             Config=NtmTaskConfig,
-            build=lambda cfg, src, out, _k=_kind: build_ntm(
-                NtmTaskConfig(**{**cfg.__dict__, "kind": _k}), src, out
-            ),
+            build=lambda cfg, src, out, _k=_kind: build_ntm(NtmTaskConfig(**{**cfg.__dict__, "kind": _k}), src, out),
             default_name=lambda cfg, _k=_kind: f"ntm-{_k}",
             needs_source=False,
         ),

@@ -91,7 +91,9 @@ def test_missing_task_file_is_named_and_other_tasks_carry_on(tmp_path: Path) -> 
         run.prepare("babi", source=src, data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1,3"])
     out = run.prepare("babi", source=src, data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1"])
     assert (out / "qa1" / "train.jsonl").is_file() and not (out / "qa3").exists()
-    code, _, err = run_cli("--data-dir", str(tmp_path / "d2"), "prepare", "babi", "--source", str(src), "--set", "tasks=22")
+    code, _, err = run_cli(
+        "--data-dir", str(tmp_path / "d2"), "prepare", "babi", "--source", str(src), "--set", "tasks=22"
+    )
     assert code == 2 and "unknown bAbI task 22" in err
 
 

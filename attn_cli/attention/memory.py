@@ -23,10 +23,8 @@ def memory_hop(
     slots, no normalisation. Returns o (B, D) and p (B, M).
     """
     scores = torch.einsum("bd,bmd->bm", u, m)  # (B, M)
-    if softmax:
-        p = masked_softmax(scores, mask)  # (B, M)
-    else:
-        p = scores if mask is None else scores * mask.to(scores.dtype)  # (B, M)
+    linear = scores if mask is None else scores * mask.to(scores.dtype)
+    p = masked_softmax(scores, mask) if softmax else linear  # (B, M)
     o = torch.einsum("bm,bmd->bd", p, c)  # (B, D)
     return o, p
 

@@ -189,7 +189,9 @@ class MemoryDataModule(AttnDataModule):
         return collate_babi if self.kind == "qa" else collate_seq
 
     def train_dataloader(self) -> Any:
-        return train_loader(self.splits["train"], self.batch_size, self.seed, self.collate, num_workers=self.num_workers)
+        return train_loader(
+            self.splits["train"], self.batch_size, self.seed, self.collate, num_workers=self.num_workers
+        )
 
     def val_dataloader(self) -> Any:
         return self.split_loader("val")

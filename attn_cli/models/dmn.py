@@ -75,7 +75,9 @@ class DMN(nn.Module):
         mask = lengths_to_mask(story_len, story.size(1))  # (B, M)
         facts = self.drop(self.facts(story, story_len))  # (B, M, H)
         q_states = self._run(self.question_gru, question, (question != 0).sum(-1))  # (B, Lq, H)
-        q = q_states.gather(1, ((question != 0).sum(-1).clamp(min=1) - 1)[:, None, None].expand(-1, 1, q_states.size(-1)))
+        q = q_states.gather(
+            1, ((question != 0).sum(-1).clamp(min=1) - 1)[:, None, None].expand(-1, 1, q_states.size(-1))
+        )
         q = q[:, 0]  # (B, H)
         mem, gates = q, []
         for _ in range(self.cfg.passes):

@@ -55,7 +55,9 @@ def _memn2n_table() -> Table:
              better="min", group="10k")]  # fmt: skip
     rows = []
     for n, paper in MEMN2N_1K.items():
-        rows.append(Row(f"{n}", Ref(metric=f"error/qa{n}"), paper={f"{k}1k": v for (k, _, _), v in zip(VARIANTS, paper)}))
+        rows.append(
+            Row(f"{n}", Ref(metric=f"error/qa{n}"), paper={f"{k}1k": v for (k, _, _), v in zip(VARIANTS, paper)})
+        )
     mean = {f"{k}1k": v for (k, _, _), v in zip(VARIANTS, MEMN2N_1K_MEAN)} | {"joint10k": 7.5}
     rows.append(Row("Mean error (%)", Ref(metric="mean_error"), paper=mean))
     failed = {f"{k}1k": v for (k, _, _), v in zip(VARIANTS, MEMN2N_1K_FAILED)}
