@@ -35,12 +35,13 @@ from attn_cli.registry import DATASETS
 from data_prep.base import DatasetSpec, read_text_lines
 
 PLACEHOLDER = "@placeholder"
-FUNCTION_WORDS = set(
+_FUNCTION_TEXT = (
     "a an the and or but of in on at to for from with by over under into onto near while as is are was were be "
     "being been his her their its this that these those some one two three four five several many other another "
     "who which what there here he she they it him them up down out off through across along around behind next "
-    "front top side each all both very has have had do does not no while during".split()  # noqa: SIM905
+    "front top side each all both very has have had do does not no while during"
 )
+FUNCTION_WORDS = set(_FUNCTION_TEXT.split())
 _TOKEN = re.compile(r"[a-z0-9@']+|[.,!?;]")
 
 
