@@ -327,7 +327,7 @@ class ReaderTask(Task):
             q = row["question"] if w.size(0) > 1 else [" ".join(row["question"])]
             w = w[: len(q)]
             pred = f"@entity{int(out['logits'][i].argmax())}"
-            marks = [(r, t) for r in range(w.size(0)) for t, tok in enumerate(doc) if tok == row["answer"]][: w.size(0)]
+            marks = [(r, t) for r in range(w.size(0)) for t, tok in enumerate(doc) if tok == row["answer"]]
             paths.append(
                 heatmap(
                     w, [s[:60] for s in q], doc, out_dir / f"reader-{split}-{i}.png",
