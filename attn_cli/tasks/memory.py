@@ -330,7 +330,7 @@ class ReaderTask(Task):
         batch = dm.collate([ds[i] for i in idx])
         module.eval()
         with torch.no_grad():
-            out, _ = self._forward_for_viz(module, batch)
+            out, _ = module._forward(batch)
         paths = []
         for i in idx:
             row = ds.rows[i]
@@ -347,10 +347,6 @@ class ReaderTask(Task):
                 )
             )  # fmt: skip
         return paths
-
-    @staticmethod
-    def _forward_for_viz(module: AttnModule, batch: dict[str, torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
-        return ReaderModule._forward(module, batch)
 
 
 TASKS.add("reader", ReaderTask())
