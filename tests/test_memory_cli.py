@@ -42,3 +42,13 @@ def test_reader_errors(dirs: dict[str, Path]) -> None:
     assert code == 2 and "attn prepare cloze-gen" in err
     code, _, err = run_cli("prepare", "cloze-multi30k", "--source", str(dirs["data"]))
     assert code == 2 and "train.1.en.gz is missing" in err
+
+
+def test_per_task_runs_are_recorded_per_task() -> None:
+    from attn_cli.config import load_recipe
+    from attn_cli.registry import TASKS
+
+    spec = TASKS.get("memory")
+    assert spec.dataset_of(load_recipe("memory", "memn2n-pe-ls-rn", ["data.tasks=7"])) == "babi-1k-qa7"
+    assert spec.dataset_of(load_recipe("memory", "memn2n-pe-ls-rn-joint")) == "babi-1k"
+    assert spec.dataset_of(load_recipe("memory", "memn2n-pe-ls-rn-joint-10k", ["data.tasks=1-2,4-20"])) == "babi-10k"

@@ -182,6 +182,15 @@ class MemoryTask(Task):
         **{f"bit_errors/len{n}": "wrong output bits per sequence (threshold 0.5)" for n in (10, 20, 30, 50, 120)},
     }
 
+    def dataset_of(self, recipe: Recipe) -> str:
+        """``babi-1k`` for joint runs; ``babi-1k-qa3`` for a run trained on task 3 alone (per-task columns)."""
+        from data_prep.babi import parse_tasks
+
+        ds = str(recipe.data.dataset)
+        if ds.startswith("babi-") and recipe.data.tasks != "all" and len(parse_tasks(recipe.data.tasks)) == 1:
+            return f"{ds}-qa{parse_tasks(recipe.data.tasks)[0]}"
+        return ds
+
     def datamodule(self, recipe: Recipe, data_dir: Path) -> MemoryDataModule:
         t = recipe.train
         return MemoryDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
