@@ -180,3 +180,14 @@ def test_real_babi_archive(shared_data: Path, tmp_path: Path) -> None:
         run.prepare("babi", source=src, data_dir=tmp_path, overrides=["size=10k", "tasks=3"])
     out = run.prepare("babi", source=src, data_dir=tmp_path, overrides=["tasks=2"])
     assert (out / "qa2" / "test.jsonl").is_file()
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_real_multi30k_cloze(shared_data: Path, tmp_path: Path) -> None:
+    import json
+
+    out = run.prepare("cloze-multi30k", source=shared_data / "multi30k" / "task2", data_dir=tmp_path)
+    for line in (out / "val.jsonl").read_text().splitlines():
+        ex = json.loads(line)
+        assert ex["answer"] in ex["doc"] and ex["question"].count(PLACEHOLDER) == 1
