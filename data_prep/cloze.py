@@ -101,7 +101,8 @@ def make_cloze(
     question = captions[q_index]
     doc_caps = [c for i, c in enumerate(captions) if i != q_index]
     doc_words = {w for c in doc_caps for w in c}
-    shared = sorted({w for w in question if w in nouns and w in doc_words})
+    # a noun that occurs once in the question, so the query has exactly one @placeholder
+    shared = sorted({w for w in question if w in nouns and w in doc_words and question.count(w) == 1})
     if not shared:
         return None
     answer = rng.choice(shared)
