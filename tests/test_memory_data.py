@@ -97,6 +97,14 @@ def test_missing_task_file_is_named_and_other_tasks_carry_on(tmp_path: Path) -> 
     assert code == 2 and "unknown bAbI task 22" in err
 
 
+def test_an_extracted_folder_works_like_the_archive(tmp_path: Path) -> None:
+    with tarfile.open(_archive(tmp_path)) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    for src in (tmp_path / "x", tmp_path / "x" / "tasks_1-20_v1-2"):
+        out = run.prepare("babi", source=src, data_dir=tmp_path / "data", overrides=["size=10k", "tasks=3"], force=True)
+        assert (out / "qa3" / "test.jsonl").is_file()
+
+
 def test_validation_is_a_tenth_of_train(tmp_path: Path) -> None:
     out = run.prepare("babi", source=_archive(tmp_path), data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1"])
     import json
