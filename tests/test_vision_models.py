@@ -121,3 +121,23 @@ def test_tables_render_from_records(tmp_path: Path) -> None:
     assert "| RAM, 6 glimpses, 8×8, 1 scale | 1.12 | 1.73 |" in ram
     assert "0.92" in stn and "1.31" in stn and "**0.92**" in stn
     assert "91.23" in draw and "80.97" in draw
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "vision"
+RECORDS = sorted(RESULTS.rglob("result.json"))
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
+def test_vision_records_recompute_from_their_predictions(path: Path) -> None:
+    rec = json.loads(path.read_text())
+    rows = [json.loads(line) for line in (path.parent / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == list(range(len(rows)))
+    metrics = rec["metrics"]
+    if "nll" in metrics:
+        assert sum(r["nll"] for r in rows) / len(rows) == pytest.approx(metrics["nll"]["value"], rel=1e-9)
+    elif "seq_error" in metrics:
+        wrong = sum(r["pred"] != r["label"] for r in rows)
+        assert 100.0 * wrong / len(rows) == pytest.approx(metrics["seq_error"]["value"], rel=1e-9)
+    else:
+        wrong = sum(r["pred"] != r["label"] for r in rows)
+        assert 100.0 * wrong / len(rows) == pytest.approx(metrics["error"]["value"], rel=1e-9)
