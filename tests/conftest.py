@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+# The console script installed beside the interpreter running the tests (CI runs `.venv/bin/python -m pytest`
+# without the venv on PATH, so `shutil.which("attn")` would miss it or find another install).
+ATTN_EXE = str(Path(sys.executable).parent / "attn")
 SHARED_DATA = Path(os.environ.get("ATTN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(1)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from attn_cli import run
-from tests.conftest import run_cli
+from tests.conftest import ATTN_EXE, run_cli
 
 
 def one_line_error(code: int, err: str, pattern: str) -> None:
@@ -176,7 +174,7 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
 
 
 def test_console_script_exit_code(tmp_path: Path) -> None:
-    exe = shutil.which("attn") or str(Path(sys.executable).parent / "attn")
+    exe = ATTN_EXE
     env = {**os.environ, "ATTN_DATA": str(tmp_path)}
     proc = subprocess.run(
         [exe, "train", "nmt", "--recipe", "tiny/seq2seq"], capture_output=True, text=True, env=env, timeout=120

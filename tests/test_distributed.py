@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from attn_cli import run
+from tests.conftest import ATTN_EXE
 
-ATTN = shutil.which("attn") or str(Path(sys.executable).parent / "attn")
+ATTN = ATTN_EXE
 
 
 def cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from attn_cli.viz import core
+from tests.conftest import ATTN_EXE
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEP = REPO / "scripts" / "sweep.sh"
@@ -67,7 +68,8 @@ def test_sweep_runs_two_tiny_recipes_locally(generated_data: Path, tmp_path: Pat
         "ATTN_RESULTS": str(tmp_path / "results"),
         "OMP_NUM_THREADS": "1",
     }
-    env["PATH"] = f"{Path(shutil.which('attn') or '').parent}:{env['PATH']}"
+    # the console script sits beside this interpreter (CI runs pytest through .venv/bin/python with no venv on PATH)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
     proc = sweep("--local", "--eval-args", "--beam 2", "nmt", "tiny/seq2seq", "tiny/bahdanau", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = sorted((tmp_path / "results" / "nmt" / "toy-reorder").glob("*/result.json"))
@@ -102,7 +104,7 @@ def test_viz_core_writes_pngs(tmp_path: Path) -> None:
 def test_demo_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "ATTN_DATA": str(tmp_path / "data")}
     proc = subprocess.run(
-        [shutil.which("attn") or "attn", "demo", "--out", str(tmp_path / "demo")],
+        [ATTN_EXE, "demo", "--out", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         env=env,
