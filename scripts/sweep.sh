@@ -39,6 +39,9 @@ task=$1; shift
 here=$(cd "$(dirname "$0")" && pwd)
 stamp=$(date +%Y%m%d-%H%M%S)
 runs=${ATTN_RUNS:-runs}
+# the attn console script: $ATTN_BIN, else the one on PATH, else the repository's .venv (as `make install` makes it)
+attn=${ATTN_BIN:-$(command -v attn || true)}
+[ -n "$attn" ] || attn="$here/../.venv/bin/attn"
 
 if [ $local -eq 0 ] && command -v sbatch >/dev/null 2>&1 || { [ $dry -eq 1 ] && [ $local -eq 0 ]; }; then
   for recipe in "$@"; do
@@ -56,9 +59,9 @@ fi
 for recipe in "$@"; do
   run_dir="$runs/$task/$recipe/sweep-$stamp"
   # shellcheck disable=SC2206
-  train=(attn train "$task" --recipe "$recipe" --run-dir "$run_dir" $train_args)
+  train=("$attn" train "$task" --recipe "$recipe" --run-dir "$run_dir" $train_args)
   # shellcheck disable=SC2206
-  evaluate=(attn eval "$task" --run "$run_dir" $eval_args --record)
+  evaluate=("$attn" eval "$task" --run "$run_dir" $eval_args --record)
   if [ $dry -eq 1 ]; then
     printf '%q ' "${train[@]}"; echo
     [ "$eval_args" = none ] || { printf '%q ' "${evaluate[@]}"; echo; }
