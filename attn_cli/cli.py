@@ -85,12 +85,15 @@ def prepare(
     dev_tgt: Optional[str] = typer.Option(None, "--dev-tgt", help="Parallel text: target dev file."),
     test_src: Optional[str] = typer.Option(None, "--test-src", help="Parallel text: source test file."),
     test_tgt: Optional[str] = typer.Option(None, "--test-tgt", help="Parallel text: target test file."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="bAbI: the tasks to prepare, e.g. 1,2,4-20."),
     set_: list[str] = typer.Option([], "--set", help="Dataset option key=value (e.g. min_freq=2)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if an identical preparation exists."),
 ) -> None:
     """Prepare a dataset into the data directory.
 
-    Example: attn prepare nmt --dataset multi30k --source ../shared/data/multi30k
+    Example: attn prepare nmt --dataset multi30k --source ../shared/data/multi30k/task1
+
+    Example: attn prepare memory --dataset babi --source ../shared/data/babi/tasks_1-20_v1-2.tar.gz --set size=10k --tasks 1,2,4-20
     """
     from attn_cli import run
 
@@ -101,6 +104,7 @@ def prepare(
         "dev_tgt": dev_tgt,
         "test_src": test_src,
         "test_tgt": test_tgt,
+        "tasks": tasks,
     }
     out = run.prepare(
         target,

@@ -79,6 +79,10 @@ def prepare(
         ds_name = target
     spec = DATASETS.get(ds_name)
     raw: dict[str, Any] = {k: v for k, v in (options or {}).items() if v is not None}
+    valid = {f.name for f in dataclasses.fields(spec.Config)}
+    for key in raw:
+        if key not in valid:
+            raise AttnError(f"--{key.replace('_', '-')} does not apply to dataset {ds_name} (options: {', '.join(sorted(valid))})")
     raw = apply_overrides(raw, list(overrides or []))
     cfg = build(spec.Config, raw, "prepare")
     return run_prepare(spec, cfg, source=source, data_dir=data_dir, name=name, force=force)

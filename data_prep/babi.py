@@ -12,7 +12,7 @@ question, the answer and the supporting facts as indices into those statements.
 
 Output: ``qa{N}/{train,val,test}.jsonl`` for each task and ``vocab.json``. Options
 (``--set``): ``size=1k|10k``, ``tasks=all|1,2,4-20``, ``val_fraction``, ``seed``.
-A missing task file is an error naming the file; ``--set tasks=...`` without that task
+A missing task file is an error naming the file; ``--tasks ...`` (or ``--set tasks=...``) without that task
 carries on with the others (our copy of the 10k set lacks ``qa3`` train).
 """
 
@@ -216,7 +216,7 @@ def build_babi(cfg: BabiConfig, source: Path | None, out: Path) -> dict[str, Any
             if lines is None:
                 rest = format_tasks([t for t in tasks if t != n])
                 raise AttnError(
-                    f"{source} has no {name}; prepare the other tasks with --set tasks={rest}"
+                    f"{source} has no {name}; prepare the other tasks with --tasks {rest}"
                     + (f" --set size={cfg.size}" if cfg.size != "1k" else "")
                 )
             parsed[split] = parse_stories(lines, name, n)

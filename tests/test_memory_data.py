@@ -87,7 +87,7 @@ def _archive(tmp_path: Path, missing: str | None = None) -> Path:
 
 def test_missing_task_file_is_named_and_other_tasks_carry_on(tmp_path: Path) -> None:
     src = _archive(tmp_path, missing="qa3_three-supporting-facts_train.txt")
-    with pytest.raises(AttnError, match=r"no tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_train.txt.*tasks="):
+    with pytest.raises(AttnError, match=r"no tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_train.txt.*--tasks 1 --set size=10k"):
         run.prepare("babi", source=src, data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1,3"])
     out = run.prepare("babi", source=src, data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1"])
     assert (out / "qa1" / "train.jsonl").is_file() and not (out / "qa3").exists()
@@ -95,6 +95,17 @@ def test_missing_task_file_is_named_and_other_tasks_carry_on(tmp_path: Path) -> 
         "--data-dir", str(tmp_path / "d2"), "prepare", "babi", "--source", str(src), "--set", "tasks=22"
     )
     assert code == 2 and "unknown bAbI task 22" in err
+    # the --tasks option is the same as --set tasks=...
+    code, _, err = run_cli(
+        "--data-dir", str(tmp_path / "d3"), "prepare", "babi", "--source", str(src), "--set", "size=10k", "--tasks", "1"
+    )
+    assert code == 0, err
+    assert (tmp_path / "d3").is_dir() and list((tmp_path / "d3").glob("*/qa1/train.jsonl"))
+
+
+def test_prepare_options_that_do_not_apply_are_refused(tmp_path: Path) -> None:
+    code, _, err = run_cli("--data-dir", str(tmp_path), "prepare", "toy-reorder", "--tasks", "1")
+    assert code == 2 and "--tasks does not apply to dataset toy-reorder" in err
 
 
 def test_an_extracted_folder_works_like_the_archive(tmp_path: Path) -> None:
