@@ -6,6 +6,8 @@ transcribed from Table 1 (1k); of Table 3 (10k) only the joint mean and failed c
 given here. Per-task (non-joint) columns read, in row N, the record of the run trained on
 task N alone (``--set data.tasks=N``, recorded under dataset ``babi-1k-qaN``); their mean and
 failed-task rows stay empty (one record per task, no aggregate record).
+Each paper number's source and verification status: docs/references.md (the BoW, PE and
+joint columns are verified; PE LS, PE LS RN and LW per-task cells are from memory).
 """
 
 from __future__ import annotations
