@@ -288,6 +288,10 @@ def _load_raw(path: Path, task: str | None, seen: tuple[Path, ...] = ()) -> dict
     child_model = data.get("model") or {}
     if "name" in child_model and child_model["name"] != (parent.get("model") or {}).get("name"):
         parent = {**parent, "model": {}}  # another model: the base's model keys do not apply
+    if "reference" in data:
+        # the paper's numbers belong to one row: a child's reference replaces its base's whole,
+        # so a variant never shows its base's number under its own name
+        parent = {k: v for k, v in parent.items() if k != "reference"}
     return _deep_merge(parent, data)
 
 

@@ -55,6 +55,15 @@ def test_base_inheritance_and_model_switch(tmp_path: Path) -> None:
     assert s2s.model_name == "seq2seq" and s2s.model.attention == "none"  # base's luong keys dropped
 
 
+def test_a_childs_reference_replaces_its_bases_whole(tmp_path: Path) -> None:
+    base = "task: nmt\nmodel: {name: luong}\nreference: {source: P Table 1, metrics: {bleu: 20.9, ppl: 5.9}}\n"
+    write(tmp_path / "base.yaml", base)
+    own = load_recipe("nmt", str(write(tmp_path / "own.yaml", "base: base\nreference: {source: P Table 4}\n")))
+    assert own.reference.source == "P Table 4" and own.reference.metrics == {}  # no number borrowed from the base
+    alias = load_recipe("nmt", str(write(tmp_path / "alias.yaml", "base: base\ntask: nmt\n")))
+    assert alias.reference.metrics == {"bleu": 20.9, "ppl": 5.9}  # an alias without its own block keeps the base's
+
+
 def test_recipe_from_a_path_and_cycle(tmp_path: Path) -> None:
     a = write(tmp_path / "a.yaml", "base: b\ntask: nmt\nmodel: {name: luong}\n")
     write(tmp_path / "b.yaml", "base: a\ntask: nmt\nmodel: {name: luong}\n")
