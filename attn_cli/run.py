@@ -377,7 +377,9 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
     spec = TASKS.get(task)
     info = read_json(run_dir / "run.json")
     done = train_summary(run_dir)
-    dest = results_dir / task / spec.dataset_of(recipe) / (name or recipe.name.replace("/", "-"))
+    # a non-test split is recorded beside the test record, never over it: results/.../<recipe>-val/
+    default = recipe.name.replace("/", "-") + ("" if split == "test" else f"-{split}")
+    dest = results_dir / task / spec.dataset_of(recipe) / (name or default)
     dest.mkdir(parents=True, exist_ok=True)
     units = getattr(spec, "metric_units", {})
     result = {
@@ -406,17 +408,37 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
         },
         "run_dir": str(run_dir),
     }
-    small = [
-        p
-        for p in sorted((run_dir / "eval" / split).iterdir())
-        if p.is_file() and p.stat().st_size < 2_000_000 and p.name != "metrics.json"
-    ]
-    for p in small:
-        shutil.copyfile(p, dest / p.name)
-    result["predictions"] = [p.name for p in small]
+    result["predictions"], left_out = _copy_predictions(run_dir / "eval" / split, dest)
+    if left_out:
+        result["predictions_left_out"] = left_out
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
     write_json(dest / "result.json", result)
     return dest / "result.json"
+
+
+RECORD_FILE_LIMIT = 2_000_000  # bytes per predictions file kept in results/ (the repository stays small)
+
+
+def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
+    """Copy the evaluation's prediction files into a record: as they are when small, gzipped when
+    over the limit, and left out (named, with their size, the run keeps them) when even that is too big."""
+    import gzip
+
+    kept, left_out = [], []
+    for p in sorted(src.iterdir()):
+        if not p.is_file() or p.name == "metrics.json":
+            continue
+        if p.stat().st_size < RECORD_FILE_LIMIT:
+            atomic_write(dest / p.name, p.read_bytes())
+            kept.append(p.name)
+            continue
+        packed = gzip.compress(p.read_bytes(), mtime=0)
+        if len(packed) < RECORD_FILE_LIMIT:
+            atomic_write(dest / f"{p.name}.gz", packed)
+            kept.append(f"{p.name}.gz")
+        else:
+            left_out.append(f"{p.name} ({p.stat().st_size} bytes; {len(packed)} gzipped; kept in the run)")
+    return kept, left_out
 
 
 # ---------------------------------------------------------------------------------------------
