@@ -25,9 +25,16 @@ def _clean(text: str) -> str:
 
 
 def caption_scores(
-    hypotheses: Mapping[Any, str], references: Mapping[Any, Sequence[str]], *, tokenize: bool = True
+    hypotheses: Mapping[Any, str],
+    references: Mapping[Any, Sequence[str]],
+    *,
+    tokenize: bool = True,
+    meteor: bool = True,
 ) -> dict[str, float]:
-    """Scores in [0, 1] (as pycocoevalcap reports them) keyed by :data:`CAPTION_METRICS`."""
+    """Scores in [0, 1] (as pycocoevalcap reports them) keyed by :data:`CAPTION_METRICS`.
+
+    ``meteor=False`` skips METEOR (its Java subprocess costs seconds; e.g. for validation during training).
+    """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -54,15 +61,15 @@ def caption_scores(
     out: dict[str, float] = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out.update({f"bleu{n + 1}": float(b) for n, b in enumerate(bleu)})
-    if have_java:
+    if have_java and meteor:
         from pycocoevalcap.meteor.meteor import Meteor
 
-        meteor = Meteor()
+        scorer = Meteor()
         try:
-            out["meteor"] = float(meteor.compute_score(gts, res)[0])
+            out["meteor"] = float(scorer.compute_score(gts, res)[0])
         finally:
-            meteor.close() if hasattr(meteor, "close") else None
-    else:
+            scorer.close() if hasattr(scorer, "close") else None
+    elif meteor:
         warnings.warn("Java not found: METEOR skipped (install a JRE, e.g. openjdk-17-jre-headless)", stacklevel=2)
     out["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
     out["cider"] = float(Cider().compute_score(gts, res)[0])

@@ -1,0 +1,64 @@
+"""Attention correctness: how much of a word's attention falls on the object the word names.
+
+In the spirit of Liu et al. (2017, "Attention Correctness in Neural Image Captioning"): for each
+generated word that names an object with a ground-truth box, the share of that step's attention
+mass inside the box; averaged over all such words of a split.
+
+Geometry: the L = h·w attention weights sit on an h×w grid that tiles the H×W image evenly
+(cell (r, c) covers rows [r·H/h, (r+1)·H/h) and columns [c·W/w, (c+1)·W/w)), each cell's weight
+spread uniformly over its pixels — the same convention as the upsampled overlays of Xu et al.'s
+figures. A box ``[x0, y0, x1, y1)`` (pixels, end exclusive) then receives Σ_cells α_cell ·
+|cell ∩ box| / |cell|. When the image holds several objects the word names (two "three"s), the
+union of their boxes counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def box_coverage(grid: tuple[int, int], image_hw: tuple[int, int], boxes: Sequence[Sequence[float]]) -> np.ndarray:
+    """(h·w,) share of each grid cell's area inside the union of ``boxes`` ([x0, y0, x1, y1), pixels)."""
+    h, w = grid
+    height, width = image_hw
+    inside = np.zeros((height, width), bool)
+    for x0, y0, x1, y1 in boxes:
+        inside[max(0, int(y0)) : max(0, int(y1)), max(0, int(x0)) : max(0, int(x1))] = True
+    ys = np.linspace(0, height, h + 1)
+    xs = np.linspace(0, width, w + 1)
+    # exact fractional overlap: integrate the pixel mask over each (possibly fractional) cell
+    cov = np.zeros((h, w))
+    py = np.arange(height)
+    px = np.arange(width)
+    for r in range(h):
+        wy = np.clip(np.minimum(py + 1, ys[r + 1]) - np.maximum(py, ys[r]), 0, None)  # (H,) row overlap
+        for c in range(w):
+            wx = np.clip(np.minimum(px + 1, xs[c + 1]) - np.maximum(px, xs[c]), 0, None)  # (W,)
+            area = wy.sum() * wx.sum()
+            cov[r, c] = float(wy @ inside @ wx) / area if area else 0.0
+    return cov.reshape(-1)
+
+
+def attention_in_box(alpha: np.ndarray, grid: tuple[int, int], image_hw: tuple[int, int], boxes: Sequence) -> float:
+    """Attention mass (α over h·w cells, summing to 1) inside the union of ``boxes``."""
+    return float(np.asarray(alpha, dtype=np.float64).reshape(-1) @ box_coverage(grid, image_hw, boxes))
+
+
+def word_correctness(
+    words: Sequence[str],
+    alphas: np.ndarray,
+    objects: Sequence[tuple[str, Sequence[float]]],
+    grid: tuple[int, int],
+    image_hw: tuple[int, int],
+) -> list[float]:
+    """One score per word of ``words`` that names an object of ``objects`` ((name, box) pairs); ``alphas`` (T, L)."""
+    by_name: dict[str, list[Sequence[float]]] = {}
+    for name, box in objects:
+        by_name.setdefault(name, []).append(box)
+    return [
+        attention_in_box(alphas[t], grid, image_hw, by_name[word])
+        for t, word in enumerate(words)
+        if word in by_name and t < len(alphas)
+    ]

@@ -1,0 +1,308 @@
+"""Show and Tell (Vinyals et al. 2015) and Show, Attend and Tell (Xu et al., ICML 2015), soft and hard.
+
+The decoder of Xu et al. §3.1.2, with the annotation vectors a_i (B, L, D) of a CNN:
+
+* eq. (1)-(3): an LSTM whose input is [E y_{t-1}; ẑ_t]; (h_0, c_0) = (f_init,h(ā), f_init,c(ā)),
+  two one-layer tanh MLPs of the mean annotation ā = (1/L) Σ_i a_i.
+* eq. (4)-(5): e_ti = f_att(a_i, h_{t-1}) = v_aᵀ tanh(W h_{t-1} + U a_i + b) — the additive score of
+  :mod:`attn_cli.attention.scores` (Bahdanau's, reused), α_t = softmax(e_t) over the L locations.
+* eq. (7), the deep output: p(y_t | a, y_1^{t-1}) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z ẑ_t)).
+* soft (§4.2): ẑ_t = β_t Σ_i α_ti a_i with the gating scalar β_t = σ(f_β(h_{t-1})) (§4.2.1), trained
+  on −log p(y|a) + λ Σ_i (1 − Σ_t α_ti)², the doubly stochastic penalty (eq. (14)).
+* hard (§4.1): s_t ~ Multinoulli_L(α_t), ẑ_t = a_{s_t} (eq. (8)-(9)); the gradient estimate of
+  eq. (12): ∂log p(y|s̃,a)/∂W + λ_r (log p(y|s̃,a) − b) ∂log p(s̃|a)/∂W + λ_e ∂H[s̃]/∂W, with the
+  moving-average baseline b (:class:`attn_cli.attention.reinforce.MovingAverageBaseline`), the
+  entropy bonus, and — as the paper does — the sampled location replaced by its expected value
+  α_t with probability 0.5.
+
+Show and Tell (``show-tell``): the same LSTM and output layer without attention: the image vector
+ā sets the initial state and is never seen again.
+
+Deviations, all deliberate: the deep output has a tanh before L_o (the authors' code,
+arctic-captions, does the same); the loss is the per-sentence NLL summed over the words and
+averaged over the batch (as the paper) but logged per word; the 0.5 choice of the expected
+location is drawn once per caption, not per word; hard attention decodes at test time with the
+expected context Σ_i α_ti a_i (deterministic, like the authors' sampler), so evaluation needs no
+random numbers; Show and Tell puts the image into the initial state (h_0, c_0) instead of feeding
+it as the first input (Vinyals et al. §3.1) — the issue asks for the former, it keeps the three
+models on one decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attn_cli.attention.core import masked_softmax
+from attn_cli.attention.reinforce import MovingAverageBaseline, categorical_sample, reinforce_loss
+from attn_cli.attention.scores import AdditiveScore
+from attn_cli.errors import AttnError
+from attn_cli.nn.image_encoders import GridCNN
+from attn_cli.registry import MODELS
+
+Attention = Literal["none", "mean", "soft", "hard"]
+
+
+def doubly_stochastic_penalty(alphas: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """Σ_i (1 − Σ_t α_ti)² per caption (Xu et al. eq. (14)); ``alphas`` (B, T, L), ``steps`` (B, T) bool."""
+    total = (alphas * steps.unsqueeze(-1).to(alphas.dtype)).sum(1)  # (B, L) attention each location received
+    return ((1.0 - total) ** 2).sum(-1)  # (B,)
+
+
+class CaptionDecoder(nn.Module):
+    """The LSTM decoder of Xu et al. over annotation vectors (B, L, D); L may be frames (Yao et al.).
+
+    ``attention``: ``none`` (Show and Tell), ``mean`` (the context is ā at every step: Yao et al.'s
+    basic encoder-decoder), ``soft`` or ``hard``. Step-decoder protocol of :mod:`attn_cli.nn.search`.
+    """
+
+    def __init__(
+        self,
+        feat_dim: int,
+        vocab: int,
+        *,
+        attention: Attention,
+        emb_dim: int,
+        hidden: int,
+        attn_dim: int,
+        dropout: float,
+        gate: bool,
+    ) -> None:
+        super().__init__()
+        self.attention, self.gate_on = attention, gate and attention in ("soft", "hard")
+        ctx = 0 if attention == "none" else feat_dim
+        self.embed = nn.Embedding(vocab, emb_dim)
+        self.init_h = nn.Linear(feat_dim, hidden)  # f_init,h
+        self.init_c = nn.Linear(feat_dim, hidden)  # f_init,c
+        self.lstm = nn.LSTMCell(emb_dim + ctx, hidden)  # eq. (1): input [E y_{t-1}; ẑ_t]
+        self.score = AdditiveScore(hidden, feat_dim, attn_dim) if attention in ("soft", "hard") else None  # f_att
+        self.f_beta = nn.Linear(hidden, 1) if self.gate_on else None  # §4.2.1 gating scalar
+        self.L_h = nn.Linear(hidden, emb_dim)  # eq. (7)
+        self.L_z = nn.Linear(ctx, emb_dim) if ctx else None
+        self.L_o = nn.Linear(emb_dim, vocab)
+        self.drop = nn.Dropout(dropout)
+
+    # -- memory and state ----------------------------------------------------------------------
+    def memory(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image work done once: keys U a_i + b (B, L, A) and the mean annotation ā (B, D)."""
+        mem = {"feats": feats, "mean": feats.mean(1)}
+        if self.score is not None:
+            mem["keys"] = self.score.keys(feats)  # (B, L, A)
+        return mem
+
+    def init_state(self, memory: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = memory["mean"]  # (B, D)
+        return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))  # (B, H) each
+
+    def attend(self, h_prev: torch.Tensor, memory: dict[str, torch.Tensor]) -> torch.Tensor:
+        """α_t (B, L), eq. (4)-(5)."""
+        scores = self.score.score(h_prev.unsqueeze(1), memory["keys"]).squeeze(1)  # (B, L)
+        return masked_softmax(scores, None)
+
+    # -- one step --------------------------------------------------------------------------------
+    def _step(
+        self,
+        y_prev: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+        memory: dict[str, torch.Tensor],
+        expect: torch.Tensor | None = None,
+    ) -> dict[str, Any]:
+        """One word. ``expect`` (B,) bool: hard attention uses the expected context there, else samples.
+
+        ``expect=None`` for hard attention means: expected context everywhere (evaluation).
+        """
+        h, c = state
+        emb = self.embed(y_prev)  # (B, E)
+        out: dict[str, Any] = {"alpha": None, "beta": None, "log_p_loc": None, "entropy": None}
+        feats = memory["feats"]  # (B, L, D)
+        if self.attention == "none":
+            z = None
+        elif self.attention == "mean":
+            z = memory["mean"]  # (B, D)
+        else:
+            alpha = self.attend(h, memory)  # (B, L)
+            out["alpha"] = alpha
+            z = torch.bmm(alpha.unsqueeze(1), feats).squeeze(1)  # (B, D) expected context, eq. (13)
+            if self.attention == "hard" and expect is not None:
+                loc, log_p, ent = categorical_sample(alpha)  # (B,) each; eq. (8)
+                sampled = feats[torch.arange(feats.size(0), device=feats.device), loc]  # (B, D) eq. (9)
+                z = torch.where(expect.unsqueeze(1), z, sampled)
+                out["log_p_loc"], out["entropy"], out["loc"] = log_p, ent, loc
+            if self.gate_on:
+                beta = torch.sigmoid(self.f_beta(h))  # (B, 1)
+                out["beta"] = beta.squeeze(1)
+                z = beta * z
+        out["z"] = z  # ẑ_t (B, D), the context the LSTM reads
+        inp = emb if z is None else torch.cat([emb, z], -1)
+        h, c = self.lstm(inp, (h, c))  # (B, H)
+        pre = emb + self.L_h(h) + (self.L_z(z) if z is not None else 0.0)  # eq. (7)
+        out["logits"] = self.L_o(self.drop(torch.tanh(pre)))  # (B, V)
+        out["state"] = (h, c)
+        return out
+
+    def step(
+        self, y_prev: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], memory: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        """Search protocol: log-probabilities (B, V), new state, α_t (B, L) or None. Deterministic."""
+        out = self._step(y_prev, state, memory)
+        return F.log_softmax(out["logits"], -1), out["state"], out["alpha"]
+
+    def teacher_forced(
+        self, memory: dict[str, torch.Tensor], tok_in: torch.Tensor, expect: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor | None]:
+        """Logits (B, T, V) and per-step α (B, T, L), β (B, T), log p(s̃) and entropies (B, T)."""
+        state = self.init_state(memory)
+        outs = []
+        for t in range(tok_in.size(1)):
+            o = self._step(tok_in[:, t], state, memory, expect)
+            state = o["state"]
+            outs.append(o)
+
+        def stack(key: str) -> torch.Tensor | None:
+            return torch.stack([o[key] for o in outs], 1) if outs and outs[0][key] is not None else None
+
+        return {k: stack(k) for k in ("logits", "alpha", "beta", "log_p_loc", "entropy")}
+
+
+class Captioner(nn.Module):
+    """Encoder (``encode``: input -> annotations (B, L, D)) + :class:`CaptionDecoder`, with the training loss."""
+
+    kind = "caption"
+
+    def __init__(self, cfg: Any, encoder: nn.Module | None, feat_dim: int, meta: dict[str, Any]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.pad, self.bos, self.eos = int(meta["pad_id"]), int(meta["bos_id"]), int(meta["eos_id"])
+        self.decoder = CaptionDecoder(
+            feat_dim,
+            int(meta["vocab_size"]),
+            attention=self.attention_kind(),
+            emb_dim=cfg.emb_dim,
+            hidden=cfg.hidden,
+            attn_dim=getattr(cfg, "attn_dim", cfg.hidden),
+            dropout=cfg.dropout,
+            gate=getattr(cfg, "gate", False),
+        )
+        self.baseline = MovingAverageBaseline(getattr(cfg, "baseline_decay", 0.9))
+        self.grid: tuple[int, int] | None = getattr(encoder, "grid", None)
+
+    def attention_kind(self) -> Attention:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = x.float() if self.encoder is None else self.encoder(x)  # (B, L, D)
+        return self.decoder.memory(feats)
+
+    # search protocol (the decoder is the step decoder; memory comes from encode)
+    def init_state(self, memory: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoder.init_state(memory)
+
+    def step(self, y_prev: torch.Tensor, state: Any, memory: dict[str, torch.Tensor]) -> Any:
+        return self.decoder.step(y_prev, state, memory)
+
+    def forward(self, x: torch.Tensor, tok_in: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """Teacher-forced pass (expected context for hard attention): logits (B, T, V), alpha (B, T, L)."""
+        return self.decoder.teacher_forced(self.encode(x), tok_in)
+
+    def nll(self, memory: dict[str, torch.Tensor], tok_in: torch.Tensor, tok_out: torch.Tensor) -> torch.Tensor:
+        """Per-caption summed NLL (B,), teacher-forced, EOS included (for perplexity)."""
+        logits = self.decoder.teacher_forced(memory, tok_in)["logits"]  # (B, T, V)
+        nll = F.cross_entropy(logits.transpose(1, 2), tok_out, ignore_index=self.pad, reduction="none")  # (B, T)
+        return nll.sum(1)
+
+    def loss(
+        self, x: torch.Tensor, tok_in: torch.Tensor, tok_out: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        memory = self.encode(x)
+        keep = tok_out != self.pad  # (B, T)
+        b = tok_in.size(0)
+        expect = None
+        if self.attention_kind() == "hard":
+            p = self.cfg.expected_prob if self.training else 1.0
+            expect = torch.rand(b, device=tok_in.device) < p  # (B,) per caption, see the module docstring
+        out = self.decoder.teacher_forced(memory, tok_in, expect)
+        nll_tok = F.cross_entropy(out["logits"].transpose(1, 2), tok_out, ignore_index=self.pad, reduction="none")
+        nll = nll_tok.sum(1)  # (B,) −log p(y | a), per caption
+        loss = nll.mean()
+        logs = {"nll_word": nll.detach().sum() / keep.sum()}
+        if self.attention_kind() == "soft" and self.cfg.doubly_stochastic:
+            penalty = doubly_stochastic_penalty(out["alpha"], keep)  # (B,)
+            loss = loss + self.cfg.doubly_stochastic * penalty.mean()
+            logs["ds_penalty"] = penalty.mean().detach()
+        if out["beta"] is not None:
+            logs["beta"] = (out["beta"].detach() * keep).sum() / keep.sum()
+        if self.attention_kind() == "hard" and out["log_p_loc"] is not None:
+            sampled = (keep & ~expect.unsqueeze(1)).to(nll.dtype)  # (B, T) words with a sampled location
+            reward = -nll.detach()  # log p(y | s̃, a)
+            baseline = self.baseline(reward)  # (B,)
+            rl = reinforce_loss(out["log_p_loc"] * sampled, reward, baseline)
+            entropy = (out["entropy"] * sampled).sum(1).mean()
+            loss = loss + self.cfg.reinforce_weight * rl - self.cfg.entropy * entropy
+            logs.update(reinforce=rl.detach(), entropy=entropy.detach(), baseline=baseline.mean())
+        return loss, logs
+
+
+@MODELS.register("show-tell")
+class ShowTell(Captioner):
+    """Vinyals et al. (2015): CNN image vector -> LSTM initial state; no attention."""
+
+    @dataclass(frozen=True)
+    class Config:
+        channels: tuple[int, ...] = (32, 64, 64)  # GridCNN stages (from scratch); ignored for feature inputs
+        emb_dim: int = 64
+        hidden: int = 128
+        dropout: float = 0.0
+
+    def __init__(self, cfg: Config, **meta: Any) -> None:
+        encoder, dim = image_encoder(cfg, meta)
+        super().__init__(cfg, encoder, dim, meta)
+
+    def attention_kind(self) -> Attention:
+        return "none"
+
+
+@MODELS.register("sat")
+class ShowAttendTell(Captioner):
+    """Xu et al. (2015): soft (§4.2) or hard (§4.1) attention over the L×D annotation grid."""
+
+    @dataclass(frozen=True)
+    class Config:
+        attention: Literal["soft", "hard"] = "soft"
+        channels: tuple[int, ...] = (32, 64, 64)
+        emb_dim: int = 64
+        hidden: int = 128
+        attn_dim: int = 64
+        dropout: float = 0.0
+        gate: bool = True  # β_t (§4.2.1); the paper uses it with soft attention
+        doubly_stochastic: float = 1.0  # λ of eq. (14); soft only
+        reinforce_weight: float = 1.0  # λ_r of eq. (12); hard only
+        entropy: float = 0.01  # λ_e of eq. (12); hard only
+        baseline_decay: float = 0.9  # moving-average baseline b_k = decay·b_{k-1} + (1−decay)·log p(y|s̃,a)
+        expected_prob: float = 0.5  # probability of using the expected location instead of a sample (§4.1)
+
+    def __init__(self, cfg: Config, **meta: Any) -> None:
+        if cfg.attention == "hard" and not 0.0 <= cfg.expected_prob <= 1.0:
+            raise AttnError(f"model.expected_prob must be in [0, 1], got {cfg.expected_prob}")
+        encoder, dim = image_encoder(cfg, meta)
+        super().__init__(cfg, encoder, dim, meta)
+
+    def attention_kind(self) -> Attention:
+        return self.cfg.attention
+
+
+def image_encoder(cfg: Any, meta: dict[str, Any]) -> tuple[nn.Module | None, int]:
+    """A from-scratch :class:`GridCNN` for pixel inputs; none for precomputed features (B, L, D)."""
+    shape = list(meta["input_shape"])
+    if meta["input_kind"] == "features":
+        return None, int(shape[-1])
+    if meta["input_kind"] != "image":
+        raise AttnError(
+            f"{type(cfg).__qualname__.split('.')[0]} captions images; this dataset holds {meta['input_kind']}"
+        )
+    enc = GridCNN(shape, cfg.channels)
+    return enc, enc.out_dim

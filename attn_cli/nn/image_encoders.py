@@ -1,0 +1,160 @@
+"""Image and video encoders for captioning: annotation vectors a = {a_1..a_L}, a_i ∈ R^D (Xu et al. §3.1.1).
+
+* :class:`GridCNN` — a small CNN trained from scratch (conv3×3-ReLU-maxpool per stage) whose last
+  feature map (D, h, w) is flattened to L = h·w annotation vectors, as Xu et al. take the
+  14×14×512 conv5_4 map of VGG (L = 196, D = 512). For the digit captions: 60×60 -> 7×7 × 64.
+* :class:`FrameEncoder` — one vector per video frame: :class:`GridCNN` averaged over the grid
+  (Yao et al. 2015 §2.1 use GoogLeNet per frame), a 3-D convolution over (time, height, width)
+  for local motion features (Yao et al. §2.1, "exploiting local structure"; theirs is a
+  pretrained 3-D CNN on HOG/HOF/MBH volumes, ours learns from pixels), or both concatenated.
+* :func:`torchvision_backbone` / :func:`extract_features` — ResNet/VGG feature grids for real
+  photos (Flickr8k/30k, COCO) with ImageNet weights from a local file or torchvision's download,
+  computed once and cached on disk. torchvision is imported lazily: it is not a dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from attn_cli.errors import AttnError
+
+TORCHVISION_HINT = "pip install torch==2.14.1 torchvision==0.29.1"
+
+
+class GridCNN(nn.Module):
+    """(B, C, H, W) -> annotation vectors (B, L, D) with L = h·w; ``grid`` is (h, w)."""
+
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (32, 64, 64)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_shape[0]
+        for width in channels:
+            layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c = width
+        self.body = nn.Sequential(*layers)
+        self.out_dim = c
+        with torch.no_grad():
+            fmap = self.body(torch.zeros(1, *in_shape))
+        self.grid = (int(fmap.size(2)), int(fmap.size(3)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fmap = self.body(x)  # (B, D, h, w)
+        return fmap.flatten(2).transpose(1, 2)  # (B, L, D), row-major over the grid
+
+
+class Conv3dEncoder(nn.Module):
+    """(B, T, C, H, W) -> (B, T, D): 3×3×3 convolutions (time padded, never pooled), spatial max-pooling."""
+
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (16, 32)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_shape[1]
+        for width in channels:
+            layers += [nn.Conv3d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool3d((1, 2, 2))]
+            c = width
+        self.body = nn.Sequential(*layers)
+        self.out_dim = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fmap = self.body(x.transpose(1, 2))  # (B, D, T, h, w)
+        return fmap.mean((3, 4)).transpose(1, 2)  # (B, T, D)
+
+
+class FrameEncoder(nn.Module):
+    """Per-frame vectors (B, T, D) from frames (B, T, C, H, W): ``cnn2d``, ``cnn3d`` or ``both`` (concatenated)."""
+
+    def __init__(self, in_shape: Sequence[int], kind: str, channels: Sequence[int], channels3d: Sequence[int]) -> None:
+        super().__init__()
+        frame_shape = list(in_shape[1:])
+        self.cnn2d = GridCNN(frame_shape, channels) if kind in ("cnn2d", "both") else None
+        self.cnn3d = Conv3dEncoder(in_shape, channels3d) if kind in ("cnn3d", "both") else None
+        self.out_dim = (self.cnn2d.out_dim if self.cnn2d else 0) + (self.cnn3d.out_dim if self.cnn3d else 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        parts = []
+        if self.cnn2d is not None:
+            parts.append(self.cnn2d(x.flatten(0, 1)).mean(1).view(b, t, -1))  # (B, T, D2)
+        if self.cnn3d is not None:
+            parts.append(self.cnn3d(x))  # (B, T, D3)
+        return torch.cat(parts, -1)  # (B, T, D)
+
+
+# -- torchvision backbones for real photos --------------------------------------------------------
+
+BACKBONES = {
+    # name: (torchvision constructor, children to drop at the end, feature width D)
+    "resnet18": ("resnet18", 2, 512),
+    "resnet50": ("resnet50", 2, 2048),
+    "resnet101": ("resnet101", 2, 2048),
+    "vgg16": ("vgg16", 0, 512),
+    "vgg19": ("vgg19", 0, 512),
+}
+
+
+def _torchvision() -> object:
+    try:
+        import torchvision
+    except ImportError as err:
+        raise AttnError(f"photo encoders need torchvision, which is not installed; run `{TORCHVISION_HINT}`") from err
+    return torchvision
+
+
+def torchvision_backbone(name: str, weights: str | None = None, pretrained: bool = True) -> nn.Module:
+    """A conv trunk returning (B, D, h, w): ResNet without pool/fc, or VGG's conv5 before its last max-pool.
+
+    ``weights``: a local ``.pth`` state dict of the full torchvision model. Without it and with
+    ``pretrained``, torchvision downloads the ImageNet weights (offline: a clear error).
+    """
+    if name not in BACKBONES:
+        from attn_cli.errors import unknown
+
+        raise unknown("image encoder", name, BACKBONES)
+    tv = _torchvision()
+    ctor, drop, _ = BACKBONES[name]
+    model = getattr(tv.models, ctor)(weights=None)
+    if weights:
+        path = Path(weights)
+        if not path.is_file():
+            raise AttnError(f"encoder weights {weights} do not exist; pass a torchvision {name} state dict (.pth)")
+        model.load_state_dict(torch.load(path, map_location="cpu"))
+    elif pretrained:
+        try:
+            model = getattr(tv.models, ctor)(weights="DEFAULT")
+        except Exception as err:  # urllib errors when offline, wrapped differently across versions
+            raise AttnError(
+                f"cannot download ImageNet weights for {name} ({type(err).__name__}); offline? "
+                f"pass a local state dict with --set encoder_weights=FILE"
+            ) from err
+    if name.startswith("vgg"):
+        return nn.Sequential(*list(model.features.children())[:-1]).eval()  # conv5_x before the last pool
+    return nn.Sequential(*list(model.children())[:-drop]).eval()
+
+
+@torch.no_grad()
+def extract_features(
+    paths: Sequence[Path], name: str, *, weights: str | None, size: int = 224, batch: int = 32
+) -> np.ndarray:
+    """Annotation vectors (N, L, D) float16 for image files, via a torchvision backbone (ImageNet normalisation)."""
+    tv = _torchvision()
+    from PIL import Image
+
+    net = torchvision_backbone(name, weights)
+    tf = tv.transforms.Compose(
+        [
+            tv.transforms.Resize((size, size)),
+            tv.transforms.ToTensor(),
+            tv.transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ]
+    )
+    out = []
+    for start in range(0, len(paths), batch):
+        imgs = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths[start : start + batch]])
+        fmap = net(imgs)  # (B, D, h, w)
+        out.append(fmap.flatten(2).transpose(1, 2).half().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0, BACKBONES[name][2]), np.float16)

@@ -1,0 +1,212 @@
+"""The captioning task: Show and Tell, Show-Attend-Tell (soft/hard) and video description.
+
+Training is teacher-forced on (image, caption) pairs. Evaluation is free-running — greedy
+(``eval.beam: 1``) or beam search (:mod:`attn_cli.nn.search`) from the image alone, never
+teacher-forced — and scored with pycocoevalcap (PTB tokenizer, BLEU-1..4, METEOR, ROUGE-L,
+CIDEr) against *all* references of each image. Perplexity (Yao et al.'s fourth column) is the
+teacher-forced per-word perplexity of all references (EOS included). Where the dataset stores
+object boxes (the digit captions), ``attn_correct`` is the share of attention mass inside the box
+of the digit each generated digit word names (:mod:`attn_cli.metrics.attention`), averaged over
+those words. Validation during training uses greedy decoding and skips METEOR and the PTB
+tokenizer (seconds of Java per validation); ``attn eval`` reports everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from attn_cli.config import Recipe
+from attn_cli.data.caption import CaptionDataConfig, CaptionDataModule, collate
+from attn_cli.errors import AttnError
+from attn_cli.io import write_json, write_jsonl
+from attn_cli.metrics.attention import word_correctness
+from attn_cli.metrics.caption import caption_scores
+from attn_cli.nn.search import Hypothesis, beam_search, greedy, select
+from attn_cli.registry import TASKS
+from attn_cli.tasks.base import AttnModule, Task, perplexity
+from data_prep.mnist_captions import NAMES
+
+
+@dataclass(frozen=True)
+class CaptionEvalConfig:
+    beam: int = 3  # 1 = greedy
+    val_beam: int = 1  # decoding of the validation scores during training
+    alpha: float = 0.0  # beam length penalty ((5+|Y|)/6)^α; 0 = raw log-probability
+    max_len: int = 0  # output limit in words; 0: the longest training caption + 5
+    meteor: bool = True  # METEOR's Java start-up costs ~15 s; the tiny (test) recipes switch it off
+
+
+class CaptionModule(AttnModule):
+    def __init__(self, recipe: Recipe, meta: dict[str, Any]) -> None:
+        super().__init__(recipe, meta)
+        self.itos: list[str] = meta["itos"]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x = batch["x"].index_select(0, batch["cap_img"])  # one input row per caption
+        loss, logs = self.model.loss(x, batch["tok_in"], batch["tok_out"])
+        n = len(batch["cap_img"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        for k, v in logs.items():
+            self.log(f"train/{k}", v, batch_size=n)
+        return loss
+
+    # -- evaluation -------------------------------------------------------------------------
+    def decode(self, memory: dict[str, torch.Tensor], batch_size: int, beam: int) -> list[Hypothesis]:
+        """Free-running captions from the image alone (the references are never fed in)."""
+        ev, m = self.recipe.eval, self.model
+        max_len = ev.max_len or int(self.meta["max_len"])
+        if beam == 1:
+            return greedy(m, memory, batch_size, m.bos, m.eos, max_len)
+        return beam_search(m, memory, batch_size, m.bos, m.eos, beam, max_len, ev.alpha)
+
+    def words(self, tokens: list[int]) -> list[str]:
+        return [self.itos[t] for t in tokens]
+
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+        memory = self.model.encode(batch["x"])
+        nll = self.model.nll(select(memory, batch["cap_img"]), batch["tok_in"], batch["tok_out"])  # (N,)
+        ntok = (batch["tok_out"] != self.model.pad).sum(1)  # (N,)
+        per_img_nll = torch.zeros(len(batch["ids"])).index_add_(0, batch["cap_img"], nll.float().cpu())
+        per_img_tok = torch.zeros(len(batch["ids"]), dtype=torch.long).index_add_(0, batch["cap_img"], ntok.cpu())
+        beam = self.recipe.eval.val_beam if split == "val" else self.recipe.eval.beam
+        hyps = self.decode(memory, len(batch["ids"]), beam)
+        ds = self.data._load(split)
+        rows = []
+        for i, hyp in enumerate(hyps):
+            idx = int(batch["ids"][i])
+            item = ds.items[idx]
+            words = self.words(hyp.tokens)
+            row: dict[str, Any] = {
+                "id": idx,
+                "image": item.get("file", idx),
+                "hyp": " ".join(words),
+                "refs": item["refs"],
+                "nll": float(per_img_nll[i]),
+                "ntok": int(per_img_tok[i]),
+            }
+            if "boxes" in item and hyp.attn is not None and self.model.grid is not None:
+                objects = [(NAMES[int(b[0])], b[1:]) for b in item["boxes"]]
+                hw = tuple(self.meta["input_shape"][-2:])
+                row["attn_correct"] = word_correctness(words, hyp.attn.numpy(), objects, self.model.grid, hw)
+            rows.append(row)
+        return rows
+
+    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+        final = split != "val"
+        hyps = {r["id"]: r["hyp"] for r in rows}
+        refs = {r["id"]: r["refs"] for r in rows}
+        metrics = caption_scores(hyps, refs, tokenize=final, meteor=final and self.recipe.eval.meteor)
+        metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
+        scores = [s for r in rows for s in r.get("attn_correct", [])]
+        if scores:
+            metrics["attn_correct"] = float(np.mean(scores))
+            metrics["attn_words"] = float(len(scores))
+        ev = self.recipe.eval
+        beam = ev.val_beam if split == "val" else ev.beam
+        self.metrics_info = {
+            "decoding": "free-running, " + ("greedy" if beam == 1 else f"beam {beam}"),
+            "scorer": "pycocoevalcap, PTB tokenizer, all references"
+            if final
+            else "pycocoevalcap without PTB tokenizer or METEOR (validation)",
+        }
+        return metrics
+
+    def save_predictions(self, rows: list[dict[str, Any]], out: Path) -> None:
+        """predictions.jsonl (ids, hypothesis, references, per-word attention correctness) and
+        captions.json in the COCO results format ({"image_id", "caption"})."""
+        write_jsonl(out / "predictions.jsonl", rows)
+        write_json(out / "captions.json", [{"image_id": r["image"], "caption": r["hyp"]} for r in rows])
+
+
+class CaptionTask(Task):
+    name = "caption"
+    summary = "image and video captioning: Show and Tell, Show-Attend-Tell soft/hard, temporal attention"
+    data_config = CaptionDataConfig
+    eval_config = CaptionEvalConfig
+    models = ("show-tell", "sat", "video")
+    module_class = CaptionModule
+    metric_units = {
+        "bleu1": "BLEU-1 (pycocoevalcap, 0-1)",
+        "bleu2": "BLEU-2 (0-1)",
+        "bleu3": "BLEU-3 (0-1)",
+        "bleu4": "BLEU-4 (0-1)",
+        "meteor": "METEOR (0-1)",
+        "rouge_l": "ROUGE-L (0-1)",
+        "cider": "CIDEr",
+        "ppl": "perplexity per word of the references (EOS included)",
+        "attn_correct": "share of attention mass inside the named digit's box (0-1)",
+        "attn_words": "digit words scored for attention correctness",
+    }
+
+    def datamodule(self, recipe: Recipe, data_dir: Path) -> CaptionDataModule:
+        t = recipe.train
+        return CaptionDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
+
+    def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
+        """Per-word attention maps over the image (Xu et al. Fig. 2-3), or frame-attention strips (video)."""
+        model = module.model
+        if model.attention_kind() in ("none", "mean"):
+            raise AttnError(
+                f"{module.recipe.name} ({model.attention_kind()} context) has no attention to draw; "
+                "visualise a sat or video-temporal run"
+            )
+        ds = dm._load(split)
+        batch = collate([{"id": i, "x": ds.x[i], "caps": ds.items[i]["tokens"][:1]} for i in range(min(n, len(ds)))])
+        module.eval()
+        with torch.no_grad():
+            memory = model.encode(batch["x"])
+            hyps = module.decode(memory, len(batch["ids"]), module.recipe.eval.beam)
+        title = f"{module.recipe.name} ({model.attention_kind()} attention)"
+        paths = []
+        for i, hyp in enumerate(hyps):
+            words = [*module.words(hyp.tokens)]
+            if hyp.attn is None or not words:
+                continue
+            if model.grid is not None:
+                paths.append(
+                    image_panels(batch["x"][i], hyp.attn, words, model.grid, out_dir / f"attention-{split}-{i}.png")
+                )
+            else:
+                paths.append(frame_strip(batch["x"][i], hyp.attn, words, out_dir / f"frames-{split}-{i}.png", title))
+        return paths
+
+
+def image_panels(image: torch.Tensor, attn: torch.Tensor, words: list[str], grid: tuple[int, int], path: Path) -> Path:
+    """The image, then one panel per generated word with its α_t upsampled over the image."""
+    from attn_cli.viz.core import panels
+
+    maps = [attn[t].view(*grid).numpy() for t in range(len(words))]
+    return panels(image.numpy(), maps, [f"{w}" for w in words], path)
+
+
+def frame_strip(video: torch.Tensor, attn: torch.Tensor, words: list[str], path: Path, title: str) -> Path:
+    """Frames on top, then one row per word with its attention over the frames (Yao et al. Fig. 4)."""
+    import matplotlib.pyplot as plt
+
+    from attn_cli.viz.core import save
+
+    frames = video.numpy()  # (T, C, H, W)
+    t = frames.shape[0]
+    fig, axes = plt.subplots(
+        2,
+        1,
+        figsize=(max(4, 0.8 * t), 1.2 + 0.3 * len(words)),
+        gridspec_kw={"height_ratios": [1, max(1, len(words) / 3)]},
+    )
+    strip = np.concatenate([f[0] for f in frames], axis=1)  # (H, T·W)
+    axes[0].imshow(strip, cmap="gray")
+    axes[0].axis("off")
+    axes[0].set_title(title, fontsize=9)
+    axes[1].imshow(attn[: len(words)].numpy(), aspect="auto", cmap="Greys", vmin=0)
+    axes[1].set_yticks(range(len(words)), words, fontsize=7)
+    axes[1].set_xticks(range(t), [str(k + 1) for k in range(t)], fontsize=7)
+    axes[1].set_xlabel("frame")
+    return save(fig, path)
+
+
+TASKS.add("caption", CaptionTask())

@@ -1,0 +1,287 @@
+"""Real photo-caption datasets: MS-COCO, Flickr8k, Flickr30k (Karpathy splits) and Multi30k's description task.
+
+=================  ==========================================================================
+dataset            ``--source`` holds
+=================  ==========================================================================
+coco               ``annotations/captions_{train,val}2014.json`` (official caption JSON) and the
+                   ``train2014/``, ``val2014/`` image folders. Splits as Xu et al. §5.1: train2014
+                   for training, the first ``val`` / next ``test`` images of val2014 (5000 each).
+                   Or Karpathy's ``dataset_coco.json`` (its own split field) with the two folders.
+flickr8k           Karpathy's ``dataset_flickr8k.json`` and the image folder (``Flicker8k_Dataset/``,
+                   ``Flickr8k_Dataset/``, ``images/`` or ``--set images=DIR``): 6000/1000/1000.
+flickr30k          ``dataset_flickr30k.json`` and ``flickr30k-images/`` (or ``images=DIR``): 29000/1014/1000
+                   in Karpathy's split (Xu et al. use 1000/1000 for val/test).
+multi30k-captions  Multi30k task 2 (``raw/{train,val,test_2016}.{1..5}.en.gz`` + ``image_splits/``,
+                   e.g. ``../shared/data/multi30k/task2``): 5 independent English captions per
+                   Flickr30k image; the images are the user's own (``--set images=DIR``).
+=================  ==========================================================================
+
+Captions get the papers' preprocessing (:mod:`data_prep.captions`); every reference is kept.
+Images become annotation vectors once, here, with a frozen ImageNet CNN (Xu et al. do not
+fine-tune theirs): ``--set encoder=resnet50`` (default; ``vgg16`` gives Xu et al.'s 14×14×512
+conv5_4 grid), weights from ``--set encoder_weights=FILE`` or torchvision's download. The
+features (``{split}_feats.npy``, float16) are the on-disk cache every run reads.
+``--set encoder=none`` prepares the captions only (e.g. to inspect the vocabulary). Downloads:
+the Karpathy split JSONs (``caption_datasets.zip``) and the COCO annotation archive from their
+official addresses; no sha256 is published for them, so they are not checksum-verified; images
+must come from ``--source``/``images`` (licence terms of Flickr and COCO).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attn_cli.errors import AttnError
+from attn_cli.registry import DATASETS
+from data_prep.base import DatasetSpec, RawFile, read_text_lines
+from data_prep.captions import write_caption_splits
+
+KARPATHY_ZIP = RawFile(
+    "caption_datasets.zip", "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
+)
+COCO_ZIP = RawFile(
+    "annotations_trainval2014.zip", "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"
+)
+
+
+@dataclass(frozen=True)
+class PhotoCaptionConfig:
+    images: str = ""  # image folder (default: looked up inside --source)
+    encoder: str = "resnet50"  # resnet18/50/101, vgg16/19, or none (captions only)
+    encoder_weights: str = ""  # a local torchvision state dict; empty: torchvision's ImageNet download
+    image_size: int = 224
+    min_freq: int = 5  # Karpathy/Xu: words seen at least 5 times in training
+    max_len: int = 0  # drop training captions longer than this (0: keep all)
+    val: int = 5000  # coco (official JSON only): val2014 images used for validation ...
+    test: int = 5000  # ... and for testing
+    limit: int = 0  # keep the first n images of each split (0: all) — for quick trials
+
+
+def load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise AttnError(f"{path} does not exist; --source must hold it") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AttnError(f"{path} is not valid JSON ({err}); download it again") from err
+
+
+def _extract_zips(source: Path, out: Path) -> Path:
+    """A downloaded archive is unpacked beside the prepared data (``--source`` may be read-only)."""
+    zips = sorted(source.glob("*.zip")) if source.is_dir() else []
+    if not zips:
+        return source
+    dest = out.parent / "raw-extracted" / source.name
+    for z in zips:
+        try:
+            with zipfile.ZipFile(z) as fh:
+                fh.extractall(dest)
+        except zipfile.BadZipFile as err:
+            raise AttnError(f"{z} is not a valid zip archive; download it again") from err
+    return dest
+
+
+def _find(root: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        hits = sorted(root.rglob(name))
+        if hits:
+            return hits[0]
+    return None
+
+
+def _image_dir(cfg: PhotoCaptionConfig, root: Path, candidates: tuple[str, ...]) -> Path | None:
+    if cfg.images:
+        path = Path(cfg.images)
+        if not path.is_dir():
+            raise AttnError(f"--set images={cfg.images} is not a folder; point it at the image folder")
+        return path
+    for name in candidates:
+        hits = [p for p in root.rglob(name) if p.is_dir()]
+        if hits:
+            return hits[0]
+    return None
+
+
+def check_images(splits: dict[str, list[dict[str, Any]]], needed: bool) -> None:
+    if not needed:
+        return
+    for split, items in splits.items():
+        for item in items:
+            if not Path(item["file"]).is_file():
+                raise AttnError(
+                    f"{split}: image {item['file']} of a caption is missing; pass the image folder with --set images=DIR"
+                )
+
+
+def finish(cfg: PhotoCaptionConfig, splits: dict[str, list[dict[str, Any]]], out: Path, note: str) -> dict[str, Any]:
+    if cfg.limit:
+        splits = {s: items[: cfg.limit] for s, items in splits.items()}
+    for items in splits.values():
+        for i, item in enumerate(items):
+            item["id"] = i
+    encode = cfg.encoder != "none"
+    check_images(splits, encode)
+    facts = write_caption_splits(out, splits, min_freq=cfg.min_freq, max_len=cfg.max_len)
+    if encode:
+        from attn_cli.nn.image_encoders import extract_features
+
+        for split, items in splits.items():
+            feats = extract_features(
+                [Path(it["file"]) for it in items],
+                cfg.encoder,
+                weights=cfg.encoder_weights or None,
+                size=cfg.image_size,
+            )
+            np.save(out / f"{split}_feats.npy", feats)
+    return {**facts, "kind": "features" if encode else "captions_only", "encoder": cfg.encoder, "note": note}
+
+
+# -- Karpathy split files (Flickr8k, Flickr30k, COCO) ---------------------------------------------
+
+
+def karpathy_splits(path: Path, image_dir: Path | None) -> dict[str, list[dict[str, Any]]]:
+    data = load_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise AttnError(f"{path} is not a Karpathy split file (no 'images' list)")
+    splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": [], "test": []}
+    for n, img in enumerate(data["images"]):
+        try:
+            split = {"restval": "train"}.get(img["split"], img["split"])
+            refs = [s["raw"] for s in img["sentences"]]
+            name = img["filename"]
+        except (KeyError, TypeError) as err:
+            raise AttnError(f"{path}: image #{n} lacks {err} (needs split, filename, sentences[].raw)") from err
+        if split not in splits:
+            raise AttnError(f"{path}: image {name} has unknown split {split!r}; valid: train, restval, val, test")
+        folder = image_dir / img["filepath"] if image_dir and img.get("filepath") else image_dir
+        splits[split].append({"refs": refs, "file": str(folder / name) if folder else name})
+    return splits
+
+
+def _karpathy(name: str, folders: tuple[str, ...]) -> Any:
+    def build(cfg: PhotoCaptionConfig, source: Path | None, out: Path) -> dict[str, Any]:
+        assert source is not None
+        root = _extract_zips(source, out)
+        js = root if root.is_file() else _find(root, (f"dataset_{name}.json",))
+        if js is None:
+            raise AttnError(f"no dataset_{name}.json under {source}; --source needs Karpathy's split file")
+        images = _image_dir(cfg, source if source.is_dir() else source.parent, folders)
+        if images is None and cfg.encoder != "none":
+            raise AttnError(f"no image folder found under {source}; pass --set images=DIR (or encoder=none)")
+        return finish(cfg, karpathy_splits(js, images), out, f"{name}, Karpathy split ({js.name})")
+
+    return build
+
+
+# -- COCO official caption JSON -------------------------------------------------------------------
+
+
+def coco_items(path: Path, image_dir: Path | None) -> list[dict[str, Any]]:
+    data = load_json(path)
+    try:
+        files = {int(img["id"]): img["file_name"] for img in data["images"]}
+        caps: dict[int, list[str]] = defaultdict(list)
+        for ann in data["annotations"]:
+            caps[int(ann["image_id"])].append(ann["caption"])
+    except (KeyError, TypeError) as err:
+        raise AttnError(
+            f"{path} is not a COCO caption file (needs images[].id/file_name, annotations[]): {err}"
+        ) from err
+    unknown = sorted(set(caps) - set(files))
+    if unknown:
+        raise AttnError(f"{path}: a caption refers to image id {unknown[0]}, which the file does not list")
+    return [
+        {"refs": caps[i], "file": str(image_dir / files[i]) if image_dir else files[i], "coco_id": i}
+        for i in sorted(files)
+        if caps.get(i)
+    ]
+
+
+def build_coco(cfg: PhotoCaptionConfig, source: Path | None, out: Path) -> dict[str, Any]:
+    assert source is not None
+    root = _extract_zips(source, out)
+    karpathy = _find(root, ("dataset_coco.json",))
+    if karpathy is not None:
+        return finish(
+            cfg, karpathy_splits(karpathy, Path(cfg.images) if cfg.images else source), out, "COCO, Karpathy split"
+        )
+    train_js = _find(root, ("captions_train2014.json",))
+    val_js = _find(root, ("captions_val2014.json",))
+    if train_js is None or val_js is None:
+        raise AttnError(f"{source} needs annotations/captions_train2014.json and captions_val2014.json")
+    base = Path(cfg.images) if cfg.images else source
+    encode = cfg.encoder != "none"
+    train = coco_items(train_js, base / "train2014" if encode else None)
+    val_all = coco_items(val_js, base / "val2014" if encode else None)
+    splits = {"train": train, "val": val_all[: cfg.val], "test": val_all[cfg.val : cfg.val + cfg.test]}
+    return finish(cfg, splits, out, "COCO 2014 official captions; val/test from val2014")
+
+
+# -- Multi30k description task ---------------------------------------------------------------------
+
+M30K_SPLITS = {"train": "train", "val": "val", "test": "test_2016"}
+
+
+def build_multi30k(cfg: PhotoCaptionConfig, source: Path | None, out: Path) -> dict[str, Any]:
+    assert source is not None
+    encode = cfg.encoder != "none"
+    if encode and not cfg.images:
+        raise AttnError("multi30k-captions needs the Flickr30k images: pass --set images=DIR (or encoder=none)")
+    splits = {}
+    for split, stem in M30K_SPLITS.items():
+        names_path = source / "image_splits" / f"{stem}_images.txt"
+        if not names_path.is_file():
+            raise AttnError(f"{names_path} is missing; --source must be Multi30k's task2 folder")
+        names = [n.strip() for n in read_text_lines(names_path) if n.strip()]
+        columns = []
+        for k in range(1, 6):
+            path = source / "raw" / f"{stem}.{k}.en.gz"
+            if not path.is_file():
+                raise AttnError(f"{path} is missing; --source must hold raw/{stem}.1-5.en.gz")
+            columns.append(read_text_lines(path))
+        if any(len(c) != len(names) for c in columns):
+            raise AttnError(f"{source}: {stem} caption files and image list have different lengths; files do not match")
+        folder = Path(cfg.images) if cfg.images else None
+        splits[split] = [
+            {"refs": [c[i] for c in columns if c[i].strip()], "file": str(folder / n) if folder else n}
+            for i, n in enumerate(names)
+        ]
+    return finish(cfg, splits, out, "Multi30k task 2 (5 English captions per Flickr30k image)")
+
+
+def _add(name: str, summary: str, build: Any, raw: list[RawFile]) -> None:
+    DATASETS.add(
+        name,
+        DatasetSpec(
+            name=name,
+            task="caption",
+            summary=summary,
+            Config=PhotoCaptionConfig,
+            build=build,
+            default_name=lambda cfg, n=name: n if cfg.encoder in ("resnet50", "none") else f"{n}-{cfg.encoder}",
+            raw_files=raw,
+        ),
+    )
+
+
+_add("coco-captions", "MS-COCO 2014 captions + images (--source), CNN features cached", build_coco, [COCO_ZIP])
+_add(
+    "flickr8k",
+    "Flickr8k, Karpathy split JSON + images (--source), CNN features cached",
+    _karpathy("flickr8k", ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images")),
+    [KARPATHY_ZIP],
+)
+_add(
+    "flickr30k",
+    "Flickr30k, Karpathy split JSON + images (--source), CNN features cached",
+    _karpathy("flickr30k", ("flickr30k-images", "flickr30k_images", "images")),
+    [KARPATHY_ZIP],
+)
+_add("multi30k-captions", "Multi30k task 2 captions (--source task2) + your Flickr30k images", build_multi30k, [])

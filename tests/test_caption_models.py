@@ -1,0 +1,190 @@
+"""Show-Attend-Tell and the video captioner: the paper's equations checked by hand, free-running evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from attn_cli.metrics.attention import attention_in_box, box_coverage, word_correctness
+from attn_cli.models.sat import ShowAttendTell, ShowTell, doubly_stochastic_penalty
+from attn_cli.models.video import VideoCaptioner
+from attn_cli.nn.search import beam_search, greedy
+
+META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}
+META = {**META, "input_shape": [1, 20, 28]}
+
+
+def _batch(b: int = 3, t: int = 5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(b, 1, 20, 28, generator=gen)
+    tok_out = torch.randint(4, 11, (b, t), generator=gen)
+    tok_out[0, 3:] = 0  # a shorter caption, padded
+    tok_out[0, 3] = 3
+    tok_in = torch.cat([torch.full((b, 1), 2), tok_out[:, :-1]], 1)
+    return x, tok_in, tok_out
+
+
+def _sat(**kw: object) -> ShowAttendTell:
+    torch.manual_seed(0)
+    cfg = ShowAttendTell.Config(channels=(5, 7), emb_dim=11, hidden=13, attn_dim=7, **kw)
+    return ShowAttendTell(cfg, **META)
+
+
+def test_doubly_stochastic_penalty_matches_a_hand_computation() -> None:
+    # one caption of 3 steps (the third is padding) over L = 2 locations
+    alphas = torch.tensor([[[0.75, 0.25], [0.5, 0.5], [0.0, 1.0]]])
+    steps = torch.tensor([[True, True, False]])
+    # Σ_t α: location 0 -> 1.25, location 1 -> 0.75; Σ_i (1 - ·)² = 0.0625 + 0.0625
+    assert doubly_stochastic_penalty(alphas, steps).tolist() == pytest.approx([0.125])
+
+
+def test_soft_loss_adds_lambda_times_the_penalty() -> None:
+    x, tok_in, tok_out = _batch()
+    with_pen, without = _sat(doubly_stochastic=2.0), _sat(doubly_stochastic=0.0)
+    with_pen.eval(), without.eval()
+    loss_a, logs = with_pen.loss(x, tok_in, tok_out)
+    loss_b, _ = without.loss(x, tok_in, tok_out)
+    assert float((loss_a - loss_b).detach()) == pytest.approx(2.0 * float(logs["ds_penalty"]), rel=1e-5)
+
+
+def test_beta_gate_scales_the_expected_context() -> None:
+    model = _sat(gate=True)
+    dec = model.decoder
+    with torch.no_grad():
+        dec.f_beta.weight.zero_()
+        dec.f_beta.bias.fill_(-1.0)
+    x, _, _ = _batch()
+    mem = model.encode(x)
+    out = dec._step(torch.full((3,), 2), dec.init_state(mem), mem)
+    expected = torch.sigmoid(torch.tensor(-1.0)) * torch.bmm(out["alpha"].unsqueeze(1), mem["feats"]).squeeze(1)
+    assert torch.allclose(out["z"], expected, atol=1e-6)
+    assert out["beta"].tolist() == pytest.approx([1 / (1 + math.e)] * 3)
+    assert torch.allclose(out["alpha"].sum(-1), torch.ones(3))
+
+
+def test_no_gate_means_the_plain_expected_context() -> None:
+    model = _sat(gate=False)
+    x, _, _ = _batch()
+    mem = model.encode(x)
+    out = model.decoder._step(torch.full((3,), 2), model.decoder.init_state(mem), mem)
+    assert out["beta"] is None
+    assert torch.allclose(out["z"], torch.bmm(out["alpha"].unsqueeze(1), mem["feats"]).squeeze(1), atol=1e-6)
+
+
+def _attention_grad(model: ShowAttendTell) -> float:
+    x, tok_in, tok_out = _batch()
+    model.train()
+    loss, _ = model.loss(x, tok_in, tok_out)
+    model.zero_grad()
+    loss.backward()
+    score = model.decoder.score
+    return sum(float(p.grad.abs().sum()) for p in (score.W_q.weight, score.v.weight) if p.grad is not None)
+
+
+def test_hard_attention_reinforce_gradient_reaches_the_attention_network() -> None:
+    # always sample (never the expected location): the likelihood alone cannot reach f_att ...
+    torch.manual_seed(1)
+    assert (
+        _attention_grad(_sat(attention="hard", gate=False, expected_prob=0.0, reinforce_weight=0.0, entropy=0.0)) == 0
+    )
+    # ... the REINFORCE term (eq. (12)) does, and so does the entropy bonus
+    torch.manual_seed(1)
+    assert _attention_grad(_sat(attention="hard", gate=False, expected_prob=0.0, entropy=0.0)) > 0
+    torch.manual_seed(1)
+    assert _attention_grad(_sat(attention="hard", gate=False, expected_prob=0.0, reinforce_weight=0.0)) > 0
+
+
+def test_hard_attention_moving_average_baseline_updates_in_training_only() -> None:
+    model = _sat(attention="hard", gate=False, expected_prob=0.0, baseline_decay=0.5)
+    x, tok_in, tok_out = _batch()
+    model.train()
+    _, logs1 = model.loss(x, tok_in, tok_out)
+    first = float(model.baseline.value)
+    _, logs2 = model.loss(x, tok_in, tok_out)
+    assert float(logs2["baseline"]) == pytest.approx(first)  # the value before this batch's update
+    model.eval()
+    before = float(model.baseline.value)
+    model.loss(x, tok_in, tok_out)
+    assert float(model.baseline.value) == before
+
+
+def test_step_decoding_equals_the_teacher_forced_pass() -> None:
+    model = _sat()
+    model.eval()
+    x, tok_in, _ = _batch()
+    with torch.no_grad():
+        full = model(x, tok_in)["logits"].log_softmax(-1)  # (B, T, V)
+        mem = model.encode(x)
+        state = model.init_state(mem)
+        for t in range(tok_in.size(1)):
+            lp, state, _ = model.step(tok_in[:, t], state, mem)
+            assert torch.allclose(lp, full[:, t], atol=1e-5)
+
+
+def test_beam_one_equals_greedy_and_captions_come_from_the_image_alone() -> None:
+    model = _sat()
+    model.eval()
+    x, _, _ = _batch()
+    mem = model.encode(x)
+    g = greedy(model, mem, 3, 2, 3, 9)
+    b1 = beam_search(model, mem, 3, 2, 3, 1, 9, 0.0)
+    assert [h.tokens for h in g] == [h.tokens for h in b1]
+    assert all(h.attn is not None and h.attn.shape == (len(h.tokens), 5 * 7) for h in g)
+
+
+@pytest.mark.parametrize("model_cls", [ShowTell, ShowAttendTell])
+def test_models_train_without_nan(model_cls: type) -> None:
+    torch.manual_seed(0)
+    cfg = model_cls.Config(channels=(5, 7), emb_dim=11, hidden=13)
+    model = model_cls(cfg, **META)
+    x, tok_in, tok_out = _batch()
+    loss, _ = model.loss(x, tok_in, tok_out)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("frames", ["cnn2d", "cnn3d", "both"])
+def test_video_model_attends_over_frames(frames: str) -> None:
+    torch.manual_seed(0)
+    meta = {**META, "input_kind": "video", "input_shape": [7, 1, 12, 16]}
+    model = VideoCaptioner(VideoCaptioner.Config(frames=frames, channels=(5,), channels3d=(3,), hidden=13), **meta)
+    x = torch.rand(3, 7, 1, 12, 16)
+    _, tok_in, tok_out = _batch()
+    loss, _ = model.loss(x, tok_in, tok_out)
+    loss.backward()
+    model.eval()
+    hyps = greedy(model, model.encode(x), 3, 2, 3, 6)
+    assert all(h.attn.shape == (len(h.tokens), 7) for h in hyps)  # (words, frames)
+    assert all(torch.allclose(h.attn.sum(-1), torch.ones(len(h.tokens))) for h in hyps)
+
+
+def test_video_basic_has_no_attention_weights() -> None:
+    meta = {**META, "input_kind": "video", "input_shape": [5, 1, 12, 16]}
+    model = VideoCaptioner(VideoCaptioner.Config(attention="mean", channels=(5,), hidden=13), **meta)
+    model.eval()
+    hyps = greedy(model, model.encode(torch.rand(2, 5, 1, 12, 16)), 2, 2, 3, 4)
+    assert all(h.attn is None for h in hyps)
+
+
+# -- attention correctness ---------------------------------------------------------------------
+
+
+def test_attention_correctness_on_a_hand_built_example() -> None:
+    # a 2×2 grid over a 4×4 image: each cell is 2×2 pixels, weights in row-major order
+    alpha = np.array([0.5, 0.25, 0.25, 0.0])
+    assert attention_in_box(alpha, (2, 2), (4, 4), [[0, 0, 2, 2]]) == pytest.approx(0.5)  # exactly cell (0, 0)
+    # 3 px wide: cell (0, 0) whole, half of cell (0, 1): 0.5 + 0.25 / 2
+    assert attention_in_box(alpha, (2, 2), (4, 4), [[0, 0, 3, 2]]) == pytest.approx(0.625)
+    assert attention_in_box(alpha, (2, 2), (4, 4), [[0, 0, 4, 4]]) == pytest.approx(1.0)
+    # a grid that does not divide the image: 3 cells over 4 px, each 4/3 px
+    cov = box_coverage((1, 3), (1, 4), [[0, 0, 1, 1]])
+    assert cov.tolist() == pytest.approx([0.75, 0.0, 0.0])
+    objects = [("three", [0, 0, 2, 2]), ("seven", [2, 2, 4, 4]), ("three", [2, 0, 4, 2])]
+    alphas = np.array([[1.0, 0, 0, 0], [0.5, 0.25, 0.25, 0.0], [0, 0, 0, 1.0], [0.25, 0.25, 0.25, 0.25]])
+    words = ["a", "three", "seven", "nine"]
+    # "a" and "nine" name no digit of the image; "three" counts both of its boxes (cells 0 and 1)
+    assert word_correctness(words, alphas, objects, (2, 2), (4, 4)) == pytest.approx([0.75, 1.0])
