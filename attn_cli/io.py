@@ -9,8 +9,8 @@ by :func:`atomic_dir`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import gzip
+import hashlib
 import json
 import os
 import shutil

@@ -82,7 +82,9 @@ def prepare(
     valid = {f.name for f in dataclasses.fields(spec.Config)}
     for key in raw:
         if key not in valid:
-            raise AttnError(f"--{key.replace('_', '-')} does not apply to dataset {ds_name} (options: {', '.join(sorted(valid))})")
+            raise AttnError(
+                f"--{key.replace('_', '-')} does not apply to dataset {ds_name} (options: {', '.join(sorted(valid))})"
+            )
     raw = apply_overrides(raw, list(overrides or []))
     cfg = build(spec.Config, raw, "prepare")
     return run_prepare(spec, cfg, source=source, data_dir=data_dir, name=name, force=force)
@@ -149,13 +151,13 @@ def train(
             run_dir = Path(os.environ["ATTN_RUN_DIR"])  # a DDP worker re-launched by Lightning
         if run_dir is None:
             run_dir = new_run_dir(runs_dir, task, recipe.name)
-        run_dir.mkdir(parents=True, exist_ok=True)
     os.environ["ATTN_RUN_DIR"] = str(run_dir)  # DDP workers started by Lightning reuse this directory
 
     L.seed_everything(recipe.train.seed, workers=True, verbose=False)
     dm = spec.datamodule(recipe, data_dir)
     dm.prepare_data()
-    dm.setup("fit")
+    dm.setup("fit")  # a data error stops here, before the run directory exists
+    run_dir.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
         atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
         info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}

@@ -35,10 +35,12 @@ def default_data_dir() -> Path:
 
 
 def new_run_dir(runs_dir: Path, task: str, recipe: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = runs_dir / task / recipe / f"{stamp}-{secrets.token_hex(2)}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+    """A fresh ``runs/<task>/<recipe>/<stamp>-<rand>`` path; created by the caller once the data has loaded."""
+    while True:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = runs_dir / task / recipe / f"{stamp}-{secrets.token_hex(2)}"
+        if not path.exists():
+            return path
 
 
 def git_sha() -> str:

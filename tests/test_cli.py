@@ -68,6 +68,7 @@ def test_missing_prepared_dataset_names_the_command(dirs: dict[str, Path]) -> No
     one_line_error(code, err, "run `attn prepare toy-reorder` first")
     code, _, err = run_cli("train", "nmt", "--recipe", "luong-global-general")
     one_line_error(code, err, "attn prepare nmt --dataset multi30k")
+    assert not any(dirs["runs"].rglob("*")), "a run that could not load its data leaves no run directory"
 
 
 def test_source_missing_or_wrong(dirs: dict[str, Path], tmp_path: Path) -> None:
