@@ -379,9 +379,10 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
     spec = TASKS.get(task)
     info = read_json(run_dir / "run.json")
     done = train_summary(run_dir)
-    # a non-test split is recorded beside the test record, never over it: results/.../<recipe>-val/
-    default = recipe.name.replace("/", "-") + ("" if split == "test" else f"-{split}")
-    dest = results_dir / task / spec.dataset_of(recipe) / (name or default)
+    # --name records one evaluation of a run as its own table row (e.g. "luong-local-p+unk");
+    # a non-test split is recorded beside the test record, never over it: results/.../<name>-val/
+    label = name or recipe.name.replace("/", "-")
+    dest = results_dir / task / spec.dataset_of(recipe) / (label + ("" if split == "test" else f"-{split}"))
     dest.mkdir(parents=True, exist_ok=True)
     units = getattr(spec, "metric_units", {})
     result = {
@@ -389,6 +390,7 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
         "dataset": spec.dataset_of(recipe),
         "split": split,
         "recipe": recipe.name,
+        **({"name": name} if name else {}),  # the row tables look up: the name, else the recipe
         "model": recipe.model_name,
         "metrics": {k: {"value": v, "unit": units.get(k, "")} for k, v in ev["metrics"].items()},
         "eval": ev["eval"],

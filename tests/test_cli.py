@@ -177,6 +177,19 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     val = run.record("nmt", trained, split="val", results_dir=tmp_path / "results")
     assert val.parent.name == path.parent.name + "-val" and path.is_file()
     assert json.loads(val.read_text())["split"] == "val"
+    # --name makes another row of the same run (e.g. after unk replacement), looked up by that name
+    from attn_cli.tables.base import load_results
+
+    named = run.record("nmt", trained, results_dir=tmp_path / "results", name="mine+unk")
+    assert named.parent.name == "mine+unk" and json.loads(named.read_text())["recipe"] == rec["recipe"]
+    keys = {k[2:] for k in load_results(tmp_path / "results")}
+    assert {(rec["recipe"], "test"), (rec["recipe"], "val"), ("mine+unk", "test")} <= keys
+    # two records claiming the same row are refused, not silently shadowed
+    clash = tmp_path / "results" / "nmt" / "copy" / "result.json"
+    clash.parent.mkdir(parents=True)
+    clash.write_text(path.read_text())
+    code, _, err = run_cli("--results-dir", str(tmp_path / "results"), "table", "luong")
+    one_line_error(code, err, "both record nmt/")
 
 
 def test_record_gzips_large_predictions_and_names_what_it_leaves_out(

@@ -36,7 +36,9 @@ def test_nmt_bleu_recomputes_from_the_saved_predictions(path: Path) -> None:
     hyps = (path.parent / "hyp.txt").read_text(encoding="utf-8").splitlines()
     refs = (path.parent / "ref.txt").read_text(encoding="utf-8").splitlines()
     lowercase = "case:lc" in rec.get("info", {}).get("bleu_signature", "case:lc")
-    assert corpus_bleu(hyps, refs, lowercase=lowercase).score == pytest.approx(rec["metrics"]["bleu"]["value"], abs=1e-9)
+    assert corpus_bleu(hyps, refs, lowercase=lowercase).score == pytest.approx(
+        rec["metrics"]["bleu"]["value"], abs=1e-9
+    )
 
 
 def test_tables_md_is_generated_from_the_records() -> None:

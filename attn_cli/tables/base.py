@@ -82,14 +82,17 @@ class Table:
 
 
 def load_results(results_dir: Path) -> dict[tuple[str, str, str, str], dict[str, Any]]:
-    """All records keyed by (task, dataset, recipe, split)."""
+    """All records keyed by (task, dataset, name, split); the name is the recipe's unless
+    recorded with ``attn record --name`` (e.g. ``luong-local-p+unk`` beside ``luong-local-p``)."""
     out = {}
     for path in sorted(results_dir.rglob("result.json")):
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise AttnError(f"{path} is not valid JSON; re-record it with `attn eval --record`") from err
-        key = (rec["task"], rec["dataset"], rec["recipe"], rec.get("split", "test"))
+        key = (rec["task"], rec["dataset"], rec.get("name") or rec["recipe"], rec.get("split", "test"))
+        if key in out:
+            raise AttnError(f"{path} and {out[key]['_path']} both record {'/'.join(key)}; remove one")
         rec["_path"] = str(path)
         out[key] = rec
     return out
