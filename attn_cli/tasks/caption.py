@@ -98,14 +98,7 @@ class CaptionModule(AttnModule):
 
     def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
         final = split != "val"
-        hyps = {r["id"]: r["hyp"] for r in rows}
-        refs = {r["id"]: r["refs"] for r in rows}
-        metrics = caption_scores(hyps, refs, tokenize=final, meteor=final and self.recipe.eval.meteor)
-        metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
-        scores = [s for r in rows for s in r.get("attn_correct", [])]
-        if scores:
-            metrics["attn_correct"] = float(np.mean(scores))
-            metrics["attn_words"] = float(len(scores))
+        metrics = caption_metrics(rows, final=final, meteor=final and self.recipe.eval.meteor)
         ev = self.recipe.eval
         beam = ev.val_beam if split == "val" else ev.beam
         self.metrics_info = {
@@ -121,6 +114,22 @@ class CaptionModule(AttnModule):
         captions.json in the COCO results format ({"image_id", "caption"})."""
         write_jsonl(out / "predictions.jsonl", rows)
         write_json(out / "captions.json", [{"image_id": r["image"], "caption": r["hyp"]} for r in rows])
+
+
+def caption_metrics(rows: list[dict[str, Any]], *, final: bool = True, meteor: bool = True) -> dict[str, float]:
+    """Metrics of prediction rows (pure: what ``attn eval`` records recomputes from predictions.jsonl).
+
+    ``final``: PTB-tokenised pycocoevalcap scores; else whitespace tokens (validation).
+    """
+    hyps = {r["id"]: r["hyp"] for r in rows}
+    refs = {r["id"]: r["refs"] for r in rows}
+    metrics = caption_scores(hyps, refs, tokenize=final, meteor=meteor)
+    metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
+    scores = [s for r in rows for s in r.get("attn_correct", [])]
+    if scores:
+        metrics["attn_correct"] = float(np.mean(scores))
+        metrics["attn_words"] = float(len(scores))
+    return metrics
 
 
 class CaptionTask(Task):

@@ -1,0 +1,101 @@
+"""The captioning records recompute from their saved predictions; evaluation is free-running."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from attn_cli import run
+from attn_cli.config import load_recipe
+from attn_cli.io import read_jsonl
+from attn_cli.metrics.caption import java_available
+from attn_cli.registry import TASKS
+from attn_cli.tasks.caption import caption_metrics
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_text())["task"] == "caption"]
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
+def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> None:
+    rec = json.loads(path.read_text())
+    rows = read_jsonl(path.parent / "predictions.jsonl")
+    ppl = math.exp(sum(r["nll"] for r in rows) / sum(r["ntok"] for r in rows))
+    assert ppl == pytest.approx(rec["metrics"]["ppl"]["value"], rel=1e-9)
+    scores = [s for r in rows for s in r.get("attn_correct", [])]
+    if "attn_correct" in rec["metrics"]:
+        assert sum(scores) / len(scores) == pytest.approx(rec["metrics"]["attn_correct"]["value"], abs=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
+def test_caption_metrics_recompute_from_predictions(path: Path) -> None:
+    rec = json.loads(path.read_text())
+    rows = sorted(read_jsonl(path.parent / "predictions.jsonl"), key=lambda r: r["id"])
+    assert all(r["refs"] and isinstance(r["hyp"], str) for r in rows)
+    got = caption_metrics(rows, meteor=False)  # METEOR's Java start-up is slow; see the slow test below
+    for name, metric in rec["metrics"].items():
+        if name != "meteor":
+            assert got[name] == pytest.approx(metric["value"], abs=1e-6), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
+def test_caption_meteor_recomputes_from_predictions(path: Path) -> None:
+    if not java_available():
+        pytest.skip("METEOR needs Java")
+    rec = json.loads(path.read_text())
+    rows = sorted(read_jsonl(path.parent / "predictions.jsonl"), key=lambda r: r["id"])
+    assert caption_metrics(rows)["meteor"] == pytest.approx(rec["metrics"]["meteor"]["value"], abs=1e-6)
+
+
+def test_evaluation_is_free_running(tmp_path: Path) -> None:
+    """The captions of `attn eval` do not change when the references (and so teacher forcing) change."""
+    data = tmp_path / "data"
+    run.prepare("glyphs-captions", data_dir=data, overrides=["train=16", "val=4", "test=6"])
+    recipe = load_recipe("caption", "tiny/sat-soft")
+    task = TASKS.get("caption")
+    dm = task.datamodule(recipe, data)
+    module = task.module(recipe, dm.meta)
+    module.data = dm
+    module.eval()
+    batch = next(iter(dm.split_loader("test")))
+    with torch.no_grad():
+        rows = module.predict_rows(batch, "test")
+        scrambled = dict(batch)
+        scrambled["tok_in"] = torch.randint(4, len(dm.itos), batch["tok_in"].shape)
+        scrambled["tok_out"] = torch.randint(4, len(dm.itos), batch["tok_out"].shape)
+        again = module.predict_rows(scrambled, "test")
+        # and they are what greedy/beam decoding from the images alone gives
+        hyps = module.decode(module.model.encode(batch["x"]), len(batch["ids"]), recipe.eval.beam)
+    assert [r["hyp"] for r in rows] == [r["hyp"] for r in again]
+    assert [r["hyp"] for r in rows] == [" ".join(module.words(h.tokens)) for h in hyps]
+    assert [r["nll"] for r in rows] != [r["nll"] for r in again]  # perplexity does read the references
+
+
+def test_visualize_draws_word_attention_and_frame_strips(tmp_path: Path, generated_data: Path) -> None:
+    for name, pattern in (("tiny/sat-hard", "attention-test-*.png"), ("tiny/video-temporal", "frames-test-*.png")):
+        summary = run.train(
+            "caption", name, runs_dir=tmp_path, data_dir=generated_data, progress=False, overrides=["train.threads=1"]
+        )
+        paths = run.visualize("caption", Path(summary["run_dir"]), n=2, data_dir=generated_data)
+        assert paths and all(p.match(pattern) and p.stat().st_size > 0 for p in paths)
+
+
+def test_visualize_without_attention_is_a_clear_error(tmp_path: Path, generated_data: Path) -> None:
+    from attn_cli.errors import AttnError
+
+    summary = run.train(
+        "caption",
+        "tiny/show-tell",
+        runs_dir=tmp_path,
+        data_dir=generated_data,
+        progress=False,
+        overrides=["train.threads=1"],
+    )
+    with pytest.raises(AttnError, match="has no attention to draw"):
+        run.visualize("caption", Path(summary["run_dir"]), n=1, data_dir=generated_data)
