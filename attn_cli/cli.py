@@ -180,8 +180,12 @@ def _evaluate(
     accelerator: Optional[str],
     ensemble: list[Path],
     from_predictions: Optional[Path] = None,
+    name: Optional[str] = None,
 ) -> None:
     from attn_cli import run
+
+    if name is not None and not record_:
+        raise AttnError("--name names a record; add --record")
 
     if from_predictions is not None:
         metrics = run.rescore(task, run_, from_predictions, split=split, checkpoint=checkpoint)
@@ -211,13 +215,15 @@ def _evaluate(
     for line in result.get("notes", []):
         console.print(line)
     if record_:
-        path = run.record(task, run_, split=split, results_dir=State.results_dir)
+        path = run.record(task, run_, split=split, results_dir=State.results_dir, name=name)
         console.print(f"recorded {path}")
 
 
 _EVAL_HELP = """Evaluate a trained run on a split (free-running decoding for text).
 
 Example: attn eval nmt --run runs/nmt/luong-local-p/<id> --split test --beam 5
+
+Example: attn eval nmt --run RUN --set eval.unk_replace=true --record --name luong-local-p+unk
 """
 
 
@@ -229,6 +235,7 @@ def _eval_command(
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
     beam: Optional[int] = typer.Option(None, "--beam", help="Beam size (1 = greedy)."),
     record_: bool = typer.Option(False, "--record", help="Also record the result under results/."),
+    name: Optional[str] = typer.Option(None, "--name", help="With --record: the row name (default: the recipe)."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Devices for evaluation."),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),
     ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
@@ -236,7 +243,9 @@ def _eval_command(
         None, "--from-predictions", help="Recompute metrics from a saved predictions file."
     ),
 ) -> None:
-    _evaluate(task, run_, split, set_, checkpoint, beam, record_, devices, accelerator, ensemble, from_predictions)
+    _evaluate(
+        task, run_, split, set_, checkpoint, beam, record_, devices, accelerator, ensemble, from_predictions, name
+    )
 
 
 app.command("evaluate", help=_EVAL_HELP)(_eval_command)

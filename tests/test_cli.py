@@ -238,3 +238,16 @@ def test_checkpoint_averaging(trained: Path, tmp_path: Path) -> None:
     code, _, err = run_cli("average", str(best), "--out", str(tmp_path / "x.ckpt"))
     one_line_error(code, err, "at least two checkpoints")
     assert last.is_file()
+
+
+def test_eval_records_a_named_row(trained: Path, generated_data: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    base = ["--data-dir", str(generated_data), "--results-dir", str(results)]
+    code, _, err = run_cli(*base, "eval", "nmt", "--run", str(trained), "--name", "x+unk")
+    one_line_error(code, err, "--name names a record; add --record")
+    code, out, err = run_cli(
+        *base, "eval", "nmt", "--run", str(trained), "--set", "eval.unk_replace=true", "--record", "--name", "x+unk"
+    )
+    assert code == 0, err
+    rec = json.loads(next(results.rglob("x+unk/result.json")).read_text())
+    assert rec["name"] == "x+unk" and rec["eval"]["unk_replace"] is True
