@@ -188,3 +188,13 @@ def test_attention_correctness_on_a_hand_built_example() -> None:
     words = ["a", "three", "seven", "nine"]
     # "a" and "nine" name no digit of the image; "three" counts both of its boxes (cells 0 and 1)
     assert word_correctness(words, alphas, objects, (2, 2), (4, 4)) == pytest.approx([0.75, 1.0])
+
+
+def test_temporal_correctness_on_a_hand_built_example() -> None:
+    from attn_cli.metrics.attention import segment_correctness
+
+    alphas = np.array([[0.25] * 4, [0.5, 0.25, 0.25, 0.0], [0.0, 0.0, 0.25, 0.75], [0.25] * 4])
+    words = ["three", "left", "down", "up"]  # "up" is a third motion word: no third segment, skipped
+    assert segment_correctness(words, alphas, [[0, 2], [2, 4]], ("left", "right", "up", "down")) == pytest.approx(
+        [0.75, 1.0]
+    )

@@ -26,9 +26,10 @@ def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> N
     rows = read_jsonl(path.parent / "predictions.jsonl")
     ppl = math.exp(sum(r["nll"] for r in rows) / sum(r["ntok"] for r in rows))
     assert ppl == pytest.approx(rec["metrics"]["ppl"]["value"], rel=1e-9)
-    scores = [s for r in rows for s in r.get("attn_correct", [])]
-    if "attn_correct" in rec["metrics"]:
-        assert sum(scores) / len(scores) == pytest.approx(rec["metrics"]["attn_correct"]["value"], abs=1e-9)
+    for key in ("attn_correct", "temporal_correct"):
+        scores = [s for r in rows for s in r.get(key, [])]
+        if key in rec["metrics"]:
+            assert sum(scores) / len(scores) == pytest.approx(rec["metrics"][key]["value"], abs=1e-9)
 
 
 @pytest.mark.slow

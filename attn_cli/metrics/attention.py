@@ -62,3 +62,21 @@ def word_correctness(
         for t, word in enumerate(words)
         if word in by_name and t < len(alphas)
     ]
+
+
+def segment_correctness(
+    words: Sequence[str], alphas: np.ndarray, segments: Sequence[Sequence[int]], cues: Sequence[str]
+) -> list[float]:
+    """Temporal attention correctness: the k-th cue word (a motion: "left", "down", ...) describes segment k.
+
+    One score per cue word: the share of that step's attention over frames (``alphas`` (T, F))
+    inside frames ``[start, end)`` of its segment. Cue words past the last segment are skipped.
+    """
+    out, k = [], 0
+    for t, word in enumerate(words):
+        if word in cues:
+            if k < len(segments) and t < len(alphas):
+                start, end = segments[k]
+                out.append(float(np.asarray(alphas[t], dtype=np.float64)[start:end].sum()))
+            k += 1
+    return out

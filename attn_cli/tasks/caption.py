@@ -24,12 +24,15 @@ from attn_cli.config import Recipe
 from attn_cli.data.caption import CaptionDataConfig, CaptionDataModule, collate
 from attn_cli.errors import AttnError
 from attn_cli.io import write_json, write_jsonl
-from attn_cli.metrics.attention import word_correctness
+from attn_cli.metrics.attention import segment_correctness, word_correctness
 from attn_cli.metrics.caption import caption_scores
 from attn_cli.nn.search import Hypothesis, beam_search, greedy, select
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import AttnModule, Task, perplexity
 from data_prep.mnist_captions import NAMES
+from data_prep.moving_mnist import MOVES
+
+MOTIONS = tuple(MOVES)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class CaptionModule(AttnModule):
                 objects = [(NAMES[int(b[0])], b[1:]) for b in item["boxes"]]
                 hw = tuple(self.meta["input_shape"][-2:])
                 row["attn_correct"] = word_correctness(words, hyp.attn.numpy(), objects, self.model.grid, hw)
+            if "segments" in item and hyp.attn is not None and self.model.grid is None:
+                row["temporal_correct"] = segment_correctness(words, hyp.attn.numpy(), item["segments"], MOTIONS)
             rows.append(row)
         return rows
 
@@ -125,10 +130,11 @@ def caption_metrics(rows: list[dict[str, Any]], *, final: bool = True, meteor: b
     refs = {r["id"]: r["refs"] for r in rows}
     metrics = caption_scores(hyps, refs, tokenize=final, meteor=meteor)
     metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
-    scores = [s for r in rows for s in r.get("attn_correct", [])]
-    if scores:
-        metrics["attn_correct"] = float(np.mean(scores))
-        metrics["attn_words"] = float(len(scores))
+    for key, count in (("attn_correct", "attn_words"), ("temporal_correct", "temporal_words")):
+        scores = [s for r in rows for s in r.get(key, [])]
+        if scores:
+            metrics[key] = float(np.mean(scores))
+            metrics[count] = float(len(scores))
     return metrics
 
 
@@ -150,6 +156,8 @@ class CaptionTask(Task):
         "ppl": "perplexity per word of the references (EOS included)",
         "attn_correct": "share of attention mass inside the named digit's box (0-1)",
         "attn_words": "digit words scored for attention correctness",
+        "temporal_correct": "share of frame attention inside the segment a motion word describes (0-1)",
+        "temporal_words": "motion words scored for temporal attention correctness",
     }
 
     def datamodule(self, recipe: Recipe, data_dir: Path) -> CaptionDataModule:
