@@ -259,3 +259,11 @@ def test_unknown_split_on_eval_is_exit_code_2(dirs: dict[str, Path]) -> None:
     assert code == 2
     message = (out + err).strip()
     assert "unknown split 'dev'" in message and len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize("dataset", ["flickr8k", "coco-captions", "mnist-captions", "msvd"])
+def test_offline_without_source_names_source(dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTN_OFFLINE", "1")
+    with pytest.raises(AttnError, match="--source") as err:
+        run.prepare("caption", dataset=dataset, data_dir=tmp_path)
+    assert "\n" not in str(err.value)
