@@ -15,6 +15,7 @@ N processes give exactly the numbers of one.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -92,7 +93,9 @@ class AttnModule(L.LightningModule):
                 opt, mode=cfg.monitor_mode, factor=cfg.lr_decay, patience=cfg.lr_patience
             )
             # stepped at epoch ends on the latest validation score; strict=False because with
-            # step-based validation an epoch can end before the first validation has run
+            # step-based validation an epoch can end before the first validation has run (that
+            # skipped step is expected, so Lightning's warning about it is silenced)
+            warnings.filterwarnings("ignore", message=r"ReduceLROnPlateau conditioned on metric .* not available")
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": cfg.monitor, "strict": False}}
         if cfg.lr_schedule == "halve_after":
             start, decay = cfg.lr_decay_start, cfg.lr_decay
