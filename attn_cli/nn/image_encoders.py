@@ -124,6 +124,10 @@ def torchvision_backbone(name: str, weights: str | None = None, pretrained: bool
             raise AttnError(f"encoder weights {weights} do not exist; pass a torchvision {name} state dict (.pth)")
         model.load_state_dict(torch.load(path, map_location="cpu"))
     elif pretrained:
+        from data_prep.base import download_enabled
+
+        if not download_enabled():
+            raise AttnError(f"offline (ATTN_OFFLINE) and no local weights for {name}; pass --set encoder_weights=FILE")
         try:
             model = getattr(tv.models, ctor)(weights="DEFAULT")
         except Exception as err:  # urllib errors when offline, wrapped differently across versions
