@@ -44,6 +44,7 @@ class VideoCaptioner(Captioner):
         frames: Literal["cnn2d", "cnn3d", "both"] = "cnn2d"  # local (3-D) and/or per-frame (2-D) features
         channels: tuple[int, ...] = (16, 32, 32)  # 2-D CNN stages
         channels3d: tuple[int, ...] = (16, 32)  # 3-D CNN stages
+        patch: int = 1  # >1: a patchify stem (conv p×p, stride p) first, for CPU budgets
         emb_dim: int = 64
         hidden: int = 128
         attn_dim: int = 64
@@ -57,7 +58,7 @@ class VideoCaptioner(Captioner):
         if meta["input_kind"] == "video_features":
             encoder, dim = None, int(shape[-1])
         elif meta["input_kind"] == "video":
-            encoder = FrameEncoder(shape, cfg.frames, cfg.channels, cfg.channels3d)
+            encoder = FrameEncoder(shape, cfg.frames, cfg.channels, cfg.channels3d, cfg.patch)
             dim = encoder.out_dim
         else:
             raise AttnError(f"the video model captions videos; this dataset holds {meta['input_kind']}")

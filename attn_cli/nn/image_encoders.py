@@ -29,10 +29,13 @@ TORCHVISION_HINT = "pip install torch==2.14.1 torchvision==0.29.1"
 class GridCNN(nn.Module):
     """(B, C, H, W) -> annotation vectors (B, L, D) with L = h·w; ``grid`` is (h, w)."""
 
-    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (32, 64, 64)) -> None:
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (32, 64, 64), patch: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = in_shape[0]
+        if patch > 1:  # a patchify stem (conv p×p, stride p): p² times fewer positions for the stages
+            layers += [nn.Conv2d(c, channels[0], patch, stride=patch), nn.ReLU()]
+            c, channels = channels[0], channels[1:]
         for width in channels:
             layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             c = width
@@ -50,10 +53,13 @@ class GridCNN(nn.Module):
 class Conv3dEncoder(nn.Module):
     """(B, T, C, H, W) -> (B, T, D): 3×3×3 convolutions (time padded, never pooled), spatial max-pooling."""
 
-    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (16, 32)) -> None:
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (16, 32), patch: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = in_shape[1]
+        if patch > 1:  # spatial patchify stem, one frame deep
+            layers += [nn.Conv3d(c, channels[0], (1, patch, patch), stride=(1, patch, patch)), nn.ReLU()]
+            c, channels = channels[0], channels[1:]
         for width in channels:
             layers += [nn.Conv3d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool3d((1, 2, 2))]
             c = width
@@ -68,11 +74,13 @@ class Conv3dEncoder(nn.Module):
 class FrameEncoder(nn.Module):
     """Per-frame vectors (B, T, D) from frames (B, T, C, H, W): ``cnn2d``, ``cnn3d`` or ``both`` (concatenated)."""
 
-    def __init__(self, in_shape: Sequence[int], kind: str, channels: Sequence[int], channels3d: Sequence[int]) -> None:
+    def __init__(
+        self, in_shape: Sequence[int], kind: str, channels: Sequence[int], channels3d: Sequence[int], patch: int = 1
+    ) -> None:
         super().__init__()
         frame_shape = list(in_shape[1:])
-        self.cnn2d = GridCNN(frame_shape, channels) if kind in ("cnn2d", "both") else None
-        self.cnn3d = Conv3dEncoder(in_shape, channels3d) if kind in ("cnn3d", "both") else None
+        self.cnn2d = GridCNN(frame_shape, channels, patch) if kind in ("cnn2d", "both") else None
+        self.cnn3d = Conv3dEncoder(in_shape, channels3d, patch) if kind in ("cnn3d", "both") else None
         self.out_dim = (self.cnn2d.out_dim if self.cnn2d else 0) + (self.cnn3d.out_dim if self.cnn3d else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
