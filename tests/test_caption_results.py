@@ -26,6 +26,9 @@ def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> N
     rows = read_jsonl(path.parent / "predictions.jsonl")
     ppl = math.exp(sum(r["nll"] for r in rows) / sum(r["ntok"] for r in rows))
     assert ppl == pytest.approx(rec["metrics"]["ppl"]["value"], rel=1e-9)
+    if "motion_acc" in rec["metrics"]:
+        motion = [r["motion_ok"] for r in rows]
+        assert sum(motion) / len(motion) == pytest.approx(rec["metrics"]["motion_acc"]["value"], abs=1e-9)
     for key in ("attn_correct", "temporal_correct"):
         scores = [s for r in rows for s in r.get(key, [])]
         if key in rec["metrics"]:

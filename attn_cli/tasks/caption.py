@@ -96,6 +96,8 @@ class CaptionModule(AttnModule):
                 objects = [(NAMES[int(b[0])], b[1:]) for b in item["boxes"]]
                 hw = tuple(self.meta["input_shape"][-2:])
                 row["attn_correct"] = word_correctness(words, hyp.attn.numpy(), objects, self.model.grid, hw)
+            if "events" in item:  # moving digits: are both motions named, in order?
+                row["motion_ok"] = [w for w in words if w in MOTIONS] == [e[1] for e in item["events"]]
             if "segments" in item and hyp.attn is not None and self.model.grid is None:
                 row["temporal_correct"] = segment_correctness(words, hyp.attn.numpy(), item["segments"], MOTIONS)
             rows.append(row)
@@ -130,6 +132,9 @@ def caption_metrics(rows: list[dict[str, Any]], *, final: bool = True, meteor: b
     refs = {r["id"]: r["refs"] for r in rows}
     metrics = caption_scores(hyps, refs, tokenize=final, meteor=meteor)
     metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
+    motion = [r["motion_ok"] for r in rows if "motion_ok" in r]
+    if motion:
+        metrics["motion_acc"] = float(np.mean(motion))
     for key, count in (("attn_correct", "attn_words"), ("temporal_correct", "temporal_words")):
         scores = [s for r in rows for s in r.get(key, [])]
         if scores:
@@ -156,6 +161,7 @@ class CaptionTask(Task):
         "ppl": "perplexity per word of the references (EOS included)",
         "attn_correct": "share of attention mass inside the named digit's box (0-1)",
         "attn_words": "digit words scored for attention correctness",
+        "motion_acc": "share of videos whose caption names both motions correctly, in order (0-1)",
         "temporal_correct": "share of frame attention inside the segment a motion word describes (0-1)",
         "temporal_words": "motion words scored for temporal attention correctness",
     }
