@@ -217,6 +217,7 @@ def test_multi30k_description_task_fixture(tmp_path: Path) -> None:
         run.prepare("multi30k-captions", source=src, data_dir=tmp_path / "d2")
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_multi30k_description_task_real_captions(shared_data: Path, tmp_path: Path) -> None:
     out = run.prepare(
