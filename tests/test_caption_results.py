@@ -103,3 +103,12 @@ def test_visualize_without_attention_is_a_clear_error(tmp_path: Path, generated_
     )
     with pytest.raises(AttnError, match="has no attention to draw"):
         run.visualize("caption", Path(summary["run_dir"]), n=1, data_dir=generated_data)
+
+
+def test_a_meteor_that_does_not_answer_is_skipped_with_a_warning() -> None:
+    from attn_cli.metrics.caption import _meteor
+
+    if not java_available():
+        pytest.skip("METEOR needs Java")
+    with pytest.warns(UserWarning, match="METEOR did not answer"):
+        assert _meteor({1: ["a dog"]}, {1: ["a dog"]}, timeout=0.0) is None

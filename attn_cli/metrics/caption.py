@@ -9,6 +9,7 @@ replaced by spaces before anything is scored.
 from __future__ import annotations
 
 import shutil
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -62,15 +63,39 @@ def caption_scores(
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out.update({f"bleu{n + 1}": float(b) for n, b in enumerate(bleu)})
     if have_java and meteor:
-        from pycocoevalcap.meteor.meteor import Meteor
-
-        scorer = Meteor()
-        try:
-            out["meteor"] = float(scorer.compute_score(gts, res)[0])
-        finally:
-            scorer.close() if hasattr(scorer, "close") else None
+        score = _meteor(gts, res)
+        if score is not None:
+            out["meteor"] = score
     elif meteor:
         warnings.warn("Java not found: METEOR skipped (install a JRE, e.g. openjdk-17-jre-headless)", stacklevel=2)
     out["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
     out["cider"] = float(Cider().compute_score(gts, res)[0])
     return out
+
+
+METEOR_TIMEOUT_S = 300.0
+
+
+def _meteor(gts: dict, res: dict, timeout: float = METEOR_TIMEOUT_S) -> float | None:
+    """pycocoevalcap's METEOR with a watchdog: its Java subprocess can block forever (a JVM that fails to
+    start, a caption it cannot parse); after ``timeout`` seconds it is killed and METEOR skipped with a warning."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    scorer = Meteor()
+    result: dict[str, float] = {}
+
+    def work() -> None:
+        result["meteor"] = float(scorer.compute_score(gts, res)[0])
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        scorer.meteor_p.kill()
+        warnings.warn(f"METEOR did not answer within {timeout:.0f} s; skipped", stacklevel=3)
+        return None
+    if hasattr(scorer, "close"):
+        scorer.close()
+    if "meteor" not in result:
+        warnings.warn("METEOR failed (see the error above); skipped", stacklevel=3)
+    return result.get("meteor")
