@@ -251,3 +251,28 @@ def test_eval_records_a_named_row(trained: Path, generated_data: Path, tmp_path:
     assert code == 0, err
     rec = json.loads(next(results.rglob("x+unk/result.json")).read_text())
     assert rec["name"] == "x+unk" and rec["eval"]["unk_replace"] is True
+
+
+def test_ensemble_perplexity_is_the_ensembles(trained: Path, generated_data: Path, tmp_path: Path) -> None:
+    """The ensemble's perplexity comes from its averaged probabilities, not from the first member alone."""
+    import math
+
+    import torch
+
+    best = trained / "checkpoints" / "best.ckpt"
+    ckpt = torch.load(best, weights_only=False)
+    gen = torch.Generator().manual_seed(3)
+    ckpt["state_dict"] = {
+        k: v + 0.05 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
+        for k, v in ckpt["state_dict"].items()
+    }
+    other = tmp_path / "other.ckpt"
+    torch.save(ckpt, other)
+
+    def ppl(**kw: object) -> float:
+        return run.evaluate("nmt", trained, data_dir=generated_data, progress=False, **kw)["metrics"]["ppl"]
+
+    pa, pb = ppl(), ppl(checkpoint=other)
+    pe = ppl(overrides=[f"eval.ensemble=[{other}]"])
+    assert pe != pytest.approx(pa) and pe != pytest.approx(pb)
+    assert math.log(pe) <= (math.log(pa) + math.log(pb)) / 2 + 1e-6  # Jensen: mixing never loses on average

@@ -3,6 +3,7 @@ perplexity, unk replacement, ensembles, alignment heatmaps."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,12 +95,20 @@ class NmtModule(AttnModule):
 
     # -- training ---------------------------------------------------------------------------
     def _nll(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sentence summed NLL (B,) and token counts (B,), teacher-forced (EOS included)."""
-        hidden = self.model(batch["src"], batch["src_len"], batch["tgt_in"])["hidden"]  # (B, Tq, H)
+        """Per-sentence summed NLL (B,) and token counts (B,), teacher-forced (EOS included).
+
+        With ensemble members (evaluation only) the probabilities are the members' average, as in
+        decoding, so the perplexity is the ensemble's."""
         keep = batch["tgt_out"] != PAD  # (B, Tq)
+        target = batch["tgt_out"][keep]  # (N,)
         # the output layer and softmax only on real tokens: with random batches half the grid is padding
-        logits = self.model.project(hidden[keep])  # (N, V)
-        nll = F.cross_entropy(logits, batch["tgt_out"][keep], reduction="none")  # (N,)
+        logits = [m.project(m(batch["src"], batch["src_len"], batch["tgt_in"])["hidden"][keep]) for m in self._models()]
+        if len(logits) == 1:
+            nll = F.cross_entropy(logits[0], target, reduction="none")  # (N,)
+        else:
+            lp = torch.stack([F.log_softmax(x, dim=-1) for x in logits])  # (M, N, V)
+            lp = torch.logsumexp(lp, 0) - math.log(len(logits))  # (N, V) log of the mean probability
+            nll = -lp.gather(1, target[:, None]).squeeze(1)  # (N,)
         rows = keep.nonzero()[:, 0]  # (N,) sentence of each token
         per_sentence = torch.zeros(keep.size(0), dtype=nll.dtype, device=nll.device).index_add_(0, rows, nll)
         return per_sentence, keep.sum(1)
@@ -111,9 +120,12 @@ class NmtModule(AttnModule):
         return loss
 
     # -- evaluation -------------------------------------------------------------------------
+    def _models(self) -> list[torch.nn.Module]:
+        return [self.model, *self.members]
+
     def decode(self, batch: dict[str, torch.Tensor], beam: int) -> list[Hypothesis]:
         ev = self.recipe.eval
-        models = [self.model, *self.members]
+        models = self._models()
         mems = tuple(m.encode(batch["src"], batch["src_len"]) for m in models)
         max_len = (ev.max_len_ratio * batch["src_len"].float()).long() + ev.max_len_offset  # (B,) per sentence
         decoder = Ensemble(models) if len(models) > 1 else models[0]
