@@ -5,13 +5,16 @@
 #
 #   scripts/nmt_results.sh [train|extras|all]     (default: all)
 #
+# TRAIN_ARGS replaces the extra `attn train` arguments (default "--set train.threads=1"), e.g. on a GPU:
+#   TRAIN_ARGS="--accelerator gpu --set train.max_steps=-1 --set train.max_epochs=12" scripts/nmt_results.sh
+#
 # Data first: attn prepare nmt --dataset multi30k --source ../shared/data/multi30k/task1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 attn=${ATTN_BIN:-$(command -v attn || echo .venv/bin/attn)}
 runs=${ATTN_RUNS:-runs}
 what=${1:-all}
-targs="--set train.threads=1"
+targs=${TRAIN_ARGS:---set train.threads=1}
 
 latest() {  # newest finished run of a recipe (or name under runs/nmt/)
   local d best=""
