@@ -91,7 +91,10 @@ def _meteor(gts: dict, res: dict, timeout: float = METEOR_TIMEOUT_S) -> float | 
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        scorer.meteor_p.kill()
+        scorer.meteor_p.kill()  # the blocked readline returns; the worker dies holding the scorer's lock ...
+        thread.join(5.0)
+        if scorer.lock.locked():
+            scorer.lock.release()  # ... which pycocoevalcap's __del__ would wait for forever
         warnings.warn(f"METEOR did not answer within {timeout:.0f} s; skipped", stacklevel=3)
         return None
     if hasattr(scorer, "close"):
