@@ -3,8 +3,9 @@
 Training: ``--steps`` updates of a recipe through the real Lightning path (validation off);
 the clock runs from the first batch to the last optimizer step. Source tokens, target
 tokens (words, without BOS/EOS) and sentences per second are reported separately.
-Decoding: beam 5 over the whole test split through ``attn eval`` (teacher-forced NLL for
-perplexity included, as JoeyNMT's ``predict`` does). Figures go to
+Decoding: beam 5 over the whole test split through ``attn eval`` with ``eval.perplexity=false``:
+the search alone, as the peer harness times JoeyNMT's ``predict(..., compute_loss=False)``
+(figures recorded before 2026-11-26 also included our teacher-forced perplexity pass). Figures go to
 ``results/bench/<recipe>-<device>.json`` with the hardware, thread count and git sha.
 """
 
@@ -78,7 +79,7 @@ def run_bench(
             Path(summary["run_dir"]),
             data_dir=data_dir,
             progress=False,
-            overrides=["eval.beam=5"],
+            overrides=["eval.beam=5", "eval.perplexity=false"],
             checkpoint=Path(summary["run_dir"]) / "checkpoints" / "last.ckpt",
         )
         test = read_json(Path(summary["run_dir"]) / "eval" / "test" / "metrics.json")

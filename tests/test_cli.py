@@ -276,3 +276,13 @@ def test_ensemble_perplexity_is_the_ensembles(trained: Path, generated_data: Pat
     pe = ppl(overrides=[f"eval.ensemble=[{other}]"])
     assert pe != pytest.approx(pa) and pe != pytest.approx(pb)
     assert math.log(pe) <= (math.log(pa) + math.log(pb)) / 2 + 1e-6  # Jensen: mixing never loses on average
+
+
+def test_eval_without_perplexity_decodes_the_same(trained: Path, generated_data: Path) -> None:
+    """eval.perplexity=false skips the teacher-forced pass only: same outputs, no ppl metric."""
+    full = run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
+    hyp_full = (trained / "eval" / "test" / "hyp.txt").read_text(encoding="utf-8")
+    fast = run.evaluate("nmt", trained, data_dir=generated_data, progress=False, overrides=["eval.perplexity=false"])
+    assert "ppl" in full["metrics"] and "ppl" not in fast["metrics"]
+    assert fast["metrics"]["bleu"] == full["metrics"]["bleu"]
+    assert (trained / "eval" / "test" / "hyp.txt").read_text(encoding="utf-8") == hyp_full

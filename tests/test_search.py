@@ -101,3 +101,41 @@ def test_unk_replacement_copies_or_translates_the_most_attended_word() -> None:
         "Zurich",
     ]
     assert replace_unks(["<unk>"], None, src, {}) == ["<unk>"]
+
+
+class OnlyLogProbs:
+    """The model behind the plain protocol (normalised ``step`` only, no ``step_logits``)."""
+
+    def __init__(self, m: torch.nn.Module) -> None:
+        self.m = m
+
+    def init_state(self, mem):  # noqa: ANN001, ANN201
+        return self.m.init_state(mem)
+
+    def step(self, y, state, mem):  # noqa: ANN001, ANN201
+        return self.m.step(y, state, mem)
+
+
+@pytest.mark.parametrize("recipe", ["tiny/luong-global-general", "tiny/bahdanau"])
+def test_search_on_logits_equals_search_on_log_probs(recipe: str) -> None:
+    """Normalising only the kept top-K scores gives the hypotheses full log-softmax gives."""
+    m = model(recipe)
+    src, src_len = batch()
+    mem = m.encode(src, src_len)
+    assert hasattr(m, "step_logits")
+    for beam in (1, 3, 5):
+        fast = beam_search(m, mem, 3, BOS, EOS, beam, 11, 1.0)
+        plain = beam_search(OnlyLogProbs(m), mem, 3, BOS, EOS, beam, 11, 1.0)
+        assert [h.tokens for h in fast] == [h.tokens for h in plain]
+        for a, b in zip(fast, plain):
+            assert a.log_prob == pytest.approx(b.log_prob, abs=1e-4)
+    g_fast, g_plain = greedy(m, mem, 3, BOS, EOS, 11), greedy(OnlyLogProbs(m), mem, 3, BOS, EOS, 11)
+    assert [h.tokens for h in g_fast] == [h.tokens for h in g_plain]
+    assert [h.log_prob for h in g_fast] == pytest.approx([h.log_prob for h in g_plain], abs=1e-4)
+
+
+def test_beam_wider_than_the_vocabulary() -> None:
+    m = model("tiny/luong-global-general")
+    src, src_len = batch()
+    hyps = beam_search(m, m.encode(src, src_len), 3, BOS, EOS, V_TGT + 4, 6, 0.0)
+    assert all(len(h.tokens) <= 5 for h in hyps)

@@ -124,8 +124,16 @@ class RNNSearch(EncoderDecoder):
     def step(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
     ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        """One decoder step: log p(y_i | y_<i, x) (B, V) (eq. 4), the new state, the weights α_i (B, Tk)."""
+        logits, new, w = self.step_logits(y_prev, state, mem)
+        return torch.log_softmax(logits, dim=-1), new, w
+
+    def step_logits(
+        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        """:meth:`step` before the softmax (search normalises only the scores it keeps)."""
         emb = self.tgt_embed(y_prev)  # (B, E)
         ctx, w = self._context(state["s"], mem)
         logits = self.project(self._readout(state["s"], emb, ctx))
         x_gates = self.cell.precompute(emb) if self.cfg.cell == "lstm" else None
-        return torch.log_softmax(logits, dim=-1), self._advance(emb, x_gates, ctx, state), w
+        return logits, self._advance(emb, x_gates, ctx, state), w

@@ -203,6 +203,14 @@ class LuongNMT(EncoderDecoder):
     def step(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
     ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        """One decoder step: log p(y_t | y_<t, x) (B, V), the new state, the attention weights (B, Tk)."""
+        logits, new, attn = self.step_logits(y_prev, state, mem)
+        return torch.log_softmax(logits, dim=-1), new, attn
+
+    def step_logits(
+        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        """:meth:`step` before the softmax (search normalises only the scores it keeps)."""
         emb = self.tgt_embed(y_prev)  # (B, E)
         t = state["t"]
         new = {"t": t + 1}
@@ -224,7 +232,7 @@ class LuongNMT(EncoderDecoder):
                 hidden = hidden.squeeze(1)
                 attn = a.weights.squeeze(1)
         new["h"], new["c"] = h, c
-        return torch.log_softmax(self.project(hidden), dim=-1), new, attn
+        return self.project(hidden), new, attn
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class NmtEvalConfig:
     dictionary: str | None = None  # "source<TAB>target" lines used by unk replacement
     ensemble: tuple[str, ...] = ()  # extra checkpoints whose probabilities are averaged with this one
     bleu_lowercase: bool | None = None  # None: case-insensitive iff the data was lowercased
+    perplexity: bool = True  # false: skip the teacher-forced pass (decoding alone, as the speed bench times it)
 
 
 def replace_unks(
@@ -137,7 +138,8 @@ class NmtModule(AttnModule):
 
     def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
         ev = self.recipe.eval
-        nll, ntok = self._nll(batch)
+        with_ppl = ev.perplexity or split == "val"
+        nll, ntok = self._nll(batch) if with_ppl else (None, None)
         hyps = self.decode(batch, ev.val_beam if split == "val" else ev.beam)
         ds, detok = self.data._load(split), self.data.detok
         rows = []
@@ -153,8 +155,7 @@ class NmtModule(AttnModule):
                     "src": " ".join(src_tokens),
                     "hyp": detok(tokens),
                     "ref": ds.refs[idx],
-                    "nll": float(nll[i]),
-                    "ntok": int(ntok[i]),
+                    **({"nll": float(nll[i]), "ntok": int(ntok[i])} if with_ppl else {}),
                     "unks": sum(t == "<unk>" for t in tokens),
                 }
             )
@@ -168,11 +169,11 @@ class NmtModule(AttnModule):
             "bleu_signature": bleu.signature,
             "decoding": "greedy" if (ev.val_beam if split == "val" else ev.beam) == 1 else f"beam {ev.beam}",
         }
-        return {
-            "bleu": bleu.score,
-            "ppl": perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows)),
-            "unk_rate": 100.0 * sum(r["unks"] for r in rows) / max(1, sum(len(r["hyp"].split()) for r in rows)),
-        }
+        metrics = {"bleu": bleu.score}
+        if all("nll" in r for r in rows):
+            metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
+        metrics["unk_rate"] = 100.0 * sum(r["unks"] for r in rows) / max(1, sum(len(r["hyp"].split()) for r in rows))
+        return metrics
 
     def save_predictions(self, rows: list[dict[str, Any]], out: Path) -> None:
         """predictions.jsonl (with ids) plus hyp.txt / ref.txt in id order, for the sacrebleu command line."""
