@@ -87,7 +87,9 @@ def _archive(tmp_path: Path, missing: str | None = None) -> Path:
 
 def test_missing_task_file_is_named_and_other_tasks_carry_on(tmp_path: Path) -> None:
     src = _archive(tmp_path, missing="qa3_three-supporting-facts_train.txt")
-    with pytest.raises(AttnError, match=r"no tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_train.txt.*--tasks 1 --set size=10k"):
+    with pytest.raises(
+        AttnError, match=r"no tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_train.txt.*--tasks 1 --set size=10k"
+    ):
         run.prepare("babi", source=src, data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1,3"])
     out = run.prepare("babi", source=src, data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1"])
     assert (out / "qa1" / "train.jsonl").is_file() and not (out / "qa3").exists()
