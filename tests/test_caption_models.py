@@ -198,3 +198,17 @@ def test_temporal_correctness_on_a_hand_built_example() -> None:
     assert segment_correctness(words, alphas, [[0, 2], [2, 4]], ("left", "right", "up", "down")) == pytest.approx(
         [0.75, 1.0]
     )
+
+
+def test_grid_position_vectors_are_added_per_location() -> None:
+    from attn_cli.nn.image_encoders import GridCNN
+
+    torch.manual_seed(0)
+    plain = GridCNN((1, 60, 60), (8, 16, 16))
+    placed = GridCNN((1, 60, 60), (8, 16, 16), position=True)
+    placed.body.load_state_dict(plain.body.state_dict())
+    x = torch.rand(2, 1, 60, 60)
+    a, b = plain(x), placed(x)
+    assert placed.position.shape == (7 * 7, 16)
+    torch.testing.assert_close(b - a, placed.position.expand_as(a))
+    assert not torch.allclose(placed.position[0], placed.position[-1])

@@ -254,6 +254,7 @@ class ShowTell(Captioner):
     @dataclass(frozen=True)
     class Config:
         channels: tuple[int, ...] = (32, 64, 64)  # GridCNN stages (from scratch); ignored for feature inputs
+        position: bool = False  # learned per-location vectors added to the grid (GridCNN docstring)
         emb_dim: int = 64
         hidden: int = 128
         dropout: float = 0.0
@@ -274,6 +275,7 @@ class ShowAttendTell(Captioner):
     class Config:
         attention: Literal["soft", "hard"] = "soft"
         channels: tuple[int, ...] = (32, 64, 64)
+        position: bool = False  # learned per-location vectors added to the grid (GridCNN docstring)
         emb_dim: int = 64
         hidden: int = 128
         attn_dim: int = 64
@@ -304,5 +306,5 @@ def image_encoder(cfg: Any, meta: dict[str, Any]) -> tuple[nn.Module | None, int
         raise AttnError(
             f"{type(cfg).__qualname__.split('.')[0]} captions images; this dataset holds {meta['input_kind']}"
         )
-    enc = GridCNN(shape, cfg.channels)
+    enc = GridCNN(shape, cfg.channels, position=cfg.position)
     return enc, enc.out_dim

@@ -27,9 +27,19 @@ TORCHVISION_HINT = "pip install torch==2.14.1 torchvision==0.29.1"
 
 
 class GridCNN(nn.Module):
-    """(B, C, H, W) -> annotation vectors (B, L, D) with L = h·w; ``grid`` is (h, w)."""
+    """(B, C, H, W) -> annotation vectors (B, L, D) with L = h·w; ``grid`` is (h, w).
 
-    def __init__(self, in_shape: Sequence[int], channels: Sequence[int] = (32, 64, 64), patch: int = 1) -> None:
+    ``position=True`` adds a learned vector p_i to each grid location's annotation, a_i + p_i. A
+    small convolutional stack is (nearly) translation-equivariant, so without it a location's vector
+    says what is there but hardly where; with it, attending to a location also reads its position,
+    while the mean annotation ā (Show and Tell's image vector, SAT's initial state) only gains a
+    constant. Not in Xu et al. (whose VGG grid is 14×14 on photos with no position words); the digit
+    captions name positions, so their recipes switch it on for every model alike.
+    """
+
+    def __init__(
+        self, in_shape: Sequence[int], channels: Sequence[int] = (32, 64, 64), patch: int = 1, position: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = in_shape[0]
@@ -44,10 +54,12 @@ class GridCNN(nn.Module):
         with torch.no_grad():
             fmap = self.body(torch.zeros(1, *in_shape))
         self.grid = (int(fmap.size(2)), int(fmap.size(3)))
+        self.position = nn.Parameter(0.1 * torch.randn(self.grid[0] * self.grid[1], c)) if position else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fmap = self.body(x)  # (B, D, h, w)
-        return fmap.flatten(2).transpose(1, 2)  # (B, L, D), row-major over the grid
+        feats = fmap.flatten(2).transpose(1, 2)  # (B, L, D), row-major over the grid
+        return feats + self.position if self.position is not None else feats
 
 
 class Conv3dEncoder(nn.Module):
