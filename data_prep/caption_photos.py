@@ -18,10 +18,16 @@ multi30k-captions  Multi30k task 2 (``raw/{train,val,test_2016}.{1..5}.en.gz`` +
 
 Captions get the papers' preprocessing (:mod:`data_prep.captions`); every reference is kept.
 Images become annotation vectors once, here, with a frozen ImageNet CNN (Xu et al. do not
-fine-tune theirs): ``--set encoder=resnet50`` (default; ``vgg16`` gives Xu et al.'s 14×14×512
-conv5_4 grid), weights from ``--set encoder_weights=FILE`` or torchvision's download. The
+fine-tune theirs): ``--set encoder=resnet50`` (default, 7×7×2048), ``resnet18``/``resnet101``,
+``vgg16`` (14×14×512 conv5_3) or ``vgg19`` (Xu et al.'s 14×14×512 conv5_4 grid); weights from
+``--set encoder_weights=FILE`` (a torchvision state dict) or torchvision's cache or download. The
 features (``{split}_feats.npy``, float16) are the on-disk cache every run reads.
-``--set encoder=none`` prepares the captions only (e.g. to inspect the vocabulary). Downloads:
+Every image is decoded (PIL) before the captions are written: one that does not decode (truncated,
+not an image) is dropped with its captions, counted in the manifest (``undecodable_skipped``, the
+first few in ``undecodable_files``) and reported in one warning line; a missing file is an error.
+``--set encoder=none`` prepares the captions only (e.g. to inspect the vocabulary): the images are
+then optional, but those present in the image folder are still checked and undecodable ones dropped,
+so that the captions match a preparation with features. Downloads:
 the Karpathy split JSONs (``caption_datasets.zip``) and the COCO annotation archive from their
 official addresses; no sha256 is published for them, so they are not checksum-verified; images
 must come from ``--source``/``images`` (licence terms of Flickr and COCO).
@@ -30,13 +36,14 @@ must come from ``--source``/``images`` (licence terms of Flickr and COCO).
 from __future__ import annotations
 
 import json
+import os
+import sys
 import zipfile
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from attn_cli.errors import AttnError
 from attn_cli.registry import DATASETS
@@ -49,6 +56,7 @@ KARPATHY_ZIP = RawFile(
 COCO_ZIP = RawFile(
     "annotations_trainval2014.zip", "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"
 )
+UNDECODABLE_LISTED = 10  # the manifest names this many of the images skipped because they do not decode
 
 
 @dataclass(frozen=True)
@@ -109,9 +117,38 @@ def _image_dir(cfg: PhotoCaptionConfig, root: Path, candidates: tuple[str, ...])
     return None
 
 
-def check_images(splits: dict[str, list[dict[str, Any]]], needed: bool) -> None:
-    if not needed:
-        return
+def image_decodes(path: Path) -> bool:
+    """Whether PIL can open and fully decode the image (a truncated JPEG fails in ``load``)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.convert("RGB")
+    except Exception:  # PIL's decoders raise OSError, SyntaxError, ValueError, EOFError, ... by format
+        return False
+    return True
+
+
+def decodable(paths: list[Path]) -> list[bool]:
+    """:func:`image_decodes` for each path, in order (threads: PIL releases the GIL while decoding)."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(image_decodes, paths))
+
+
+def report_undecodable(bad: list[str], checked: int, what: str = "images", also: str = "") -> dict[str, Any]:
+    """Manifest facts about the skipped images, and one warning line on stderr when there are any."""
+    if bad:
+        first = ", ".join(Path(b).name for b in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        print(
+            f"warning: {len(bad)} of {checked} {what} do not decode and were skipped ({first}){also}; "
+            "see undecodable_files in manifest.json",
+            file=sys.stderr,
+        )
+    return {"images_checked": checked, "undecodable_skipped": len(bad), "undecodable_files": bad[:UNDECODABLE_LISTED]}
+
+
+def require_images(splits: dict[str, list[dict[str, Any]]]) -> None:
+    """Every caption's image file exists (features are computed from it); a missing one is an error."""
     for split, items in splits.items():
         for item in items:
             if not Path(item["file"]).is_file():
@@ -120,27 +157,59 @@ def check_images(splits: dict[str, list[dict[str, Any]]], needed: bool) -> None:
                 )
 
 
-def finish(cfg: PhotoCaptionConfig, splits: dict[str, list[dict[str, Any]]], out: Path, note: str) -> dict[str, Any]:
+def check_images(
+    splits: dict[str, list[dict[str, Any]]], *, located: bool = True
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """Drop the items whose image does not decode; returns the kept items and the manifest facts.
+
+    Files that are absent are left alone (:func:`require_images` says whether they may be).
+    ``located=False``: the item files are bare names with no image folder, and nothing is checked.
+    """
+    present = [
+        (s, i) for s, items in splits.items() for i, it in enumerate(items) if located and Path(it["file"]).is_file()
+    ]
+    ok = decodable([Path(splits[s][i]["file"]) for s, i in present])
+    broken = {key for key, good in zip(present, ok) if not good}
+    kept = {s: [it for i, it in enumerate(items) if (s, i) not in broken] for s, items in splits.items()}
+    bad = [splits[s][i]["file"] for s, i in present if (s, i) in broken]
+    return kept, report_undecodable(bad, len(present))
+
+
+def finish(
+    cfg: PhotoCaptionConfig, splits: dict[str, list[dict[str, Any]]], out: Path, note: str, *, located: bool = True
+) -> dict[str, Any]:
+    """Check the images, write the captions, then the features of every split.
+
+    In the order that reports a problem soonest: missing image files (a stat each), then the encoder
+    (its name, torchvision, the weights), then a decode of every image (undecodable ones dropped).
+    With ``encoder=none`` the images are optional and only those present are checked; ``located``:
+    see :func:`check_images`.
+    """
     if cfg.limit:
         splits = {s: items[: cfg.limit] for s, items in splits.items()}
+    encode = cfg.encoder != "none"
+    if encode:
+        from attn_cli.nn.image_encoders import extract_features, torchvision_backbone
+
+        require_images(splits)
+        net = torchvision_backbone(cfg.encoder, cfg.encoder_weights or None)
+    splits, checked = check_images(splits, located=located)
     for items in splits.values():
         for i, item in enumerate(items):
             item["id"] = i
-    encode = cfg.encoder != "none"
-    check_images(splits, encode)
     facts = write_caption_splits(out, splits, min_freq=cfg.min_freq, max_len=cfg.max_len)
     if encode:
-        from attn_cli.nn.image_encoders import extract_features
-
         for split, items in splits.items():
-            feats = extract_features(
+            extract_features(
                 [Path(it["file"]) for it in items],
                 cfg.encoder,
-                weights=cfg.encoder_weights or None,
+                weights=None,
                 size=cfg.image_size,
+                out=out / f"{split}_feats.npy",
+                net=net,
             )
-            np.save(out / f"{split}_feats.npy", feats)
-    return {**facts, "kind": "features" if encode else "captions_only", "encoder": cfg.encoder, "note": note}
+    kind = "features" if encode else "captions_only"
+    return {**facts, **checked, "kind": kind, "encoder": cfg.encoder, "note": note}
 
 
 # -- Karpathy split files (Flickr8k, Flickr30k, COCO) ---------------------------------------------
@@ -175,7 +244,8 @@ def _karpathy(name: str, folders: tuple[str, ...]) -> Any:
         images = _image_dir(cfg, source if source.is_dir() else source.parent, folders)
         if images is None and cfg.encoder != "none":
             raise AttnError(f"no image folder found under {source}; pass --set images=DIR (or encoder=none)")
-        return finish(cfg, karpathy_splits(js, images), out, f"{name}, Karpathy split ({js.name})")
+        note = f"{name}, Karpathy split ({js.name})"
+        return finish(cfg, karpathy_splits(js, images), out, note, located=images is not None)
 
     return build
 
@@ -217,11 +287,12 @@ def build_coco(cfg: PhotoCaptionConfig, source: Path | None, out: Path) -> dict[
     if train_js is None or val_js is None:
         raise AttnError(f"{source} needs annotations/captions_train2014.json and captions_val2014.json")
     base = Path(cfg.images) if cfg.images else source
-    encode = cfg.encoder != "none"
-    train = coco_items(train_js, base / "train2014" if encode else None)
-    val_all = coco_items(val_js, base / "val2014" if encode else None)
+    # encoder=none needs no images, but checks them where the two folders are there
+    located = cfg.encoder != "none" or ((base / "train2014").is_dir() and (base / "val2014").is_dir())
+    train = coco_items(train_js, base / "train2014" if located else None)
+    val_all = coco_items(val_js, base / "val2014" if located else None)
     splits = {"train": train, "val": val_all[: cfg.val], "test": val_all[cfg.val : cfg.val + cfg.test]}
-    return finish(cfg, splits, out, "COCO 2014 official captions; val/test from val2014")
+    return finish(cfg, splits, out, "COCO 2014 official captions; val/test from val2014", located=located)
 
 
 # -- Multi30k description task ---------------------------------------------------------------------
@@ -253,7 +324,9 @@ def build_multi30k(cfg: PhotoCaptionConfig, source: Path | None, out: Path) -> d
             {"refs": [c[i] for c in columns if c[i].strip()], "file": str(folder / n) if folder else n}
             for i, n in enumerate(names)
         ]
-    return finish(cfg, splits, out, "Multi30k task 2 (5 English captions per Flickr30k image)")
+    return finish(
+        cfg, splits, out, "Multi30k task 2 (5 English captions per Flickr30k image)", located=bool(cfg.images)
+    )
 
 
 def _add(name: str, summary: str, build: Any, raw: list[RawFile]) -> None:

@@ -8,7 +8,10 @@ the standard one (Yao et al. §4.1, after Venugopalan et al. 2015): with ``youtu
 (``<clip> vid<N>`` lines) vid1-1200 train, vid1201-1300 val, vid1301-1970 test; without it the
 clips in sorted order are cut the same way. Each clip is reduced to ``frames`` (26 in Yao et al.)
 equally spaced frames; frame folders are encoded by a frozen torchvision CNN (grid-averaged,
-``--set encoder=...``, torchvision needed). The result is ``{split}_feats.npy`` (N, frames, D),
+``--set encoder=...``, torchvision needed; the trunk is built once per preparation). A sampled frame
+that does not decode is dropped and the clip's frames are sampled again from the rest; a clip with no
+decodable frame is skipped (manifest: ``undecodable_skipped``, ``undecodable_files``,
+``clips_without_frames``; one warning line). The result is ``{split}_feats.npy`` (N, frames, D),
 float16, read by the ``video`` model with ``input_kind: video_features``.
 """
 
@@ -74,37 +77,102 @@ def sample_frames(n_total: int, n: int) -> np.ndarray:
     return np.linspace(0, n_total - 1, n).round().astype(int) if n_total else np.zeros(0, int)
 
 
-def clip_features(source: Path, clip: str, cfg: MsvdConfig) -> np.ndarray:
-    feat = source / "features" / f"{clip}.npy"
-    if feat.is_file():
-        arr = np.load(feat)
-        if arr.ndim != 2 or not len(arr):
-            raise AttnError(f"{feat} must be a (frames, D) array, got shape {arr.shape}")
-        return arr[sample_frames(len(arr), cfg.frames)].astype(np.float16)
-    folder = source / "frames" / clip
-    files = (
-        sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")) if folder.is_dir() else []
-    )
-    if not files:
-        raise AttnError(f"clip {clip} has captions but neither features/{clip}.npy nor frames/{clip}/ under {source}")
-    from attn_cli.nn.image_encoders import extract_features
+def decodable_frames(files: list[Path], n: int) -> tuple[list[Path], list[Path], int]:
+    """``n`` equally spaced frames among those that decode: (picked, undecodable frames met, frames decoded).
 
-    picked = [files[i] for i in sample_frames(len(files), cfg.frames)]
-    grid = extract_features(picked, cfg.encoder, weights=cfg.encoder_weights or None)  # (F, L, D)
-    return grid.astype(np.float32).mean(1).astype(np.float16)  # (F, D)
+    Only the sampled frames are decoded (a clip folder may hold hundreds): a broken one is dropped
+    from the clip and the frames are sampled again from the rest. ``picked`` is empty when no frame decodes.
+    """
+    from data_prep.caption_photos import decodable
+
+    good: set[Path] = set()
+    bad: list[Path] = []
+    while files:
+        picked = [files[i] for i in sample_frames(len(files), n)]
+        unchecked = sorted(set(picked) - good)
+        broken = {p for p, ok in zip(unchecked, decodable(unchecked)) if not ok}
+        good.update(set(unchecked) - broken)
+        if not broken:
+            return picked, bad, len(good) + len(bad)
+        bad.extend(sorted(broken))
+        files = [f for f in files if f not in broken]
+    return [], bad, len(good) + len(bad)
+
+
+class ClipFeatures:
+    """Per-clip frame vectors (frames, D): from ``features/<clip>.npy``, else from ``frames/<clip>/``.
+
+    Frame folders go through one frozen torchvision trunk (built at the first such clip) and are
+    averaged over its grid; frames that do not decode are skipped and collected in ``bad``.
+    """
+
+    def __init__(self, source: Path, cfg: MsvdConfig) -> None:
+        self.source, self.cfg = source, cfg
+        self.net: Any = None
+        self.bad: list[Path] = []
+        self.frames_checked = 0
+
+    def __call__(self, clip: str) -> np.ndarray | None:
+        """The clip's (frames, D) float16 vectors; None when its frame folder has no decodable frame."""
+        feat = self.source / "features" / f"{clip}.npy"
+        if feat.is_file():
+            arr = np.load(feat)
+            if arr.ndim != 2 or not len(arr):
+                raise AttnError(f"{feat} must be a (frames, D) array, got shape {arr.shape}")
+            return arr[sample_frames(len(arr), self.cfg.frames)].astype(np.float16)
+        folder = self.source / "frames" / clip
+        files = (
+            sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            if folder.is_dir()
+            else []
+        )
+        if not files:
+            raise AttnError(
+                f"clip {clip} has captions but neither features/{clip}.npy nor frames/{clip}/ under {self.source}"
+            )
+        from attn_cli.nn.image_encoders import extract_features, torchvision_backbone
+
+        if self.net is None:  # errors about the encoder come before any frame is decoded
+            self.net = torchvision_backbone(self.cfg.encoder, self.cfg.encoder_weights or None)
+        picked, bad, decoded = decodable_frames(files, self.cfg.frames)
+        self.bad += bad
+        self.frames_checked += decoded
+        if not picked:
+            return None
+        grid = extract_features(picked, self.cfg.encoder, weights=None, net=self.net)  # (F, L, D)
+        return grid.astype(np.float32).mean(1).astype(np.float16)  # (F, D)
 
 
 def build(cfg: MsvdConfig, source: Path | None, out: Path) -> dict[str, Any]:
+    from data_prep.caption_photos import report_undecodable
+
     assert source is not None
     caps = read_captions(source / CAPTIONS)
     order = clip_order(source, list(caps))
+    features = ClipFeatures(source, cfg)
     splits, feats = {}, {}
+    dropped: list[str] = []
     for split, (lo, hi) in CUTS.items():
-        clips = order[lo:hi]
+        clips, arrs = [], []
+        for clip in order[lo:hi]:  # the split is cut before clips are dropped: the standard split stays
+            arr = features(clip)
+            if arr is None:
+                dropped.append(clip)
+            else:
+                clips.append(clip)
+                arrs.append(arr)
         splits[split] = [{"id": i, "refs": caps[c], "file": c} for i, c in enumerate(clips)]
-        feats[split] = [clip_features(source, c, cfg) for c in clips]
+        feats[split] = arrs
     if not splits["train"]:
         raise AttnError(f"{source}: no training clips; is the caption file complete?")
+    widths = sorted({arr.shape[1] for arrs in feats.values() for arr in arrs})
+    if len(widths) > 1:
+        raise AttnError(
+            f"{source}: frame vectors of different widths {widths}; features/*.npy and the encoder "
+            "of the frames/ folders must give the same D"
+        )
+    also = f"; clips with no decodable frame, skipped: {len(dropped)} ({', '.join(dropped[:3])})" if dropped else ""
+    checked = report_undecodable([str(p) for p in features.bad], features.frames_checked, "frames", also)
     facts = write_caption_splits(out, splits, min_freq=cfg.min_freq, max_len=cfg.max_len)
     for split, arrs in feats.items():
         if arrs:
@@ -112,7 +180,13 @@ def build(cfg: MsvdConfig, source: Path | None, out: Path) -> dict[str, Any]:
         else:
             dim = feats["train"][0].shape[1]
             np.save(out / f"{split}_feats.npy", np.zeros((0, cfg.frames, dim), np.float16))
-    return {**facts, "kind": "video_features", "note": "MSVD / Youtube2Text, standard split"}
+    return {
+        **facts,
+        **checked,
+        "clips_without_frames": dropped,
+        "kind": "video_features",
+        "note": "MSVD / Youtube2Text, standard split",
+    }
 
 
 DATASETS.add(

@@ -195,6 +195,148 @@ def test_coco_official_caption_json(tmp_path: Path) -> None:
         run.prepare("coco-captions", source=src, data_dir=tmp_path / "d2", overrides=["encoder=none"])
 
 
+# -- images that do not decode: skipped and counted (pillow only; the encoder is faked) --------------
+
+
+def _break(folder: Path, name: str, how: str) -> None:
+    """Overwrite image ``name`` with a truncated JPEG (``how="truncated"``) or with bytes that are no image."""
+    from PIL import Image
+
+    path = folder / name
+    if how == "truncated":
+        noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(path, format="JPEG")
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(b"this is not an image " * 8)
+
+
+@pytest.fixture
+def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Stands in for the torchvision trunk (absent from the default venv); the images it encoded, in order."""
+    from attn_cli.nn import image_encoders
+
+    seen: list[Path] = []
+
+    def extract(paths: list[Path], name: str, *, out: Path | None = None, **_: object) -> np.ndarray:
+        seen.extend(paths)
+        feats = np.full((len(paths), 4, 5), 0.5, np.float16)
+        if out is not None:
+            np.save(out, feats)
+        return feats
+
+    monkeypatch.setattr(image_encoders, "torchvision_backbone", lambda name, weights=None: object())
+    monkeypatch.setattr(image_encoders, "extract_features", extract)
+    return seen
+
+
+def test_undecodable_images_are_skipped_and_counted_flickr8k(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _karpathy(tmp_path / "src")
+    _break(src / "Flicker8k_Dataset", "1.jpg", "truncated")
+    _break(src / "Flicker8k_Dataset", "2.jpg", "garbage")
+    out = run.prepare("flickr8k", source=src, data_dir=tmp_path / "data", overrides=["encoder=none", "min_freq=1"])
+    manifest = read_json(out / "manifest.json")
+    assert manifest["counts"] == {"train": 1, "val": 1, "test": 1}  # 0.jpg; 1.jpg, 2.jpg (train, restval) dropped
+    assert manifest["images_checked"] == 5 and manifest["undecodable_skipped"] == 2
+    assert [Path(f).name for f in manifest["undecodable_files"]] == ["1.jpg", "2.jpg"]
+    train = read_jsonl(out / "train.jsonl")
+    assert [(r["id"], Path(r["file"]).name) for r in train] == [(0, "0.jpg")]
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("warning: 2 of 5 images do not decode") and "1.jpg, 2.jpg" in warning
+    assert len(warning.splitlines()) == 1
+
+
+def test_undecodable_images_are_not_encoded(tmp_path: Path, fake_encoder: list[Path]) -> None:
+    src = _karpathy(tmp_path / "src")
+    _break(src / "Flicker8k_Dataset", "3.jpg", "truncated")  # the only val image
+    out = run.prepare("flickr8k", source=src, data_dir=tmp_path / "data", overrides=["encoder=resnet18", "min_freq=1"])
+    assert out.name == "flickr8k-resnet18"
+    manifest = read_json(out / "manifest.json")
+    assert manifest["kind"] == "features" and manifest["counts"] == {"train": 3, "val": 0, "test": 1}
+    assert [p.name for p in fake_encoder] == ["0.jpg", "1.jpg", "2.jpg", "4.jpg"]
+    assert np.load(out / "train_feats.npy").shape == (3, 4, 5) and np.load(out / "val_feats.npy").shape == (0, 4, 5)
+
+
+def test_missing_images_are_optional_without_an_encoder(tmp_path: Path) -> None:
+    src = _karpathy(tmp_path / "src", missing="3.jpg")
+    _break(src / "Flicker8k_Dataset", "4.jpg", "garbage")
+    out = run.prepare("flickr8k", source=src, data_dir=tmp_path / "data", overrides=["encoder=none", "min_freq=1"])
+    manifest = read_json(out / "manifest.json")
+    assert manifest["counts"] == {"train": 3, "val": 1, "test": 0}  # the missing 3.jpg is kept, 4.jpg dropped
+    assert manifest["images_checked"] == 4 and manifest["undecodable_skipped"] == 1
+
+
+def test_without_an_image_folder_nothing_is_checked(tmp_path: Path) -> None:
+    src = _karpathy(tmp_path / "src")
+    (src / "Flicker8k_Dataset").rename(src / "elsewhere")
+    out = run.prepare("flickr8k", source=src, data_dir=tmp_path / "data", overrides=["encoder=none", "min_freq=1"])
+    manifest = read_json(out / "manifest.json")
+    assert manifest["images_checked"] == 0 and manifest["counts"]["train"] == 3
+    assert read_jsonl(out / "train.jsonl")[0]["file"] == "0.jpg"
+
+
+def test_unknown_encoder_is_named_before_images_are_read(tmp_path: Path) -> None:
+    src = _karpathy(tmp_path / "src")
+    with pytest.raises(AttnError, match=r"unknown image encoder 'resnet34' \(did you mean 'resnet50'\?\)") as err:
+        run.prepare("flickr8k", source=src, data_dir=tmp_path / "data", overrides=["encoder=resnet34"])
+    assert "\n" not in str(err.value)
+
+
+def _coco(root: Path, broken: dict[str, str]) -> Path:
+    """Official caption JSONs and the train2014/ val2014 folders; ``broken``: file name -> how it is broken."""
+    (root / "annotations").mkdir(parents=True)
+    for split, ids in (("train", [1, 2, 3]), ("val", [10, 11, 12, 13])):
+        names = {i: f"COCO_{split}2014_{i:012d}.jpg" for i in ids}
+        doc = {
+            "images": [{"id": i, "file_name": n} for i, n in names.items()],
+            "annotations": [{"image_id": i, "id": 100 + k, "caption": f"A cat {k}."} for i in ids for k in range(5)],
+        }
+        (root / "annotations" / f"captions_{split}2014.json").write_text(json.dumps(doc))
+        _images(root / f"{split}2014", list(names.values()))
+        for name in names.values():
+            if name in broken:
+                _break(root / f"{split}2014", name, broken[name])
+    return root
+
+
+@pytest.mark.parametrize("encoder", ["none", "resnet18"])
+def test_undecodable_images_are_skipped_and_counted_coco(
+    encoder: str, tmp_path: Path, capsys: pytest.CaptureFixture, fake_encoder: list[Path]
+) -> None:
+    broken = {"COCO_train2014_000000000002.jpg": "garbage", "COCO_val2014_000000000011.jpg": "truncated"}
+    src = _coco(tmp_path / "coco", broken)
+    out = run.prepare(
+        "coco-captions",
+        source=src,
+        data_dir=tmp_path / "data",
+        overrides=[f"encoder={encoder}", "min_freq=1", "val=2", "test=2"],
+    )
+    manifest = read_json(out / "manifest.json")
+    # val/test are cut from val2014 before the check: val keeps 10 (11 dropped), test 12 and 13
+    assert manifest["counts"] == {"train": 2, "val": 1, "test": 2}
+    assert manifest["undecodable_skipped"] == 2 and manifest["images_checked"] == 7
+    assert [Path(f).name for f in manifest["undecodable_files"]] == sorted(broken)
+    assert [r["coco_id"] for r in read_jsonl(out / "val.jsonl")] == [10]
+    assert [r["coco_id"] for r in read_jsonl(out / "train.jsonl")] == [1, 3]
+    assert "warning: 2 of 7 images do not decode" in capsys.readouterr().err
+    assert len(fake_encoder) == (5 if encoder == "resnet18" else 0)
+
+
+def test_coco_without_image_folders_checks_nothing(tmp_path: Path) -> None:
+    src = _coco(tmp_path / "coco", {"COCO_val2014_000000000011.jpg": "garbage"})
+    for folder in ("train2014", "val2014"):
+        for f in (src / folder).iterdir():
+            f.unlink()
+        (src / folder).rmdir()
+    out = run.prepare(
+        "coco-captions", source=src, data_dir=tmp_path / "data", overrides=["encoder=none", "min_freq=1", "val=2"]
+    )
+    manifest = read_json(out / "manifest.json")
+    assert manifest["images_checked"] == 0 and manifest["counts"]["val"] == 2
+    with pytest.raises(AttnError, match=r"train: image .*COCO_train2014_000000000001\.jpg of a caption is missing"):
+        run.prepare("coco-captions", source=src, data_dir=tmp_path / "d2", overrides=["encoder=resnet18"])
+
+
 def _multi30k(root: Path, n: dict[str, int]) -> Path:
     (root / "raw").mkdir(parents=True)
     (root / "image_splits").mkdir()
@@ -215,6 +357,22 @@ def test_multi30k_description_task_fixture(tmp_path: Path) -> None:
     assert len(read_jsonl(out / "test.jsonl")[0]["refs"]) == 5
     with pytest.raises(AttnError, match="needs the Flickr30k images"):
         run.prepare("multi30k-captions", source=src, data_dir=tmp_path / "d2")
+
+
+def test_multi30k_images_are_checked_when_given(tmp_path: Path, fake_encoder: list[Path]) -> None:
+    src = _multi30k(tmp_path / "task2", {"train": 3, "val": 2, "test_2016": 2})
+    images = tmp_path / "flickr30k-images"
+    _images(images, [f"{stem}{i}.jpg" for stem, n in (("train", 3), ("val", 2), ("test_2016", 2)) for i in range(n)])
+    _break(images, "val1.jpg", "truncated")
+    out = run.prepare(
+        "multi30k-captions",
+        source=src,
+        data_dir=tmp_path / "data",
+        overrides=["encoder=resnet18", f"images={images}", "min_freq=1"],
+    )
+    manifest = read_json(out / "manifest.json")
+    assert manifest["counts"] == {"train": 3, "val": 1, "test": 2} and manifest["undecodable_skipped"] == 1
+    assert "val1.jpg" not in [p.name for p in fake_encoder] and len(fake_encoder) == 6
 
 
 @pytest.mark.slow
@@ -246,9 +404,40 @@ def test_msvd_caption_file_and_frame_features(tmp_path: Path) -> None:
     feats = np.load(out / "train_feats.npy")
     assert feats.shape == (3, 4, 5)  # all three clips fall in the first 1200: train
     assert read_jsonl(out / "train.jsonl")[0]["refs"] == ["a man is cooking 0"]  # English only
+    np.save(src / "features" / "v1_1_5.npy", np.zeros((7, 6)))
+    with pytest.raises(AttnError, match=r"frame vectors of different widths \[5, 6\]"):
+        run.prepare("msvd", source=src, data_dir=tmp_path / "d3")
     (src / "features" / "v1_1_5.npy").unlink()
     with pytest.raises(AttnError, match="clip v1_1_5 has captions but neither"):
         run.prepare("msvd", source=src, data_dir=tmp_path / "d2")
+
+
+def test_msvd_frames_that_do_not_decode_are_resampled_or_the_clip_skipped(
+    tmp_path: Path, fake_encoder: list[Path], capsys: pytest.CaptureFixture
+) -> None:
+    from data_prep.msvd import decodable_frames
+
+    src = _msvd(tmp_path / "msvd")
+    for v in (1, 2):  # v1 and v2 come as frame folders instead of features
+        (src / "features" / f"v{v}_1_5.npy").unlink()
+        _images(src / "frames" / f"v{v}_1_5", [f"{t:03d}.png" for t in range(6)])
+    frames = src / "frames" / "v1_1_5"
+    _break(frames, "000.png", "garbage")
+    _break(frames, "005.png", "garbage")
+    picked, bad, decoded = decodable_frames(sorted(frames.iterdir()), 3)
+    assert [p.name for p in picked] == ["001.png", "003.png", "004.png"]  # sampled again from the 4 good ones
+    assert [p.name for p in bad] == ["000.png", "005.png"] and decoded == 6
+    for t in range(6):
+        _break(src / "frames" / "v2_1_5", f"{t:03d}.png", "truncated")
+    out = run.prepare("msvd", source=src, data_dir=tmp_path / "data", overrides=["frames=3"])
+    manifest = read_json(out / "manifest.json")
+    assert manifest["counts"]["train"] == 2 and manifest["clips_without_frames"] == ["v2_1_5"]
+    assert manifest["undecodable_skipped"] == 8 and manifest["images_checked"] == 12  # 2 of v1's 6, all of v2's
+    assert [r["file"] for r in read_jsonl(out / "train.jsonl")] == ["v0_1_5", "v1_1_5"]
+    assert np.load(out / "train_feats.npy").shape == (2, 3, 5)
+    assert [p.name for p in fake_encoder] == ["001.png", "003.png", "004.png"]
+    warning = capsys.readouterr().err.strip()
+    assert "clips with no decodable frame, skipped: 1 (v2_1_5)" in warning and len(warning.splitlines()) == 1
 
 
 def test_unknown_split_on_eval_is_exit_code_2(dirs: dict[str, Path]) -> None:
