@@ -5,9 +5,10 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 ATTN := $(BIN)/attn
+TV_VENV ?= $(HOME)/.cache/tv-venv
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all test-data lint format bench peer-bench tables clean
+.PHONY: help install demo test test-all test-data test-torchvision lint format bench peer-bench tables clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -34,6 +35,14 @@ test-all: install ## every test, including slow ones and those that need ../shar
 
 test-data: install ## only the tests that read ../shared/data
 	$(BIN)/python -m pytest -q -m data
+
+$(TV_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TV_VENV)
+	$(TV_VENV)/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1" -e ".[dev]"
+	touch $@
+
+test-torchvision: $(TV_VENV)/.installed ## the photo-encoder tests in a separate venv with torchvision (TV_VENV, 5.5 GB)
+	OMP_NUM_THREADS=1 $(TV_VENV)/bin/python -m pytest -q tests/test_caption_torchvision.py tests/test_caption_data.py
 
 lint: install ## ruff check + format check
 	$(BIN)/ruff check attn_cli data_prep tests
