@@ -212,3 +212,19 @@ def test_grid_position_vectors_are_added_per_location() -> None:
     assert placed.position.shape == (7 * 7, 16)
     torch.testing.assert_close(b - a, placed.position.expand_as(a))
     assert not torch.allclose(placed.position[0], placed.position[-1])
+
+
+def test_without_context_input_the_lstm_never_sees_the_glimpse() -> None:
+    """context_input=false: ẑ_t reaches the word through eq. (7) only, so the next state ignores it."""
+    torch.manual_seed(0)
+    m = _sat(context_input=False).eval()
+    assert m.decoder.lstm.input_size == m.cfg.emb_dim
+    x, tok_in, _ = _batch()
+    mem = m.encode(x)
+    state = m.init_state(mem)
+    other = dict(mem, feats=torch.randn_like(mem["feats"]))  # a different glimpse, same attention
+    lp_a, (h_a, _), _ = m.step(tok_in[:, 0], state, mem)
+    lp_b, (h_b, _), _ = m.step(tok_in[:, 0], state, other)
+    torch.testing.assert_close(h_a, h_b)
+    assert not torch.allclose(lp_a, lp_b)
+    assert _sat().decoder.lstm.input_size > m.cfg.emb_dim  # eq. (1), the default

@@ -71,14 +71,17 @@ class CaptionDecoder(nn.Module):
         attn_dim: int,
         dropout: float,
         gate: bool,
+        context_input: bool = True,
     ) -> None:
         super().__init__()
         self.attention, self.gate_on = attention, gate and attention in ("soft", "hard")
         ctx = 0 if attention == "none" else feat_dim
+        # eq. (1) feeds ẑ_t to the LSTM; without it ẑ_t reaches the word only through eq. (7)
+        self.context_input = context_input and ctx > 0
         self.embed = nn.Embedding(vocab, emb_dim)
         self.init_h = nn.Linear(feat_dim, hidden)  # f_init,h
         self.init_c = nn.Linear(feat_dim, hidden)  # f_init,c
-        self.lstm = nn.LSTMCell(emb_dim + ctx, hidden)  # eq. (1): input [E y_{t-1}; ẑ_t]
+        self.lstm = nn.LSTMCell(emb_dim + (ctx if self.context_input else 0), hidden)  # eq. (1): [E y_{t-1}; ẑ_t]
         self.score = AdditiveScore(hidden, feat_dim, attn_dim) if attention in ("soft", "hard") else None  # f_att
         self.f_beta = nn.Linear(hidden, 1) if self.gate_on else None  # §4.2.1 gating scalar
         self.L_h = nn.Linear(hidden, emb_dim)  # eq. (7)
@@ -137,7 +140,7 @@ class CaptionDecoder(nn.Module):
                 out["beta"] = beta.squeeze(1)
                 z = beta * z
         out["z"] = z  # ẑ_t (B, D), the context the LSTM reads
-        inp = emb if z is None else torch.cat([emb, z], -1)
+        inp = torch.cat([emb, z], -1) if self.context_input else emb
         h, c = self.lstm(inp, (h, c))  # (B, H)
         pre = emb + self.L_h(h) + (self.L_z(z) if z is not None else 0.0)  # eq. (7)
         out["logits"] = self.L_o(self.drop(torch.tanh(pre)))  # (B, V)
@@ -187,6 +190,7 @@ class Captioner(nn.Module):
             attn_dim=getattr(cfg, "attn_dim", cfg.hidden),
             dropout=cfg.dropout,
             gate=getattr(cfg, "gate", False),
+            context_input=getattr(cfg, "context_input", True),
         )
         self.baseline = MovingAverageBaseline(getattr(cfg, "baseline_decay", 0.9))
         self.grid: tuple[int, int] | None = getattr(encoder, "grid", None)
@@ -281,6 +285,9 @@ class ShowAttendTell(Captioner):
         attn_dim: int = 64
         dropout: float = 0.0
         gate: bool = True  # β_t (§4.2.1); the paper uses it with soft attention
+        # false: ẑ_t is not an LSTM input (a deviation from eq. (1)); the word then sees it only through
+        # eq. (7), so the model must look at what it names when it names it (see docs/caption.md)
+        context_input: bool = True
         doubly_stochastic: float = 1.0  # λ of eq. (14); soft only
         reinforce_weight: float = 1.0  # λ_r of eq. (12); hard only
         entropy: float = 0.01  # λ_e of eq. (12); hard only
