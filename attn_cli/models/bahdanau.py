@@ -121,13 +121,6 @@ class RNNSearch(EncoderDecoder):
         weights = torch.stack(ws, 1) if self.attn is not None else None  # (B, Tq, Tk)
         return {"hidden": hidden, "attn": weights, "centers": None}
 
-    def step(
-        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
-    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
-        """One decoder step: log p(y_i | y_<i, x) (B, V) (eq. 4), the new state, the weights α_i (B, Tk)."""
-        logits, new, w = self.step_logits(y_prev, state, mem)
-        return torch.log_softmax(logits, dim=-1), new, w
-
     def step_logits(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
     ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:

@@ -77,6 +77,15 @@ class EncoderDecoder(nn.Module):
             out["keys"] = self.attn.keys(memory)
         return out
 
+    def step(
+        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        """One decoder step: log p(y_t | y_<t, x) (B, V), the new state, the attention weights (B, Tk) or None.
+
+        Subclasses implement :meth:`step_logits` (the same before the softmax), which search uses."""
+        logits, new, attn = self.step_logits(y_prev, state, mem)
+        return torch.log_softmax(logits, dim=-1), new, attn
+
 
 @MODELS.register("luong")
 class LuongNMT(EncoderDecoder):
@@ -200,13 +209,6 @@ class LuongNMT(EncoderDecoder):
         return hidden, weights, centers
 
     # -- one step (search) ------------------------------------------------------------------
-    def step(
-        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
-    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
-        """One decoder step: log p(y_t | y_<t, x) (B, V), the new state, the attention weights (B, Tk)."""
-        logits, new, attn = self.step_logits(y_prev, state, mem)
-        return torch.log_softmax(logits, dim=-1), new, attn
-
     def step_logits(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
     ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
