@@ -228,3 +228,41 @@ def test_without_context_input_the_lstm_never_sees_the_glimpse() -> None:
     torch.testing.assert_close(h_a, h_b)
     assert not torch.allclose(lp_a, lp_b)
     assert _sat().decoder.lstm.input_size > m.cfg.emb_dim  # eq. (1), the default
+
+
+def test_grounded_decoder_sees_the_image_only_through_the_current_attention() -> None:
+    """init=zeros + context_input=false: (h_0, c_0) = 0 and the word of step t depends on the image only via ẑ_t."""
+    m = _sat(context_input=False, init="zeros").eval()
+    assert m.decoder.init_h is None and m.decoder.init_c is None  # no f_init parameters left unused
+    x, tok_in, _ = _batch()
+    mem = m.encode(x)
+    h0, c0 = m.init_state(mem)
+    assert h0.shape == (x.size(0), m.cfg.hidden) and not h0.any() and not c0.any()
+    # a different image with the same glimpse ẑ_1: the first word's distribution cannot change
+    other = m.encode(torch.rand_like(x))
+    lp_a, state_a, alpha_a = m.step(tok_in[:, 0], (h0, c0), mem)
+    z = torch.bmm(alpha_a.unsqueeze(1), mem["feats"]).squeeze(1)  # (B, D) the glimpse of step 1
+    same_glimpse = dict(other, feats=z.unsqueeze(1).expand_as(mem["feats"]).contiguous())
+    same_glimpse["keys"] = m.decoder.score.keys(same_glimpse["feats"])
+    lp_b, state_b, _ = m.step(tok_in[:, 0], (h0, c0), same_glimpse)
+    torch.testing.assert_close(lp_a, lp_b)
+    torch.testing.assert_close(state_a[0], state_b[0])
+    assert not torch.allclose(lp_a, m.step(tok_in[:, 0], (h0, c0), other)[0])  # the glimpse does matter
+
+
+@pytest.mark.parametrize(("kw", "msg"), [({"init": "random"}, "model.init"), ({"attention": "none"}, "blind")])
+def test_decoder_init_errors(kw: dict, msg: str) -> None:
+    from attn_cli.errors import AttnError
+    from attn_cli.models.sat import CaptionDecoder
+
+    args = {
+        "attention": "soft",
+        "emb_dim": 4,
+        "hidden": 5,
+        "attn_dim": 3,
+        "dropout": 0.0,
+        "gate": True,
+        "init": "zeros",
+    }
+    with pytest.raises(AttnError, match=msg):
+        CaptionDecoder(6, 9, **{**args, **kw})

@@ -72,15 +72,22 @@ class CaptionDecoder(nn.Module):
         dropout: float,
         gate: bool,
         context_input: bool = True,
+        init: Literal["mean", "zeros"] = "mean",
     ) -> None:
         super().__init__()
         self.attention, self.gate_on = attention, gate and attention in ("soft", "hard")
         ctx = 0 if attention == "none" else feat_dim
         # eq. (1) feeds ẑ_t to the LSTM; without it ẑ_t reaches the word only through eq. (7)
         self.context_input = context_input and ctx > 0
+        if init not in ("mean", "zeros"):
+            raise AttnError(f"model.init must be 'mean' or 'zeros', got {init!r}")
+        if init == "zeros" and attention not in ("soft", "hard"):
+            raise AttnError("model.init=zeros leaves the decoder blind: it needs soft or hard attention")
+        self.hidden, self.init_kind = hidden, init
         self.embed = nn.Embedding(vocab, emb_dim)
-        self.init_h = nn.Linear(feat_dim, hidden)  # f_init,h
-        self.init_c = nn.Linear(feat_dim, hidden)  # f_init,c
+        # f_init,h / f_init,c of ā (Xu et al. §3.1.2); "zeros": (h_0, c_0) = 0, a deviation (see the docstring)
+        self.init_h = nn.Linear(feat_dim, hidden) if init == "mean" else None
+        self.init_c = nn.Linear(feat_dim, hidden) if init == "mean" else None
         self.lstm = nn.LSTMCell(emb_dim + (ctx if self.context_input else 0), hidden)  # eq. (1): [E y_{t-1}; ẑ_t]
         self.score = AdditiveScore(hidden, feat_dim, attn_dim) if attention in ("soft", "hard") else None  # f_att
         self.f_beta = nn.Linear(hidden, 1) if self.gate_on else None  # §4.2.1 gating scalar
@@ -99,6 +106,9 @@ class CaptionDecoder(nn.Module):
 
     def init_state(self, memory: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         mean = memory["mean"]  # (B, D)
+        if self.init_h is None:
+            zero = mean.new_zeros(mean.size(0), self.hidden)  # (B, H)
+            return zero, zero
         return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))  # (B, H) each
 
     def attend(self, h_prev: torch.Tensor, memory: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -191,6 +201,7 @@ class Captioner(nn.Module):
             dropout=cfg.dropout,
             gate=getattr(cfg, "gate", False),
             context_input=getattr(cfg, "context_input", True),
+            init=getattr(cfg, "init", "mean"),
         )
         self.baseline = MovingAverageBaseline(getattr(cfg, "baseline_decay", 0.9))
         self.grid: tuple[int, int] | None = getattr(encoder, "grid", None)
@@ -288,6 +299,9 @@ class ShowAttendTell(Captioner):
         # false: ẑ_t is not an LSTM input (a deviation from eq. (1)); the word then sees it only through
         # eq. (7), so the model must look at what it names when it names it (see docs/caption.md)
         context_input: bool = True
+        # "zeros": (h_0, c_0) = 0 instead of f_init(ā) (a deviation from §3.1.2); with context_input=false
+        # attention at the word's own step is then the decoder's only view of the image
+        init: Literal["mean", "zeros"] = "mean"
         doubly_stochastic: float = 1.0  # λ of eq. (14); soft only
         reinforce_weight: float = 1.0  # λ_r of eq. (12); hard only
         entropy: float = 0.01  # λ_e of eq. (12); hard only
