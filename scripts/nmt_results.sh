@@ -23,23 +23,39 @@ latest() {  # newest finished run of a recipe (or name under runs/nmt/)
   echo "$best"
 }
 
+named() {  # named NAME RECIPE [attn train args...]: a recipe under another budget, recorded as NAME
+  local name=$1 recipe=$2; shift 2
+  local run="$runs/nmt/$name/$(date +%Y%m%d-%H%M%S)"
+  "$attn" train nmt --recipe "$recipe" --run-dir "$run" "$@"
+  "$attn" eval nmt --run "$run" --beam 5 --record --name "$name"
+}
+steps() { echo --set train.max_steps="$1" --set train.max_time_min=null; }
+minutes() { echo --set train.max_steps=-1 --set train.max_time_min="$1" --set train.max_epochs=30; }
+
 if [ "$what" = train ] || [ "$what" = all ]; then
+  # the recipes' own budgets: 500 updates (ladder, bahdanau table), 2,500 (luong-attention table)
   bash scripts/sweep.sh --local --train-args "$targs" nmt \
     ladder-base ladder-reverse ladder-dropout ladder-global-location ladder-feed ladder-local-p \
-    luong-global-dot luong-global-location &
+    luong-global-location luong-local-p luong-local-m &
   bash scripts/sweep.sh --local --train-args "$targs" nmt \
-    luong-global-general seq2seq rnnencdec bahdanau luong-local-p luong-local-m luong-local-m-dot luong-local-p-dot
+    seq2seq rnnencdec bahdanau luong-global-dot luong-local-p-dot luong-local-m-dot
   wait
-  # global (general) at the 500-step budget of the other attention rows (the recipe itself has 30 minutes)
-  run="$runs/nmt/luong-global-general@500/$(date +%Y%m%d-%H%M%S)"
-  "$attn" train nmt --recipe luong-global-general --run-dir "$run" $targs \
-    --set train.max_steps=500 --set train.max_time_min=null
-  "$attn" eval nmt --run "$run" --beam 5 --record --name luong-global-general@500
+  # global (general) at the other rows' budgets (the recipe itself trains for 30 minutes)
+  named luong-global-general@500 luong-global-general $targs $(steps 500) &
+  named luong-global-general@2500 luong-global-general $targs $(steps 2500)
+  wait
+  # 30 minutes of training: RNNsearch and seq2seq side by side (one thread each), then seq2seq alone
+  named bahdanau@30min bahdanau $targs $(minutes 30) &
+  named seq2seq@30min seq2seq $targs $(minutes 30)
+  wait
+  named seq2seq@30min-alone seq2seq ${TRAIN_ARGS:-} $(minutes 30)
+  # the headline: the luong-global-general recipe as it is (30 minutes, two threads, nothing beside it)
+  named luong-global-general luong-global-general ${TRAIN_ARGS:-}
 fi
 
 if [ "$what" = extras ] || [ "$what" = all ]; then
   # Luong et al. §4: unk replacement from the attention weights (BLEU "+unk" columns)
-  for r in luong-global-location luong-global-dot luong-global-general@500 luong-local-m-dot luong-local-m \
+  for r in luong-global-location luong-global-dot luong-global-general@2500 luong-local-m-dot luong-local-m \
            luong-local-p-dot luong-local-p ladder-local-p; do
     run=$(latest "$r") || continue
     "$attn" eval nmt --run "$run" --beam 5 --set eval.unk_replace=true --record --name "$r+unk"
