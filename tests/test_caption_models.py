@@ -266,3 +266,45 @@ def test_decoder_init_errors(kw: dict, msg: str) -> None:
     }
     with pytest.raises(AttnError, match=msg):
         CaptionDecoder(6, 9, **{**args, **kw})
+
+
+def test_box_targets_are_normalised_box_maps_on_the_naming_words_only() -> None:
+    from attn_cli.metrics.attention import box_targets
+
+    objects = [("three", [0, 0, 2, 2]), ("seven", [2, 2, 4, 4]), ("three", [2, 0, 4, 2])]
+    words = ["a", "three", "and", "a", "seven", "<eos>"]
+    t = box_targets(words, objects, (2, 2), (4, 4), steps=7)
+    assert t.shape == (7, 4)
+    np.testing.assert_allclose(t[1], [0.5, 0.5, 0.0, 0.0])  # both "three" boxes: the union, normalised
+    np.testing.assert_allclose(t[4], [0.0, 0.0, 0.0, 1.0])
+    assert not t[[0, 2, 3, 5, 6]].any()
+    assert box_targets(words, objects, (2, 2), (4, 4), steps=3)[1].sum() == pytest.approx(1.0)  # cut at steps
+
+
+def test_attention_supervision_adds_lambda_times_the_cross_entropy() -> None:
+    """Liu et al. (2017): loss + λ_a Σ_t −Σ_i β_ti log α_ti, and its gradient reaches the attention network."""
+    x, tok_in, tok_out = _batch()
+    meta = dict(META, has_boxes=True)
+    torch.manual_seed(0)
+    cfg = ShowAttendTell.Config(channels=(5, 7), emb_dim=11, hidden=13, attn_dim=7, attn_supervision=0.5)
+    m = ShowAttendTell(cfg, **meta).eval()
+    alpha = m(x, tok_in)["alpha"]  # (B, T, L)
+    target = torch.zeros_like(alpha)
+    target[:, 1, 0] = 1.0  # the second word names an object in cell 0
+    base, _ = m.loss(x, tok_in, tok_out)
+    sup, logs = m.loss(x, tok_in, tok_out, target)
+    expected = -torch.log(alpha[:, 1, 0]).mean()
+    torch.testing.assert_close(sup - base, 0.5 * expected)
+    torch.testing.assert_close(logs["attn_sup"], expected)
+    m.zero_grad()
+    (sup - base).backward()
+    assert m.decoder.score.parameters().__next__().grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("weight", "boxes", "msg"), [(-1.0, True, "must be >= 0"), (1.0, False, "needs object boxes")])
+def test_attention_supervision_errors(weight: float, boxes: bool, msg: str) -> None:
+    from attn_cli.errors import AttnError
+
+    cfg = ShowAttendTell.Config(channels=(5, 7), emb_dim=11, hidden=13, attn_dim=7, attn_supervision=weight)
+    with pytest.raises(AttnError, match=msg):
+        ShowAttendTell(cfg, **dict(META, has_boxes=boxes))

@@ -112,3 +112,19 @@ def test_a_meteor_that_does_not_answer_is_skipped_with_a_warning() -> None:
         pytest.skip("METEOR needs Java")
     with pytest.warns(UserWarning, match="METEOR did not answer"):
         assert _meteor({1: ["a dog"]}, {1: ["a dog"]}, timeout=0.0) is None
+
+
+def test_attention_supervision_trains_from_the_stored_boxes(tmp_path: Path, generated_data: Path) -> None:
+    """model.attn_supervision > 0: the digit words' box maps reach the loss (train/attn_sup is logged)."""
+    summary = run.train(
+        "caption",
+        "tiny/sat-soft",
+        runs_dir=tmp_path,
+        data_dir=generated_data,
+        progress=False,
+        overrides=["train.threads=1", "train.log_every_n_steps=1", "model.attn_supervision=1.0"],
+    )
+    header, *rows = (Path(summary["run_dir"]) / "logs" / "metrics.csv").read_text().splitlines()
+    col = header.split(",").index("train/attn_sup")
+    values = [float(r.split(",")[col]) for r in rows if r.split(",")[col]]
+    assert values and all(0.0 < v < 10.0 for v in values)  # a cross-entropy over ≤ L cells, finite

@@ -58,7 +58,11 @@ class TrainPairs(Dataset):
 
     def __getitem__(self, j: int) -> dict[str, Any]:
         i, k = self.pairs[j]
-        return {"id": i, "x": self.split.x[i], "caps": [self.split.items[i]["tokens"][k]]}
+        item = self.split.items[i]
+        out = {"id": i, "x": self.split.x[i], "caps": [item["tokens"][k]]}
+        if "boxes" in item:  # [label, x0, y0, x1, y1] per object (digit captions): attention supervision
+            out["boxes"] = item["boxes"]
+        return out
 
 
 class EvalImages(Dataset):
@@ -87,13 +91,16 @@ def collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     for n, (_, c) in enumerate(caps):
         tok_in[n, : len(c) + 1] = torch.tensor([BOS, *c])
         tok_out[n, : len(c) + 1] = torch.tensor([*c, EOS])
-    return {
+    batch = {
         "ids": torch.tensor([it["id"] for it in items]),
         "x": torch.stack([to_input(it["x"]) for it in items]),
         "tok_in": tok_in,
         "tok_out": tok_out,
         "cap_img": torch.tensor([b for b, _ in caps], dtype=torch.long),
     }
+    if items and all("boxes" in it for it in items):
+        batch["boxes"] = [it["boxes"] for it in items]  # per image (a list: not moved to the device)
+    return batch
 
 
 class CaptionDataModule(AttnDataModule):
@@ -130,6 +137,7 @@ class CaptionDataModule(AttnDataModule):
             "input_kind": kind,
             "input_shape": list(train.x.shape[1:]),
             "max_len": int(longest) + 5,
+            "has_boxes": bool(train.items) and all("boxes" in it for it in train.items),
         }
 
     def _load(self, split: str) -> CaptionSplit:

@@ -15,6 +15,7 @@ union of their boxes counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,9 +42,23 @@ def box_coverage(grid: tuple[int, int], image_hw: tuple[int, int], boxes: Sequen
     return cov.reshape(-1)
 
 
+@lru_cache(maxsize=65536)
+def _coverage(grid: tuple[int, int], image_hw: tuple[int, int], boxes: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    return box_coverage(grid, image_hw, boxes)
+
+
+def _by_name(objects: Sequence[tuple[str, Sequence[float]]]) -> dict[str, tuple[tuple[float, ...], ...]]:
+    """Boxes per object name (two "three"s: both boxes)."""
+    by_name: dict[str, list[tuple[float, ...]]] = {}
+    for name, box in objects:
+        by_name.setdefault(name, []).append(tuple(box))
+    return {name: tuple(boxes) for name, boxes in by_name.items()}
+
+
 def attention_in_box(alpha: np.ndarray, grid: tuple[int, int], image_hw: tuple[int, int], boxes: Sequence) -> float:
     """Attention mass (α over h·w cells, summing to 1) inside the union of ``boxes``."""
-    return float(np.asarray(alpha, dtype=np.float64).reshape(-1) @ box_coverage(grid, image_hw, boxes))
+    cov = _coverage(tuple(grid), tuple(image_hw), tuple(tuple(b) for b in boxes))
+    return float(np.asarray(alpha, dtype=np.float64).reshape(-1) @ cov)
 
 
 def word_correctness(
@@ -54,14 +69,33 @@ def word_correctness(
     image_hw: tuple[int, int],
 ) -> list[float]:
     """One score per word of ``words`` that names an object of ``objects`` ((name, box) pairs); ``alphas`` (T, L)."""
-    by_name: dict[str, list[Sequence[float]]] = {}
-    for name, box in objects:
-        by_name.setdefault(name, []).append(box)
+    by_name = _by_name(objects)
     return [
         attention_in_box(alphas[t], grid, image_hw, by_name[word])
         for t, word in enumerate(words)
         if word in by_name and t < len(alphas)
     ]
+
+
+def box_targets(
+    words: Sequence[str],
+    objects: Sequence[tuple[str, Sequence[float]]],
+    grid: tuple[int, int],
+    image_hw: tuple[int, int],
+    steps: int,
+) -> np.ndarray:
+    """(steps, h·w) attention targets (Liu et al. 2017's "strong supervision"): for each word that
+    names an object, its box coverage normalised to sum to one (the ground-truth map β_t); zero rows
+    elsewhere. Words past ``steps`` are dropped.
+    """
+    by_name = _by_name(objects)
+    out = np.zeros((steps, grid[0] * grid[1]), np.float32)
+    for t, word in enumerate(words[:steps]):
+        if word in by_name:
+            cov = _coverage(grid, image_hw, by_name[word])
+            if cov.sum() > 0:
+                out[t] = cov / cov.sum()
+    return out
 
 
 def segment_correctness(

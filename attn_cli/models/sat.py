@@ -231,8 +231,11 @@ class Captioner(nn.Module):
         return nll.sum(1)
 
     def loss(
-        self, x: torch.Tensor, tok_in: torch.Tensor, tok_out: torch.Tensor
+        self, x: torch.Tensor, tok_in: torch.Tensor, tok_out: torch.Tensor, attn_target: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Training loss and its parts. ``attn_target`` (B, T, L): ground-truth maps β_t for the words that
+        name a boxed object (zero rows elsewhere), used when ``cfg.attn_supervision`` > 0.
+        """
         memory = self.encode(x)
         keep = tok_out != self.pad  # (B, T)
         b = tok_in.size(0)
@@ -249,6 +252,13 @@ class Captioner(nn.Module):
             penalty = doubly_stochastic_penalty(out["alpha"], keep)  # (B,)
             loss = loss + self.cfg.doubly_stochastic * penalty.mean()
             logs["ds_penalty"] = penalty.mean().detach()
+        weight = getattr(self.cfg, "attn_supervision", 0.0)
+        if weight and attn_target is not None and out["alpha"] is not None:
+            # Liu et al. (2017) strong supervision: −Σ_t Σ_i β_ti log α_ti over the supervised words
+            ce = -(attn_target * torch.log(out["alpha"].clamp_min(1e-12))).sum(-1)  # (B, T)
+            supervised = attn_target.sum(-1) > 0  # (B, T)
+            loss = loss + weight * ce.sum(1).mean()
+            logs["attn_sup"] = ce.detach().sum() / supervised.sum().clamp_min(1)
         if out["beta"] is not None:
             logs["beta"] = (out["beta"].detach() * keep).sum() / keep.sum()
         if self.attention_kind() == "hard" and out["log_p_loc"] is not None:
@@ -303,6 +313,9 @@ class ShowAttendTell(Captioner):
         # attention at the word's own step is then the decoder's only view of the image
         init: Literal["mean", "zeros"] = "mean"
         doubly_stochastic: float = 1.0  # λ of eq. (14); soft only
+        # λ_a of Liu et al. (2017, "Attention Correctness in Neural Image Captioning"): cross-entropy of α_t
+        # against the box map of the object word t names (needs boxes: the digit captions); 0 = Xu et al.
+        attn_supervision: float = 0.0
         reinforce_weight: float = 1.0  # λ_r of eq. (12); hard only
         entropy: float = 0.01  # λ_e of eq. (12); hard only
         baseline_decay: float = 0.9  # moving-average baseline b_k = decay·b_{k-1} + (1−decay)·log p(y|s̃,a)
@@ -311,6 +324,13 @@ class ShowAttendTell(Captioner):
     def __init__(self, cfg: Config, **meta: Any) -> None:
         if cfg.attention == "hard" and not 0.0 <= cfg.expected_prob <= 1.0:
             raise AttnError(f"model.expected_prob must be in [0, 1], got {cfg.expected_prob}")
+        if cfg.attn_supervision < 0:
+            raise AttnError(f"model.attn_supervision must be >= 0, got {cfg.attn_supervision}")
+        if cfg.attn_supervision and not meta.get("has_boxes", False):
+            raise AttnError(
+                f"model.attn_supervision needs object boxes in the training data; {meta.get('dataset', 'this dataset')} "
+                "has none (the MNIST digit captions have them)"
+            )
         encoder, dim = image_encoder(cfg, meta)
         super().__init__(cfg, encoder, dim, meta)
 

@@ -24,7 +24,7 @@ from attn_cli.config import Recipe
 from attn_cli.data.caption import CaptionDataConfig, CaptionDataModule, collate
 from attn_cli.errors import AttnError
 from attn_cli.io import write_json, write_jsonl
-from attn_cli.metrics.attention import segment_correctness, word_correctness
+from attn_cli.metrics.attention import box_targets, segment_correctness, word_correctness
 from attn_cli.metrics.caption import caption_scores
 from attn_cli.nn.search import Hypothesis, beam_search, greedy, select
 from attn_cli.registry import TASKS
@@ -51,12 +51,23 @@ class CaptionModule(AttnModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x = batch["x"].index_select(0, batch["cap_img"])  # one input row per caption
-        loss, logs = self.model.loss(x, batch["tok_in"], batch["tok_out"])
+        target = self.attn_targets(batch) if getattr(self.model.cfg, "attn_supervision", 0.0) else None
+        loss, logs = self.model.loss(x, batch["tok_in"], batch["tok_out"], target)
         n = len(batch["cap_img"])
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         for k, v in logs.items():
             self.log(f"train/{k}", v, batch_size=n)
         return loss
+
+    def attn_targets(self, batch: dict[str, Any]) -> torch.Tensor:
+        """(N, T, L) ground-truth attention maps for the digit words of each training caption (box_targets)."""
+        grid, hw = self.model.grid, tuple(self.meta["input_shape"][-2:])
+        steps = batch["tok_out"].size(1)
+        rows = []
+        for n, img in enumerate(batch["cap_img"].tolist()):
+            objects = [(NAMES[int(b[0])], b[1:]) for b in batch["boxes"][img]]
+            rows.append(box_targets(self.words(batch["tok_out"][n].tolist()), objects, grid, hw, steps))
+        return torch.from_numpy(np.stack(rows)).to(batch["x"].device)
 
     # -- evaluation -------------------------------------------------------------------------
     def decode(self, memory: dict[str, torch.Tensor], batch_size: int, beam: int) -> list[Hypothesis]:
