@@ -169,6 +169,10 @@ def train(
         write_json(run_dir / "run.json", info)
     module = spec.module(recipe, dm.meta)
     module.data = dm
+    if ckpt_path is None:  # a resumed run restores every weight from its checkpoint instead
+        pretrained = module.load_pretrained(Path(runs_dir))
+        if pretrained and is_rank_zero():
+            write_json(run_dir / "run.json", {**read_json(run_dir / "run.json"), "pretrained": pretrained})
     trainer = build_trainer(recipe.train, run_dir, progress=progress, callbacks=extra_callbacks)
     start = time.perf_counter()
     try:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attn_cli.nn.cnn import SmallCNN, mlp
+from attn_cli.nn.image_encoders import GridCNN
 from attn_cli.registry import MODELS
 
 
@@ -67,3 +68,24 @@ class CNN(Classifier):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, K)
+
+
+@MODELS.register("grid-cnn")
+class GridClassifier(Classifier):
+    """The digit-caption encoder (:class:`GridCNN`) as a classifier: its L annotation vectors averaged,
+    then one linear layer. Trained on MNIST, its conv stages are the pretrained trunk the caption recipes
+    load (``model.encoder_weights: vision/grid-cnn-28``), as Xu et al. start from an ImageNet VGG.
+    """
+
+    @dataclass(frozen=True)
+    class Config:
+        channels: tuple[int, ...] = (16, 32, 64)
+
+    def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.trunk = GridCNN(tuple(image_shape), tuple(cfg.channels))
+        self.out = nn.Linear(self.trunk.out_dim, classes)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.trunk(x).mean(1))  # (B, L, D) -> (B, D) -> (B, K)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from attn_cli.errors import AttnError
+from attn_cli.io import sha256_file
 
 TORCHVISION_HINT = "pip install torch==2.14.1 torchvision==0.29.1"
 
@@ -42,6 +43,7 @@ class GridCNN(nn.Module):
         self, in_shape: Sequence[int], channels: Sequence[int] = (32, 64, 64), patch: int = 1, position: bool = False
     ) -> None:
         super().__init__()
+        self.channels = tuple(channels)
         layers: list[nn.Module] = []
         c = in_shape[0]
         if patch > 1:  # a patchify stem (conv p×p, stride p): p² times fewer positions for the stages
@@ -56,6 +58,48 @@ class GridCNN(nn.Module):
             fmap = self.body(torch.zeros(1, *in_shape))
         self.grid = (int(fmap.size(2)), int(fmap.size(3)))
         self.position = nn.Parameter(0.1 * torch.randn(self.grid[0] * self.grid[1], c)) if position else None
+
+    def load_trunk(self, spec: str, runs_dir: Path) -> dict[str, Any]:
+        """Load ``body`` (the conv stages, not the position vectors) from a trained attn checkpoint.
+
+        ``spec``: a checkpoint file, a run directory (its best checkpoint), or ``vision/RECIPE`` — the
+        newest finished run of that recipe under ``runs_dir``. The checkpoint must hold a GridCNN
+        under some ``...trunk.body.`` prefix (e.g. the ``grid-cnn`` classifier) with the same stages.
+        """
+        from attn_cli.runs import find_checkpoint
+
+        if spec.startswith("vision/"):
+            base = Path(runs_dir) / spec
+            done = sorted(p.parent for p in base.glob("*/train_done.json"))
+            if not done:
+                raise AttnError(
+                    f"model.encoder_weights: no finished run of {spec} under {runs_dir}; "
+                    f"train it first: attn train vision --recipe {spec.split('/', 1)[1]}"
+                )
+            path = find_checkpoint(max(done, key=lambda p: (p / "train_done.json").stat().st_mtime))
+        else:
+            path = Path(spec)
+            path = find_checkpoint(path) if path.is_dir() else path
+        if not path.is_file():
+            raise AttnError(f"model.encoder_weights: {path} does not exist")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # damaged zip / pickle: several exception types
+            raise AttnError(
+                f"model.encoder_weights: {path} is corrupt or not a checkpoint ({type(err).__name__})"
+            ) from err
+        state = state.get("state_dict", state) if isinstance(state, dict) else {}
+        body = {k.split("trunk.body.", 1)[1]: v for k, v in state.items() if "trunk.body." in k}
+        if not body:
+            raise AttnError(f"model.encoder_weights: {path} holds no GridCNN trunk (no '...trunk.body.*' weights)")
+        try:
+            self.body.load_state_dict(body)
+        except RuntimeError as err:
+            raise AttnError(
+                f"model.encoder_weights: the trunk in {path} does not fit model.channels {self.channels}: "
+                + str(err).splitlines()[-1].strip()
+            ) from err
+        return {"encoder_weights": str(path), "sha256": sha256_file(path), "tensors": len(body)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fmap = self.body(x)  # (B, D, h, w)

@@ -73,6 +73,14 @@ class AttnModule(L.LightningModule):
     def build_model(self, recipe: Recipe, meta: dict[str, Any]) -> torch.nn.Module:
         return MODELS.get(recipe.model_name)(recipe.model, **meta)
 
+    def load_pretrained(self, runs_dir: Path) -> dict[str, Any] | None:
+        """Before a fresh training (not a resume): load pretrained weights the recipe names, if any.
+
+        Returns what was loaded (recorded in run.json), or None.
+        """
+        load = getattr(self.model, "load_pretrained", None)
+        return load(runs_dir) if load is not None else None
+
     # -- to implement -------------------------------------------------------------------
     def predict_rows(self, batch: Any, split: str) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -77,7 +77,7 @@ class VisionTask(Task):
     summary = "visual attention: RAM, DRAM, spatial transformers, DRAW on MNIST and its variants"
     data_config = VisionDataConfig
     eval_config = VisionEvalConfig
-    models = ("fc", "cnn", "ram", "dram", "stn", "draw")
+    models = ("fc", "cnn", "grid-cnn", "ram", "dram", "stn", "draw")
     module_class = VisionModule
     metric_units = {"error": "%", "seq_error": "%", "digit_error": "%", "nll": "nats", "lz": "nats", "loss": "nats"}
 
