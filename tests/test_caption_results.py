@@ -14,7 +14,8 @@ from attn_cli.config import load_recipe
 from attn_cli.io import read_jsonl
 from attn_cli.metrics.caption import java_available
 from attn_cli.registry import TASKS
-from attn_cli.tasks.caption import caption_metrics
+from attn_cli.tasks.caption import DIGIT_WORDS, caption_metrics
+from data_prep.mnist_captions import NAMES
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_text())["task"] == "caption"]
@@ -26,9 +27,10 @@ def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> N
     rows = read_jsonl(path.parent / "predictions.jsonl")
     ppl = math.exp(sum(r["nll"] for r in rows) / sum(r["ntok"] for r in rows))
     assert ppl == pytest.approx(rec["metrics"]["ppl"]["value"], rel=1e-9)
-    if "motion_acc" in rec["metrics"]:
-        motion = [r["motion_ok"] for r in rows]
-        assert sum(motion) / len(motion) == pytest.approx(rec["metrics"]["motion_acc"]["value"], abs=1e-9)
+    for key, name in (("motion_ok", "motion_acc"), ("digits_ok", "digit_acc")):
+        if name in rec["metrics"]:
+            hits = [r[key] for r in rows]
+            assert sum(hits) / len(hits) == pytest.approx(rec["metrics"][name]["value"], abs=1e-9)
     for key in ("attn_correct", "temporal_correct"):
         scores = [s for r in rows for s in r.get(key, [])]
         if key in rec["metrics"]:
@@ -79,6 +81,17 @@ def test_evaluation_is_free_running(tmp_path: Path) -> None:
     assert [r["hyp"] for r in rows] == [r["hyp"] for r in again]
     assert [r["hyp"] for r in rows] == [" ".join(module.words(h.tokens)) for h in hyps]
     assert [r["nll"] for r in rows] != [r["nll"] for r in again]  # perplexity does read the references
+    for row, item in zip(rows, (dm._load("test").items[i] for i in batch["ids"].tolist()), strict=True):
+        named = sorted(w for w in row["hyp"].split() if w in DIGIT_WORDS)
+        assert row["digits_ok"] == (named == sorted(NAMES[b[0]] for b in item["boxes"]))
+
+
+def test_digit_accuracy_is_the_share_of_captions_naming_exactly_their_digits() -> None:
+    rows = [
+        {"id": i, "hyp": "a three", "refs": ["a three"], "nll": 1.0, "ntok": 2, "digits_ok": ok}
+        for i, ok in enumerate([True, False, True, True])
+    ]
+    assert caption_metrics(rows, final=False, meteor=False)["digit_acc"] == pytest.approx(0.75)
 
 
 def test_visualize_draws_word_attention_and_frame_strips(tmp_path: Path, generated_data: Path) -> None:

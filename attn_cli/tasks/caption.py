@@ -33,6 +33,7 @@ from data_prep.mnist_captions import NAMES
 from data_prep.moving_mnist import MOVES
 
 MOTIONS = tuple(MOVES)
+DIGIT_WORDS = frozenset(NAMES)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class CaptionModule(AttnModule):
                 objects = [(NAMES[int(b[0])], b[1:]) for b in item["boxes"]]
                 hw = tuple(self.meta["input_shape"][-2:])
                 row["attn_correct"] = word_correctness(words, hyp.attn.numpy(), objects, self.model.grid, hw)
+            if "boxes" in item:  # digit canvases: does the caption name exactly the digits there are?
+                named = sorted(w for w in words if w in DIGIT_WORDS)
+                row["digits_ok"] = named == sorted(NAMES[int(b[0])] for b in item["boxes"])
             if "events" in item:  # moving digits: are both motions named, in order?
                 row["motion_ok"] = [w for w in words if w in MOTIONS] == [e[1] for e in item["events"]]
             if "segments" in item and hyp.attn is not None and self.model.grid is None:
@@ -143,9 +147,10 @@ def caption_metrics(rows: list[dict[str, Any]], *, final: bool = True, meteor: b
     refs = {r["id"]: r["refs"] for r in rows}
     metrics = caption_scores(hyps, refs, tokenize=final, meteor=meteor)
     metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
-    motion = [r["motion_ok"] for r in rows if "motion_ok" in r]
-    if motion:
-        metrics["motion_acc"] = float(np.mean(motion))
+    for key, name in (("motion_ok", "motion_acc"), ("digits_ok", "digit_acc")):
+        hits = [r[key] for r in rows if key in r]
+        if hits:
+            metrics[name] = float(np.mean(hits))
     for key, count in (("attn_correct", "attn_words"), ("temporal_correct", "temporal_words")):
         scores = [s for r in rows for s in r.get(key, [])]
         if scores:
@@ -173,6 +178,7 @@ class CaptionTask(Task):
         "attn_correct": "share of attention mass inside the named digit's box (0-1)",
         "attn_words": "digit words scored for attention correctness",
         "motion_acc": "share of videos whose caption names both motions correctly, in order (0-1)",
+        "digit_acc": "share of canvases whose caption names exactly their digits, as a multiset (0-1)",
         "temporal_correct": "share of frame attention inside the segment a motion word describes (0-1)",
         "temporal_words": "motion words scored for temporal attention correctness",
     }
