@@ -188,6 +188,9 @@ def test_attention_correctness_on_a_hand_built_example() -> None:
     words = ["a", "three", "seven", "nine"]
     # "a" and "nine" name no digit of the image; "three" counts both of its boxes (cells 0 and 1)
     assert word_correctness(words, alphas, objects, (2, 2), (4, 4)) == pytest.approx([0.75, 1.0])
+    # lead=1 scores the map one step earlier: "three" with α_0 (1.0 in cell 0), "seven" with α_1 (0.0 in cell 3)
+    assert word_correctness(words, alphas, objects, (2, 2), (4, 4), lead=1) == pytest.approx([1.0, 0.0])
+    assert word_correctness(["three"], alphas, objects, (2, 2), (4, 4), lead=1) == []  # no step before it
 
 
 def test_temporal_correctness_on_a_hand_built_example() -> None:

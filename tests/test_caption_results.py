@@ -31,7 +31,7 @@ def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> N
         if name in rec["metrics"]:
             hits = [r[key] for r in rows]
             assert sum(hits) / len(hits) == pytest.approx(rec["metrics"][name]["value"], abs=1e-9)
-    for key in ("attn_correct", "temporal_correct"):
+    for key in ("attn_correct", "attn_correct_prev", "temporal_correct"):
         scores = [s for r in rows for s in r.get(key, [])]
         if key in rec["metrics"]:
             assert sum(scores) / len(scores) == pytest.approx(rec["metrics"][key]["value"], abs=1e-9)

@@ -67,13 +67,18 @@ def word_correctness(
     objects: Sequence[tuple[str, Sequence[float]]],
     grid: tuple[int, int],
     image_hw: tuple[int, int],
+    lead: int = 0,
 ) -> list[float]:
-    """One score per word of ``words`` that names an object of ``objects`` ((name, box) pairs); ``alphas`` (T, L)."""
+    """One score per word of ``words`` that names an object of ``objects`` ((name, box) pairs); ``alphas`` (T, L).
+
+    ``lead`` = k scores the map of k steps *before* the word instead (a diagnostic: does the model look
+    at the object ahead of naming it?); words with fewer than k steps before them are skipped.
+    """
     by_name = _by_name(objects)
     return [
-        attention_in_box(alphas[t], grid, image_hw, by_name[word])
+        attention_in_box(alphas[t - lead], grid, image_hw, by_name[word])
         for t, word in enumerate(words)
-        if word in by_name and t < len(alphas)
+        if word in by_name and lead <= t < len(alphas) + lead
     ]
 
 

@@ -108,6 +108,10 @@ class CaptionModule(AttnModule):
                 objects = [(NAMES[int(b[0])], b[1:]) for b in item["boxes"]]
                 hw = tuple(self.meta["input_shape"][-2:])
                 row["attn_correct"] = word_correctness(words, hyp.attn.numpy(), objects, self.model.grid, hw)
+                # the same score for the map one word earlier: attention that reads the digit ahead of naming it
+                row["attn_correct_prev"] = word_correctness(
+                    words, hyp.attn.numpy(), objects, self.model.grid, hw, lead=1
+                )
             if "boxes" in item:  # digit canvases: does the caption name exactly the digits there are?
                 named = sorted(w for w in words if w in DIGIT_WORDS)
                 row["digits_ok"] = named == sorted(NAMES[int(b[0])] for b in item["boxes"])
@@ -151,7 +155,11 @@ def caption_metrics(rows: list[dict[str, Any]], *, final: bool = True, meteor: b
         hits = [r[key] for r in rows if key in r]
         if hits:
             metrics[name] = float(np.mean(hits))
-    for key, count in (("attn_correct", "attn_words"), ("temporal_correct", "temporal_words")):
+    for key, count in (
+        ("attn_correct", "attn_words"),
+        ("attn_correct_prev", "attn_words_prev"),
+        ("temporal_correct", "temporal_words"),
+    ):
         scores = [s for r in rows for s in r.get(key, [])]
         if scores:
             metrics[key] = float(np.mean(scores))
@@ -177,6 +185,8 @@ class CaptionTask(Task):
         "ppl": "perplexity per word of the references (EOS included)",
         "attn_correct": "share of attention mass inside the named digit's box (0-1)",
         "attn_words": "digit words scored for attention correctness",
+        "attn_correct_prev": "the same for the attention map one step before each digit word (0-1)",
+        "attn_words_prev": "digit words with a step before them",
         "motion_acc": "share of videos whose caption names both motions correctly, in order (0-1)",
         "digit_acc": "share of canvases whose caption names exactly their digits, as a multiset (0-1)",
         "temporal_correct": "share of frame attention inside the segment a motion word describes (0-1)",
