@@ -21,6 +21,13 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_text())["task"] == "caption"]
 
 
+def _train(recipe: str, runs: Path, data: Path, *overrides: str) -> dict:
+    """A tiny caption recipe trained with one thread (seconds)."""
+    return run.train(
+        "caption", recipe, runs_dir=runs, data_dir=data, progress=False, overrides=["train.threads=1", *overrides]
+    )
+
+
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> None:
     rec = json.loads(path.read_text())
@@ -96,9 +103,7 @@ def test_digit_accuracy_is_the_share_of_captions_naming_exactly_their_digits() -
 
 def test_visualize_draws_word_attention_and_frame_strips(tmp_path: Path, generated_data: Path) -> None:
     for name, pattern in (("tiny/sat-hard", "attention-test-*.png"), ("tiny/video-temporal", "frames-test-*.png")):
-        summary = run.train(
-            "caption", name, runs_dir=tmp_path, data_dir=generated_data, progress=False, overrides=["train.threads=1"]
-        )
+        summary = _train(name, tmp_path, generated_data)
         paths = run.visualize("caption", Path(summary["run_dir"]), n=2, data_dir=generated_data)
         assert paths and all(p.match(pattern) and p.stat().st_size > 0 for p in paths)
 
@@ -106,14 +111,7 @@ def test_visualize_draws_word_attention_and_frame_strips(tmp_path: Path, generat
 def test_visualize_without_attention_is_a_clear_error(tmp_path: Path, generated_data: Path) -> None:
     from attn_cli.errors import AttnError
 
-    summary = run.train(
-        "caption",
-        "tiny/show-tell",
-        runs_dir=tmp_path,
-        data_dir=generated_data,
-        progress=False,
-        overrides=["train.threads=1"],
-    )
+    summary = _train("tiny/show-tell", tmp_path, generated_data)
     with pytest.raises(AttnError, match="has no attention to draw"):
         run.visualize("caption", Path(summary["run_dir"]), n=1, data_dir=generated_data)
 
@@ -129,13 +127,8 @@ def test_a_meteor_that_does_not_answer_is_skipped_with_a_warning() -> None:
 
 def test_attention_supervision_trains_from_the_stored_boxes(tmp_path: Path, generated_data: Path) -> None:
     """model.attn_supervision > 0: the digit words' box maps reach the loss (train/attn_sup is logged)."""
-    summary = run.train(
-        "caption",
-        "tiny/sat-soft",
-        runs_dir=tmp_path,
-        data_dir=generated_data,
-        progress=False,
-        overrides=["train.threads=1", "train.log_every_n_steps=1", "model.attn_supervision=1.0"],
+    summary = _train(
+        "tiny/sat-soft", tmp_path, generated_data, "train.log_every_n_steps=1", "model.attn_supervision=1.0"
     )
     header, *rows = (Path(summary["run_dir"]) / "logs" / "metrics.csv").read_text().splitlines()
     col = header.split(",").index("train/attn_sup")
