@@ -72,7 +72,9 @@ def _xu_rows() -> tuple[Row, ...]:
             (
                 ("Show and Tell (no attention)", "show-tell-pre"),
                 ("Soft-Attention", "sat-soft-pre"),
+                ("Soft-Attention, λ = 0", "sat-soft-nods-pre"),
                 ("Hard-Attention", "sat-hard-pre"),
+                ("Soft-Attention, 3,000 updates (twice the others)", "sat-soft-pre@3000"),
             ),
         ),
     ):
