@@ -157,6 +157,11 @@ def train(
     dm = spec.datamodule(recipe, data_dir)
     dm.prepare_data()
     dm.setup("fit")  # a data error stops here, before the run directory exists
+    module = spec.module(recipe, dm.meta)
+    module.data = dm
+    # pretrained weights the recipe names, also before the run directory exists; a resumed run
+    # restores every weight from its own checkpoint instead
+    pretrained = module.load_pretrained(Path(runs_dir)) if ckpt_path is None else None
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():
         atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
@@ -166,13 +171,9 @@ def train(
         info.setdefault("segments", []).append({k: segment[k] for k in ("command", "git_sha", "started")})
         info["hardware"] = segment["hardware"]
         info["versions"] = segment["versions"]
+        if pretrained:
+            info["pretrained"] = pretrained
         write_json(run_dir / "run.json", info)
-    module = spec.module(recipe, dm.meta)
-    module.data = dm
-    if ckpt_path is None:  # a resumed run restores every weight from its checkpoint instead
-        pretrained = module.load_pretrained(Path(runs_dir))
-        if pretrained and is_rank_zero():
-            write_json(run_dir / "run.json", {**read_json(run_dir / "run.json"), "pretrained": pretrained})
     trainer = build_trainer(recipe.train, run_dir, progress=progress, callbacks=extra_callbacks)
     start = time.perf_counter()
     try:

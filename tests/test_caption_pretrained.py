@@ -13,6 +13,7 @@ from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.models.sat import ShowAttendTell, ShowTell
 from attn_cli.models.vision_baselines import GridClassifier
+from tests.conftest import run_cli
 
 META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}
 META = {**META, "input_shape": [1, 20, 28]}
@@ -124,3 +125,17 @@ def test_train_loads_the_trunk_and_records_it(tmp_path: Path, generated_data: Pa
     trained = {k.split("encoder.body.", 1)[1]: v for k, v in state.items() if "encoder.body." in k}
     for k, v in clf.trunk.body.state_dict().items():
         torch.testing.assert_close(trained[k], v)  # loaded, then kept fixed through training
+
+
+def test_a_missing_trunk_is_one_line_exit_2_and_leaves_no_run(dirs: dict[str, Path]) -> None:
+    """`attn train` of a -pre recipe before its trunk exists: the command to make it, and no run directory."""
+    from attn_cli import run as attn_run
+
+    attn_run.prepare("glyphs-captions", data_dir=dirs["data"], overrides=["train=16", "val=4", "test=6"])
+    code, out, err = run_cli(
+        "train", "caption", "--recipe", "tiny/sat-soft", "--set", "model.encoder_weights=vision/grid-cnn-28"
+    )
+    message = (out + err).strip()
+    assert code == 2 and len(message.splitlines()) == 1
+    assert "attn train vision --recipe grid-cnn-28" in message
+    assert not any(dirs["runs"].rglob("*"))
