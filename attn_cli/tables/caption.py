@@ -75,6 +75,7 @@ def _xu_rows() -> tuple[Row, ...]:
                 ("Soft-Attention, λ = 0", "sat-soft-nods-pre"),
                 ("Hard-Attention", "sat-hard-pre"),
                 ("Soft-Attention, 3,000 updates (twice the others)", "sat-soft-pre@3000"),
+                ("Soft-Attention + supervised attention (Liu et al. 2017)", "sat-soft-supervised-pre"),
             ),
         ),
     ):
