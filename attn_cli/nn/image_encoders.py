@@ -70,7 +70,7 @@ class GridCNN(nn.Module):
 
         if spec.startswith("vision/"):
             base = Path(runs_dir) / spec
-            done = sorted(p.parent for p in base.glob("*/train_done.json"))
+            done = [p.parent for p in base.glob("*/train_done.json")]
             if not done:
                 raise AttnError(
                     f"model.encoder_weights: no finished run of {spec} under {runs_dir}; "

@@ -36,6 +36,11 @@ MOTIONS = tuple(MOVES)
 DIGIT_WORDS = frozenset(NAMES)
 
 
+def digit_objects(boxes: list) -> list[tuple[str, list]]:
+    """(name, [x0, y0, x1, y1]) per stored digit box ``[label, x0, y0, x1, y1]``."""
+    return [(NAMES[int(b[0])], b[1:]) for b in boxes]
+
+
 @dataclass(frozen=True)
 class CaptionEvalConfig:
     beam: int = 3  # 1 = greedy
@@ -66,7 +71,7 @@ class CaptionModule(AttnModule):
         steps = batch["tok_out"].size(1)
         rows = []
         for n, img in enumerate(batch["cap_img"].tolist()):
-            objects = [(NAMES[int(b[0])], b[1:]) for b in batch["boxes"][img]]
+            objects = digit_objects(batch["boxes"][img])
             rows.append(box_targets(self.words(batch["tok_out"][n].tolist()), objects, grid, hw, steps))
         return torch.from_numpy(np.stack(rows)).to(batch["x"].device)
 
@@ -104,17 +109,15 @@ class CaptionModule(AttnModule):
                 "nll": float(per_img_nll[i]),
                 "ntok": int(per_img_tok[i]),
             }
-            if "boxes" in item and hyp.attn is not None and self.model.grid is not None:
-                objects = [(NAMES[int(b[0])], b[1:]) for b in item["boxes"]]
-                hw = tuple(self.meta["input_shape"][-2:])
-                row["attn_correct"] = word_correctness(words, hyp.attn.numpy(), objects, self.model.grid, hw)
-                # the same score for the map one word earlier: attention that reads the digit ahead of naming it
-                row["attn_correct_prev"] = word_correctness(
-                    words, hyp.attn.numpy(), objects, self.model.grid, hw, lead=1
-                )
-            if "boxes" in item:  # digit canvases: does the caption name exactly the digits there are?
-                named = sorted(w for w in words if w in DIGIT_WORDS)
-                row["digits_ok"] = named == sorted(NAMES[int(b[0])] for b in item["boxes"])
+            if "boxes" in item:  # digit canvases
+                objects = digit_objects(item["boxes"])
+                # does the caption name exactly the digits there are?
+                row["digits_ok"] = sorted(w for w in words if w in DIGIT_WORDS) == sorted(n for n, _ in objects)
+                if hyp.attn is not None and self.model.grid is not None:
+                    alphas, hw = hyp.attn.numpy(), tuple(self.meta["input_shape"][-2:])
+                    row["attn_correct"] = word_correctness(words, alphas, objects, self.model.grid, hw)
+                    # the same score for the map one word earlier: attention reading the digit ahead of naming it
+                    row["attn_correct_prev"] = word_correctness(words, alphas, objects, self.model.grid, hw, lead=1)
             if "events" in item:  # moving digits: are both motions named, in order?
                 row["motion_ok"] = [w for w in words if w in MOTIONS] == [e[1] for e in item["events"]]
             if "segments" in item and hyp.attn is not None and self.model.grid is None:
