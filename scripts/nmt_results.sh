@@ -33,7 +33,7 @@ steps() { echo --set train.max_steps="$1" --set train.max_time_min=null; }
 minutes() { echo --set train.max_steps=-1 --set train.max_time_min="$1" --set train.max_epochs=30; }
 
 if [ "$what" = train ] || [ "$what" = all ]; then
-  # the recipes' own budgets: 500 updates (ladder, bahdanau table), 2,500 (luong-attention table)
+  # the recipes' own budgets: 1,500 updates (ladder), 500 (bahdanau table), 2,500 (luong-attention table)
   bash scripts/sweep.sh --local --train-args "$targs" nmt \
     ladder-base ladder-reverse ladder-dropout ladder-global-location ladder-feed ladder-local-p \
     luong-global-location luong-local-p luong-local-m &
