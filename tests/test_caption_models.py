@@ -85,20 +85,38 @@ def _attention_grad(model: ShowAttendTell) -> float:
 
 
 def test_hard_attention_reinforce_gradient_reaches_the_attention_network() -> None:
-    # always sample (never the expected location): the likelihood alone cannot reach f_att ...
+    # always sample (never the expected location), no doubly stochastic penalty: the likelihood
+    # alone cannot reach f_att ...
     torch.manual_seed(1)
     assert (
-        _attention_grad(_sat(attention="hard", gate=False, expected_prob=0.0, reinforce_weight=0.0, entropy=0.0)) == 0
+        _attention_grad(
+            _sat(
+                attention="hard",
+                gate=False,
+                expected_prob=0.0,
+                doubly_stochastic=0.0,
+                reinforce_weight=0.0,
+                entropy=0.0,
+            )
+        )
+        == 0
     )
     # ... the REINFORCE term (eq. (12)) does, and so does the entropy bonus
     torch.manual_seed(1)
-    assert _attention_grad(_sat(attention="hard", gate=False, expected_prob=0.0, entropy=0.0)) > 0
+    assert (
+        _attention_grad(_sat(attention="hard", gate=False, expected_prob=0.0, doubly_stochastic=0.0, entropy=0.0)) > 0
+    )
     torch.manual_seed(1)
-    assert _attention_grad(_sat(attention="hard", gate=False, expected_prob=0.0, reinforce_weight=0.0)) > 0
+    assert (
+        _attention_grad(
+            _sat(attention="hard", gate=False, expected_prob=0.0, doubly_stochastic=0.0, reinforce_weight=0.0)
+        )
+        > 0
+    )
 
 
 def test_hard_attention_moving_average_baseline_updates_in_training_only() -> None:
-    model = _sat(attention="hard", gate=False, expected_prob=0.0, baseline_decay=0.5)
+    model = _sat(attention="hard", gate=False, expected_prob=0.0, doubly_stochastic=0.0, baseline_decay=0.5)
     x, tok_in, tok_out = _batch()
     model.train()
     _, logs1 = model.loss(x, tok_in, tok_out)
@@ -109,6 +127,31 @@ def test_hard_attention_moving_average_baseline_updates_in_training_only() -> No
     before = float(model.baseline.value)
     model.loss(x, tok_in, tok_out)
     assert float(model.baseline.value) == before
+
+
+def test_moving_average_baseline_uses_the_masked_rows_only() -> None:
+    from attn_cli.attention.reinforce import MovingAverageBaseline
+
+    b = MovingAverageBaseline(decay=0.5).train()
+    reward = torch.tensor([-1.0, -3.0, -100.0])
+    keep = torch.tensor([True, True, False])
+    assert b(reward, keep).tolist() == [-2.0, -2.0, -2.0]  # first batch: its own masked mean
+    assert float(b.value) == -2.0
+    assert b(torch.tensor([-4.0, 50.0]), torch.tensor([True, False])).tolist() == [-2.0, -2.0]
+    assert float(b.value) == -3.0  # 0.5·(−2) + 0.5·(−4): the unmasked 50 is ignored
+    assert b(torch.tensor([7.0]), torch.tensor([False])).tolist() == [-3.0]  # nothing sampled: unchanged
+    assert float(b.value) == -3.0
+
+
+def test_hard_attention_adds_the_doubly_stochastic_penalty_like_the_authors_code() -> None:
+    x, tok_in, tok_out = _batch()
+    kw = {"attention": "hard", "gate": False, "expected_prob": 1.0}  # expected context: no sampling noise
+    with_pen, without = _sat(doubly_stochastic=2.0, **kw), _sat(doubly_stochastic=0.0, **kw)
+    with_pen.train(), without.train()
+    loss_a, logs = with_pen.loss(x, tok_in, tok_out)
+    loss_b, _ = without.loss(x, tok_in, tok_out)
+    assert float(logs["ds_penalty"]) > 0
+    assert float((loss_a - loss_b).detach()) == pytest.approx(2.0 * float(logs["ds_penalty"]), rel=1e-5)
 
 
 def test_step_decoding_equals_the_teacher_forced_pass() -> None:

@@ -55,11 +55,19 @@ class MovingAverageBaseline(nn.Module):
         self.register_buffer("value", torch.zeros(()))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
 
-    def forward(self, reward: torch.Tensor) -> torch.Tensor:
-        """The baseline to subtract for this batch (the value before updating with it)."""
-        current = self.value.expand_as(reward).clone() if self.initialised else reward.mean().detach().expand_as(reward)
+    def forward(self, reward: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The baseline to subtract for this batch (the value before updating with it).
+
+        ``mask`` (B,) bool: the rows whose reward estimates the baseline (hard captioning passes the
+        captions that sampled their locations; those given the expected location are another policy's
+        rewards). No masked row: the baseline is returned and left as it is.
+        """
+        rows = reward.detach() if mask is None else reward.detach()[mask]
+        if rows.numel() == 0:
+            return self.value.expand_as(reward).clone()
+        mean = rows.mean()
+        current = self.value.expand_as(reward).clone() if self.initialised else mean.expand_as(reward).clone()
         if self.training:
-            mean = reward.detach().mean()
             new = torch.where(self.initialised, self.decay * self.value + (1 - self.decay) * mean, mean)
             self.value.copy_(new)
             self.initialised.fill_(True)

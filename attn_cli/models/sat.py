@@ -13,7 +13,10 @@ The decoder of Xu et al. §3.1.2, with the annotation vectors a_i (B, L, D) of a
   eq. (12): ∂log p(y|s̃,a)/∂W + λ_r (log p(y|s̃,a) − b) ∂log p(s̃|a)/∂W + λ_e ∂H[s̃]/∂W, with the
   moving-average baseline b (:class:`attn_cli.attention.reinforce.MovingAverageBaseline`), the
   entropy bonus, and — as the paper does — the sampled location replaced by its expected value
-  α_t with probability 0.5.
+  α_t with probability 0.5. The baseline averages the rewards of the captions that sampled their
+  locations only (the others' rewards come from the expected context, another policy). The doubly
+  stochastic penalty of eq. (14) applies to α_t here too when λ > 0, as in the authors' code
+  (arctic-captions adds it before branching on the attention type).
 
 Show and Tell (``show-tell``): the same LSTM and output layer without attention: the image vector
 ā sets the initial state and is never seen again.
@@ -261,7 +264,7 @@ class Captioner(nn.Module):
         nll = nll_tok.sum(1)  # (B,) −log p(y | a), per caption
         loss = nll.mean()
         logs = {"nll_word": nll.detach().sum() / keep.sum()}
-        if self.attention_kind() == "soft" and self.cfg.doubly_stochastic:
+        if out["alpha"] is not None and getattr(self.cfg, "doubly_stochastic", 0.0):
             penalty = doubly_stochastic_penalty(out["alpha"], keep)  # (B,)
             loss = loss + self.cfg.doubly_stochastic * penalty.mean()
             logs["ds_penalty"] = penalty.mean().detach()
@@ -277,7 +280,7 @@ class Captioner(nn.Module):
         if self.attention_kind() == "hard" and out["log_p_loc"] is not None:
             sampled = (keep & ~expect.unsqueeze(1)).to(nll.dtype)  # (B, T) words with a sampled location
             reward = -nll.detach()  # log p(y | s̃, a)
-            baseline = self.baseline(reward)  # (B,)
+            baseline = self.baseline(reward, ~expect)  # (B,) from the sampled captions' rewards only
             rl = reinforce_loss(out["log_p_loc"] * sampled, reward, baseline)
             entropy = (out["entropy"] * sampled).sum(1).mean()
             loss = loss + self.cfg.reinforce_weight * rl - self.cfg.entropy * entropy
@@ -329,7 +332,8 @@ class ShowAttendTell(Captioner):
         # "zeros": (h_0, c_0) = 0 instead of f_init(ā) (a deviation from §3.1.2); with context_input=false
         # attention at the word's own step is then the decoder's only view of the image
         init: Literal["mean", "zeros"] = "mean"
-        doubly_stochastic: float = 1.0  # λ of eq. (14); soft only
+        # λ of eq. (14); soft, and hard too (the authors' code, arctic-captions, adds it for both kinds)
+        doubly_stochastic: float = 1.0
         # λ_a of Liu et al. (2017, "Attention Correctness in Neural Image Captioning"): cross-entropy of α_t
         # against the box map of the object word t names (needs boxes: the digit captions); 0 = Xu et al.
         attn_supervision: float = 0.0
