@@ -108,6 +108,20 @@ def test_ntm_model_weightings() -> None:
     assert torch.allclose(out["write_w"].sum(-1), torch.ones(B, 13), atol=1e-5)
 
 
+def test_ntm_slots_start_distinguishable() -> None:
+    # constant memory + equal first weightings would keep every slot interchangeable forever (equal
+    # weights, equal rows, equal gradients); the random weighting biases break that symmetry
+    from attn_cli.models.ntm import NTM
+
+    torch.manual_seed(0)
+    model = NTM(NTM.Config(controller=7, slots=11, slot_width=5), width=3)
+    out = model(torch.rand(B, 6, 5))
+    assert float(out["write_w"][:, 0].std(-1).min()) > 1e-3  # not uniform at the first write
+    loss = out["logits"].sum()
+    loss.backward()
+    assert float(model.w0_write.grad.std()) > 0  # slots receive different gradients
+
+
 @pytest.mark.parametrize("name", ["attentive-reader", "impatient-reader", "deep-lstm-reader"])
 def test_readers_answer_only_with_document_entities(name: str) -> None:
     from attn_cli.registry import MODELS

@@ -7,7 +7,10 @@ y_t = W[h_t, r_t] (logits of the output bits).
 
 Deviations: the memory starts at a small constant (1e-6) and the first read vector and
 weightings are learned biases passed through a softmax, choices of later reimplementations
-(Collier & Beel 2018) that the paper leaves open; one read and one write head (the paper's
+(Collier & Beel 2018) that the paper leaves open. The weighting biases start random (uniform
+±√(6/(1+N)), the Glorot range of Collier & Beel's ``learned_init``), never equal: with a constant
+memory and uniform first weightings every slot would stay interchangeable — identical rows, uniform
+content weights, uniform shifts, equal gradients — and the NTM could never learn to address; one read and one write head (the paper's
 copy setup); the paper trains with RMSProp, the recipes state what they use.
 """
 
@@ -46,6 +49,9 @@ class NTM(nn.Module):
         self.r0 = nn.Parameter(torch.randn(w) * 0.01)
         self.w0_read = nn.Parameter(torch.zeros(n))
         self.w0_write = nn.Parameter(torch.zeros(n))
+        bound = (6 / (1 + n)) ** 0.5  # random, not zero: see the module docstring (symmetry breaking)
+        nn.init.uniform_(self.w0_read, -bound, bound)
+        nn.init.uniform_(self.w0_write, -bound, bound)
 
     def _address(self, params: torch.Tensor, memory: torch.Tensor, w_prev: torch.Tensor) -> torch.Tensor:
         key, beta, gate, shift, gamma = params.split(self.addr_sizes, dim=-1)
