@@ -49,6 +49,8 @@ if [ "$what" = train ] || [ "$what" = all ]; then
   named seq2seq@30min seq2seq $targs $(minutes 30)
   wait
   named seq2seq@30min-alone seq2seq ${TRAIN_ARGS:-} $(minutes 30)
+  # RNNencdec for 30 minutes, one thread (recorded beside a 30-minute DMN training, one thread each)
+  named rnnencdec@30min rnnencdec $targs $(minutes 30)
   # the headline: the luong-global-general recipe as it is (30 minutes, two threads, nothing beside it)
   named luong-global-general luong-global-general ${TRAIN_ARGS:-}
 fi
