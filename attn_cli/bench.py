@@ -33,6 +33,10 @@ class Counter(Callback):
         self.src_tokens = self.tgt_tokens = self.sentences = 0
         self.start: float | None = None
         self.end: float | None = None
+        self.precision = ""
+
+    def on_train_start(self, trainer: Any, module: Any) -> None:
+        self.precision = str(trainer.precision)  # e.g. "32-true", "bf16-mixed"
 
     def on_train_batch_start(self, trainer: Any, module: Any, batch: dict, batch_idx: int) -> None:
         if self.start is None:
@@ -88,6 +92,7 @@ def run_bench(
             "recipe": recipe,
             "device": device,
             "threads": torch.get_num_threads(),
+            "precision": counter.precision,
             "steps": steps,
             "train_s": round(train_s, 2),
             "train_src_tok_s": round(counter.src_tokens / train_s, 1),

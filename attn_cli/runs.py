@@ -44,6 +44,10 @@ def new_run_dir(runs_dir: Path, task: str, recipe: str) -> Path:
 
 
 def git_sha() -> str:
+    """HEAD's sha (+ "-dirty"); ATTN_GIT_SHA overrides it where the code runs from a copy without .git
+    (a cluster node's or GPU machine's exported tree: the launcher knows the sha it copied)."""
+    if os.environ.get("ATTN_GIT_SHA"):
+        return os.environ["ATTN_GIT_SHA"]
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
@@ -95,6 +99,8 @@ def versions() -> dict[str, str]:
 def command_line() -> str:
     argv = list(sys.argv)
     argv[0] = Path(argv[0]).name
+    if argv[0] == "__main__.py":  # python -m attn_cli
+        argv[0] = "attn"
     return shlex.join(argv)
 
 

@@ -47,3 +47,13 @@ def test_tables_md_is_generated_from_the_records() -> None:
         pytest.skip("no recorded results yet")
     expected = all_tables_markdown([t for _, t in TABLES.items()], load_results(RESULTS))
     assert path.read_text(encoding="utf-8") == expected, "results/TABLES.md is stale: run `attn table --all`"
+
+
+def test_git_sha_can_be_given_where_there_is_no_git(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copied tree (cluster node, GPU machine) has no .git: ATTN_GIT_SHA names the commit it was copied from."""
+    from attn_cli.runs import git_sha
+
+    monkeypatch.setenv("ATTN_GIT_SHA", "0123abcd")
+    assert git_sha() == "0123abcd"
+    monkeypatch.delenv("ATTN_GIT_SHA")
+    assert git_sha() != "0123abcd"

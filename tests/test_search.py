@@ -139,3 +139,18 @@ def test_beam_wider_than_the_vocabulary() -> None:
     src, src_len = batch()
     hyps = beam_search(m, m.encode(src, src_len), 3, BOS, EOS, V_TGT + 4, 6, 0.0)
     assert all(len(h.tokens) <= 5 for h in hyps)
+
+
+def test_ensemble_members_follow_the_module_onto_its_device() -> None:
+    """Lightning moves the module after `setup` (where members are loaded): `on_test_start` must move them too.
+    The meta device stands in for a GPU: a member left behind would mix devices in the first step."""
+    from attn_cli.tasks.nmt import NmtModule
+
+    module = NmtModule.__new__(NmtModule)
+    torch.nn.Module.__init__(module)
+    module.model = model("tiny/luong-global-general")
+    module.members = [model("tiny/bahdanau", 1)]
+    module.to("meta")
+    assert module.device.type == "meta" and next(module.members[0].parameters()).device.type == "cpu"
+    module.on_test_start()
+    assert all(p.device.type == "meta" for m in module._models() for p in m.parameters())

@@ -28,7 +28,8 @@ def gaussian_sample(mean: torch.Tensor, std: float) -> tuple[torch.Tensor, torch
 
 def categorical_sample(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sample an index per row of ``probs`` (B, L); returns (index (B,), log p(index) (B,), entropy (B,))."""
-    dist = torch.distributions.Categorical(probs=probs.clamp_min(1e-12))
+    # float32: bf16 rows (autocast) miss the simplex check's tolerance, and sampling wants the precision
+    dist = torch.distributions.Categorical(probs=probs.float().clamp_min(1e-12))
     index = dist.sample()
     return index, dist.log_prob(index), dist.entropy()
 

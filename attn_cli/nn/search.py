@@ -57,7 +57,7 @@ class Hypothesis:
     tokens: list[int]  # without BOS and EOS
     score: float  # length-normalised log probability
     log_prob: float  # raw sum of log probabilities (EOS included)
-    attn: torch.Tensor | None  # (len(tokens), Tk): the weights each output token was produced with
+    attn: torch.Tensor | None  # (len(tokens), Tk) float32 on the CPU: the weights each output token was produced with
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -107,7 +107,9 @@ def greedy(
     for b in range(batch):
         seq = toks[b]
         n = seq.index(eos) if eos in seq else len(seq)
-        out.append(Hypothesis(seq[:n], float(logp[b]), float(logp[b]), att[b, :n].cpu() if att is not None else None))
+        out.append(
+            Hypothesis(seq[:n], float(logp[b]), float(logp[b]), att[b, :n].float().cpu() if att is not None else None)
+        )
     return out
 
 
@@ -178,7 +180,7 @@ def beam_search(
                             toks,
                             raw / length_penalty(len(toks) + 1, alpha),
                             raw,
-                            att_hist[r, :-1].cpu() if att_hist is not None else None,
+                            att_hist[r, :-1].float().cpu() if att_hist is not None else None,
                         )
                     )
             if not (eos_list[i][0] or len(finished[sent]) >= k):

@@ -92,7 +92,12 @@ class NmtModule(AttnModule):
                     raise AttnError(
                         f"ensemble member {path} was trained with other vocabularies; members must share them"
                     )
-                self.members.append(other.model.to(self.device).eval())
+                self.members.append(other.model.eval())
+
+    def on_test_start(self) -> None:
+        """The members are no submodules (they are not saved with this model): follow it onto its device,
+        which Lightning chooses after ``setup``."""
+        self.members = [m.to(self.device) for m in self.members]
 
     # -- training ---------------------------------------------------------------------------
     def _nll(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
