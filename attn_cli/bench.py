@@ -161,6 +161,28 @@ def report(peer_file: Path, out: Path) -> str:
             p, o = float(peer[name][key]), float(ours[key])
             lines.append(f"| {name} / {recipe} | {label} | {p:.1f} | {o:.1f} | **{o / p:.2f}×** |")
         lines.append(f"| {name} / {recipe} | threads | {peer[name].get('threads', '?')} | {ours['threads']} | |")
+    gpu = [
+        (recipe, read_json(out / f"{recipe}-gpu.json"))
+        for recipe in PAIRS.values()
+        if (out / f"{recipe}-gpu.json").is_file()
+    ]
+    if gpu:
+        lines += [
+            "",
+            "## On a GPU (ours alone)",
+            "",
+            "The peer's harness pins JoeyNMT to the CPU (`use_cuda: False`), so these figures have no peer beside them;",
+            "the same 300 updates and beam-5 decoding, timed the same way, at the precision named.",
+            "",
+            "| recipe | GPU | precision | train sentences/s | train target tokens/s | beam-5 decode sentences/s | git |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for recipe, row in gpu:
+            name = ", ".join(row.get("hardware", {}).get("gpus", [])) or "?"
+            lines.append(
+                f"| {recipe} | {name} | {row.get('precision', '?')} | {row['train_sent_s']:.1f} | "
+                f"{row['train_tgt_tok_s']:.1f} | {row['decode_beam5_sent_s']:.1f} | {str(row.get('git_sha', '?'))[:10]} |"
+            )
     text = "\n".join(lines) + "\n"
     from attn_cli.io import atomic_write
 

@@ -206,11 +206,12 @@ def _evaluate(
         data_dir=State.data_dir,
         devices=devices,
         accelerator=accelerator,
+        name=name,
     )
     if not result:
         return
     extra = dict(result.get("info", {}))
-    extra.update({"predictions": str(Path(run_) / "eval" / split), "eval wall (s)": result["eval_wall_s"]})
+    extra.update({"predictions": str(run.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]})
     console.print(_metrics_table(f"{task} {result['recipe']} on {split}", result["metrics"], extra))
     for line in result.get("notes", []):
         console.print(line)

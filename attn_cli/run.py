@@ -256,8 +256,12 @@ def evaluate(
     devices: str | None = None,
     accelerator: str | None = None,
     progress: bool | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """Score a trained run on ``split``; writes ``eval/<split>/{metrics.json, predictions...}``."""
+    """Score a trained run on ``split``; writes ``eval/<split>/{metrics.json, predictions...}``.
+
+    A named evaluation (the row it will be recorded as, e.g. ``luong-local-p+unk``) writes to
+    ``eval/<split>@<name>/`` instead, so that several evaluations of one run can run at once."""
     from attn_cli.tasks.base import load_checkpoint
     from attn_cli.trainer import build_trainer
 
@@ -274,7 +278,7 @@ def evaluate(
     dm.setup("test")
     if split not in dm.split_names():
         raise unknown("split", split, dm.split_names())
-    out = run_dir / "eval" / split
+    out = eval_dir(run_dir, split, name)
     out.mkdir(parents=True, exist_ok=True)
     module.eval_out = out
     module.data = dm
@@ -370,10 +374,17 @@ def _task_of(path: Path) -> str:
 # record: a run's evaluation -> results/<task>/<dataset>/<recipe>/
 
 
+def eval_dir(run_dir: Path, split: str, name: str | None = None) -> Path:
+    """Where an evaluation of ``run_dir`` on ``split`` writes: ``eval/<split>``, or ``eval/<split>@<name>``."""
+    return run_dir / "eval" / (split if not name else f"{split}@{name.replace('/', '-')}")
+
+
 def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None) -> Path:
     """Copy an evaluated run's durable facts into ``results/`` (small files only)."""
     run_dir = check_run_dir(Path(run))
-    metrics_path = run_dir / "eval" / split / "metrics.json"
+    named = eval_dir(run_dir, split, name)
+    src = named if (named / "metrics.json").is_file() else run_dir / "eval" / split
+    metrics_path = src / "metrics.json"
     if not metrics_path.is_file():
         raise AttnError(
             f"run {run_dir} has no {split} evaluation; run `attn eval {task} --run {run_dir} --split {split}` first"
@@ -417,7 +428,7 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
         },
         "run_dir": str(run_dir),
     }
-    result["predictions"], left_out = _copy_predictions(run_dir / "eval" / split, dest)
+    result["predictions"], left_out = _copy_predictions(src, dest)
     if left_out:
         result["predictions_left_out"] = left_out
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))

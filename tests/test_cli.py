@@ -286,3 +286,20 @@ def test_eval_without_perplexity_decodes_the_same(trained: Path, generated_data:
     assert "ppl" in full["metrics"] and "ppl" not in fast["metrics"]
     assert fast["metrics"]["bleu"] == full["metrics"]["bleu"]
     assert (trained / "eval" / "test" / "hyp.txt").read_text(encoding="utf-8") == hyp_full
+
+
+def test_named_evaluations_of_one_run_do_not_share_a_folder(
+    trained: Path, generated_data: Path, tmp_path: Path
+) -> None:
+    """Two named evaluations of one run (run side by side in scripts) each write and record their own output."""
+    results = tmp_path / "results"
+    base = ["--data-dir", str(generated_data), "--results-dir", str(results)]
+    for name, flags in (("plain", []), ("plain+unk", ["--set", "eval.unk_replace=true"])):
+        code, _, err = run_cli(*base, "eval", "nmt", "--run", str(trained), *flags, "--record", "--name", name)
+        assert code == 0, err
+    assert (trained / "eval" / "test@plain" / "metrics.json").is_file()
+    assert (trained / "eval" / "test@plain+unk" / "metrics.json").is_file()
+    # recording the first again after the second ran still takes the first's own evaluation
+    assert run.record("nmt", trained, results_dir=results, name="plain").is_file()
+    rec = {n: json.loads(next(results.rglob(f"{n}/result.json")).read_text()) for n in ("plain", "plain+unk")}
+    assert rec["plain"]["eval"]["unk_replace"] is False and rec["plain+unk"]["eval"]["unk_replace"] is True

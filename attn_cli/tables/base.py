@@ -5,7 +5,7 @@ where its number comes from: ``(task, dataset, recipe, split, metric)``, each fi
 taken from the cell, else the row, else the column, else the table. The paper's
 number for a cell sits in its own column beside ours (``Row.paper[col.key]``).
 Columns with ``delta=True`` show "(+1.3)" against the previous row that has a
-value, as in Luong et al.'s Table 1; the best of our values in a column is bold.
+value in the same section, as in Luong et al.'s Table 1; the best of our values in a column is bold.
 
 Nothing here is typed by hand: a cell with no record renders as "–".
 """
@@ -133,8 +133,9 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
     previous: dict[str, float] = {}
     for row in table.rows:
         cells = [Cell(row.label)]
-        if row.section:
+        if row.section:  # a section starts a new ladder: its first row has no delta
             body.append(cells + [Cell("") for _ in headers[1:]])
+            previous = {}
             continue
         for col in table.columns:
             ref = table.ref.merge(col.ref).merge(row.ref).merge(row.cells.get(col.key))
