@@ -130,7 +130,11 @@ def train(
         None, "--recipe", "-r", help="Recipe NAME (recipes/<task>/NAME.yaml), tiny/NAME, or a PATH."
     ),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a recipe key: --set train.lr=0.001"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a killed run from its last checkpoint."),
+    resume: Optional[Path] = typer.Option(
+        None,
+        "--resume",
+        help="Continue a killed run from its last checkpoint; a finished one with a larger budget (--set train.max_steps=N).",
+    ),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Use this run directory (cluster scripts)."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Devices: a count, a list '0,1', or auto."),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),

@@ -103,6 +103,31 @@ def _with_devices(overrides: list[str], devices: str | None, accelerator: str | 
     return out
 
 
+BUDGET_KEYS = ("train.max_steps", "train.max_epochs", "train.max_time_min")
+
+
+def _check_extension(task: str, run_dir: Path, recipe: Recipe, overrides: list[str]) -> None:
+    """A finished run continues only under a larger budget (``--set train.max_steps=N`` and the like):
+    its weights, optimiser state, schedule and clock go on from the last checkpoint, and the run's
+    history (run.json) gains a segment."""
+    if not any(o.split("=", 1)[0].strip() in BUDGET_KEYS for o in overrides):
+        raise AttnError(
+            f"run {run_dir} already finished training; evaluate it with `attn eval {task} --run {run_dir}`, "
+            "or continue it under a larger budget: --resume RUN --set train.max_steps=N (or max_epochs, max_time_min)"
+        )
+    done, t = read_json(run_dir / "train_done.json"), recipe.train
+    steps, epochs = int(done.get("steps") or 0), int(done.get("epochs") or 0)
+    seconds = float(read_json(run_dir / "run.json").get("train_wall_s") or 0.0)
+    if t.max_steps != -1 and t.max_steps <= steps:
+        raise AttnError(f"run {run_dir} already trained {steps} steps; raise train.max_steps above {steps}")
+    if t.max_epochs is not None and t.max_epochs != -1 and t.max_epochs <= epochs:
+        raise AttnError(f"run {run_dir} already trained {epochs} epochs; raise train.max_epochs above {epochs}")
+    if t.max_time_min is not None and t.max_time_min * 60 <= seconds:
+        raise AttnError(
+            f"run {run_dir} already trained {seconds / 60:.1f} minutes; raise train.max_time_min above that"
+        )
+
+
 def _newest_resume_checkpoint(run_dir: Path) -> Path | None:
     candidates = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
     existing = [p for p in candidates if p.is_file()]
@@ -129,12 +154,9 @@ def train(
     spec = TASKS.get(task)
     overrides = _with_devices(list(overrides or []), devices, accelerator)
     ckpt_path: Path | None = None
+    extending = False
     if resume is not None:
         run_dir = check_run_dir(Path(resume))
-        if (run_dir / "train_done.json").is_file():
-            raise AttnError(
-                f"run {run_dir} already finished training; evaluate it with `attn eval {task} --run {run_dir}`"
-            )
         data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
         recipe = recipe_from_dict(
             apply_overrides(data, overrides), name=data.get("name", run_dir.parent.name), task=task
@@ -142,6 +164,9 @@ def train(
         ckpt_path = _newest_resume_checkpoint(run_dir)
         if ckpt_path is None:
             raise AttnError(f"run {run_dir} has no checkpoint to resume from; start it again without --resume")
+        extending = (run_dir / "train_done.json").is_file()
+        if extending:
+            _check_extension(task, run_dir, recipe, overrides)
     else:
         if recipe_name is None:
             raise AttnError(f"give --recipe NAME (one of: {', '.join(available_recipes(task))}) or --resume RUN_DIR")
@@ -175,6 +200,8 @@ def train(
             info["pretrained"] = pretrained
         write_json(run_dir / "run.json", info)
     trainer = build_trainer(recipe.train, run_dir, progress=progress, callbacks=extra_callbacks)
+    if extending and is_rank_zero():  # the old summary stays beside the run until the new one replaces it
+        os.replace(run_dir / "train_done.json", run_dir / "train_done.previous.json")
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
