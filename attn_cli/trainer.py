@@ -90,6 +90,23 @@ def resolve_hardware(cfg: TrainConfig) -> tuple[str, int | list[int] | str, str,
     return accelerator, devices, strategy, precision
 
 
+def keep_earlier_curve(csv_path: Path) -> Path | None:
+    """A resumed run's CSV logger deletes the earlier ``metrics.csv`` (Lightning's CSVLogger starts its
+    version folder afresh): move it aside first, as ``metrics.segment-N.csv``, so the whole learning curve stays."""
+    import warnings
+
+    from attn_cli.run import is_rank_zero
+
+    # what that warning announces no longer happens: the earlier curve is moved aside below
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    if not csv_path.is_file() or not is_rank_zero():
+        return None
+    n = len(list(csv_path.parent.glob("metrics.segment-*.csv"))) + 1
+    kept = csv_path.with_name(f"metrics.segment-{n}.csv")
+    csv_path.replace(kept)
+    return kept
+
+
 def build_trainer(
     cfg: TrainConfig,
     run_dir: Path,
@@ -155,6 +172,7 @@ def build_trainer(
         cbs.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience))
     if cfg.lr_schedule != "none":
         cbs.append(LearningRateMonitor(logging_interval="epoch"))
+    keep_earlier_curve(run_dir / "logs" / "metrics.csv")
     loggers = [
         CSVLogger(str(run_dir), name="logs", version=""),
         TensorBoardLogger(str(run_dir), name="tb", version="", default_hp_metric=False),

@@ -87,3 +87,9 @@ def test_a_finished_run_continues_under_a_larger_budget(generated_data: Path, tm
     info = json.loads((run_dir / "run.json").read_text())
     assert len(info["segments"]) == 2 and "--resume" not in info["segments"][0]["command"]
     assert json.loads((run_dir / "train_done.previous.json").read_text())["steps"] == 4
+    # the first segment's learning curve survives the second (Lightning's CSVLogger would delete it)
+    earlier = (run_dir / "logs" / "metrics.segment-1.csv").read_text().splitlines()
+    later = (run_dir / "logs" / "metrics.csv").read_text().splitlines()
+    step = earlier[0].split(",").index("step")
+    assert {int(r.split(",")[step]) for r in earlier[1:]} <= set(range(4))
+    assert max(int(r.split(",")[later[0].split(",").index("step")]) for r in later[1:]) >= 4
