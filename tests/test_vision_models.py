@@ -40,6 +40,35 @@ def test_classifiers_train_and_predict(name: str, cfg: dict, shape: list[int], c
     assert out["pred"].shape == (3,) and out["loss"].shape == (3,)
 
 
+def test_ram_monte_carlo_evaluation_is_seeded_and_leaves_the_global_rng_alone() -> None:
+    """eval.samples = M averages M sampled trajectories: same seed, same output; the caller's RNG untouched."""
+    torch.manual_seed(0)
+    model = MODELS.get("ram")(MODELS.get("ram").Config(glimpses=3, glimpse_size=3, hidden=11), [1, 13, 13], classes=5)
+    x, y = torch.rand(4, 1, 13, 13), torch.randint(0, 5, (4,))
+    with torch.no_grad():
+        state = torch.get_rng_state()
+        a = model.predict(x, y, samples=4, seed=7)
+        assert torch.equal(torch.get_rng_state(), state)
+        b = model.predict(x, y, samples=4, seed=7)
+        c = model.predict(x, y, samples=4, seed=8)
+        mean = model.predict(x, y)
+    assert torch.equal(a["loss"], b["loss"]) and not torch.equal(a["loss"], c["loss"])
+    assert not torch.equal(a["loss"], mean["loss"])
+
+
+def test_eval_samples_is_for_ram_only(generated_data: Path, tmp_path: Path) -> None:
+    summary = run.train(
+        "vision",
+        "tiny/cnn",
+        runs_dir=tmp_path,
+        data_dir=generated_data,
+        progress=False,
+        overrides=["train.max_steps=2"],
+    )
+    with pytest.raises(AttnError, match="eval.samples applies to RAM only"):
+        run.evaluate("vision", Path(summary["run_dir"]), data_dir=generated_data, overrides=["eval.samples=3"])
+
+
 def test_draw_generation_bound_and_samples() -> None:
     from attn_cli.models.draw import DRAW
 

@@ -12,7 +12,8 @@ cross-entropy of the action network and the MSE of the baseline against R.
 Deviations (stated): the location and baseline networks read h_t detached, so REINFORCE trains
 only them and the supervised loss trains everything else (as in most public re-implementations);
 the first glimpse is at the centre; at evaluation the location is the policy's mean (no sampling),
-so evaluation is deterministic; locations are clipped to [-1, 1].
+so evaluation is deterministic, unless ``eval.samples`` = M > 0 averages M sampled trajectories
+(:meth:`RAM.predict`); locations are clipped to [-1, 1].
 """
 
 from __future__ import annotations
@@ -121,6 +122,16 @@ class RAM(nn.Module):
             terms["reinforce"], terms["baseline_mse"] = float(rl.detach()), float(mse.detach())
         return loss, terms
 
-    def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self(x, sample_locations=False)
-        return {"pred": out["logits"].argmax(-1), "loss": F.cross_entropy(out["logits"], y, reduction="none")}
+    def predict(self, x: torch.Tensor, y: torch.Tensor, samples: int = 0, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Classify ``x``: ``samples`` = 0 follows the policy's mean locations (deterministic); M > 0
+        averages the class probabilities of M trajectories sampled from the policy as in training
+        (Monte-Carlo evaluation, as in public RAM re-implementations; the paper does not say which it
+        used), their noise drawn from ``seed`` without touching the global random state."""
+        if samples <= 0:
+            logits = self(x, sample_locations=False)["logits"]
+        else:
+            with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+                torch.manual_seed(seed)
+                probs = torch.stack([F.softmax(self(x, sample_locations=True)["logits"], -1) for _ in range(samples)])
+            logits = probs.mean(0).clamp_min(1e-12).log()  # (B, K) log of the averaged probabilities
+        return {"pred": logits.argmax(-1), "loss": F.cross_entropy(logits, y, reduction="none")}

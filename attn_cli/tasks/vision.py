@@ -25,6 +25,7 @@ from attn_cli.tasks.base import AttnModule, Task
 @dataclass(frozen=True)
 class VisionEvalConfig:
     seed: int = 0  # DRAW: the posterior samples of the evaluation bound are drawn from this seed
+    samples: int = 0  # RAM: 0 follows the policy's mean; M > 0 averages M sampled glimpse trajectories
 
 
 class VisionModule(AttnModule):
@@ -41,6 +42,11 @@ class VisionModule(AttnModule):
             out = self.model.predict(
                 batch["x"], batch["y"], seed=self.recipe.eval.seed * 1_000_003 + int(batch["ids"][0])
             )
+        elif self.recipe.eval.samples > 0:
+            if self.recipe.model_name != "ram":
+                raise AttnError(f"eval.samples applies to RAM only, not {self.recipe.model_name}")
+            seed = self.recipe.eval.seed * 1_000_003 + int(batch["ids"][0])
+            out = self.model.predict(batch["x"], batch["y"], samples=self.recipe.eval.samples, seed=seed)
         else:
             out = self.model.predict(batch["x"], batch["y"])
         rows = []
