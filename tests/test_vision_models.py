@@ -57,16 +57,10 @@ def test_ram_monte_carlo_evaluation_is_seeded_and_leaves_the_global_rng_alone() 
 
 
 def test_eval_samples_is_for_ram_only(generated_data: Path, tmp_path: Path) -> None:
-    summary = run.train(
-        "vision",
-        "tiny/cnn",
-        runs_dir=tmp_path,
-        data_dir=generated_data,
-        progress=False,
-        overrides=["train.max_steps=2"],
-    )
+    where = {"runs_dir": tmp_path, "data_dir": generated_data, "progress": False}
+    run_dir = Path(run.train("vision", "tiny/cnn", overrides=["train.max_steps=2"], **where)["run_dir"])
     with pytest.raises(AttnError, match="eval.samples applies to RAM only"):
-        run.evaluate("vision", Path(summary["run_dir"]), data_dir=generated_data, overrides=["eval.samples=3"])
+        run.evaluate("vision", run_dir, data_dir=generated_data, overrides=["eval.samples=3"])
 
 
 def test_draw_generation_bound_and_samples() -> None:
