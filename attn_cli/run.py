@@ -456,11 +456,35 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
         "run_dir": str(run_dir),
     }
     result["predictions"], left_out = _copy_predictions(src, dest)
+    _copy_learning_curve(run_dir / "logs", dest)
     if left_out:
         result["predictions_left_out"] = left_out
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
     write_json(dest / "result.json", result)
     return dest / "result.json"
+
+
+def _copy_learning_curve(logs: Path, dest: Path) -> None:
+    """The run's logged curve (every segment of a resumed run, in order) as ``learning_curve.csv``."""
+    import csv
+    import io
+
+    segments = sorted(logs.glob("metrics.segment-*.csv"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    parts = [*segments, *([logs / "metrics.csv"] if (logs / "metrics.csv").is_file() else [])]
+    if not parts:
+        return
+    keys: list[str] = []
+    rows: list[dict[str, str]] = []
+    for part in parts:
+        with part.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            keys += [k for k in reader.fieldnames or [] if k not in keys]
+            rows += list(reader)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(dest / "learning_curve.csv", text.getvalue())
 
 
 RECORD_FILE_LIMIT = 2_000_000  # bytes per predictions file kept in results/ (the repository stays small)

@@ -38,14 +38,12 @@ class VisionModule(AttnModule):
 
     def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
         kind = self.model.kind
+        seed = self.recipe.eval.seed * 1_000_003 + int(batch["ids"][0])  # per batch, reproducible
         if kind == "generate":
-            out = self.model.predict(
-                batch["x"], batch["y"], seed=self.recipe.eval.seed * 1_000_003 + int(batch["ids"][0])
-            )
+            out = self.model.predict(batch["x"], batch["y"], seed=seed)
         elif self.recipe.eval.samples > 0:
             if self.recipe.model_name != "ram":
                 raise AttnError(f"eval.samples applies to RAM only, not {self.recipe.model_name}")
-            seed = self.recipe.eval.seed * 1_000_003 + int(batch["ids"][0])
             out = self.model.predict(batch["x"], batch["y"], samples=self.recipe.eval.samples, seed=seed)
         else:
             out = self.model.predict(batch["x"], batch["y"])
