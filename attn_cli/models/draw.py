@@ -92,7 +92,8 @@ class DRAW(nn.Module):
             r, rp = self.read([x, x_hat], h_dec)
             s_enc = self.encoder(torch.cat([r, h_dec], 1), s_enc)
             mu, log_sigma = self.q(s_enc[0]).chunk(2, -1)  # (B, z) each
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device) if generator else torch.randn_like(mu)
+            # a seeded draw is made on the CPU (the generator's device) and moved: the same seed, the same noise on any device
+            eps = torch.randn(mu.shape, generator=generator).to(mu.device) if generator else torch.randn_like(mu)
             z = mu + log_sigma.exp() * eps
             s_dec = self.decoder(z, s_dec)
             h_dec = s_dec[0]
