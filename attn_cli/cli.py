@@ -394,6 +394,14 @@ def entrypoint() -> None:
     except AttnError as err:
         err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Exception as err:
+        # Lightning's refusal of a setting (e.g. limit_val_batches that leaves no validation batch) is a
+        # user error too: one line, exit 2; anything else is a bug and keeps its traceback
+        if type(err).__name__ != "MisconfigurationException":
+            raise
+        message = " ".join(str(err).split())
+        err_console.print(f"error: {message} (a --set train.* value)", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted; resume with `attn train TASK --resume RUN_DIR`", markup=False)
         sys.exit(130)

@@ -21,6 +21,10 @@ use them). Warps go through :mod:`attn_cli.attention.spatial` (the one grid gene
 sampler). Deviations: the elastic parameters (α = 34 px, σ = 4 px) are Simard et al.'s,
 not stated in the STN paper; the RTS translation range keeps the digit's centre within ±16 px
 of the canvas centre.
+
+Besides the derived splits, each preparation keeps the training split's source digits
+(``train_digits_x.npy``, ``train_digits_y.npy``): with ``data.resample=true`` training draws fresh
+distortions of them for every batch (:func:`redistort`) instead of reusing the stored ones.
 """
 
 from __future__ import annotations
@@ -213,6 +217,20 @@ class GlyphDerivedConfig:
 BLOCK = 4096  # images drawn per generator; fixed, because the bytes depend on it
 
 
+DIGITS = "train_digits"  # the stored source digits of the training split (for data.resample)
+
+
+def redistort(kind: str, images: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Digits:
+    """A fresh draw of ``kind`` for a batch of source digits (N, 28, 28) or (N, 1, 28, 28): the same
+    construction as the prepared split (distractor pieces and addition partners come from the batch)."""
+    return KINDS[kind][1](images[:, 0] if images.ndim == 4 else images, labels, rng)
+
+
+def _write_digits(out: Path, x: np.ndarray, y: np.ndarray) -> None:
+    np.save(out / f"{DIGITS}_x.npy", np.ascontiguousarray(x[:, None] if x.ndim == 3 else x, dtype=np.uint8))
+    np.save(out / f"{DIGITS}_y.npy", np.ascontiguousarray(y, dtype=np.int64))
+
+
 def derive(kind: str, splits: dict[str, Digits], seed: int, limits: dict[str, int]) -> dict[str, Digits]:
     fn = KINDS[kind][1]
     out = {}
@@ -238,11 +256,14 @@ def _register(kind: str) -> None:
         assert source is not None  # guaranteed by needs_source
         base = mnist_splits(source, cfg.val_from_train)
         limits = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
-        return {**write_splits(out, derive(kind, base, cfg.seed, limits)), "note": summary}
+        x, y = base["train"]
+        _write_digits(out, x[: cfg.n_train or None], y[: cfg.n_train or None])
+        return {**write_splits(out, derive(kind, base, cfg.seed, limits)), "note": summary, "derived": kind}
 
     def build_glyphs(cfg: GlyphDerivedConfig, source: Path | None, out: Path) -> dict[str, Any]:
         base = glyph_splits((cfg.train, cfg.val, cfg.test), cfg.seed)
-        return {**write_splits(out, derive(kind, base, cfg.seed, {})), "note": f"glyphs: {summary}"}
+        _write_digits(out, *base["train"])
+        return {**write_splits(out, derive(kind, base, cfg.seed, {})), "note": f"glyphs: {summary}", "derived": kind}
 
     DATASETS.add(
         f"mnist-{kind}",

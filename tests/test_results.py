@@ -57,3 +57,29 @@ def test_git_sha_can_be_given_where_there_is_no_git(monkeypatch: pytest.MonkeyPa
     assert git_sha() == "0123abcd"
     monkeypatch.delenv("ATTN_GIT_SHA")
     assert git_sha() != "0123abcd"
+
+
+def test_per_task_column_mean_and_failed_rows_come_from_all_twenty_records(tmp_path: Path) -> None:
+    from attn_cli.tables.base import compute
+
+    def write(n: int, error: float) -> None:
+        folder = tmp_path / "memory" / f"babi-1k-qa{n}" / "memn2n-pe"
+        folder.mkdir(parents=True)
+        rec = {"task": "memory", "dataset": f"babi-1k-qa{n}", "recipe": "memn2n-pe", "split": "test"}
+        rec["metrics"] = {f"error/qa{n}": {"value": error, "unit": "%"}}
+        (folder / "result.json").write_text(json.dumps(rec), encoding="utf-8")
+
+    table = TABLES.get("memn2n")
+    headers = compute(table, load_results(tmp_path))[1]
+    col = headers.index("PE (ours)")
+
+    def last_two() -> list[str]:
+        body = compute(table, load_results(tmp_path))[2]
+        return [body[-2][col].text, body[-1][col].text]
+
+    for n in range(1, 20):  # 19 of 20 tasks: no aggregate yet
+        write(n, 10.0 if n <= 4 else 1.0)
+    assert last_two() == ["–", "–"]
+    write(20, 0.0)
+    mean = (4 * 10.0 + 15 * 1.0) / 20
+    assert last_two() == [f"{mean:.1f}", "4.0"]

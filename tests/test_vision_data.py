@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from attn_cli import run
 from attn_cli.errors import AttnError
@@ -110,3 +111,48 @@ def test_unprepared_dataset_names_the_command(tmp_path: Path) -> None:
 def test_real_mnist_reads(shared_data: Path) -> None:
     raw = load_mnist(shared_data / "mnist")
     assert raw["train_images"].shape == (60000, 28, 28) and raw["test_labels"].shape == (10000,)
+
+
+@pytest.mark.parametrize("kind", ["rts", "addition"])
+def test_resample_draws_fresh_distortions_per_epoch_and_the_same_after_a_resume(kind: str, tmp_path: Path) -> None:
+    from attn_cli.data.vision import VisionDataConfig, VisionDataModule
+
+    run.prepare(f"glyphs-{kind}", data_dir=tmp_path, overrides=["train=23", "val=5", "test=7"])
+    cfg = VisionDataConfig(dataset=f"glyphs-{kind}", resample=True)
+
+    def first_batch(epoch: int) -> dict:
+        loader = VisionDataModule(cfg, tmp_path, 8, 3, 0).train_dataloader()
+        loader.batch_sampler.set_epoch(epoch)
+        return next(iter(loader))
+
+    a, again, later = first_batch(0), first_batch(0), first_batch(1)
+    fixed = VisionDataModule(VisionDataConfig(dataset=f"glyphs-{kind}"), tmp_path, 8, 3, 0)
+    assert a["x"].shape[1:] == next(iter(fixed.train_dataloader()))["x"].shape[1:]
+    assert torch.equal(a["x"], again["x"]) and torch.equal(a["y"], again["y"])
+    assert not torch.equal(a["x"], later["x"])
+    assert int(a["ids"].max()) < 23 and int(later["ids"].max()) < 23  # ids index the split, whatever the epoch
+    if kind == "rts":  # a distortion keeps the digit's label
+        digits_y = np.load(tmp_path / f"glyphs-{kind}" / "train_digits_y.npy")
+        assert (a["y"].numpy() == digits_y[a["ids"].numpy()]).all()
+
+
+def test_resample_errors_name_the_fix(tmp_path: Path) -> None:
+    from attn_cli.data.vision import VisionDataConfig, VisionDataModule
+
+    run.prepare("glyphs", data_dir=tmp_path, overrides=["train=23", "val=5", "test=7"])
+    with pytest.raises(AttnError, match="needs a derived dataset"):
+        VisionDataModule(VisionDataConfig(dataset="glyphs", resample=True), tmp_path, 8, 3, 0).train_dataloader()
+    out = run.prepare("glyphs-rts", data_dir=tmp_path, overrides=["train=23", "val=5", "test=7"])
+    (out / "train_digits_x.npy").unlink()  # as prepared by an older attn
+    with pytest.raises(AttnError, match="--force"):
+        VisionDataModule(VisionDataConfig(dataset="glyphs-rts", resample=True), tmp_path, 8, 3, 0).train_dataloader()
+
+
+def test_a_setting_lightning_refuses_is_a_one_line_error(tmp_path: Path) -> None:
+    run.prepare("glyphs-rts", data_dir=tmp_path / "d", overrides=["train=23", "val=5", "test=7"])
+    code, _, err = run_cli(
+        "--data-dir", str(tmp_path / "d"), "--runs-dir", str(tmp_path / "r"),
+        "train", "vision", "--recipe", "cnn-rts", "--set", "data.dataset=glyphs-rts",
+        "--set", "train.limit_val_batches=0.4", "--set", "train.threads=1",
+    )  # fmt: skip
+    assert code == 2 and "limit_val_batches" in err and "Traceback" not in err and err.count("\n") == 1

@@ -16,6 +16,9 @@ Every function returns its output **and** the attention parameters, for visualis
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -117,30 +120,51 @@ def corner_to_loc(top: float, left: float, side: int, height: int, width: int) -
 # --- DRAW's Gaussian filterbank (§3.2) -------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
+def _filter_grid(
+    n: int, height: int, width: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The constants of eq. (19)-(20): offsets (i − N/2 − 0.5) for i = 1..N, and the 1-based pixel
+    coordinates a = 1..A (width) and b = 1..B (height); cached per shape and device."""
+    with torch.inference_mode(False):  # a tensor first made under inference mode must stay usable in training
+        offsets = torch.arange(1, n + 1, device=device, dtype=dtype) - n / 2 - 0.5  # (N,)
+        a = torch.arange(1, width + 1, device=device, dtype=dtype)  # (A,)
+        b = torch.arange(1, height + 1, device=device, dtype=dtype)  # (B_,)
+    return offsets, a, b
+
+
 def filterbank(
     gx: torch.Tensor, gy: torch.Tensor, log_var: torch.Tensor, delta: torch.Tensor, n: int, height: int, width: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. (19)-(26): Fx (B, N, A) and Fy (B, N, B_) for grid centre (gx, gy) in pixels, stride δ, variance σ².
 
+    μ^i_X = gX + (i − N/2 − 0.5) δ (eq. (19)), Fx[i, a] = exp(−(a − μ^i_X)² / 2σ²) / Z_X (eq. (25)),
+    likewise in y. The normalisation Z_X = Σ_a exp(...) is computed as a softmax over a (the same
+    quantity, evaluated stably): a filter whose centre lies far outside the image still sums to 1
+    and keeps a gradient, where exp(...)/max(Z, ε) would underflow to an all-zero row.
+
     Deviation: pixels and filter indices are both 1-based (a = 1..A, i = 1..N) so that N = A,
-    gX = (A+1)/2, δ = 1 puts filter i on pixel i exactly; each row is normalised to sum to 1
-    (Z_x, Z_y) with a 1e-8 guard.
+    gX = (A+1)/2, δ = 1 puts filter i on pixel i exactly.
     """
-    i = torch.arange(1, n + 1, device=gx.device, dtype=gx.dtype)  # (N,)
-    mu_x = gx[:, None] + (i - n / 2 - 0.5) * delta[:, None]  # (B, N)
-    mu_y = gy[:, None] + (i - n / 2 - 0.5) * delta[:, None]  # (B, N)
-    a = torch.arange(1, width + 1, device=gx.device, dtype=gx.dtype)  # (A,)
-    bb = torch.arange(1, height + 1, device=gx.device, dtype=gx.dtype)  # (B_,)
-    var = log_var.exp()[:, None, None]
-    fx = torch.exp(-((a[None, None, :] - mu_x[..., None]) ** 2) / (2 * var))  # (B, N, A)
-    fy = torch.exp(-((bb[None, None, :] - mu_y[..., None]) ** 2) / (2 * var))  # (B, N, B_)
-    fx = fx / fx.sum(-1, keepdim=True).clamp_min(1e-8)
-    fy = fy / fy.sum(-1, keepdim=True).clamp_min(1e-8)
+    offsets, a, b = _filter_grid(n, height, width, gx.device, gx.dtype)
+    centres = torch.stack([gx, gy], 1)  # (B, 2)
+    mu = centres[:, :, None] + offsets * delta[:, None, None]  # (B, 2, N): μ_X, μ_Y
+    scale = (-0.5 * log_var.neg().exp())[:, None, None, None]  # −1/(2σ²), (B, 1, 1, 1)
+    if height == width:  # one (B, 2, N, A) filter tensor for both axes
+        f = torch.softmax((a - mu[..., None]) ** 2 * scale, -1)
+        return f[:, 0], f[:, 1]
+    fx = torch.softmax((a - mu[:, 0, :, None]) ** 2 * scale[:, 0], -1)  # (B, N, A)
+    fy = torch.softmax((b - mu[:, 1, :, None]) ** 2 * scale[:, 0], -1)  # (B, N, B_)
     return fx, fy
 
 
 def draw_params(raw: torch.Tensor, n: int, height: int, width: int) -> dict[str, torch.Tensor]:
-    """Eq. (21)-(24): (g̃X, g̃Y, log σ², log δ̃, log γ) = W(h) -> gX, gY, log σ², δ, γ (each (B,))."""
+    """Eq. (21)-(24): (g̃X, g̃Y, log σ², log δ̃, log γ) = W(h) -> gX, gY, log σ², δ, γ (each (B,)).
+
+    gX = (A+1)/2 (g̃X + 1) with A the width, gY = (B+1)/2 (g̃Y + 1) with B the height,
+    δ = (max(A, B) − 1)/(N − 1) δ̃ (N = 1: (max(A, B) − 1) δ̃); ``log_gamma`` is returned too so
+    that the write's 1/γ is exp(−log γ), never a division by a small number.
+    """
     gx_, gy_, log_var, log_delta, log_gamma = raw.unbind(-1)
     return {
         "gx": (width + 1) / 2 * (gx_ + 1),
@@ -148,23 +172,43 @@ def draw_params(raw: torch.Tensor, n: int, height: int, width: int) -> dict[str,
         "log_var": log_var,
         "delta": (max(height, width) - 1) / max(n - 1, 1) * log_delta.exp(),
         "gamma": log_gamma.exp(),
+        "log_gamma": log_gamma,
     }
+
+
+def window_bias(n: int, height: int, width: int) -> torch.Tensor:
+    """The raw (g̃X, g̃Y, log σ², log δ̃, log γ) of a window that covers the whole image: centred,
+    stride δ = max(A, B)/N (the N filters tile the image), σ = δ/2, γ = 1. DRAW's heads start
+    here (:class:`attn_cli.models.draw.DRAW`); the inverse of :func:`draw_params` at that point."""
+    side = max(height, width)
+    delta = side / n
+    delta_tilde = delta * max(n - 1, 1) / max(side - 1, 1)
+    return torch.tensor([0.0, 0.0, 2 * math.log(delta / 2), math.log(delta_tilde), 0.0])
+
+
+def _log_gamma(params: dict[str, torch.Tensor]) -> torch.Tensor:
+    return params["log_gamma"] if "log_gamma" in params else params["gamma"].log()
 
 
 def filter_read(
     x: torch.Tensor, params: dict[str, torch.Tensor], n: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Eq. (27): γ Fy x Fxᵀ. ``x`` (B, C, H, W) -> glimpse (B, C, N, N), with (Fx, Fy)."""
+    """Eq. (27): γ Fy x Fxᵀ. ``x`` (B, C, H, W) -> glimpse (B, C, N, N), with (Fx, Fy).
+
+    Channels are read with the same filters: DRAW's [x, x̂] read is one call on their concatenation."""
     fx, fy = filterbank(params["gx"], params["gy"], params["log_var"], params["delta"], n, x.size(2), x.size(3))
-    glimpse = torch.einsum("bnh,bchw,bmw->bcnm", fy, x, fx)  # (B, C, N, N)
-    return params["gamma"][:, None, None, None] * glimpse, fx, fy
+    glimpse = fy.unsqueeze(1) @ x @ fx.transpose(1, 2).unsqueeze(1)  # (B, C, N, N)
+    return glimpse * params["gamma"][:, None, None, None], fx, fy
 
 
 def filter_write(
     patch: torch.Tensor, params: dict[str, torch.Tensor], height: int, width: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Eq. (29): (1/γ) Fyᵀ w Fx. ``patch`` (B, C, N, N) -> canvas update (B, C, H, W), with (Fx, Fy)."""
+    """Eq. (29): (1/γ) Fyᵀ w Fx. ``patch`` (B, C, N, N) -> canvas update (B, C, H, W), with (Fx, Fy).
+
+    1/γ is computed as exp(−log γ) (no ε guard: γ = exp(log γ) > 0 by construction)."""
     n = patch.size(-1)
     fx, fy = filterbank(params["gx"], params["gy"], params["log_var"], params["delta"], n, height, width)
-    out = torch.einsum("bnh,bcnm,bmw->bchw", fy, patch, fx)  # (B, C, H, W)
-    return out / params["gamma"].clamp_min(1e-8)[:, None, None, None], fx, fy
+    inv_gamma = _log_gamma(params).neg().exp()[:, None, None, None]
+    out = fy.transpose(1, 2).unsqueeze(1) @ (patch * inv_gamma) @ fx.unsqueeze(1)  # (B, C, H, W)
+    return out, fx, fy

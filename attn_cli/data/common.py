@@ -44,9 +44,11 @@ class TrainBatches(Sampler[list[int]]):
         lengths: Sequence[int] | None = None,
         pool: int = 50,
         drop_last: bool = False,
+        epoch_ids: bool = False,
     ) -> None:
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.lengths, self.pool, self.drop_last = lengths, pool, drop_last
+        self.epoch_ids = epoch_ids  # hand out epoch * n + i: the dataset can tell the epochs apart
         self.epoch = 0
         self.consumed = 0  # batches of this epoch already trained on (restored on resume)
         self._yielded = 0
@@ -85,9 +87,10 @@ class TrainBatches(Sampler[list[int]]):
         batches = self._batches()
         skip, self.consumed = self.consumed, 0
         self._yielded = skip
+        offset = self.epoch * self.n if self.epoch_ids else 0
         for batch in batches[skip:]:
             self._yielded += 1
-            yield batch
+            yield [i + offset for i in batch] if offset else batch
 
     def state_dict(self) -> dict[str, int]:
         # On load, attn_cli.tasks.base.resume_after_processed_batches replaces "consumed" with
@@ -148,8 +151,9 @@ def train_loader(
     lengths: Sequence[int] | None = None,
     num_workers: int = 0,
     drop_last: bool = False,
+    epoch_ids: bool = False,
 ) -> ResumableLoader:
-    sampler = TrainBatches(len(dataset), batch_size, seed, lengths=lengths, drop_last=drop_last)
+    sampler = TrainBatches(len(dataset), batch_size, seed, lengths=lengths, drop_last=drop_last, epoch_ids=epoch_ids)
     return ResumableLoader(
         dataset,
         batch_sampler=sampler,

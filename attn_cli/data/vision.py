@@ -22,6 +22,10 @@ class VisionDataConfig:
     binarize: bool = False  # threshold at 0.5 (DRAW's binarised MNIST)
     n_train: int = 0  # use only the first n training images (0: all) — for CPU budgets
     eval_batch_size: int = 256
+    # train on fresh distortions: every batch re-derives its images from the dataset's source digits
+    # (a derived dataset: mnist-rts, mnist-cluttered-60, ...) with a draw fixed by (seed, epoch, batch);
+    # validation and test stay the prepared, fixed sets
+    resample: bool = False
 
 
 class ImageSet(Dataset):
@@ -40,14 +44,54 @@ class Collate:
         self.binarize = binarize
 
     def __call__(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
-        x = torch.from_numpy(np.stack([it[1] for it in items])).float() / 255.0  # (B, C, H, W)
+        return self.batch([it[0] for it in items], np.stack([it[1] for it in items]), np.stack([it[2] for it in items]))
+
+    def batch(self, ids: list[int], x_u8: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
+        x = torch.from_numpy(np.ascontiguousarray(x_u8)).float() / 255.0  # (B, C, H, W)
+        if x.ndim == 3:
+            x = x[:, None]
         if self.binarize:
             x = (x > 0.5).float()
         return {
-            "ids": torch.tensor([it[0] for it in items]),
+            "ids": torch.tensor(ids),
             "x": x,
-            "y": torch.from_numpy(np.stack([it[2] for it in items])).long(),  # (B,) or (B, K)
+            "y": torch.from_numpy(np.asarray(y)).long(),  # (B,) or (B, K)
         }
+
+
+class ResampleCollate(Collate):
+    """Source digits -> a fresh draw of the derived construction, one generator per batch.
+
+    The sampler hands out ``epoch * n + i`` (:class:`~attn_cli.data.common.TrainBatches` with
+    ``epoch_ids``), so the draw depends only on (seed, epoch, the batch's examples): the same
+    bytes after a resume, new ones every epoch.
+    """
+
+    def __init__(self, binarize: bool, kind: str, seed: int, n: int) -> None:
+        super().__init__(binarize)
+        self.kind, self.seed, self.n = kind, seed, n
+
+    def __call__(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
+        from data_prep.mnist_derived import redistort
+
+        ids = [it[0] for it in items]
+        rng = np.random.default_rng([self.seed, *ids[:1], len(ids)])
+        x, y = redistort(self.kind, np.stack([it[1] for it in items]), np.stack([it[2] for it in items]), rng)
+        return self.batch([i % self.n for i in ids], x, y)
+
+
+class EpochIds(Dataset):
+    """``ImageSet`` indexed by ``epoch * n + i`` (the sampler's epoch-tagged ids)."""
+
+    def __init__(self, base: ImageSet) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, v: int) -> tuple[int, np.ndarray, np.ndarray]:
+        _, x, y = self.base[v % len(self.base)]
+        return v, x, y
 
 
 class VisionDataModule(AttnDataModule):
@@ -88,7 +132,34 @@ class VisionDataModule(AttnDataModule):
         return None
 
     def train_dataloader(self) -> Any:
+        if self.cfg.resample:
+            digits = EpochIds(self._digits())
+            collate = ResampleCollate(self.cfg.binarize, self.manifest["derived"], self.seed, len(digits))
+            return train_loader(
+                digits, self.batch_size, self.seed, collate, num_workers=self.num_workers, epoch_ids=True
+            )
         return train_loader(self._load("train"), self.batch_size, self.seed, self.collate, num_workers=self.num_workers)
+
+    def _digits(self) -> ImageSet:
+        """The training split's source digits, for ``data.resample``."""
+        from data_prep.mnist_derived import DIGITS
+
+        name = self.cfg.dataset
+        if "derived" not in self.manifest:
+            raise AttnError(
+                f"data.resample needs a derived dataset (mnist-rts, mnist-cluttered-60, ...); {name!r} is not one"
+            )
+        try:
+            x = np.load(self.root / f"{DIGITS}_x.npy")
+            y = np.load(self.root / f"{DIGITS}_y.npy")
+        except (FileNotFoundError, ValueError) as err:
+            raise AttnError(
+                f"{self.root} has no source digits to resample (prepared by an older attn); "
+                f"run `attn prepare vision --dataset {name} --source DIR --force`"
+            ) from err
+        if self.cfg.n_train:
+            x, y = x[: self.cfg.n_train], y[: self.cfg.n_train]
+        return ImageSet(x, y)
 
     def val_dataloader(self) -> Any:
         return self.split_loader("val")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attn_cli.attention.spatial import draw_params, filter_read, filter_write
+from attn_cli.attention.spatial import draw_params, filter_read, filter_write, window_bias
 from attn_cli.registry import MODELS
 
 
@@ -53,21 +53,32 @@ class DRAW(nn.Module):
             self.encoder = nn.LSTMCell(read_dim + cfg.enc, cfg.enc)
             self.read_head = nn.Linear(cfg.enc, 5)
             self.out = nn.Linear(cfg.enc, classes)
+            self._init_window(self.read_head, cfg.read_n)
             return
         self.encoder = nn.LSTMCell(read_dim + cfg.dec, cfg.enc)
         self.decoder = nn.LSTMCell(cfg.z, cfg.dec)
         self.q = nn.Linear(cfg.enc, 2 * cfg.z)
         self.read_head = nn.Linear(cfg.dec, 5)
+        self._init_window(self.read_head, cfg.read_n)
         self.write_head = nn.Linear(cfg.dec, 5)
         self.write_patch = nn.Linear(cfg.dec, self.c * (cfg.write_n**2 if cfg.attention else self.h * self.w))
+        self._init_window(self.write_head, cfg.write_n)
+
+    def _init_window(self, head: nn.Linear, n: int) -> None:
+        """Start an attention head on the whole image (:func:`window_bias`): zero weights, so every
+        example's first window is centred, tiles the image with stride max(A, B)/N and σ = δ/2."""
+        if self.cfg.attention:
+            nn.init.zeros_(head.weight)
+            with torch.no_grad():
+                head.bias.copy_(window_bias(n, self.h, self.w))
 
     # -- the two attention heads --------------------------------------------------------------
     def read(self, images: list[torch.Tensor], h: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         if not self.cfg.attention:
             return torch.cat([im.flatten(1) for im in images], 1), None
         params = draw_params(self.read_head(h), self.cfg.read_n, self.h, self.w)
-        glimpses = [filter_read(im, params, self.cfg.read_n)[0].flatten(1) for im in images]  # each (B, C·N·N)
-        return torch.cat(glimpses, 1), params
+        x = images[0] if len(images) == 1 else torch.cat(images, 1)  # (B, k·C, H, W): one filterbank for all
+        return filter_read(x, params, self.cfg.read_n)[0].flatten(1), params  # (B, k·C·N·N)
 
     def write(self, h: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
         b = h.size(0)
@@ -82,27 +93,31 @@ class DRAW(nn.Module):
         """Encode/decode ``x`` (B, C, H, W) in [0, 1]; returns per-example L^x, L^z (B,) and the canvases."""
         cfg, b = self.cfg, x.size(0)
         canvas = x.new_zeros(x.shape)  # (B, C, H, W) pre-sigmoid
+        sig = torch.full_like(x, 0.5)  # σ(c_0)
         h_dec = x.new_zeros(b, cfg.dec)
         s_dec = (h_dec, h_dec.clone())
         s_enc = (x.new_zeros(b, cfg.enc), x.new_zeros(b, cfg.enc))
-        kl = x.new_zeros(b)
-        canvases, reads, writes = [], [], []
-        for _ in range(cfg.steps):
-            x_hat = x - torch.sigmoid(canvas)
-            r, rp = self.read([x, x_hat], h_dec)
-            s_enc = self.encoder(torch.cat([r, h_dec], 1), s_enc)
+        # all T noise draws at once; a seeded draw is made on the CPU (the generator's device) and moved:
+        # the same seed, the same noise on any device
+        shape = (cfg.steps, b, cfg.z)
+        noise = torch.randn(shape, generator=generator).to(x.device) if generator else x.new_empty(shape).normal_()
+        canvases, reads, writes, mus, log_sigmas = [], [], [], [], []
+        for t in range(cfg.steps):
+            r, rp = self.read([x, x - sig], h_dec)  # eq. (3)-(4): x̂_t = x − σ(c_{t−1})
+            s_enc = self.encoder(torch.cat([r, h_dec], 1), s_enc)  # eq. (5)
             mu, log_sigma = self.q(s_enc[0]).chunk(2, -1)  # (B, z) each
-            # a seeded draw is made on the CPU (the generator's device) and moved: the same seed, the same noise on any device
-            eps = torch.randn(mu.shape, generator=generator).to(mu.device) if generator else torch.randn_like(mu)
-            z = mu + log_sigma.exp() * eps
-            s_dec = self.decoder(z, s_dec)
+            s_dec = self.decoder(mu + log_sigma.exp() * noise[t], s_dec)  # eq. (6)-(7)
             h_dec = s_dec[0]
             update, wp = self.write(h_dec)
-            canvas = canvas + update
-            kl = kl + 0.5 * (mu**2 + (2 * log_sigma).exp() - 2 * log_sigma - 1).sum(-1)
-            canvases.append(torch.sigmoid(canvas))
+            canvas = canvas + update  # eq. (8)
+            sig = torch.sigmoid(canvas)
+            canvases.append(sig)
             reads.append(rp)
             writes.append(wp)
+            mus.append(mu)
+            log_sigmas.append(log_sigma)
+        mu, log_sigma = torch.stack(mus), torch.stack(log_sigmas)  # (T, B, z)
+        kl = 0.5 * (mu**2 + (2 * log_sigma).exp() - 2 * log_sigma - 1).sum((0, 2))  # eq. (11), (B,)
         lx = F.binary_cross_entropy_with_logits(canvas, x, reduction="none").flatten(1).sum(1)  # (B,) nats
         return {"lx": lx, "lz": kl, "canvases": canvases, "reads": reads, "writes": writes}
 

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -58,11 +59,20 @@ class Col:
 
 
 @dataclass(frozen=True)
+class Agg:
+    """A cell computed from several records' values (each ``Ref`` merged like a cell's override), shown
+    only once every one of them is recorded: e.g. the mean error of twenty per-task runs."""
+
+    refs: tuple[Ref, ...]
+    fn: Callable[[list[float]], float]
+
+
+@dataclass(frozen=True)
 class Row:
     label: str
     ref: Ref = Ref()
     paper: dict[str, float | str] = field(default_factory=dict)
-    cells: dict[str, Ref] = field(default_factory=dict)  # per-column overrides
+    cells: dict[str, Ref | Agg] = field(default_factory=dict)  # per-column overrides
     section: bool = False  # a header row ("Our NMT systems")
 
 
@@ -138,7 +148,9 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
             previous = {}
             continue
         for col in table.columns:
-            ref = table.ref.merge(col.ref).merge(row.ref).merge(row.cells.get(col.key))
+            override = row.cells.get(col.key)
+            base = table.ref.merge(col.ref).merge(row.ref)
+            ref = base if isinstance(override, Agg) else base.merge(override)
             if col.paper:
                 paper = row.paper.get(col.key)
                 cells.append(
@@ -150,7 +162,11 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
                 )
             if not col.ours:
                 continue
-            value = _value(results, ref)
+            if isinstance(override, Agg):
+                parts = [_value(results, base.merge(r)) for r in override.refs]
+                value = None if None in parts else override.fn([p for p in parts if p is not None])
+            else:
+                value = _value(results, ref)
             if value is None:
                 cells.append(Cell("–" if ref.recipe else ""))
                 continue
