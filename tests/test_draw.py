@@ -75,7 +75,8 @@ def test_one_read_of_x_and_x_hat_equals_two_reads() -> None:
     p = draw_params(torch.randn(4, 5) * 0.3, 2, 12, 10)
     x, x_hat = torch.rand(4, 1, 12, 10), torch.rand(4, 1, 12, 10) - 0.5
     both = filter_read(torch.cat([x, x_hat], 1), p, 2)[0]
-    ref = [torch.einsum("bnh,bchw,bmw->bcnm", *filterbank(p["gy"], p["gx"], p["log_var"], p["delta"], 2, 12, 10)[::-1][:1], im, filterbank(p["gx"], p["gy"], p["log_var"], p["delta"], 2, 12, 10)[0]) for im in (x, x_hat)]  # fmt: skip
+    fx, fy = filterbank(p["gx"], p["gy"], p["log_var"], p["delta"], 2, 12, 10)
+    ref = [torch.einsum("bnh,bchw,bmw->bcnm", fy, im, fx) for im in (x, x_hat)]  # γ Fy x Fxᵀ per image
     assert torch.allclose(both, p["gamma"][:, None, None, None] * torch.cat(ref, 1), atol=1e-6)
 
 
@@ -125,3 +126,24 @@ def test_classifier_starts_on_the_whole_image() -> None:
     assert torch.allclose(reads[0]["delta"], torch.full((2,), 5.0)) and torch.allclose(
         reads[0]["gx"], torch.full((2,), 10.5)
     )
+
+
+def test_forward_matches_the_paper_recurrence() -> None:
+    """Eq. (3)-(8), (11) step by step with the unfused heads equals the fused forward pass."""
+    for attention in (True, False):
+        model = _model(steps=3, attention=attention)
+        x = (torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(1)) > 0.7).float()
+        out = model(x, generator=torch.Generator().manual_seed(4))
+        noise = torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(4))
+        c = torch.zeros_like(x)
+        h_dec, s_dec, s_enc, kl = torch.zeros(2, 16), None, None, torch.zeros(2)
+        for t in range(3):
+            r, _ = model.read([x, x - torch.sigmoid(c)], h_dec)
+            s_enc = model.encoder(torch.cat([r, h_dec], 1), s_enc)
+            mu, log_sigma = model.q(s_enc[0]).chunk(2, -1)
+            s_dec = model.decoder(mu + log_sigma.exp() * noise[t], s_dec)
+            h_dec = s_dec[0]
+            c = c + model.write(h_dec)[0]
+            kl = kl + 0.5 * (mu**2 + (2 * log_sigma).exp() - 2 * log_sigma - 1).sum(-1)
+        lx = torch.nn.functional.binary_cross_entropy_with_logits(c, x, reduction="none").sum((1, 2, 3))
+        assert torch.allclose(out["lx"], lx, atol=1e-4) and torch.allclose(out["lz"], kl, atol=1e-5)

@@ -176,14 +176,18 @@ def draw_params(raw: torch.Tensor, n: int, height: int, width: int) -> dict[str,
     }
 
 
-def window_bias(n: int, height: int, width: int) -> torch.Tensor:
+def window_bias(n: int, height: int, width: int, write: bool = False) -> torch.Tensor:
     """The raw (g̃X, g̃Y, log σ², log δ̃, log γ) of a window that covers the whole image: centred,
-    stride δ = max(A, B)/N (the N filters tile the image), σ = δ/2, γ = 1. DRAW's heads start
-    here (:class:`attn_cli.models.draw.DRAW`); the inverse of :func:`draw_params` at that point."""
+    stride δ = max(A, B)/N (the N filters tile the image), σ = δ/2, and γ = 1 for a read (a glimpse
+    of local averages). For a write, γ̂ = N²/(A·B): each normalised filter spreads its unit mass
+    over ≈ A/N pixels, so (1/γ̂) F̂yᵀ w F̂x paints a constant patch w ≡ v as ≈ v on the canvas
+    rather than ≈ v N²/(A·B). The inverse of :func:`draw_params` at that window; DRAW's heads
+    start here (:class:`attn_cli.models.draw.DRAW`)."""
     side = max(height, width)
     delta = side / n
     delta_tilde = delta * max(n - 1, 1) / max(side - 1, 1)
-    return torch.tensor([0.0, 0.0, 2 * math.log(delta / 2), math.log(delta_tilde), 0.0])
+    log_gamma = math.log(n * n / (height * width)) if write else 0.0
+    return torch.tensor([0.0, 0.0, 2 * math.log(delta / 2), math.log(delta_tilde), log_gamma])
 
 
 def _log_gamma(params: dict[str, torch.Tensor]) -> torch.Tensor:

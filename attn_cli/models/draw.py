@@ -10,9 +10,20 @@ Attention (§3.2-3.3): read = γ [Fy x Fxᵀ, Fy x̂ Fxᵀ] with an N×N Gaussia
 Classification (§4.1, cluttered MNIST, Table 1): read attention only, the encoder LSTM looks
 ``steps`` times and a softmax reads its last state ("Differentiable RAM" in the paper).
 
+Initialisation (not given in the paper; :func:`attn_cli.attention.spatial.window_bias`): the
+read and write heads start with zero weights and a bias that puts the window on the whole image —
+centred, stride δ = max(A, B)/N, σ = δ/2, read γ = 1 and write γ̂ = N²/(A·B) (a constant patch v
+paints ≈ v). With the bias at zero instead (δ̃ = 1, σ² = 1) the N = 2 read sat on the four corner
+pixels, which are 0 in MNIST: the encoder saw nothing, no gradient could move the window, and the
+posterior collapsed (L^z ≈ 0.02, the canvas the mean digit); the 1/γ̂ = 1 write painted a digit at
+≈ N²/(A·B) of the patch's scale.
+
 Deviations: the evaluation bound uses one posterior sample drawn from a fixed seed per batch
 (deterministic; the paper's bound is also a one-sample estimate); filterbank indices are
-1-based (see :func:`attn_cli.attention.spatial.filterbank`).
+1-based (see :func:`attn_cli.attention.spatial.filterbank`), and the normalisation of eq. (25)-(26)
+is computed as a softmax (the same value, but a filter far off the image keeps its gradient).
+Implementation only (same maths): x and x̂ are read with one filterbank; the write at step t and
+the read at t + 1 both take h^dec_t, so the three heads share one matmul; 1/γ̂ = exp(−log γ̂).
 """
 
 from __future__ import annotations
@@ -62,30 +73,38 @@ class DRAW(nn.Module):
         self._init_window(self.read_head, cfg.read_n)
         self.write_head = nn.Linear(cfg.dec, 5)
         self.write_patch = nn.Linear(cfg.dec, self.c * (cfg.write_n**2 if cfg.attention else self.h * self.w))
-        self._init_window(self.write_head, cfg.write_n)
+        self._init_window(self.write_head, cfg.write_n, write=True)
 
-    def _init_window(self, head: nn.Linear, n: int) -> None:
+    def _init_window(self, head: nn.Linear, n: int, write: bool = False) -> None:
         """Start an attention head on the whole image (:func:`window_bias`): zero weights, so every
         example's first window is centred, tiles the image with stride max(A, B)/N and σ = δ/2."""
         if self.cfg.attention:
             nn.init.zeros_(head.weight)
             with torch.no_grad():
-                head.bias.copy_(window_bias(n, self.h, self.w))
+                head.bias.copy_(window_bias(n, self.h, self.w, write))
 
     # -- the two attention heads --------------------------------------------------------------
-    def read(self, images: list[torch.Tensor], h: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    def read(
+        self, images: list[torch.Tensor], h: torch.Tensor, raw: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        """Eq. (27) on every image in ``images`` with one filterbank from W(h) (``raw`` if given)."""
         if not self.cfg.attention:
             return torch.cat([im.flatten(1) for im in images], 1), None
-        params = draw_params(self.read_head(h), self.cfg.read_n, self.h, self.w)
+        raw = self.read_head(h) if raw is None else raw
+        params = draw_params(raw, self.cfg.read_n, self.h, self.w)
         x = images[0] if len(images) == 1 else torch.cat(images, 1)  # (B, k·C, H, W): one filterbank for all
         return filter_read(x, params, self.cfg.read_n)[0].flatten(1), params  # (B, k·C·N·N)
 
-    def write(self, h: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    def write(
+        self, h: torch.Tensor, raw: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        """Eq. (29); ``raw`` (B, 5 + C·N²) = [write_head(h), write_patch(h)] if already computed."""
         b = h.size(0)
         if not self.cfg.attention:
             return self.write_patch(h).view(b, self.c, self.h, self.w), None
-        params = draw_params(self.write_head(h), self.cfg.write_n, self.h, self.w)
-        patch = self.write_patch(h).view(b, self.c, self.cfg.write_n, self.cfg.write_n)  # (B, C, N, N)
+        raw = torch.cat([self.write_head(h), self.write_patch(h)], 1) if raw is None else raw
+        params = draw_params(raw[:, :5], self.cfg.write_n, self.h, self.w)
+        patch = raw[:, 5:].reshape(b, self.c, self.cfg.write_n, self.cfg.write_n)  # (B, C, N, N)
         return filter_write(patch, params, self.h, self.w)[0], params
 
     # -- generation -----------------------------------------------------------------------------
@@ -101,14 +120,21 @@ class DRAW(nn.Module):
         # the same seed, the same noise on any device
         shape = (cfg.steps, b, cfg.z)
         noise = torch.randn(shape, generator=generator).to(x.device) if generator else x.new_empty(shape).normal_()
+        if cfg.attention:  # the write at t and the read at t + 1 both read h^dec_t: one matmul for the three heads
+            heads = (self.read_head, self.write_head, self.write_patch)
+            weight, bias = torch.cat([m.weight for m in heads]), torch.cat([m.bias for m in heads])
+            raw = bias.expand(b, -1)  # W h^dec_0 + b with h^dec_0 = 0
         canvases, reads, writes, mus, log_sigmas = [], [], [], [], []
         for t in range(cfg.steps):
-            r, rp = self.read([x, x - sig], h_dec)  # eq. (3)-(4): x̂_t = x − σ(c_{t−1})
+            # eq. (3)-(4): x̂_t = x − σ(c_{t−1}); r_t = read(x, x̂_t, h^dec_{t−1})
+            r, rp = self.read([x, x - sig], h_dec, raw[:, :5] if cfg.attention else None)
             s_enc = self.encoder(torch.cat([r, h_dec], 1), s_enc)  # eq. (5)
             mu, log_sigma = self.q(s_enc[0]).chunk(2, -1)  # (B, z) each
             s_dec = self.decoder(mu + log_sigma.exp() * noise[t], s_dec)  # eq. (6)-(7)
             h_dec = s_dec[0]
-            update, wp = self.write(h_dec)
+            if cfg.attention:
+                raw = F.linear(h_dec, weight, bias)
+            update, wp = self.write(h_dec, raw[:, 5:] if cfg.attention else None)
             canvas = canvas + update  # eq. (8)
             sig = torch.sigmoid(canvas)
             canvases.append(sig)
