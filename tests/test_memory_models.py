@@ -110,7 +110,7 @@ def test_ntm_model_weightings() -> None:
 
 def test_ntm_slots_start_distinguishable() -> None:
     # constant memory + equal first weightings would keep every slot interchangeable forever (equal
-    # weights, equal rows, equal gradients); the random weighting biases break that symmetry
+    # weights, equal rows, equal gradients); the focused first weightings break that symmetry
     from attn_cli.models.ntm import NTM
 
     torch.manual_seed(0)

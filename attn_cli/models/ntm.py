@@ -7,11 +7,16 @@ y_t = W[h_t, r_t] (logits of the output bits).
 
 Deviations: the memory starts at a small constant (1e-6) and the first read vector and
 weightings are learned biases passed through a softmax, choices of later reimplementations
-(Collier & Beel 2018) that the paper leaves open. The weighting biases start random (uniform
-±√(6/(1+N)), the Glorot range of Collier & Beel's ``learned_init``), never equal: with a constant
-memory and uniform first weightings every slot would stay interchangeable — identical rows, uniform
-content weights, uniform shifts, equal gradients — and the NTM could never learn to address; one read and one write head (the paper's
-copy setup); the paper trains with RMSProp, the recipes state what they use.
+(Collier & Beel 2018) that the paper leaves open. The weighting biases start focused on slot 0
+(logit ``init_focus`` = 10 there, 0 elsewhere: w_0(0) ≈ 0.994), not near uniform: with a constant
+memory, a (near-)uniform first weighting spreads every write over all 128 rows, the rows stay
+(near-)identical, reads return the same vector wherever they look, and the gradients of both heads'
+addressing parameters (key, β, g, s, γ) vanish — at the Glorot-range random start of Collier &
+Beel's ``learned_init`` they are ~1e-7, five orders below the erase/add gradients, and a 20,000-update
+run still wrote with weightings no sharper than 0.05 (``test_ntm_addressing_gets_gradient``). A
+focused start is a point from which location addressing (Eq. 7-9: g → 0, shift +1) walks the memory
+at once. One read and one write head (the paper's copy setup); the paper trains with RMSProp, the
+recipes state what they use.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class NTM(nn.Module):
         slots: int = 128  # N memory locations
         slot_width: int = 20  # W per location
         shift_range: int = 1  # shifts −1, 0, +1
+        init_focus: float = 10.0  # logit of slot 0 in the learned first weightings (0: uniform, see docstring)
 
     def __init__(self, cfg: Config, *, width: int, **meta: Any) -> None:
         super().__init__()
@@ -47,11 +53,10 @@ class NTM(nn.Module):
         self.write_head = nn.Linear(cfg.controller, sum(self.addr_sizes) + 2 * w)  # + erase, add
         self.out = nn.Linear(cfg.controller + w, self.out_dim)
         self.r0 = nn.Parameter(torch.randn(w) * 0.01)
-        self.w0_read = nn.Parameter(torch.zeros(n))
-        self.w0_write = nn.Parameter(torch.zeros(n))
-        bound = (6 / (1 + n)) ** 0.5  # random, not zero: see the module docstring (symmetry breaking)
-        nn.init.uniform_(self.w0_read, -bound, bound)
-        nn.init.uniform_(self.w0_write, -bound, bound)
+        focus = torch.zeros(n)
+        focus[0] = cfg.init_focus  # focused, not uniform: see the module docstring (symmetry breaking)
+        self.w0_read = nn.Parameter(focus.clone())
+        self.w0_write = nn.Parameter(focus.clone())
 
     def _address(self, params: torch.Tensor, memory: torch.Tensor, w_prev: torch.Tensor) -> torch.Tensor:
         key, beta, gate, shift, gamma = params.split(self.addr_sizes, dim=-1)
