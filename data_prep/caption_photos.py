@@ -29,8 +29,9 @@ first few in ``undecodable_files``) and reported in one warning line; a missing 
 then optional, but those present in the image folder are still checked and undecodable ones dropped,
 so that the captions match a preparation with features. Downloads:
 the Karpathy split JSONs (``caption_datasets.zip``) and the COCO annotation archive from their
-official addresses; no sha256 is published for them, so they are not checksum-verified; images
-must come from ``--source``/``images`` (licence terms of Flickr and COCO).
+official addresses, verified against the sha256 that TensorFlow Datasets records for them
+(``url_checksums/coco_captions.txt``; we could not hash them ourselves offline); images must come
+from ``--source``/``images`` (licence terms of Flickr and COCO).
 """
 
 from __future__ import annotations
@@ -50,11 +51,17 @@ from attn_cli.registry import DATASETS
 from data_prep.base import DatasetSpec, RawFile, read_text_lines
 from data_prep.captions import write_caption_splits
 
+# sha256 of the two archives as TensorFlow Datasets records them (url_checksums/coco_captions.txt:
+# 36,745,453 and 252,872,794 bytes); no network here to hash them ourselves.
 KARPATHY_ZIP = RawFile(
-    "caption_datasets.zip", "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip"
+    "caption_datasets.zip",
+    "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip",
+    "4cfd70132527b80933105e5829dc9034eaab9573482e2e680abbab6130244817",
 )
 COCO_ZIP = RawFile(
-    "annotations_trainval2014.zip", "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"
+    "annotations_trainval2014.zip",
+    "http://images.cocodataset.org/annotations/annotations_trainval2014.zip",
+    "031296bbc80c45a1d1f76bf9a90ead27e94e99ec629208449507a4917a3bf009",
 )
 UNDECODABLE_LISTED = 10  # the manifest names this many of the images skipped because they do not decode
 

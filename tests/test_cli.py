@@ -92,6 +92,34 @@ def test_offline_download_names_source(dirs: dict[str, Path], monkeypatch: pytes
     one_line_error(code, err, "pass --source DIR")
 
 
+def test_downloads_are_checksum_verified(tmp_path: Path) -> None:
+    """A download whose bytes do not hash to the recorded sha256 is an error and leaves nothing behind;
+    one that does is kept and not fetched again."""
+    import hashlib
+
+    from attn_cli.errors import AttnError
+    from data_prep.base import RawFile, download
+
+    served = tmp_path / "served.zip"
+    served.write_bytes(b"not the archive")
+    good = hashlib.sha256(served.read_bytes()).hexdigest()
+    dest = tmp_path / "raw"
+    with pytest.raises(AttnError, match=r"has checksum .*expected 000000000000…; download again"):
+        download([RawFile("a.zip", served.as_uri(), "0" * 64)], dest, "demo")
+    assert list(dest.iterdir()) == []  # neither the file nor a .part
+    download([RawFile("a.zip", served.as_uri(), good)], dest, "demo")
+    served.unlink()  # a second call must not need the network: the kept file verifies
+    assert download([RawFile("a.zip", served.as_uri(), good)], dest, "demo") == dest
+
+
+def test_photo_caption_archives_carry_a_sha256() -> None:
+    from data_prep.caption_photos import COCO_ZIP, KARPATHY_ZIP
+    from data_prep.idx import MNIST_RAW
+
+    for raw in (KARPATHY_ZIP, COCO_ZIP, *MNIST_RAW):
+        assert raw.sha256 and len(raw.sha256) == 64 and int(raw.sha256, 16) >= 0, raw
+
+
 def test_corrupt_and_foreign_checkpoints(
     trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
