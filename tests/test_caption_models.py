@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from attn_cli.errors import AttnError
 from attn_cli.metrics.attention import attention_in_box, box_coverage, word_correctness
 from attn_cli.models.sat import ShowAttendTell, ShowTell, doubly_stochastic_penalty
 from attn_cli.models.video import VideoCaptioner
@@ -190,11 +191,12 @@ def test_models_train_without_nan(model_cls: type) -> None:
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("frames", ["cnn2d", "cnn3d", "both"])
-def test_video_model_attends_over_frames(frames: str) -> None:
+@pytest.mark.parametrize(("frames", "frame_grid"), [("cnn2d", 0), ("cnn3d", 0), ("both", 0), ("both", 2)])
+def test_video_model_attends_over_frames(frames: str, frame_grid: int) -> None:
     torch.manual_seed(0)
     meta = {**META, "input_kind": "video", "input_shape": [7, 1, 12, 16]}
-    model = VideoCaptioner(VideoCaptioner.Config(frames=frames, channels=(5,), channels3d=(3,), hidden=13), **meta)
+    cfg = VideoCaptioner.Config(frames=frames, channels=(5,), channels3d=(3,), hidden=13, frame_grid=frame_grid)
+    model = VideoCaptioner(cfg, **meta)
     x = torch.rand(3, 7, 1, 12, 16)
     _, tok_in, tok_out = _batch()
     loss, _ = model.loss(x, tok_in, tok_out)
@@ -203,6 +205,37 @@ def test_video_model_attends_over_frames(frames: str) -> None:
     hyps = greedy(model, model.encode(x), 3, 2, 3, 6)
     assert all(h.attn.shape == (len(h.tokens), 7) for h in hyps)  # (words, frames)
     assert all(torch.allclose(h.attn.sum(-1), torch.ones(len(h.tokens))) for h in hyps)
+
+
+def test_frame_grid_keeps_the_layout_of_each_frame() -> None:
+    """frame_grid=k: each frame's 2-D vector is its CNN map average-pooled to k×k and flattened (so two
+    frames that differ only in where a digit is get different vectors); 0: the map's mean."""
+    from attn_cli.nn.image_encoders import FrameEncoder
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 1, 16, 16)  # (B, T, C, H, W)
+    flat = FrameEncoder([3, 1, 16, 16], "cnn2d", (4, 6), (3,), patch=1, grid=2)
+    pooled = FrameEncoder([3, 1, 16, 16], "cnn2d", (4, 6), (3,), patch=1, grid=0)
+    pooled.load_state_dict(flat.state_dict())
+    assert flat.out_dim == 6 * 2 * 2 and pooled.out_dim == 6
+    fmap = flat.cnn2d.body(x.flatten(0, 1))  # (B·T, 6, 4, 4)
+    want = torch.nn.functional.adaptive_avg_pool2d(fmap, 2).flatten(1).view(2, 3, -1)
+    assert torch.allclose(flat(x), want, atol=1e-6)
+    assert torch.allclose(pooled(x), fmap.mean((2, 3)).view(2, 3, -1), atol=1e-6)
+    # a blob on the left half vs the same blob on the right half: the flattened layouts swap halves
+    left = torch.zeros(1, 1, 1, 16, 16)
+    left[..., 6:10, 2:6] = 1.0
+    right = left.flip(-1)
+    with torch.no_grad():
+        a, b = flat(left).view(6, 2, 2), flat(right).view(6, 2, 2)
+    assert not torch.allclose(a, b, atol=1e-3)
+
+
+def test_frame_grid_finer_than_the_map_is_an_error() -> None:
+    from attn_cli.nn.image_encoders import FrameEncoder
+
+    with pytest.raises(AttnError, match=r"frame_grid 5 is finer than the 2-D CNN's 4×4 map; use at most 4"):
+        FrameEncoder([3, 1, 16, 16], "both", (4, 6), (3,), patch=1, grid=5)
 
 
 def test_video_basic_has_no_attention_weights() -> None:

@@ -15,7 +15,11 @@ Recipes, in the rows of Yao et al. Table 1: ``video-basic`` (Enc-Dec basic: φ_t
 frame vectors at every step, no attention), ``video-local`` (+ 3-D CNN), ``video-temporal`` (+ global
 temporal attention), ``video-local-global`` (both).
 
-Deviations: no gating scalar and no doubly stochastic penalty by default (both optional, as in
+Deviations: ``frame_grid: k`` keeps a k×k layout of the 2-D CNN map in each frame vector instead
+of its mean (Yao et al.'s GoogLeNet vector is pooled): on the moving digits the captions are about
+motion, and a pooled frame vector says which digits are there but not where, so no attention over
+such frames could tell a motion apart (the moving-MNIST recipes use k = 3; see docs/caption.md).
+No gating scalar and no doubly stochastic penalty by default (both optional, as in
 the captioning model); Yao et al. sample 26 frames per video and use pretrained CNNs — the
 moving-digits data has 12 frames and our CNNs learn from scratch; the 3-D CNN is not pretrained
 on action recognition.
@@ -45,6 +49,7 @@ class VideoCaptioner(Captioner):
         channels: tuple[int, ...] = (16, 32, 32)  # 2-D CNN stages
         channels3d: tuple[int, ...] = (16, 32)  # 3-D CNN stages
         patch: int = 1  # >1: a patchify stem (conv p×p, stride p) first, for CPU budgets
+        frame_grid: int = 0  # 0: 2-D frame vector = mean over the map (Yao); k: its k×k layout, flattened
         emb_dim: int = 64
         hidden: int = 128
         attn_dim: int = 64
@@ -58,7 +63,7 @@ class VideoCaptioner(Captioner):
         if meta["input_kind"] == "video_features":
             encoder, dim = None, int(shape[-1])
         elif meta["input_kind"] == "video":
-            encoder = FrameEncoder(shape, cfg.frames, cfg.channels, cfg.channels3d, cfg.patch)
+            encoder = FrameEncoder(shape, cfg.frames, cfg.channels, cfg.channels3d, cfg.patch, cfg.frame_grid)
             dim = encoder.out_dim
         else:
             raise AttnError(f"the video model captions videos; this dataset holds {meta['input_kind']}")

@@ -4,7 +4,8 @@
   feature map (D, h, w) is flattened to L = h·w annotation vectors, as Xu et al. take the
   14×14×512 conv5_4 map of VGG (L = 196, D = 512). For the digit captions: 60×60 -> 7×7 × 64.
 * :class:`FrameEncoder` — one vector per video frame: :class:`GridCNN` averaged over the grid
-  (Yao et al. 2015 §2.1 use GoogLeNet per frame), a 3-D convolution over (time, height, width)
+  (Yao et al. 2015 §2.1 use GoogLeNet per frame) or pooled to a coarse k×k layout and flattened
+  (``grid=k``: the vector then also says *where* things are in the frame), a 3-D convolution over (time, height, width)
   for local motion features (Yao et al. §2.1, "exploiting local structure"; theirs is a
   pretrained 3-D CNN on HOG/HOF/MBH volumes, ours learns from pixels), or both concatenated.
 * :func:`torchvision_backbone` / :func:`extract_features` — ResNet/VGG feature grids for real
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from attn_cli.errors import AttnError
@@ -129,22 +131,47 @@ class Conv3dEncoder(nn.Module):
 
 
 class FrameEncoder(nn.Module):
-    """Per-frame vectors (B, T, D) from frames (B, T, C, H, W): ``cnn2d``, ``cnn3d`` or ``both`` (concatenated)."""
+    """Per-frame vectors (B, T, D) from frames (B, T, C, H, W): ``cnn2d``, ``cnn3d`` or ``both`` (concatenated).
+
+    ``grid=0`` averages the 2-D CNN's map over its locations, as a pooled GoogLeNet vector does: it says
+    what is in the frame, hardly where. ``grid=k`` average-pools it to k×k instead and flattens that
+    (D2 = k·k·channels): a frame vector that keeps the coarse layout, so that a digit's motion shows as
+    a change between the vectors of two frames.
+    """
 
     def __init__(
-        self, in_shape: Sequence[int], kind: str, channels: Sequence[int], channels3d: Sequence[int], patch: int = 1
+        self,
+        in_shape: Sequence[int],
+        kind: str,
+        channels: Sequence[int],
+        channels3d: Sequence[int],
+        patch: int = 1,
+        grid: int = 0,
     ) -> None:
         super().__init__()
         frame_shape = list(in_shape[1:])
         self.cnn2d = GridCNN(frame_shape, channels, patch) if kind in ("cnn2d", "both") else None
         self.cnn3d = Conv3dEncoder(in_shape, channels3d, patch) if kind in ("cnn3d", "both") else None
-        self.out_dim = (self.cnn2d.out_dim if self.cnn2d else 0) + (self.cnn3d.out_dim if self.cnn3d else 0)
+        if self.cnn2d is not None and grid > min(self.cnn2d.grid):
+            raise AttnError(
+                f"frame_grid {grid} is finer than the 2-D CNN's {self.cnn2d.grid[0]}×{self.cnn2d.grid[1]} map; "
+                f"use at most {min(self.cnn2d.grid)} (0: average over the map)"
+            )
+        self.grid = grid
+        dim2 = (self.cnn2d.out_dim * max(1, grid) ** 2) if self.cnn2d else 0
+        self.out_dim = dim2 + (self.cnn3d.out_dim if self.cnn3d else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
         parts = []
         if self.cnn2d is not None:
-            parts.append(self.cnn2d(x.flatten(0, 1)).mean(1).view(b, t, -1))  # (B, T, D2)
+            ann = self.cnn2d(x.flatten(0, 1))  # (B·T, L, D2)
+            if self.grid:
+                fmap = ann.transpose(1, 2).unflatten(2, self.cnn2d.grid)  # (B·T, D2, h, w)
+                vec = F.adaptive_avg_pool2d(fmap, self.grid).flatten(1)  # (B·T, D2·k·k)
+            else:
+                vec = ann.mean(1)  # (B·T, D2)
+            parts.append(vec.view(b, t, -1))  # (B, T, ·)
         if self.cnn3d is not None:
             parts.append(self.cnn3d(x))  # (B, T, D3)
         return torch.cat(parts, -1)  # (B, T, D)
