@@ -93,3 +93,67 @@ def test_a_finished_run_continues_under_a_larger_budget(generated_data: Path, tm
     step = earlier[0].split(",").index("step")
     assert {int(r.split(",")[step]) for r in earlier[1:]} <= set(range(4))
     assert max(int(r.split(",")[later[0].split(",").index("step")]) for r in later[1:]) >= 4
+
+
+def test_every_epoch_draws_a_new_batch_order() -> None:
+    """Lightning calls set_epoch on a loader's sampler, never on its batch_sampler: our module's
+    on_train_epoch_start must, or every epoch repeats the first one's batches (and data.resample
+    repeats the first epoch's distortions)."""
+    import lightning as L
+    import torch
+
+    from attn_cli.data.common import train_loader
+    from attn_cli.tasks.base import AttnModule
+
+    class Probe(L.LightningModule):
+        on_train_epoch_start = AttnModule.on_train_epoch_start
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.seen: dict[int, list[int]] = {}
+
+        def training_step(self, batch: torch.Tensor, _: int) -> torch.Tensor:
+            self.seen.setdefault(self.current_epoch, []).extend(batch.tolist())
+            return (self.w**2).sum()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self) -> torch.utils.data.DataLoader:
+            return train_loader(Ids(), 4, seed=0, collate=torch.tensor, epoch_ids=True)
+
+    class Ids(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 12
+
+        def __getitem__(self, v: int) -> int:
+            return v
+
+    probe = Probe()
+    trainer = L.Trainer(
+        max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+    )  # fmt: skip
+    trainer.fit(probe)
+    orders = [probe.seen[e] for e in range(3)]
+    # epoch_ids: epoch e hands out e * 12 + i, so each epoch is a permutation of its own id range
+    assert [sorted(o) for o in orders] == [list(range(e * 12, e * 12 + 12)) for e in range(3)]
+    offsets = [[i - e * 12 for i in o] for e, o in enumerate(orders)]
+    assert offsets[0] != offsets[1] and offsets[1] != offsets[2]
+
+
+def test_the_checkpointed_loader_state_follows_the_epoch(generated_data: Path, tmp_path: Path) -> None:
+    import torch
+
+    summary = run.train(
+        "nmt",
+        "tiny/luong-global-general",
+        runs_dir=tmp_path,
+        data_dir=generated_data,
+        progress=False,
+        overrides=["train.max_steps=-1", "train.max_epochs=2", "train.batch_size=64", "train.threads=1"],
+    )
+    ckpt = torch.load(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=False)
+    states = ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert [s["epoch"] for s in states] == [1]

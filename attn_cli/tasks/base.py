@@ -161,6 +161,18 @@ class AttnModule(L.LightningModule):
             torch.set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
 
+    def on_train_epoch_start(self) -> None:
+        """Tell our batch samplers the epoch: Lightning calls ``set_epoch`` on a loader's ``sampler``
+        only, never on a ``batch_sampler``, so without this every epoch would draw the first epoch's
+        batches in the first epoch's order (and ``data.resample`` the first epoch's distortions).
+        A run resumed mid-epoch skips this hook; its sampler state (epoch, batches consumed) comes
+        from the checkpoint instead."""
+        loaders = self.trainer.train_dataloader
+        for loader in loaders if isinstance(loaders, (list, tuple)) else [loaders]:
+            sampler = getattr(loader, "batch_sampler", None)
+            if callable(getattr(sampler, "set_epoch", None)):
+                sampler.set_epoch(self.current_epoch)
+
 
 def resume_after_processed_batches(checkpoint: dict[str, Any]) -> None:
     """Make a mid-epoch checkpoint resume at the first batch its weights have not seen.
