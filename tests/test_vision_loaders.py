@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -13,6 +14,7 @@ from PIL import Image
 from attn_cli import run
 from attn_cli.errors import AttnError
 from data_prep.svhn import read_mat5
+from tests.conftest import run_cli
 
 
 def _el(mtype: int, payload: bytes) -> bytes:
@@ -76,6 +78,94 @@ def test_svhn_rejects_format_1_and_garbage(tmp_path: Path) -> None:
     (tmp_path / "e.mat").write_bytes(b"x" * 200)
     with pytest.raises(AttnError, match="not a MATLAB v5"):
         read_mat5(tmp_path / "e.mat")
+
+
+def _digit_struct(path: Path, entries: list[tuple[str, list[tuple[int, int, int, int, int]]]]) -> None:
+    """A digitStruct.mat laid out as MATLAB v7.3 writes SVHN's: /digitStruct/{name,bbox} (N, 1) object
+    references; a name is a uint16 char column; a bbox field is a 1×1 value for one digit and an
+    (n, 1) column of references to 1×1 values for several (the real file has both shapes)."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w") as f:
+        refs = f.create_group("#refs#")
+        group = f.create_group("digitStruct")
+        names = group.create_dataset("name", (len(entries), 1), dtype=h5py.ref_dtype)
+        boxes = group.create_dataset("bbox", (len(entries), 1), dtype=h5py.ref_dtype)
+        for i, (name, digits) in enumerate(entries):
+            names[i, 0] = refs.create_dataset(f"n{i}", data=np.array([[ord(c)] for c in name], np.uint16)).ref
+            box = refs.create_group(f"b{i}")
+            for k, key in enumerate(("label", "left", "top", "width", "height")):
+                vals = [float(d[k]) for d in digits]
+                if len(vals) == 1:
+                    box.create_dataset(key, data=np.array([[vals[0]]]))
+                else:
+                    cells = [refs.create_dataset(f"v{i}{key}{j}", data=np.array([[v]])).ref for j, v in enumerate(vals)]
+                    box.create_dataset(key, data=np.array(cells, dtype=h5py.ref_dtype).reshape(-1, 1))
+            boxes[i, 0] = box.ref
+
+
+def _svhn_format1(root: Path) -> None:
+    for split in ("train", "test"):
+        d = root / split
+        d.mkdir(parents=True)
+        for i in range(1, 5):
+            _img(d / f"{i}.png", i, size=(40, 30))
+    # label 10 is the digit 0; 1.png holds "1 0", 2.png one digit, 3.png six digits (dropped)
+    train = [
+        ("1.png", [(1, 5, 4, 8, 12), (10, 14, 6, 8, 12)]),
+        ("2.png", [(7, 10, 8, 9, 14)]),
+        ("3.png", [(d, 2 + 5 * d, 3, 4, 10) for d in range(1, 7)]),
+        ("4.png", [(3, 0, 0, 10, 10), (4, 12, 2, 10, 10), (5, 25, 1, 10, 10)]),
+    ]
+    _digit_struct(root / "train" / "digitStruct.mat", train)
+    _digit_struct(root / "test" / "digitStruct.mat", train[:2])
+
+
+def test_svhn_format1_prepares_digit_sequences(tmp_path: Path) -> None:
+    src = tmp_path / "svhn1"
+    _svhn_format1(src)
+    out = run.prepare("svhn-multi", source=src, data_dir=tmp_path / "d", overrides=["n_val=1", "size=16"])
+    x, y = np.load(out / "train_x.npy"), np.load(out / "train_y.npy")
+    assert x.shape == (2, 3, 16, 16) and x.dtype == np.uint8
+    assert y.tolist() == [[1, 0, 10, 10, 10], [7, 10, 10, 10, 10]]  # 3.png (six digits) dropped
+    assert np.load(out / "val_y.npy").tolist() == [[3, 4, 5, 10, 10]]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["too_long_skipped"] == 1 and manifest["classes"] == 11 and manifest["counts"]["test"] == 2
+    # the crop is the digits' union box grown by 30%: 2.png's (10, 8)-(19, 22) -> (8.65, 5.9)-(20.35, 24.1)
+    from PIL import Image
+
+    with Image.open(src / "train" / "2.png") as im:
+        want = np.asarray(im.convert("RGB").resize((16, 16), Image.BILINEAR, box=(8.65, 5.9, 20.35, 24.1)))
+    assert np.array_equal(x[1], want.transpose(2, 0, 1))
+
+
+def test_dram_trains_on_svhn_sequences(tmp_path: Path) -> None:
+    src = tmp_path / "svhn1"
+    _svhn_format1(src)
+    run.prepare("svhn-multi", source=src, data_dir=tmp_path / "d", overrides=["n_val=1"])
+    summary = run.train(
+        "vision", "dram-svhn", runs_dir=tmp_path / "r", data_dir=tmp_path / "d", progress=False,
+        overrides=["train.max_steps=2", "train.batch_size=2", "train.val_every_steps=1", "train.limit_val_batches=1.0", "train.threads=1"],
+    )  # fmt: skip
+    assert summary["steps"] == 2 and summary["best_score"] is not None
+
+
+def test_svhn_format1_bad_inputs(tmp_path: Path) -> None:
+    src = tmp_path / "svhn1"
+    _svhn_format1(src)
+    (src / "train" / "2.png").write_bytes(b"not a png")  # skipped and counted
+    out = run.prepare("svhn-multi", source=src, data_dir=tmp_path / "d", overrides=["n_val=1"])
+    assert json.loads((out / "manifest.json").read_text())["undecodable_skipped"] == 1
+    (src / "train" / "4.png").unlink()
+    with pytest.raises(AttnError, match=r"4\.png is missing; digitStruct.mat names it"):
+        run.prepare("svhn-multi", source=src, data_dir=tmp_path / "e")
+    (src / "test" / "digitStruct.mat").write_bytes(b"garbage" * 40)
+    with pytest.raises(AttnError, match="is not an SVHN format-1 digitStruct.mat"):
+        from data_prep.svhn import read_digit_struct
+
+        read_digit_struct(src / "test" / "digitStruct.mat")
+    code, _, err = run_cli("--data-dir", str(tmp_path / "f"), "prepare", "vision", "--dataset", "svhn-multi",
+                           "--source", str(tmp_path / "nowhere"))  # fmt: skip
+    assert code == 2 and "--source" in err and err.count("\n") == 1
 
 
 def _img(path: Path, seed: int, size: tuple[int, int] = (17, 13)) -> None:
