@@ -7,6 +7,12 @@ from pathlib import Path
 from attn_cli import run
 
 
+def _tiny_nmt(data: Path, runs: Path, overrides: list[str]) -> dict:
+    return run.train(
+        "nmt", "tiny/luong-global-general", runs_dir=runs, data_dir=data, progress=False, overrides=overrides
+    )
+
+
 def test_plateau_schedule_with_step_validation_crossing_epochs(generated_data: Path, tmp_path: Path) -> None:
     """An epoch that ends before the first step-based validation must not crash the LR plateau schedule."""
     summary = run.train(
@@ -28,13 +34,10 @@ def test_plateau_schedule_with_step_validation_crossing_epochs(generated_data: P
 
 
 def test_time_budget_stops_and_still_scores(generated_data: Path, tmp_path: Path) -> None:
-    summary = run.train(
-        "nmt",
-        "tiny/luong-global-general",
-        runs_dir=tmp_path,
-        data_dir=generated_data,
-        progress=False,
-        overrides=["train.max_time_min=0.02", "train.max_steps=-1", "train.max_epochs=100", "train.threads=1"],
+    summary = _tiny_nmt(
+        generated_data,
+        tmp_path,
+        ["train.max_time_min=0.02", "train.max_steps=-1", "train.max_epochs=100", "train.threads=1"],
     )
     assert summary["epochs"] < 100 and summary["best_score"] is not None
     assert Path(summary["best_checkpoint"]).is_file()
@@ -146,13 +149,8 @@ def test_every_epoch_draws_a_new_batch_order() -> None:
 def test_the_checkpointed_loader_state_follows_the_epoch(generated_data: Path, tmp_path: Path) -> None:
     import torch
 
-    summary = run.train(
-        "nmt",
-        "tiny/luong-global-general",
-        runs_dir=tmp_path,
-        data_dir=generated_data,
-        progress=False,
-        overrides=["train.max_steps=-1", "train.max_epochs=2", "train.batch_size=64", "train.threads=1"],
+    summary = _tiny_nmt(
+        generated_data, tmp_path, ["train.max_steps=-1", "train.max_epochs=2", "train.batch_size=64", "train.threads=1"]
     )
     ckpt = torch.load(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=False)
     states = ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"]
