@@ -138,6 +138,15 @@ def test_svhn_format1_prepares_digit_sequences(tmp_path: Path) -> None:
     assert np.array_equal(x[1], want.transpose(2, 0, 1))
 
 
+def test_svhn_format1_config_errors(tmp_path: Path) -> None:
+    src = tmp_path / "svhn1"
+    _svhn_format1(src)
+    with pytest.raises(AttnError, match=r"n_val=3 must be below the 3 usable training images"):
+        run.prepare("svhn-multi", source=src, data_dir=tmp_path / "d", overrides=["n_val=3"])
+    with pytest.raises(AttnError, match=r"no usable image \(too long: 4, undecodable: 0\)"):
+        run.prepare("svhn-multi", source=src, data_dir=tmp_path / "e", overrides=["max_digits=0"])
+
+
 def test_dram_trains_on_svhn_sequences(tmp_path: Path) -> None:
     src = tmp_path / "svhn1"
     _svhn_format1(src)
