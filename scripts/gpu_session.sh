@@ -18,7 +18,7 @@
 #
 # Knobs (environment): DEADLINE_S (seconds the whole script may take: training minutes shrink to fit),
 # TRAIN_MIN (cap per training, minutes; 4.5), EPOCHS (nmt: 12), RECIPES (the plan's recipes), BENCH_STEPS (300),
-# SKIP_BENCH=1, EXTRA_TRAIN_ARGS (appended to each `attn train`), ATTN_BIN (default: python3 -m attn_cli).
+# SKIP_BENCH=1, TAG (records are named <recipe>@TAG; gpu), EXTRA_TRAIN_ARGS (appended to each `attn train`), ATTN_BIN (default: python3 -m attn_cli).
 # Data for nmt first, here (the prepared folder travels): attn prepare nmt --dataset multi30k ...
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,7 @@ out=${OUT:-gpu-out}
 mkdir -p "$out"
 read -r -a attn <<<"${ATTN_BIN:-python3 -m attn_cli}"
 plan=${PLAN:-nmt}
+tag=${TAG:-gpu}  # records and runs are named <recipe>@<tag>
 minutes=${TRAIN_MIN:-4.5}
 log="$out/session.log"
 t0=$(date +%s)
@@ -52,7 +53,7 @@ recipe_sets() {  # extra `--set`s for one recipe: DRAW at the paper's T = 64 (it
   esac
 }
 
-train_all() {  # train_all TASK RECIPE... : side by side, each `--set`s from TRAIN_SETS, recorded later as RECIPE@gpu
+train_all() {  # train_all TASK RECIPE... : side by side, each `--set`s from TRAIN_SETS, recorded later as RECIPE@$tag
   local task=$1 r
   shift
   local cap
@@ -60,13 +61,13 @@ train_all() {  # train_all TASK RECIPE... : side by side, each `--set`s from TRA
   say "$task: $* — at most $minutes min each, side by side"
   for r in "$@"; do
     # shellcheck disable=SC2086  # TRAIN_SETS and EXTRA_TRAIN_ARGS are lists of words
-    timeout "$cap" "${attn[@]}" train "$task" --recipe "$r" --run-dir "runs/$task/$r@gpu/$ts" \
+    timeout "$cap" "${attn[@]}" train "$task" --recipe "$r" --run-dir "runs/$task/$r@$tag/$ts" \
       --set train.max_time_min="$minutes" ${TRAIN_SETS:-} $(recipe_sets "$r") ${EXTRA_TRAIN_ARGS:-} \
       >"$logs/train-$r.log" 2>&1 &
   done
   wait
   for r in "$@"; do
-    say "$r: $(grep -ho '"\(steps\|epochs\)": [0-9]*' "runs/$task/$r@gpu/$ts/train_done.json" 2>/dev/null | tr '\n' ' ' ||
+    say "$r: $(grep -ho '"\(steps\|epochs\)": [0-9]*' "runs/$task/$r@$tag/$ts/train_done.json" 2>/dev/null | tr '\n' ' ' ||
       echo 'no train_done.json')"
   done
 }
@@ -90,8 +91,8 @@ pack() {  # pack TASK RESULT_GLOB...
   local task=$1
   shift
   tar czf "$out/results.tgz" "$@" 2>>"$log"
-  tar czf "$out/logs.tgz" "$logs" runs/"$task"/*@gpu/"$ts"/*.json runs/"$task"/*@gpu/"$ts"/*.yaml \
-    runs/"$task"/*@gpu/"$ts"/logs runs/"$task"/*@gpu/"$ts"/eval 2>>"$log"
+  tar czf "$out/logs.tgz" "$logs" runs/"$task"/*@$tag/"$ts"/*.json runs/"$task"/*@$tag/"$ts"/*.yaml \
+    runs/"$task"/*@$tag/"$ts"/logs runs/"$task"/*@$tag/"$ts"/eval 2>>"$log"
   say "packed: $(ls "$out" | tr '\n' ' ')"
 }
 
@@ -116,15 +117,15 @@ plan_nmt() {
     train_all nmt $ladder
   set_eval_cap
   for r in $ladder; do
-    evaluate nmt "$r@gpu" "runs/nmt/$r@gpu/$ts" --beam 5 --set train.precision=32-true &
+    evaluate nmt "$r@$tag" "runs/nmt/$r@$tag/$ts" --beam 5 --set train.precision=32-true &
   done
-  lp=runs/nmt/ladder-local-p@gpu/$ts
-  evaluate nmt "ladder-local-p@gpu+unk" "$lp" --beam 5 --set train.precision=32-true --set eval.unk_replace=true &
-  evaluate nmt "ensemble@gpu+unk" "$lp" --beam 5 --set train.precision=32-true --set eval.unk_replace=true \
-    --ensemble "runs/nmt/ladder-feed@gpu/$ts/checkpoints/best.ckpt" \
-    --ensemble "runs/nmt/ladder-global-location@gpu/$ts/checkpoints/best.ckpt" &
+  lp=runs/nmt/ladder-local-p@$tag/$ts
+  evaluate nmt "ladder-local-p@$tag+unk" "$lp" --beam 5 --set train.precision=32-true --set eval.unk_replace=true &
+  evaluate nmt "ensemble@$tag+unk" "$lp" --beam 5 --set train.precision=32-true --set eval.unk_replace=true \
+    --ensemble "runs/nmt/ladder-feed@$tag/$ts/checkpoints/best.ckpt" \
+    --ensemble "runs/nmt/ladder-global-location@$tag/$ts/checkpoints/best.ckpt" &
   wait
-  pack nmt results/bench/*-gpu.json results/nmt/multi30k-de-en/*@gpu*
+  pack nmt results/bench/*-gpu.json results/nmt/multi30k-de-en/*@$tag*
 }
 
 plan_vision() {
@@ -140,10 +141,10 @@ plan_vision() {
   TRAIN_SETS="--set train.max_steps=-1" train_all vision $recipes
   set_eval_cap
   for r in $recipes; do
-    evaluate vision "$r@gpu" "runs/vision/$r@gpu/$ts" &
+    evaluate vision "$r@$tag" "runs/vision/$r@$tag/$ts" &
   done
   wait
-  pack vision results/vision/*/*@gpu
+  pack vision results/vision/*/*@$tag
 }
 
 "plan_$plan"

@@ -156,3 +156,66 @@ def test_a_setting_lightning_refuses_is_a_one_line_error(tmp_path: Path) -> None
         "--set", "train.limit_val_batches=0.4", "--set", "train.threads=1",
     )  # fmt: skip
     assert code == 2 and "limit_val_batches" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_fixed_binarisation_is_one_draw_per_split_whatever_the_run() -> None:
+    from attn_cli.data.vision import binarize_split
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (300, 28, 28)).astype(np.uint8)
+    b = binarize_split(x, "train", chunk=64)
+    assert set(np.unique(b)) <= {0, 255}
+    assert np.array_equal(b, binarize_split(x, "train", chunk=7))  # the chunking does not change the draw
+    assert np.array_equal(b[:50], binarize_split(x[:50], "train"))  # data.n_train keeps the first images' draw
+    assert not np.array_equal(b, binarize_split(x, "test"))  # each split its own draw
+    assert (b[x == 0] == 0).all() and (b[x == 255] == 255).all()
+    # stochastic, not a threshold: pixels at intensity ~0.3 are on about 30% of the time
+    mid = (x >= 70) & (x <= 83)
+    assert 0.25 < (b[mid] == 255).mean() < 0.35
+
+
+@pytest.mark.parametrize("mode", ["fixed", "dynamic", "threshold", "true"])
+def test_binarize_modes_in_the_datamodule(mode: str, tmp_path: Path) -> None:
+    from attn_cli.config import build
+    from attn_cli.data.vision import VisionDataConfig, VisionDataModule
+
+    run.prepare("glyphs", data_dir=tmp_path, overrides=["train=23", "val=5", "test=7"])
+    cfg = build(VisionDataConfig, {"dataset": "glyphs", "binarize": mode})
+    grey = VisionDataModule(VisionDataConfig(dataset="glyphs"), tmp_path, 8, 3, 0)
+
+    def batches(seed: int, epoch: int) -> tuple[dict, dict]:
+        dm = VisionDataModule(cfg, tmp_path, 8, seed, 0)
+        loader = dm.train_dataloader()
+        loader.batch_sampler.set_epoch(epoch)
+        return next(iter(loader)), next(iter(dm.split_loader("test")))
+
+    (a, ta), (again, _), (later, _), (_, tb) = batches(3, 0), batches(3, 0), batches(3, 1), batches(4, 0)
+    for batch in (a, ta, later):
+        assert set(batch["x"].unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(a["x"], again["x"])  # a resumed run draws the same bytes
+    assert torch.equal(ta["x"], tb["x"])  # every run is scored on the same test images
+    grey_x = next(iter(grey.split_loader("test")))["x"]
+    if mode in ("threshold", "true"):
+        assert torch.equal(ta["x"], (grey_x > 0.5).float())
+    else:  # a Bernoulli draw: some pixels below 0.5 on or some above off
+        assert not torch.equal(ta["x"], (grey_x > 0.5).float())
+    by_id = {int(i): x for i, x in zip(later["ids"], later["x"], strict=True)}
+    same = [torch.equal(by_id[int(i)], x) for i, x in zip(a["ids"], a["x"], strict=True) if int(i) in by_id]
+    if mode == "dynamic":  # a fresh draw of the same image in another epoch
+        assert same and not all(same)
+    else:
+        assert all(same)
+
+
+def test_binarize_errors(tmp_path: Path) -> None:
+    from attn_cli.config import build
+    from attn_cli.data.vision import VisionDataConfig, VisionDataModule
+
+    with pytest.raises(AttnError, match="valid: dynamic, fixed, threshold"):
+        build(VisionDataConfig, {"binarize": "stochastic"})
+    run.prepare("glyphs-rts", data_dir=tmp_path, overrides=["train=23", "val=5", "test=7"])
+    cfg = VisionDataConfig(dataset="glyphs-rts", resample=True, binarize="fixed")
+    with pytest.raises(AttnError, match="use data.binarize: dynamic"):
+        VisionDataModule(cfg, tmp_path, 8, 3, 0).train_dataloader()
+    dyn = VisionDataModule(VisionDataConfig(dataset="glyphs-rts", resample=True, binarize="dynamic"), tmp_path, 8, 3, 0)
+    assert set(next(iter(dyn.train_dataloader()))["x"].unique().tolist()) <= {0.0, 1.0}
