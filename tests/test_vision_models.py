@@ -164,3 +164,16 @@ def test_vision_records_recompute_from_their_predictions(path: Path) -> None:
     else:
         wrong = sum(r["pred"] != r["label"] for r in rows)
         assert 100.0 * wrong / len(rows) == pytest.approx(metrics["error"]["value"], rel=1e-9)
+
+
+def test_visualised_panels_keep_each_channel() -> None:
+    from attn_cli.tasks.vision import _img, _planes
+
+    two = torch.zeros(2, 5, 5)
+    two[0, 1, 1], two[1, 3, 3] = 1.0, 1.0  # MNIST addition: one digit per channel
+    panels = _planes(two)
+    assert [name for name, _ in panels] == ["channel 1", "channel 2"]
+    assert panels[0][1][1, 1] == 1.0 and panels[0][1][3, 3] == 0.0 and panels[1][1][3, 3] == 1.0
+    rgb = torch.rand(3, 5, 4)
+    assert _img(rgb).shape == (5, 4, 3) and len(_planes(rgb)) == 1
+    assert _img(torch.rand(1, 5, 4)).shape == (5, 4)

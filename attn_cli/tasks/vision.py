@@ -112,7 +112,20 @@ def _to_px(v: float, size: int) -> float:
 
 
 def _img(x: torch.Tensor) -> np.ndarray:
-    return x[0].cpu().numpy() if x.size(0) == 1 else x.mean(0).cpu().numpy()
+    """(C, H, W) -> what imshow draws: grey for one channel, colour for three, else the channels' mean."""
+    if x.size(0) == 1:
+        return x[0].cpu().numpy()
+    if x.size(0) == 3:
+        return x.permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+    return x.mean(0).cpu().numpy()
+
+
+def _planes(x: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+    """(C, H, W) -> the panels to draw: the image itself (grey or colour), or each channel of another C
+    (MNIST addition's two digits are two channels: their mean would draw both as one faint picture)."""
+    if x.size(0) in (1, 3):
+        return [("", _img(x))]
+    return [(f"channel {c + 1}", x[c].cpu().numpy()) for c in range(x.size(0))]
 
 
 def viz_glimpses(model: Any, batch: dict[str, torch.Tensor], out_dir: Path, title: str) -> list[Path]:
@@ -176,28 +189,32 @@ def viz_stn(model: Any, batch: dict[str, torch.Tensor], out_dir: Path, title: st
     pred = model.logits(x).argmax(-1)
     paths = []
     k = len(res["grids"])
+    colors = ["lime", "orange", "cyan", "magenta"]
     for i in range(x.size(0)):
         _, h, w = x[i].shape
-        fig, axes = plt.subplots(1, 1 + k, figsize=(2.4 * (1 + k), 2.6), squeeze=False)
-        ax = axes[0, 0]
-        ax.imshow(_img(x[i]), cmap="gray")
-        colors = ["lime", "orange", "cyan", "magenta"]
-        for j, grid in enumerate(res["grids"]):
-            g = grid[i].cpu().numpy()  # (h', w', 2)
-            gx, gy = _to_px(g[..., 0], w), _to_px(g[..., 1], h)
-            step = max(1, g.shape[0] // 8)
-            for r in list(range(0, g.shape[0], step)) + [g.shape[0] - 1]:
-                ax.plot(gx[r], gy[r], color=colors[j % 4], linewidth=0.6)
-            for c in list(range(0, g.shape[1], step)) + [g.shape[1] - 1]:
-                ax.plot(gx[:, c], gy[:, c], color=colors[j % 4], linewidth=0.6)
-        ax.set_xlim(-0.5, w - 0.5)
-        ax.set_ylim(h - 0.5, -0.5)
-        ax.axis("off")
-        ax.set_title(f"input + grid (label {int(batch['y'][i])})", fontsize=7)
-        for j, v in enumerate(res["transformed"]):
-            axes[0, j + 1].imshow(_img(v[i]), cmap="gray", vmin=0, vmax=1)
-            axes[0, j + 1].axis("off")
-            axes[0, j + 1].set_title(f"ST {j + 1} output (pred {int(pred[i])})", fontsize=7)
+        planes = _planes(x[i])
+        fig, axes = plt.subplots(len(planes), 1 + k, figsize=(2.4 * (1 + k), 2.6 * len(planes)), squeeze=False)
+        for row, (name, img) in enumerate(planes):
+            ax = axes[row, 0]
+            ax.imshow(img, cmap="gray")
+            for j, grid in enumerate(res["grids"]):
+                g = grid[i].cpu().numpy()  # (h', w', 2)
+                gx, gy = _to_px(g[..., 0], w), _to_px(g[..., 1], h)
+                step = max(1, g.shape[0] // 8)
+                for r in list(range(0, g.shape[0], step)) + [g.shape[0] - 1]:
+                    ax.plot(gx[r], gy[r], color=colors[j % 4], linewidth=0.6)
+                for c in list(range(0, g.shape[1], step)) + [g.shape[1] - 1]:
+                    ax.plot(gx[:, c], gy[:, c], color=colors[j % 4], linewidth=0.6)
+            ax.set_xlim(-0.5, w - 0.5)
+            ax.set_ylim(h - 0.5, -0.5)
+            ax.axis("off")
+            ax.set_title(f"input {name} + grid (label {batch['y'][i].tolist()})".replace("  ", " "), fontsize=7)
+            for j, v in enumerate(res["transformed"]):
+                out_planes = _planes(v[i])
+                a = axes[row, j + 1]
+                a.imshow(out_planes[min(row, len(out_planes) - 1)][1], cmap="gray", vmin=0, vmax=1)
+                a.axis("off")
+                a.set_title(f"ST {j + 1} output {name} (pred {pred[i].tolist()})".replace("  ", " "), fontsize=7)
         fig.suptitle(title, fontsize=8)
         paths.append(save(fig, out_dir / f"stn-{i}.png"))
     return paths
