@@ -222,3 +222,59 @@ def test_cub_prepares_from_the_official_layout(tmp_path: Path) -> None:
     (root / "train_test_split.txt").write_text("1 1\n")
     with pytest.raises(AttnError, match="different ids"):
         run.prepare("cub", source=root, data_dir=tmp_path / "d", force=True)
+
+
+def _amat(path: Path, images: np.ndarray) -> None:
+    path.write_text("".join(" ".join(str(int(v)) for v in im.reshape(-1)) + "\n" for im in images))
+
+
+def test_binarized_mnist_prepares_from_the_amat_files(tmp_path: Path) -> None:
+    from data_prep.binarized_mnist import AMAT, read_amat
+
+    rng = np.random.default_rng(2)
+    sizes = {"train": 7, "val": 3, "test": 5}
+    src = tmp_path / "src"
+    src.mkdir()
+    for split, name in AMAT.items():
+        _amat(src / name, rng.integers(0, 2, (sizes[split], 28, 28)))
+    out = run.prepare("binarized-mnist", source=src, data_dir=tmp_path / "d")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == sizes and manifest["labelled"] is False
+    x = np.load(out / "test_x.npy")
+    assert x.shape == (5, 1, 28, 28) and set(np.unique(x)) <= {0, 255}
+    # the fast path (official layout) and the line parser agree
+    crlf = tmp_path / "crlf.amat"
+    crlf.write_bytes((src / AMAT["test"]).read_bytes().replace(b"\n", b"\r\n"))
+    assert np.array_equal(read_amat(crlf), x[:, 0])
+    # DRAW generation trains on it; a classifier is refused
+    summary = run.train(
+        "vision", "tiny/draw", runs_dir=tmp_path / "r", data_dir=tmp_path / "d", progress=False,
+        overrides=["data.dataset=binarized-mnist"],
+    )  # fmt: skip
+    assert summary["run_dir"]
+    with pytest.raises(AttnError, match="has no labels"):
+        run.train(
+            "vision", "tiny/fc", runs_dir=tmp_path / "r", data_dir=tmp_path / "d", progress=False,
+            overrides=["data.dataset=binarized-mnist"],
+        )  # fmt: skip
+
+
+def test_binarized_mnist_bad_files(tmp_path: Path) -> None:
+    from data_prep.binarized_mnist import AMAT, read_amat
+
+    bad = tmp_path / "bad.amat"
+    bad.write_text("0 1 " * 300 + "\n")
+    with pytest.raises(AttnError, match="line 1: expected 784 values 0/1, got 600"):
+        read_amat(bad)
+    bad.write_text(" ".join(["0"] * 783 + ["7"]) + "\n")
+    with pytest.raises(AttnError, match="non-binary"):
+        read_amat(bad)
+    bad.write_text("\n\n")
+    with pytest.raises(AttnError, match="holds no images"):
+        read_amat(bad)
+    src = tmp_path / "src"
+    src.mkdir()
+    _amat(src / AMAT["train"], np.zeros((2, 28, 28)))
+    code, _, err = run_cli("--data-dir", str(tmp_path / "d"), "prepare", "vision", "--dataset", "binarized-mnist",
+                           "--source", str(src))  # fmt: skip
+    assert code == 2 and "binarized_mnist_valid.amat is missing" in err and "Traceback" not in err

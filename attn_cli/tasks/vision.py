@@ -87,7 +87,14 @@ class VisionTask(Task):
 
     def datamodule(self, recipe: Recipe, data_dir: Path) -> VisionDataModule:
         t = recipe.train
-        return VisionDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
+        dm = VisionDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
+        generative = recipe.model_name == "draw" and getattr(recipe.model, "mode", "") == "generate"
+        if not dm.manifest.get("labelled", True) and not generative:
+            raise AttnError(
+                f"{recipe.data.dataset} has no labels (a density-estimation set); train a DRAW generation recipe "
+                f"on it (draw-gen, draw-gen-noattn), not {recipe.name}"
+            )
+        return dm
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
         name = module.recipe.model_name
