@@ -7,6 +7,11 @@ Decoding: beam 5 over the whole test split through ``attn eval`` with ``eval.per
 the search alone, as the peer harness times JoeyNMT's ``predict(..., compute_loss=False)``
 (figures recorded before 2026-11-26 also included our teacher-forced perplexity pass). Figures go to
 ``results/bench/<recipe>-<device>.json`` with the hardware, thread count and git sha.
+
+`attn bench vision` (any task but nmt): training speed only, in examples per second, after
+``--warmup`` untimed updates (they absorb a compilation); ``--compare KEY=VALUE`` (e.g.
+``train.compile=true``) trains the same recipe again with that setting, back to back, and the figure
+that matters is the ratio: ``results/bench/<recipe>-train-<device>.json``.
 """
 
 from __future__ import annotations
@@ -23,60 +28,105 @@ from attn_cli.errors import AttnError
 from attn_cli.io import read_json, write_json
 from attn_cli.runs import git_sha, hardware
 
-DEFAULT_RECIPES = {"nmt": ["luong-global-general", "bahdanau-lstm"]}
+DEFAULT_RECIPES = {"nmt": ["luong-global-general", "bahdanau-lstm"], "vision": ["draw-gen"]}
 
 
 class Counter(Callback):
     """Counts what each training batch held and times the loop from the first batch to the last step."""
 
-    def __init__(self) -> None:
+    def __init__(self, warmup: int = 0) -> None:
         self.src_tokens = self.tgt_tokens = self.sentences = 0
         self.start: float | None = None
         self.end: float | None = None
         self.precision = ""
+        self.warmup, self.seen = warmup, 0
+        self.first: float | None = None  # the first batch's start, warm-up included
 
     def on_train_start(self, trainer: Any, module: Any) -> None:
         self.precision = str(trainer.precision)  # e.g. "32-true", "bf16-mixed"
 
     def on_train_batch_start(self, trainer: Any, module: Any, batch: dict, batch_idx: int) -> None:
-        if self.start is None:
-            self.start = time.perf_counter()
+        now = time.perf_counter()
+        self.first = now if self.first is None else self.first
+        if self.start is None and self.seen >= self.warmup:
+            self.start = now
 
     def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: dict, batch_idx: int) -> None:
-        self.sentences += int(batch["src"].size(0))
-        self.src_tokens += int(batch["src_len"].sum())
-        self.tgt_tokens += int((batch["tgt_out"] > 0).sum()) - int(batch["tgt_out"].size(0))  # words, EOS excluded
+        self.seen += 1
+        if self.start is None:  # a warm-up batch
+            return
+        if "src" in batch:  # NMT: tokens too
+            self.sentences += int(batch["src"].size(0))
+            self.src_tokens += int(batch["src_len"].sum())
+            self.tgt_tokens += int((batch["tgt_out"] > 0).sum()) - int(batch["tgt_out"].size(0))  # EOS excluded
+        else:
+            self.sentences += len(batch["ids"])
         self.end = time.perf_counter()
+
+
+def _train_timed(
+    task: str, recipe: str, steps: int, overrides: list[str], data_dir: Path, warmup: int = 0
+) -> tuple[Counter, dict[str, Any]]:
+    """``steps`` timed updates (after ``warmup`` untimed ones) through the real Lightning path, validation off."""
+    counter = Counter(warmup)
+    summary = run.train(
+        task,
+        recipe,
+        runs_dir=Path("runs") / "bench",
+        data_dir=data_dir,
+        progress=False,
+        extra_callbacks=[counter],
+        overrides=[
+            f"train.max_steps={steps + warmup}",
+            "train.max_time_min=null",
+            "train.val_every_steps=null",
+            "train.limit_val_batches=0",
+            "train.max_epochs=1000",
+            *overrides,
+        ],
+    )
+    if counter.start is None or counter.end is None:
+        raise AttnError("no training step was timed; raise --steps")
+    return counter, summary
+
+
+def run_train_bench(
+    task: str, recipes: list[str], *, steps: int, warmup: int, overrides: list[str], compare: list[str],
+    data_dir: Path, out: Path,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Training examples/s of each recipe, and with ``compare`` settings back to back (the ratio)."""
+    device = "gpu" if torch.cuda.is_available() else "cpu"
+    rows = []
+    for recipe in recipes or DEFAULT_RECIPES.get(task, []):
+        row: dict[str, Any] = {"recipe": recipe, "device": device, "steps": steps, "warmup": warmup}
+        for label, extra in (("baseline", []), ("variant", compare)) if compare else (("baseline", []),):
+            counter, summary = _train_timed(task, recipe, steps, [*overrides, *extra], data_dir, warmup)
+            seconds = counter.end - counter.start  # type: ignore[operator]
+            row[label] = {
+                "overrides": [*overrides, *extra],
+                "precision": counter.precision,
+                "threads": torch.get_num_threads(),
+                "train_s": round(seconds, 2),
+                "warmup_s": round(counter.start - counter.first, 2),  # type: ignore[operator]
+                "train_examples_s": round(counter.sentences / seconds, 1),
+                "run_dir": summary["run_dir"],
+            }
+        if compare:
+            row["speedup"] = round(row["variant"]["train_examples_s"] / row["baseline"]["train_examples_s"], 3)
+        write_json(out / f"{recipe}-train-{device}.json", {**row, "git_sha": git_sha(), "hardware": hardware()})
+        rows.append(row)
+    return rows
 
 
 def run_bench(
     task: str, recipes: list[str], *, steps: int, overrides: list[str], data_dir: Path, out: Path
 ) -> list[dict[str, Any]]:
-    if task not in DEFAULT_RECIPES:
-        raise AttnError(f"attn bench supports {', '.join(DEFAULT_RECIPES)}; got {task!r}")
+    if task != "nmt":
+        raise AttnError(f"training and decoding are benched for nmt; got {task!r}")
     rows = []
     device = "gpu" if torch.cuda.is_available() else "cpu"
     for recipe in recipes or DEFAULT_RECIPES[task]:
-        counter = Counter()
-        runs_dir = Path("runs") / "bench"
-        summary = run.train(
-            task,
-            recipe,
-            runs_dir=runs_dir,
-            data_dir=data_dir,
-            progress=False,
-            extra_callbacks=[counter],
-            overrides=[
-                f"train.max_steps={steps}",
-                "train.max_time_min=null",
-                "train.val_every_steps=null",
-                "train.limit_val_batches=0",
-                "train.max_epochs=1000",
-                *overrides,
-            ],
-        )
-        if counter.start is None or counter.end is None:
-            raise AttnError("no training step was timed; raise --steps")
+        counter, summary = _train_timed(task, recipe, steps, overrides, data_dir)
         train_s = counter.end - counter.start
         result = run.evaluate(
             task,

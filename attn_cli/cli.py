@@ -367,9 +367,13 @@ def demo(
 
 @app.command()
 def bench(
-    task: str = typer.Argument("nmt", help="Task to benchmark."),
+    task: str = typer.Argument("nmt", help="Task to benchmark (nmt: training and decoding; others: training)."),
     recipe: list[str] = typer.Option([], "--recipe", "-r", help="Recipes to time (default: the task's own list)."),
     steps: int = typer.Option(300, "--steps", help="Training updates to time."),
+    warmup: int = typer.Option(0, "--warmup", help="Untimed updates first (they absorb a compilation)."),
+    compare: list[str] = typer.Option(
+        [], "--compare", help="KEY=VALUE: train again with this setting, back to back, and report the ratio."
+    ),
     set_: list[str] = typer.Option([], "--set", "-s"),
     out: Path = typer.Option(Path("results/bench"), "--out", help="Where the figures go."),
     report_: bool = typer.Option(False, "--report", help="Only write the comparison with the peer (no timing)."),
@@ -378,12 +382,24 @@ def bench(
     """Time training (tokens/s, sentences/s) and beam-5 decoding; figures go to results/bench/.
 
     Example: attn bench nmt --recipe luong-global-general --steps 300
+    Example: attn bench vision --recipe draw-gen --steps 40 --warmup 5 --compare train.compile=true
     """
     from attn_cli import bench as bench_mod
 
     if report_:
         sys.stdout.write(bench_mod.report(peer, out))
         return
+    if task != "nmt":
+        rows = bench_mod.run_train_bench(
+            task, recipe, steps=steps, warmup=warmup, overrides=set_, compare=compare, data_dir=State.data_dir, out=out
+        )
+        for row in rows:
+            flat = {f"{k}/{kk}": vv for k, v in row.items() if isinstance(v, dict) for kk, vv in v.items()}
+            flat.update({k: v for k, v in row.items() if not isinstance(v, dict) and k != "recipe"})
+            console.print(_metrics_table(f"bench {task} {row['recipe']}", flat))
+        return
+    if compare or warmup:
+        raise AttnError("--compare and --warmup time training alone: use them with a task other than nmt")
     for row in bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out):
         console.print(_metrics_table(f"bench {task} {row['recipe']}", {k: v for k, v in row.items() if k != "recipe"}))
 

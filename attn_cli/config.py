@@ -75,6 +75,9 @@ class TrainConfig:
     num_workers: int = 0
     log_every_n_steps: int = 50
     threads: int = 0  # torch intra-op threads on CPU; 0 leaves torch's default
+    # torch.compile the training computation: a model's own `compile_for_training` (DRAW compiles one time
+    # step) or else its forward; the first steps pay the compilation (minutes), the rest run fused kernels
+    compile: bool = False
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,23 @@ def test_visualised_panels_keep_each_channel() -> None:
     rgb = torch.rand(3, 5, 4)
     assert _img(rgb).shape == (5, 4, 3) and len(_planes(rgb)) == 1
     assert _img(torch.rand(1, 5, 4)).shape == (5, 4)
+
+
+def test_training_bench_compares_a_setting_back_to_back(
+    generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)  # the bench's runs go under ./runs/bench
+    code, out, err = run_cli(
+        "--data-dir", str(generated_data), "bench", "vision", "--recipe", "tiny/fc", "--steps", "3",
+        "--warmup", "2", "--compare", "train.lr=0.01", "--out", str(tmp_path / "bench"),
+    )  # fmt: skip
+    assert code == 0, err
+    row = json.loads((tmp_path / "bench" / "tiny" / "fc-train-cpu.json").read_text())
+    assert row["steps"] == 3 and row["warmup"] == 2
+    assert row["variant"]["overrides"] == ["train.lr=0.01"] and row["baseline"]["overrides"] == []
+    assert row["baseline"]["train_examples_s"] > 0 and row["baseline"]["warmup_s"] > 0
+    assert row["speedup"] == round(row["variant"]["train_examples_s"] / row["baseline"]["train_examples_s"], 3)
+    code, _, err = run_cli("bench", "nmt", "--compare", "train.compile=true")
+    assert code == 2 and "--compare and --warmup" in err and "Traceback" not in err

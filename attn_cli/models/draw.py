@@ -124,19 +124,13 @@ class DRAW(nn.Module):
             heads = (self.read_head, self.write_head, self.write_patch)
             weight, bias = torch.cat([m.weight for m in heads]), torch.cat([m.bias for m in heads])
             raw = bias.expand(b, -1)  # W h^dec_0 + b with h^dec_0 = 0
+        else:
+            weight = bias = raw = None
         canvases, reads, writes, mus, log_sigmas = [], [], [], [], []
         for t in range(cfg.steps):
-            # eq. (3)-(4): x̂_t = x − σ(c_{t−1}); r_t = read(x, x̂_t, h^dec_{t−1})
-            r, rp = self.read([x, x - sig], h_dec, raw[:, :5] if cfg.attention else None)
-            s_enc = self.encoder(torch.cat([r, h_dec], 1), s_enc)  # eq. (5)
-            mu, log_sigma = self.q(s_enc[0]).chunk(2, -1)  # (B, z) each
-            s_dec = self.decoder(mu + log_sigma.exp() * noise[t], s_dec)  # eq. (6)-(7)
-            h_dec = s_dec[0]
-            if cfg.attention:
-                raw = F.linear(h_dec, weight, bias)
-            update, wp = self.write(h_dec, raw[:, 5:] if cfg.attention else None)
-            canvas = canvas + update  # eq. (8)
-            sig = torch.sigmoid(canvas)
+            canvas, sig, s_enc, s_dec, raw, mu, log_sigma, rp, wp = self._step(
+                x, canvas, sig, s_enc, s_dec, raw, noise[t], weight, bias
+            )
             canvases.append(sig)
             reads.append(rp)
             writes.append(wp)
@@ -146,6 +140,39 @@ class DRAW(nn.Module):
         kl = 0.5 * (mu**2 + (2 * log_sigma).exp() - 2 * log_sigma - 1).sum((0, 2))  # eq. (11), (B,)
         lx = F.binary_cross_entropy_with_logits(canvas, x, reduction="none").flatten(1).sum(1)  # (B,) nats
         return {"lx": lx, "lz": kl, "canvases": canvases, "reads": reads, "writes": writes}
+
+    def _step(
+        self,
+        x: torch.Tensor,
+        canvas: torch.Tensor,
+        sig: torch.Tensor,
+        s_enc: tuple[torch.Tensor, torch.Tensor],
+        s_dec: tuple[torch.Tensor, torch.Tensor],
+        raw: torch.Tensor | None,
+        eps: torch.Tensor,
+        weight: torch.Tensor | None,
+        bias: torch.Tensor | None,
+    ) -> tuple[Any, ...]:
+        """One time step of eq. (3)-(8); ``raw`` = the three heads on h^dec_{t−1} (attention only).
+
+        A function of its own so that ``train.compile`` compiles one step (its kernels fused, the
+        compilation independent of T) rather than the whole unrolled sequence.
+        """
+        h_dec = s_dec[0]
+        # eq. (3)-(4): x̂_t = x − σ(c_{t−1}); r_t = read(x, x̂_t, h^dec_{t−1})
+        r, rp = self.read([x, x - sig], h_dec, None if raw is None else raw[:, :5])
+        s_enc = self.encoder(torch.cat([r, h_dec], 1), s_enc)  # eq. (5)
+        mu, log_sigma = self.q(s_enc[0]).chunk(2, -1)  # (B, z) each
+        s_dec = self.decoder(mu + log_sigma.exp() * eps, s_dec)  # eq. (6)-(7)
+        if weight is not None:
+            raw = F.linear(s_dec[0], weight, bias)
+        update, wp = self.write(s_dec[0], None if raw is None else raw[:, 5:])
+        canvas = canvas + update  # eq. (8)
+        return canvas, torch.sigmoid(canvas), s_enc, s_dec, raw, mu, log_sigma, rp, wp
+
+    def compile_for_training(self) -> None:
+        """``train.compile``: compile the time step (see :meth:`_step`), not the unrolled sequence."""
+        self._step = torch.compile(self._step)  # type: ignore[method-assign]
 
     @torch.no_grad()
     def generate(self, n: int, generator: torch.Generator | None = None) -> dict[str, Any]:

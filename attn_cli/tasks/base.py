@@ -155,6 +155,14 @@ class AttnModule(L.LightningModule):
         self._rng_to_restore = checkpoint.get("attn_rng")
         resume_after_processed_batches(checkpoint)
 
+    def on_fit_start(self) -> None:
+        if self.recipe.train.compile:
+            hook = getattr(self.model, "compile_for_training", None)
+            if hook is not None:
+                hook()
+            else:
+                self.model.compile()
+
     def on_train_start(self) -> None:
         # dropout draws continue exactly where the killed run stopped
         if self._rng_to_restore is not None:
