@@ -10,6 +10,8 @@
 #                  side by side under a wall-clock cap, recorded as `<recipe>@gpu`. Its datasets are prepared
 #                  there from the raw MNIST files (MNIST_SRC, a folder the call carries: the prepared ones are
 #                  too large to travel).
+# The device copies the tracked tree (64 MiB with the carried paths): once results/ outgrows that, move it aside
+# for the call (mv results /tmp/r; run; mv /tmp/r results) — the script writes its records into a fresh results/.
 # Everything it made is packed into $OUT/results.tgz (records, bench) and $OUT/logs.tgz; unpack results.tgz in
 # the repository root and regenerate the tables (`attn table --all`).
 #
@@ -18,7 +20,7 @@
 #
 # Knobs (environment): DEADLINE_S (seconds the whole script may take: training minutes shrink to fit),
 # TRAIN_MIN (cap per training, minutes; 4.5), EPOCHS (nmt: 12), RECIPES (the plan's recipes), BENCH_STEPS (300),
-# SKIP_BENCH=1, TAG (records are named <recipe>@TAG; gpu), EXTRA_TRAIN_ARGS (appended to each `attn train`), ATTN_BIN (default: python3 -m attn_cli).
+# SKIP_BENCH=1, BENCH_VISION=1 (vision: DRAW eager vs train.compile first), TAG (records are named <recipe>@TAG; gpu), EXTRA_TRAIN_ARGS (appended to each `attn train`), ATTN_BIN (default: python3 -m attn_cli).
 # Data for nmt first, here (the prepared folder travels): attn prepare nmt --dataset multi30k ...
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -136,6 +138,11 @@ plan_vision() {
     "${attn[@]}" prepare vision --dataset "$d" --source "$src" >"$logs/prepare-$d.log" 2>&1
     say "prepare $d rc=$?"
   done
+  if [ -n "${BENCH_VISION:-}" ]; then  # DRAW at T = 64 eager vs compiled (one time step compiled), back to back
+    timeout "${BENCH_TIMEOUT:-240}" "${attn[@]}" bench vision --recipe draw-gen --set model.steps=64 --steps 60 \
+      --warmup 6 --compare train.compile=true --out results/bench >"$logs/bench-vision.log" 2>&1
+    say "bench vision (draw-gen, compile) rc=$?"
+  fi
   fit_minutes
   # every recipe keeps its own epochs; DRAW runs at T = 64 (recipe_sets)
   TRAIN_SETS="--set train.max_steps=-1" train_all vision $recipes
@@ -144,7 +151,7 @@ plan_vision() {
     evaluate vision "$r@$tag" "runs/vision/$r@$tag/$ts" &
   done
   wait
-  pack vision results/vision/*/*@$tag
+  pack vision results/vision/*/*@$tag results/bench/*-train-gpu.json
 }
 
 "plan_$plan"
