@@ -11,7 +11,7 @@ the search alone, as the peer harness times JoeyNMT's ``predict(..., compute_los
 `attn bench vision` (any task but nmt): training speed only, in examples per second, after
 ``--warmup`` untimed updates (they absorb a compilation); ``--compare KEY=VALUE`` (e.g.
 ``train.compile=true``) trains the same recipe again with that setting, back to back, and the figure
-that matters is the ratio: ``results/bench/<recipe>-train-<device>.json``.
+that matters is the ratio: ``results/bench/<recipe>-train-<device>[+KEY=VALUE...].json``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def run_train_bench(
             }
         if compare:
             row["speedup"] = round(row["variant"]["train_examples_s"] / row["baseline"]["train_examples_s"], 3)
-        write_json(out / f"{recipe}-train-{device}.json", {**row, "git_sha": git_sha(), "hardware": hardware()})
+        name = f"{recipe}-train-{device}" + "".join(f"+{c.replace('/', '_')}" for c in compare)
+        write_json(out / f"{name}.json", {**row, "git_sha": git_sha(), "hardware": hardware()})
         rows.append(row)
     return rows
 

@@ -151,7 +151,7 @@ plan_vision() {
     evaluate vision "$r@$tag" "runs/vision/$r@$tag/$ts" &
   done
   wait
-  pack vision results/vision/*/*@$tag results/bench/*-train-gpu.json
+  pack vision results/vision/*/*@$tag results/bench/*-train-gpu*.json
 }
 
 "plan_$plan"

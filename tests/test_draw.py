@@ -180,6 +180,9 @@ def test_train_compile_compiles_one_draw_step(tmp_path: Path, monkeypatch: pytes
         overrides=["train.compile=true", "train.max_steps=2"],
     )  # fmt: skip
     assert summary["run_dir"] and len(compiled) == 2 and getattr(compiled[1], "__name__", "") == "_step"
+    whole = DRAW(DRAW.Config(steps=3, read_n=2, write_n=3, enc=11, dec=13, z=5, compile_step=False), [1, 12, 12], 10)
+    whole.compile_for_training()
+    assert len(compiled) == 3 and getattr(compiled[2], "__name__", "") != "_step"  # the unrolled forward
     # a model without the hook: nn.Module.compile (its forward)
     from attn_cli.config import load_recipe
     from attn_cli.tasks.vision import VisionModule
@@ -188,4 +191,4 @@ def test_train_compile_compiles_one_draw_step(tmp_path: Path, monkeypatch: pytes
         load_recipe("vision", "tiny/fc", ["train.compile=true"]), {"image_shape": [1, 28, 28], "classes": 10}
     )
     module.on_fit_start()
-    assert len(compiled) == 3 and getattr(compiled[2], "__name__", "") != "_step"
+    assert len(compiled) == 4 and getattr(compiled[3], "__name__", "") != "_step"

@@ -190,7 +190,7 @@ def test_training_bench_compares_a_setting_back_to_back(
         "--warmup", "2", "--compare", "train.lr=0.01", "--out", str(tmp_path / "bench"),
     )  # fmt: skip
     assert code == 0, err
-    row = json.loads((tmp_path / "bench" / "tiny" / "fc-train-cpu.json").read_text())
+    row = json.loads((tmp_path / "bench" / "tiny" / "fc-train-cpu+train.lr=0.01.json").read_text())
     assert row["steps"] == 3 and row["warmup"] == 2
     assert row["variant"]["overrides"] == ["train.lr=0.01"] and row["baseline"]["overrides"] == []
     assert row["baseline"]["train_examples_s"] > 0 and row["baseline"]["warmup_s"] > 0

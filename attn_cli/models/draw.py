@@ -51,6 +51,10 @@ class DRAW(nn.Module):
         enc: int = 256
         dec: int = 256
         z: int = 100
+        # what train.compile compiles: one time step (true; the compilation does not grow with T) or the whole
+        # unrolled sequence (false; on one CPU thread at T = 16: 1.37× eager against the step's 1.12×, but a
+        # compilation of minutes that grows with T) — docs/vision.md, "Speed"
+        compile_step: bool = True
 
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
         super().__init__()
@@ -171,8 +175,11 @@ class DRAW(nn.Module):
         return canvas, torch.sigmoid(canvas), s_enc, s_dec, raw, mu, log_sigma, rp, wp
 
     def compile_for_training(self) -> None:
-        """``train.compile``: compile the time step (see :meth:`_step`), not the unrolled sequence."""
-        self._step = torch.compile(self._step)  # type: ignore[method-assign]
+        """``train.compile``: the time step (:meth:`_step`), or the whole forward with ``compile_step: false``."""
+        if self.cfg.compile_step:
+            self._step = torch.compile(self._step)  # type: ignore[method-assign]
+        else:
+            self.compile()
 
     @torch.no_grad()
     def generate(self, n: int, generator: torch.Generator | None = None) -> dict[str, Any]:
