@@ -120,17 +120,33 @@ def corner_to_loc(top: float, left: float, side: int, height: int, width: int) -
 # --- DRAW's Gaussian filterbank (§3.2) -------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def _filter_grid(
+def _filter_grid_tensors(
     n: int, height: int, width: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The constants of eq. (19)-(20): offsets (i − N/2 − 0.5) for i = 1..N, and the 1-based pixel
-    coordinates a = 1..A (width) and b = 1..B (height); cached per shape and device."""
-    with torch.inference_mode(False):  # a tensor first made under inference mode must stay usable in training
-        offsets = torch.arange(1, n + 1, device=device, dtype=dtype) - n / 2 - 0.5  # (N,)
-        a = torch.arange(1, width + 1, device=device, dtype=dtype)  # (A,)
-        b = torch.arange(1, height + 1, device=device, dtype=dtype)  # (B_,)
+    coordinates a = 1..A (width) and b = 1..B (height)."""
+    offsets = torch.arange(1, n + 1, device=device, dtype=dtype) - n / 2 - 0.5  # (N,)
+    a = torch.arange(1, width + 1, device=device, dtype=dtype)  # (A,)
+    b = torch.arange(1, height + 1, device=device, dtype=dtype)  # (B_,)
     return offsets, a, b
+
+
+@functools.lru_cache(maxsize=64)
+def _filter_grid_cached(
+    n: int, height: int, width: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    with torch.inference_mode(False):  # a tensor first made under inference mode must stay usable in training
+        return _filter_grid_tensors(n, height, width, device, dtype)
+
+
+def _filter_grid(
+    n: int, height: int, width: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_filter_grid_tensors`, cached per shape and device in eager mode; under torch.compile
+    made in the graph (constants the compiler folds; a cache is what it cannot trace)."""
+    if torch.compiler.is_compiling():
+        return _filter_grid_tensors(n, height, width, device, dtype)
+    return _filter_grid_cached(n, height, width, device, dtype)
 
 
 def filterbank(
