@@ -57,6 +57,7 @@ class TrainConfig:
     lr_decay: float = 0.5
     lr_patience: int = 1
     lr_decay_start: int = 0
+    min_lr: float = 0.0  # the schedules never lower the rate below this (a long plateau run otherwise freezes)
     grad_clip: float = 5.0  # 0 disables
     grad_clip_algorithm: Literal["norm", "value"] = "norm"
     val_every_steps: int | None = None  # None: validate once per epoch

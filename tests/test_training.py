@@ -155,3 +155,27 @@ def test_the_checkpointed_loader_state_follows_the_epoch(generated_data: Path, t
     ckpt = torch.load(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=False)
     states = ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"]
     assert [s["epoch"] for s in states] == [1]
+
+
+def test_min_lr_floors_both_schedules() -> None:
+    import pytest
+
+    from attn_cli.config import load_recipe
+    from attn_cli.tasks.vision import VisionModule
+
+    meta = {"image_shape": [1, 28, 28], "classes": 10}
+    common = ["train.lr=1e-3", "train.min_lr=1e-4", "train.lr_decay=0.5"]
+    module = VisionModule(
+        load_recipe("vision", "tiny/fc", [*common, "train.lr_schedule=plateau", "train.lr_patience=0"]), meta
+    )
+    conf = module.configure_optimizers()
+    for _ in range(20):  # a metric that never improves
+        conf["lr_scheduler"]["scheduler"].step(1.0)
+    assert conf["optimizer"].param_groups[0]["lr"] == pytest.approx(1e-4)
+    module = VisionModule(load_recipe("vision", "tiny/fc", [*common, "train.lr_schedule=halve_after"]), meta)
+    conf = module.configure_optimizers()
+    lrs = []
+    for _ in range(20):
+        conf["lr_scheduler"]["scheduler"].step()
+        lrs.append(conf["optimizer"].param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(2.5e-4) and lrs[-1] == pytest.approx(1e-4) and min(lrs) >= 1e-4 - 1e-12

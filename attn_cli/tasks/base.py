@@ -102,7 +102,7 @@ class AttnModule(L.LightningModule):
         opt = build_optimizer(self.parameters(), cfg, fused=fused)
         if cfg.lr_schedule == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt, mode=cfg.monitor_mode, factor=cfg.lr_decay, patience=cfg.lr_patience
+                opt, mode=cfg.monitor_mode, factor=cfg.lr_decay, patience=cfg.lr_patience, min_lr=cfg.min_lr
             )
             # stepped at epoch ends on the latest validation score; strict=False because with
             # step-based validation an epoch can end before the first validation has run (that
@@ -110,8 +110,8 @@ class AttnModule(L.LightningModule):
             warnings.filterwarnings("ignore", message=r"ReduceLROnPlateau conditioned on metric .* not available")
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": cfg.monitor, "strict": False}}
         if cfg.lr_schedule == "halve_after":
-            start, decay = cfg.lr_decay_start, cfg.lr_decay
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: decay ** max(0, e - start + 1))
+            start, decay, floor = cfg.lr_decay_start, cfg.lr_decay, cfg.min_lr / cfg.lr
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(floor, decay ** max(0, e - start + 1)))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         return opt
 
