@@ -21,6 +21,16 @@ def _c(dataset: str, recipe: str) -> Ref:
 
 ERR = dict(better="min", digits=2)
 
+
+def _ram6_row(suffix: str, col: str, dataset: str, record: str) -> Row:
+    """RAM with 6 glimpses on 28×28 (``ram-28-6g<suffix>``) and on one 60×60 set (``record`` in ``col``)."""
+    return Row(
+        "RAM, 6 glimpses (8×8, 1 scale on 28×28; 12×12, 3 scales on 60×60)",
+        paper={"m28": 1.12, col: {"tr60": 1.22, "cl60": 4.08}[col]},
+        cells={"m28": _c("mnist", f"ram-28-6g{suffix}"), col: _c(dataset, record)},
+    )
+
+
 TABLES.add(
     "ram",
     Table(
@@ -69,14 +79,7 @@ TABLES.add(
                 for g, t, c in ((4, 1.54, 4.96), (6, 1.22, 4.08), (8, 1.2, 4.04))
             ],
             Row("60 minutes on one CPU thread", section=True),
-            Row(
-                "RAM, 6 glimpses (8×8, 1 scale on 28×28; 12×12, 3 scales on 60×60)",
-                paper={"m28": 1.12, "cl60": 4.08},
-                cells={
-                    "m28": _c("mnist", "ram-28-6g@60min"),
-                    "cl60": _c("mnist-cluttered-60", "ram-60-cluttered-6g@60min"),
-                },
-            ),
+            _ram6_row("@60min", "cl60", "mnist-cluttered-60", "ram-60-cluttered-6g@60min"),
             Row(
                 "RAM, 6 glimpses, 8×8, 1 scale: learning rate halved on plateaus, 30 minutes",
                 paper={"m28": 1.12},
@@ -91,14 +94,7 @@ TABLES.add(
                 "60 minutes on one CPU thread, compiled (train.compile), halved on plateaus down to 1e-5",
                 section=True,
             ),
-            Row(
-                "RAM, 6 glimpses (8×8, 1 scale on 28×28; 12×12, 3 scales on 60×60)",
-                paper={"m28": 1.12, "tr60": 1.22},
-                cells={
-                    "m28": _c("mnist", "ram-28-6g@60min-compiled"),
-                    "tr60": _c("mnist-translated-60", "ram-60-translated-6g@60min-compiled"),
-                },
-            ),
+            _ram6_row("@60min-compiled", "tr60", "mnist-translated-60", "ram-60-translated-6g@60min-compiled"),
             Row("5.3 minutes on one H200 GPU (scripts/gpu_session.sh, PLAN=vision)", section=True),
             Row("RAM, 6 glimpses, 8×8, 1 scale", paper={"m28": 1.12}, cells={"m28": _c("mnist", "ram-28-6g@gpu")}),
         ),
