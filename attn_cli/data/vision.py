@@ -46,6 +46,12 @@ def binarize_mode(value: str | bool) -> str:
     return "none" if value is False else str(value)
 
 
+def bernoulli_u8(x_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw of pixel ~ Bernoulli(intensity / 255), as uint8 0/255."""
+    p = np.asarray(x_u8, dtype=np.float32) / 255.0
+    return np.where(rng.random(p.shape, dtype=np.float32) < p, 255, 0).astype(np.uint8)
+
+
 def binarize_split(x_u8: np.ndarray, split: str, chunk: int = 4096) -> np.ndarray:
     """A fixed stochastic binarisation: pixel ~ Bernoulli(intensity / 255), as uint8 0/255.
 
@@ -57,9 +63,8 @@ def binarize_split(x_u8: np.ndarray, split: str, chunk: int = 4096) -> np.ndarra
     """
     out = np.empty(x_u8.shape, dtype=np.uint8)
     rng = np.random.default_rng([BINARIZE_SEED, _SPLIT_CODES.get(split, 3)])
-    for lo in range(0, len(x_u8), chunk):
-        block = np.asarray(x_u8[lo : lo + chunk], dtype=np.float32) / 255.0
-        out[lo : lo + chunk] = np.where(rng.random(block.shape, dtype=np.float32) < block, 255, 0)
+    for lo in range(0, len(x_u8), chunk):  # chunks keep the float copy small; the draw is the same stream
+        out[lo : lo + chunk] = bernoulli_u8(x_u8[lo : lo + chunk], rng)
     return out
 
 
@@ -117,12 +122,6 @@ class ResampleCollate(Collate):
         if self.binarize == "dynamic":
             x = bernoulli_u8(x, rng)
         return self.batch([i % self.n for i in ids], x, y)
-
-
-def bernoulli_u8(x_u8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw of pixel ~ Bernoulli(intensity / 255), as uint8 0/255."""
-    p = np.asarray(x_u8, dtype=np.float32) / 255.0
-    return np.where(rng.random(p.shape, dtype=np.float32) < p, 255, 0).astype(np.uint8)
 
 
 class DynamicBinarizeCollate(Collate):
