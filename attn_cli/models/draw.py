@@ -52,8 +52,8 @@ class DRAW(nn.Module):
         dec: int = 256
         z: int = 100
         # what train.compile compiles: one time step (true; the compilation does not grow with T) or the whole
-        # unrolled sequence (false; on one CPU thread at T = 16: 1.37× eager against the step's 1.12×, but a
-        # compilation of minutes that grows with T) — docs/vision.md, "Speed"
+        # unrolled sequence (false; on one CPU thread at T = 16: 1.40× eager against the step's 1.08×, but a
+        # compilation that grows with T) — results/bench/draw-gen-train-cpu+*.json, docs/vision.md "Speed"
         compile_step: bool = True
 
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
