@@ -334,21 +334,21 @@ def display_metric(key: str, value: Any, unit: str = "") -> tuple[str, Any]:
 
 
 def summary_table(results: dict, title: str = "recorded results") -> Any:
-    """Every record as one row (task, dataset, recipe, split, one metric per line, wall time):
-    ``attn table summary`` and the demo's summary."""
+    """Every record, its metrics one per line under it (task, dataset, recipe, split, training wall time):
+    ``attn table summary`` and the demo's summary; two columns, so it fits any terminal."""
+    from rich.markup import escape
     from rich.table import Table as RichTable
 
-    rt = RichTable(title=title, show_lines=True)
-    for col in ("task", "dataset", "recipe", "split", "metrics", "train wall"):
-        rt.add_column(col, justify="right" if col == "train wall" else "left")
+    rt = RichTable(title=title)
+    rt.add_column("record / metric")
+    rt.add_column("value", justify="right")
     for (task, dataset, recipe, split), rec in sorted(results.items()):
-        lines = []
+        wall = rec.get("train_wall_s")
+        rt.add_row(f"[bold]{escape(f'{task} {dataset} {recipe} ({split})')}[/bold]", f"{wall:.0f} s" if wall else "")
         for key, metric in rec["metrics"].items():
             value, unit = (metric.get("value"), metric.get("unit", "")) if isinstance(metric, dict) else (metric, "")
             label, shown = display_metric(key, value, unit)
-            lines.append(f"{label} {shown:.4g}" if isinstance(shown, (int, float)) else f"{label} ?")
-        wall = rec.get("train_wall_s")
-        rt.add_row(task, dataset, recipe, split, "\n".join(lines), f"{wall:.0f} s" if wall else "")
+            rt.add_row(f"  {escape(label)}", f"{shown:.4g}" if isinstance(shown, (int, float)) else "?")
     return rt
 
 
