@@ -84,18 +84,17 @@ def _print_summary(
     (paths, signatures) as plain lines below the table, so that no value is cut at 80 columns."""
     from attn_cli.tables.base import display_metric
 
+    console.print(title, style="bold", markup=False, highlight=False, soft_wrap=True)
     if metrics:
-        table = RichTable(title=title, show_header=True)
+        table = RichTable(show_header=True)
         table.add_column("metric")
         table.add_column("value", justify="right")
         for key, value in metrics.items():
             label, shown = display_metric(key, value, (units or {}).get(key.rsplit("/", 1)[-1], ""))
             table.add_row(label, f"{shown:.4g}" if isinstance(shown, float) else str(shown))
         console.print(table)
-    else:
-        console.print(title, style="bold", highlight=False)
     for key, value in (facts or {}).items():
-        console.print(f"{key}: {value}", soft_wrap=True, highlight=False)
+        console.print(f"{key}: {value}", markup=False, soft_wrap=True, highlight=False)
 
 
 def _units(task: str) -> dict[str, str]:

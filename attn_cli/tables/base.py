@@ -233,7 +233,8 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
         text = c.text.replace("|", r"\|")
         return f"**{text}**" if c.bold and text else text
 
-    out = [f"### {table.title}", "", f"Paper numbers: {table.source}.", ""]
+    ours = f"Ours: {table.ref.dataset}, {table.ref.split or 'test'} split. " if table.ref.dataset else ""
+    out = [f"### {table.title}", "", f"{ours}Paper numbers: {table.source}.", ""]
     if any(groups):
         out.append("| " + " | ".join(groups) + " |")
         out.append("|" + "---|" * len(headers))

@@ -11,8 +11,9 @@ Paper numbers and where they were checked:
   ``../shared/seeds/002_686c46792727a5fa.txt`` (lines 490-501).
 
 Ours are pycocoevalcap scores (fractions) of free-running beam-3 captions; BLEU and METEOR are
-shown ×100 in both tables (points, 0-100, the unit of sacreBLEU and of Xu et al.'s percentages); the digit-caption and moving-digit rows have no paper numbers
-(no paper ran them). Rows for the real datasets fill in once someone records the photo recipes.
+shown ×100 in both tables (points, 0-100: the unit of sacreBLEU and of Xu et al.'s percentages;
+Yao et al.'s fractions are scaled to match). The digit-caption and moving-digit rows have no paper
+numbers (no paper ran them). Rows for the real datasets fill in once someone records the photo recipes.
 """
 
 from __future__ import annotations
