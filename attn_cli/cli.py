@@ -125,8 +125,7 @@ def prepare(
 
     Example: attn prepare memory --dataset babi --source ../shared/data/babi/tasks_1-20_v1-2.tar.gz --set size=10k --tasks 1,2,4-20
     """
-    names.check_prepare_target(target, dataset)
-    names.check_overrides(set_)
+    names.check_prepare(target, dataset, set_)
     from attn_cli import run
 
     options = {

@@ -113,8 +113,9 @@ def check_task(task: str) -> None:
         raise unknown("task", task, tasks())
 
 
-def check_prepare_target(target: str, dataset: str | None) -> None:
-    """``attn prepare TARGET [--dataset NAME]``: a task or a dataset, as :func:`attn_cli.run.prepare` checks."""
+def check_prepare(target: str, dataset: str | None, overrides: list[str]) -> None:
+    """``attn prepare TARGET [--dataset NAME] [--set key=value]``: a task or a dataset and its options,
+    as :func:`attn_cli.run.prepare` checks them."""
     index = load_index()
     if target in index["tasks"]:
         if dataset is None:
@@ -122,8 +123,12 @@ def check_prepare_target(target: str, dataset: str | None) -> None:
             raise AttnError(f"`attn prepare {target}` needs --dataset; one of: {', '.join(names)}")
         if dataset not in index["datasets"]:
             raise unknown("dataset", dataset, index["datasets"])
+        name = dataset
     elif target not in index["datasets"]:
         raise unknown("task or dataset", target, [*index["tasks"], *index["datasets"]])
+    else:
+        name = target
+    _check_section(index["datasets"][name]["options"], apply_overrides({}, overrides), "prepare")
 
 
 def check_visualize_target(target: str) -> None:

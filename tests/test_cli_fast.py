@@ -41,6 +41,7 @@ LIGHT_COMMANDS = [
     ("eval", "nmt", "--run", "x", "--set", "model.hidden=3"),
     ("prepare", "nmtt"),
     ("prepare", "nmt"),
+    ("prepare", "toy-reorder", "--set", "min_freqq=2"),
     ("visualize", "ramm", "--run", "x"),
     ("table", "nmtt"),
 ]
@@ -134,6 +135,7 @@ def test_argument_errors_are_one_line() -> None:
         (("eval", "nmt", "--run", "x", "--set", "model.hidden=3"), "attn eval only takes --set eval.*"),
         (("prepare", "nmt"), "needs --dataset; one of: "),
         (("prepare", "nmt", "--dataset", "multi31k"), "did you mean 'multi30k'?"),
+        (("prepare", "toy-reorder", "--set", "min_freqq=2"), "unknown recipe key 'prepare.min_freqq'"),
         (("visualize", "ramm", "--run", "x"), "did you mean 'ram'?"),
         (("bench", "nmtt"), "unknown task 'nmtt'"),
         (("table", "nmtt"), "did you mean 'nmt'?"),
