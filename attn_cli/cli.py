@@ -1,6 +1,11 @@
 """The `attn` command line (Typer). Parses, calls :mod:`attn_cli.run`, prints. No logic here.
 
 User errors (:class:`~attn_cli.errors.AttnError`) print one line and exit with code 2.
+
+Start-up is kept short: this module imports no torch. Every command checks its names and
+options against :mod:`attn_cli.names` (a light index) before it imports :mod:`attn_cli.run`
+and with it torch and Lightning, so `--help`, `recipes`, `table` and every argument error
+answer in a fraction of a second (scripts/bench_startup.py records how long).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from attn_cli import __version__, names
 from attn_cli.errors import AttnError
 
 app = typer.Typer(
@@ -35,6 +41,12 @@ class State:
     results_dir: Path = Path(os.environ.get("ATTN_RESULTS", "results"))
 
 
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"attn {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     data_dir: Path = typer.Option(
@@ -43,6 +55,9 @@ def main(
     runs_dir: Path = typer.Option(State.runs_dir, "--runs-dir", envvar="ATTN_RUNS", help="Run directories go here."),
     results_dir: Path = typer.Option(
         State.results_dir, "--results-dir", envvar="ATTN_RESULTS", help="Recorded results (for tables)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """attn: attention models from the papers, on your data, laptop to cluster."""
@@ -62,15 +77,30 @@ def main(
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _metrics_table(title: str, metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> RichTable:
-    table = RichTable(title=title, show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    for key, value in (extra or {}).items():
-        table.add_row(f"[dim]{key}[/dim]", f"[dim]{value}[/dim]")
-    return table
+def _print_summary(
+    title: str, metrics: dict[str, Any], facts: dict[str, Any] | None = None, units: dict[str, str] | None = None
+) -> None:
+    """One metric per line (BLEU in points, :func:`~attn_cli.tables.base.display_metric`), then the facts
+    (paths, signatures) as plain lines below the table, so that no value is cut at 80 columns."""
+    from attn_cli.tables.base import display_metric
+
+    console.print(title, style="bold", markup=False, highlight=False, soft_wrap=True)
+    if metrics:
+        table = RichTable(show_header=True)
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for key, value in metrics.items():
+            label, shown = display_metric(key, value, (units or {}).get(key.rsplit("/", 1)[-1], ""))
+            table.add_row(label, f"{shown:.4g}" if isinstance(shown, float) else str(shown))
+        console.print(table)
+    for key, value in (facts or {}).items():
+        console.print(f"{key}: {value}", markup=False, soft_wrap=True, highlight=False)
+
+
+def _units(task: str) -> dict[str, str]:
+    from attn_cli.registry import TASKS
+
+    return getattr(TASKS.get(task), "metric_units", {})
 
 
 @app.command()
@@ -95,6 +125,7 @@ def prepare(
 
     Example: attn prepare memory --dataset babi --source ../shared/data/babi/tasks_1-20_v1-2.tar.gz --set size=10k --tasks 1,2,4-20
     """
+    names.check_prepare(target, dataset, set_)
     from attn_cli import run
 
     options = {
@@ -120,7 +151,7 @@ def prepare(
 
     manifest = read_json(out / "manifest.json")
     facts = {k: v for k, v in manifest.items() if k in ("dataset", "direction", "counts", "vocab", "note")}
-    console.print(_metrics_table(f"prepared {out}", {k: str(v) for k, v in facts.items()}))
+    _print_summary(f"prepared {out.name}", {}, {"prepared": out, **facts})
 
 
 @app.command()
@@ -143,6 +174,7 @@ def train(
 
     Example: attn train nmt --recipe luong-local-p --set train.max_epochs=5
     """
+    names.check_train(task, recipe, set_, resume)
     from attn_cli import run
 
     summary = run.train(
@@ -157,19 +189,18 @@ def train(
         accelerator=accelerator,
     )
     if summary:
-        console.print(
-            _metrics_table(
-                f"trained {summary['recipe']}",
-                {
-                    f"best {summary['monitor']}": summary["best_score"],
-                    "epochs": summary["epochs"],
-                    "steps": summary["steps"],
-                    "train wall (s)": summary["train_wall_s"],
-                },
-                {"run": summary["run_dir"], "best checkpoint": summary["best_checkpoint"]},
-            )
+        _print_summary(
+            f"trained {summary['recipe']}",
+            {
+                f"best {summary['monitor']}": summary["best_score"],
+                "epochs": summary["epochs"],
+                "steps": summary["steps"],
+                "train wall (s)": summary["train_wall_s"],
+            },
+            {"run": summary["run_dir"], "best checkpoint": summary["best_checkpoint"]},
+            _units(task),
         )
-        console.print(f"next: attn eval {task} --run {summary['run_dir']}", soft_wrap=True)
+        console.print(f"next: attn eval {task} --run {summary['run_dir']}", soft_wrap=True, highlight=False)
 
 
 def _evaluate(
@@ -186,14 +217,15 @@ def _evaluate(
     from_predictions: Optional[Path] = None,
     name: Optional[str] = None,
 ) -> None:
-    from attn_cli import run
-
     if name is not None and not record_:
         raise AttnError("--name names a record; add --record")
+    names.check_task(task)
+    names.eval_sections(list(set_))
+    from attn_cli import run
 
     if from_predictions is not None:
         metrics = run.rescore(task, run_, from_predictions, split=split, checkpoint=checkpoint)
-        console.print(_metrics_table(f"{task}: rescored {from_predictions}", metrics))
+        _print_summary(f"{task}: rescored", metrics, {"predictions": from_predictions}, _units(task))
         return
 
     overrides = list(set_)
@@ -214,9 +246,9 @@ def _evaluate(
     )
     if not result:
         return
-    extra = dict(result.get("info", {}))
-    extra.update({"predictions": str(run.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]})
-    console.print(_metrics_table(f"{task} {result['recipe']} on {split}", result["metrics"], extra))
+    facts = dict(result.get("info", {}))
+    facts.update({"predictions": str(run.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]})
+    _print_summary(f"{task} {result['recipe']} on {split}", result["metrics"], facts, _units(task))
     for line in result.get("notes", []):
         console.print(line)
     if record_:
@@ -268,6 +300,7 @@ def record(
 
     Example: attn record nmt --run runs/nmt/bahdanau/<id>
     """
+    names.check_task(task)
     from attn_cli import run
 
     console.print(f"recorded {run.record(task, run_, split=split, results_dir=State.results_dir, name=name)}")
@@ -299,6 +332,7 @@ def visualize(
 
     Example: attn visualize nmt --run runs/nmt/luong-local-p/<id> --n 4
     """
+    names.check_visualize_target(target)
     from attn_cli import run
 
     paths = run.visualize(target, run_, split=split, n=n, data_dir=State.data_dir, checkpoint=checkpoint)
@@ -308,7 +342,7 @@ def visualize(
 
 @app.command()
 def table(
-    name: Optional[str] = typer.Argument(None, help="Table name (see --list)."),
+    name: Optional[str] = typer.Argument(None, help="A table, or a family (nmt, caption, ...) for all its tables."),
     fmt: str = typer.Option("rich", "--format", "-f", help="rich, markdown, csv or latex."),
     all_: bool = typer.Option(False, "--all", help="Write every table to results/TABLES.md."),
     list_: bool = typer.Option(False, "--list", help="List the tables."),
@@ -316,34 +350,47 @@ def table(
 ) -> None:
     """Render a paper-layout table from recorded results, ours beside the paper's numbers.
 
-    Example: attn table luong --format markdown
-    """
-    from attn_cli import run
+    A table wider than the terminal is printed one metric per line instead.
 
-    text_or_table = run.table(name, fmt=fmt, all_=all_, list_=list_, results_dir=State.results_dir, out=out)
-    if isinstance(text_or_table, str):
+    Example: attn table luong --format markdown
+
+    Example: attn table nmt
+    """
+    from attn_cli.tables.command import table as table_command
+
+    rendered = table_command(
+        name, fmt=fmt, all_=all_, list_=list_, results_dir=State.results_dir, out=out, width=console.width
+    )
+    if isinstance(rendered, str):
         if out is None:
-            sys.stdout.write(text_or_table)
+            sys.stdout.write(rendered)
         else:
             console.print(f"wrote {out}")
+    elif isinstance(rendered, list):
+        for one in rendered:
+            console.print(one)
     else:
-        console.print(text_or_table)
+        console.print(rendered)
 
 
 @app.command()
 def recipes(task: Optional[str] = typer.Argument(None, help="Only this task.")) -> None:
-    """List the recipes that can be trained, one line each.
+    """List the recipes that can be trained: model, training budget, batch size, what each is.
 
     Example: attn recipes nmt
     """
-    from attn_cli import run
+    from rich.markup import escape
 
-    rows = run.list_recipes(task)
-    t = RichTable(title="recipes")
-    for col in ("task", "recipe", "model", "description"):
-        t.add_column(col)
+    rows = names.list_recipes(task)
+    t = RichTable(title=f"{task} recipes" if task else "recipes", show_lines=True)
+    t.add_column("recipe" if task else "task / recipe")
+    for col in ("model", "budget", "batch"):
+        t.add_column(col, justify="right" if col == "batch" else "left")
     for row in rows:
-        t.add_row(row["task"], row["recipe"], row["model"], row["description"])
+        label = escape(row["recipe"] if task else f"{row['task']}/{row['recipe']}")
+        t.add_row(
+            f"[bold]{label}[/bold]\n[dim]{escape(row['description'])}[/dim]", row["model"], row["budget"], row["batch"]
+        )
     console.print(t)
 
 
@@ -384,6 +431,7 @@ def bench(
     Example: attn bench nmt --recipe luong-global-general --steps 300
     Example: attn bench vision --recipe draw-gen --steps 40 --warmup 5 --compare train.compile=true
     """
+    names.check_task(task)
     from attn_cli import bench as bench_mod
 
     if report_:
@@ -396,12 +444,12 @@ def bench(
         for row in rows:
             flat = {f"{k}/{kk}": vv for k, v in row.items() if isinstance(v, dict) for kk, vv in v.items()}
             flat.update({k: v for k, v in row.items() if not isinstance(v, dict) and k != "recipe"})
-            console.print(_metrics_table(f"bench {task} {row['recipe']}", flat))
+            _print_summary(f"bench {task} {row['recipe']}", flat)
         return
     if compare or warmup:
         raise AttnError("--compare and --warmup time training alone: use them with a task other than nmt")
     for row in bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out):
-        console.print(_metrics_table(f"bench {task} {row['recipe']}", {k: v for k, v in row.items() if k != "recipe"}))
+        _print_summary(f"bench {task} {row['recipe']}", {k: v for k, v in row.items() if k != "recipe"})
 
 
 def entrypoint() -> None:

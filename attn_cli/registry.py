@@ -20,9 +20,16 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A named collection of ``T`` (classes, functions or specs)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plugins: tuple[str, ...] | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        # the packages whose modules register into this registry (default: all of them); the tables
+        # need only ``attn_cli.tables``, so `attn table` never imports torch
+        self._plugins = _PLUGIN_PACKAGES if plugins is None else plugins
+
+    def _load(self) -> None:
+        for pkg_name in self._plugins:
+            load_plugins(pkg_name)
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -37,44 +44,43 @@ class Registry(Generic[T]):
         self._items[name] = obj
 
     def get(self, name: str) -> T:
-        load_plugins()
+        self._load()
         if name not in self._items:
             raise unknown(self.kind, name, self._items)
         return self._items[name]
 
     def names(self) -> list[str]:
-        load_plugins()
+        self._load()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
-        load_plugins()
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def items(self) -> list[tuple[str, T]]:
-        load_plugins()
+        self._load()
         return sorted(self._items.items())
 
+
+_PLUGIN_PACKAGES = ("attn_cli.models", "attn_cli.tasks", "attn_cli.tables", "data_prep")
+_loaded: set[str] = set()
 
 MODELS: Registry = Registry("model")
 TASKS: Registry = Registry("task")
 DATASETS: Registry = Registry("dataset")
-TABLES: Registry = Registry("table")
-
-_PLUGIN_PACKAGES = ("attn_cli.models", "attn_cli.tasks", "attn_cli.tables", "data_prep")
-_loaded = False
+TABLES: Registry = Registry("table", plugins=("attn_cli.tables",))
 
 
-def load_plugins() -> None:
-    """Import every module under the plugin packages once, so their decorators run."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for pkg_name in _PLUGIN_PACKAGES:
-        pkg = importlib.import_module(pkg_name)
+def load_plugins(pkg_name: str | None = None) -> None:
+    """Import every module under one plugin package (default: all of them) once, so their decorators run."""
+    for name in _PLUGIN_PACKAGES if pkg_name is None else (pkg_name,):
+        if name in _loaded:
+            continue
+        _loaded.add(name)
+        pkg = importlib.import_module(name)
         for info in pkgutil.iter_modules(pkg.__path__):
             if not info.name.startswith("_"):
-                importlib.import_module(f"{pkg_name}.{info.name}")
+                importlib.import_module(f"{name}.{info.name}")

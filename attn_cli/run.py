@@ -28,6 +28,7 @@ from attn_cli.config import (
 )
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, write_json
+from attn_cli.names import eval_sections
 from attn_cli.registry import DATASETS, MODELS, TASKS
 from attn_cli.runs import (
     check_run_dir,
@@ -295,11 +296,7 @@ def evaluate(
     spec = TASKS.get(task)
     run_dir = check_run_dir(Path(run))
     ckpt = Path(checkpoint) if checkpoint else find_checkpoint(run_dir, "best")
-    sections: dict[str, Any] = {}
-    apply_overrides(sections, _with_devices(list(overrides or []), devices, accelerator))
-    unknown_sections = set(sections) - {"eval", "train", "data"}
-    if unknown_sections:
-        raise AttnError(f"attn eval only takes --set eval.*, data.* or train.* (got {sorted(unknown_sections)[0]!r})")
+    sections = eval_sections(_with_devices(list(overrides or []), devices, accelerator))
     module, recipe = load_checkpoint(ckpt, task, sections)
     dm = spec.datamodule(recipe, data_dir)
     dm.setup("test")
@@ -544,17 +541,10 @@ def visualize(
 
 
 def list_recipes(task: str | None = None) -> list[dict[str, str]]:
-    tasks = [task] if task else TASKS.names()
-    rows = []
-    for t in tasks:
-        TASKS.get(t)
-        for name in available_recipes(t):
-            try:
-                recipe = load_recipe(t, name)
-                rows.append({"task": t, "recipe": name, "model": recipe.model_name, "description": recipe.description})
-            except AttnError as err:
-                rows.append({"task": t, "recipe": name, "model": "?", "description": f"(broken: {err})"})
-    return rows
+    """:func:`attn_cli.names.list_recipes`: read from the YAML files and the name index, without torch."""
+    from attn_cli.names import list_recipes as from_files
+
+    return from_files(task)
 
 
 def models_of(task: str) -> list[str]:
@@ -569,36 +559,20 @@ def resolved(recipe: Recipe) -> str:
 # tables
 
 
-def table(name: str | None, *, fmt: str, all_: bool, list_: bool, results_dir: Path, out: Path | None) -> Any:
-    from attn_cli.registry import TABLES
-    from attn_cli.tables.base import all_tables_markdown, load_results, render, rich_table
+def table(
+    name: str | None,
+    *,
+    fmt: str,
+    all_: bool,
+    list_: bool,
+    results_dir: Path,
+    out: Path | None,
+    width: int | None = None,
+) -> Any:
+    """:func:`attn_cli.tables.command.table` (it imports no torch, so the CLI calls it directly)."""
+    from attn_cli.tables.command import table as table_command
 
-    if fmt not in ("rich", "markdown", "csv", "latex"):
-        raise unknown("table format", fmt, ["rich", "markdown", "csv", "latex"])
-    if list_:
-        return (
-            "".join(f"{n:<20} {t.title}\n" for n, t in TABLES.items())
-            + f"{'summary':<20} every recorded result, one row each\n"
-        )
-    results = load_results(results_dir)
-    if name == "summary":
-        from attn_cli.tables.base import summary_table
-
-        return summary_table(results)
-    if all_:
-        text = all_tables_markdown([t for _, t in TABLES.items()], results)
-        target = out or results_dir / "TABLES.md"
-        atomic_write(target, text)
-        return f"wrote {target}\n"
-    if name is None:
-        raise AttnError(f"name a table (one of: {', '.join(TABLES.names())}) or pass --all")
-    spec = TABLES.get(name)
-    if fmt == "rich" and out is None:
-        return rich_table(spec, results)
-    text = render(spec, results, "markdown" if fmt == "rich" else fmt)  # type: ignore[arg-type]
-    if out is not None:
-        atomic_write(out, text)
-    return text
+    return table_command(name, fmt=fmt, all_=all_, list_=list_, results_dir=results_dir, out=out, width=width)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,11 @@ Columns with ``delta=True`` show "(+1.3)" against the previous row that has a
 value in the same section, as in Luong et al.'s Table 1; the best of our values in a column is bold.
 
 Nothing here is typed by hand: a cell with no record renders as "–".
+
+In a terminal a table that cannot fit the console's width with every value whole (``attn table
+xu`` at 80 columns) is printed the long way instead: one line per metric under each row's label.
+BLEU is shown in points (0-100) everywhere, as sacreBLEU prints it; pycocoevalcap's BLEU is a
+fraction, so caption columns scale it (``Col.scale``) and say the unit in their header.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +62,12 @@ class Col:
     paper: bool = True  # show a paper column beside ours
     group: str = ""  # a header spanning several columns (dataset names in Yao et al.'s table)
     ours: bool = True  # False: a column of reference numbers only (no runs of ours)
+    unit: str = ""  # said in the header: "BLEU (0-100, ours)"
+
+    def heading(self, which: str = "") -> str:
+        """The header text: "BLEU", "BLEU (0-100)", "BLEU (paper)" or "BLEU (0-100, paper)"."""
+        inside = ", ".join(part for part in (self.unit, which) if part)
+        return f"{self.header} ({inside})" if inside else self.header
 
 
 @dataclass(frozen=True)
@@ -133,10 +145,10 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
     headers, groups = [table.corner], [""]
     for col in table.columns:
         if col.paper:
-            headers.append(f"{col.header} (paper)" if col.ours else col.header)
+            headers.append(col.heading("paper" if col.ours else ""))
             groups.append(col.group)
         if col.ours:
-            headers.append(f"{col.header} (ours)" if col.paper else col.header)
+            headers.append(col.heading("ours" if col.paper else ""))
             groups.append(col.group)
     body: list[list[Cell]] = []
     ours: dict[str, list[tuple[int, float]]] = {c.key: [] for c in table.columns}
@@ -221,7 +233,8 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
         text = c.text.replace("|", r"\|")
         return f"**{text}**" if c.bold and text else text
 
-    out = [f"### {table.title}", "", f"Paper numbers: {table.source}.", ""]
+    ours = f"Ours: {table.ref.dataset}, {table.ref.split or 'test'} split. " if table.ref.dataset else ""
+    out = [f"### {table.title}", "", f"{ours}Paper numbers: {table.source}.", ""]
     if any(groups):
         out.append("| " + " | ".join(groups) + " |")
         out.append("|" + "---|" * len(headers))
@@ -239,39 +252,104 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
     return "\n".join(out) + "\n"
 
 
-def rich_table(table: Table, results: dict) -> Any:
+def _styled(cell: Cell, italic: bool = False) -> str:
+    from rich.markup import escape
+
+    text = escape(cell.text)
+    return f"[bold]{text}[/bold]" if cell.bold and text else (f"[italic]{text}[/italic]" if italic and text else text)
+
+
+def _caption(table: Table) -> str:
+    """Whose numbers are whose: our dataset (when the table has one) beside the paper's source, so a table
+    that puts Multi30k BLEU beside WMT'14 BLEU says so under it."""
+    ours = f"ours: {table.ref.dataset} ({table.ref.split or 'test'}); " if table.ref.dataset else ""
+    return f"{ours}paper: {table.source}"
+
+
+LABEL_WIDTH = 24
+
+
+def rich_table(table: Table, results: dict, width: int | None = None) -> Any:
+    """The table for a terminal ``width`` columns wide (None: any width): the paper's layout when it fits
+    with no value cut, else :func:`rich_table_long`."""
+    from rich.cells import cell_len
+    from rich.console import Console
     from rich.table import Table as RichTable
 
     groups, headers, body = compute(table, results)
-    rt = RichTable(title=table.title, caption=f"paper: {table.source}")
+    rt = RichTable(title=table.title, caption=_caption(table))
     for i, h in enumerate(headers):
         label = f"{groups[i]}\n{h}" if groups[i] else h
         rt.add_column(label, justify="left" if i == 0 else "right")
+    # the row labels keep room to be read (wrapped at most to LABEL_WIDTH), or the long layout is used
+    rt.columns[0].min_width = min(LABEL_WIDTH, max(len(row[0].text) for row in body) if body else 0)
     for row in body:
-        section = row[0].text and all(not c.text for c in row[1:])
-        rt.add_row(
-            *[
-                f"[bold]{c.text}[/bold]" if c.bold else (f"[italic]{c.text}[/italic]" if section and i == 0 else c.text)
-                for i, c in enumerate(row)
-            ]
-        )
+        section = bool(row[0].text) and all(not c.text for c in row[1:])
+        rt.add_row(*[_styled(c, italic=section and i == 0) for i, c in enumerate(row)])
+    if width is None:
+        return rt
+    # laid out at ``width`` on a wider console, an overflowing table shows as longer lines, a cut value as "…"
+    probe = Console(width=10 * width, file=io.StringIO(), color_system=None)
+    probe.print(rt, width=width)
+    lines = probe.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    if all(cell_len(line.rstrip()) <= width and "…" not in line for line in lines):
+        return rt
+    return rich_table_long(table, results)
+
+
+def rich_table_long(table: Table, results: dict) -> Any:
+    """One line per metric under each row's label (paper, ours side by side): any number of columns
+    fits a narrow terminal, and no value is cut."""
+    from rich.table import Table as RichTable
+
+    _, _, body = compute(table, results)
+    rt = RichTable(title=table.title, caption=_caption(table))
+    rt.add_column(table.corner)
+    rt.add_column("paper", justify="right")
+    rt.add_column("ours", justify="right")
+    for row in body:
+        section = bool(row[0].text) and all(not c.text for c in row[1:])
+        rt.add_row(f"[italic]{_styled(row[0])}[/italic]" if section else f"[bold]{_styled(row[0])}[/bold]", "", "")
+        if section:
+            continue
+        index = 1
+        for col in table.columns:
+            paper = row[index] if col.paper else Cell("")
+            ours = row[index + int(col.paper)] if col.ours else Cell("")
+            index += int(col.paper) + int(col.ours)
+            if paper.text or ours.text:
+                label = " ".join(part for part in (col.group, col.heading()) if part)
+                rt.add_row(f"  {_styled(Cell(label))}", _styled(paper), _styled(ours))
     return rt
 
 
+def display_metric(key: str, value: Any, unit: str = "") -> tuple[str, Any]:
+    """A metric as shown to people: BLEU in points (0-100) everywhere, as sacreBLEU prints it.
+
+    pycocoevalcap's BLEU-n is a fraction (its unit says "0-1"), so it is shown ×100; the key
+    gains the unit so a reader never wonders which scale a BLEU is on.
+    """
+    if not key.rsplit("/", 1)[-1].startswith("bleu") or not isinstance(value, (int, float)):
+        return key, value
+    return f"{key} (0-100)", value * 100 if re.search(r"0-1(?!\d)", unit) else value
+
+
 def summary_table(results: dict, title: str = "recorded results") -> Any:
-    """Every record as one row (task, dataset, recipe, split, metrics, wall time): ``attn table summary``."""
+    """Every record, its metrics one per line under it (task, dataset, recipe, split, training wall time):
+    ``attn table summary`` and the demo's summary; two columns, so it fits any terminal."""
+    from rich.markup import escape
     from rich.table import Table as RichTable
 
     rt = RichTable(title=title)
-    for col in ("task", "dataset", "recipe", "split", "metrics", "train wall"):
-        rt.add_column(col, justify="right" if col == "train wall" else "left")
+    rt.add_column("record / metric")
+    rt.add_column("value", justify="right")
     for (task, dataset, recipe, split), rec in sorted(results.items()):
-        metrics = ", ".join(
-            f"{k}={v['value']:.4g}" if isinstance(v, dict) and isinstance(v.get("value"), (int, float)) else f"{k}=?"
-            for k, v in rec["metrics"].items()
-        )
         wall = rec.get("train_wall_s")
-        rt.add_row(task, dataset, recipe, split, metrics, f"{wall:.0f} s" if wall else "")
+        rt.add_row(f"[bold]{escape(f'{task} {dataset} {recipe} ({split})')}[/bold]", f"{wall:.0f} s" if wall else "")
+        for key, metric in rec["metrics"].items():
+            value, unit = (metric.get("value"), metric.get("unit", "")) if isinstance(metric, dict) else (metric, "")
+            label, shown = display_metric(key, value, unit)
+            rt.add_row(f"  {escape(label)}", f"{shown:.4g}" if isinstance(shown, (int, float)) else "?")
     return rt
 
 

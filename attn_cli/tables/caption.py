@@ -10,9 +10,10 @@ Paper numbers and where they were checked:
   (Youtube2Text and DVS; BLEU is BLEU-4, all as fractions), copied from the lecture slides in
   ``../shared/seeds/002_686c46792727a5fa.txt`` (lines 490-501).
 
-Ours are pycocoevalcap scores (fractions) of free-running beam-3 captions, shown ×100 in ``xu``
-to match the paper's percentages; the digit-caption and moving-digit rows have no paper numbers
-(no paper ran them). Rows for the real datasets fill in once someone records the photo recipes.
+Ours are pycocoevalcap scores (fractions) of free-running beam-3 captions; BLEU and METEOR are
+shown ×100 in both tables (points, 0-100: the unit of sacreBLEU and of Xu et al.'s percentages;
+Yao et al.'s fractions are scaled to match). The digit-caption and moving-digit rows have no paper
+numbers (no paper ran them). Rows for the real datasets fill in once someone records the photo recipes.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from attn_cli.tables.base import Col, Ref, Row, Table
 
 XU_SOURCE = "Xu et al. (ICML 2015) Table 1, checked against a public transcription"
 XU_COLS = (
-    Col("bleu1", "BLEU-1", Ref(metric="bleu1"), digits=1, scale=100),
-    Col("bleu2", "BLEU-2", Ref(metric="bleu2"), digits=1, scale=100),
-    Col("bleu3", "BLEU-3", Ref(metric="bleu3"), digits=1, scale=100),
-    Col("bleu4", "BLEU-4", Ref(metric="bleu4"), digits=1, scale=100),
-    Col("meteor", "METEOR", Ref(metric="meteor"), digits=2, scale=100),
+    Col("bleu1", "BLEU-1", Ref(metric="bleu1"), digits=1, scale=100, unit="0-100"),
+    Col("bleu2", "BLEU-2", Ref(metric="bleu2"), digits=1, scale=100, unit="0-100"),
+    Col("bleu3", "BLEU-3", Ref(metric="bleu3"), digits=1, scale=100, unit="0-100"),
+    Col("bleu4", "BLEU-4", Ref(metric="bleu4"), digits=1, scale=100, unit="0-100"),
+    Col("meteor", "METEOR", Ref(metric="meteor"), digits=2, scale=100, unit="0-100"),
 )
 XU_PAPER = {
     # dataset: (soft, hard), each BLEU-1, BLEU-2, BLEU-3, BLEU-4, METEOR
@@ -108,7 +109,7 @@ TABLES.add(
     ),
 )
 
-# Yao et al. Table 1 (fractions; BLEU = BLEU-4)
+# Yao et al. Table 1 as printed (fractions; BLEU = BLEU-4); BLEU and METEOR are shown ×100 (METRICS' scale)
 YAO_PAPER = {
     "Enc-Dec (Basic)": ((0.3869, 0.2868, 0.4478, 33.09), (0.003, 0.044, 0.044, 88.28)),
     "+ Local (3-D CNN)": ((0.3875, 0.2832, 0.5087, 33.42), (0.004, 0.051, 0.050, 84.41)),
@@ -124,18 +125,20 @@ YAO_RECIPES = {
     "+ Global (Temporal Attention)": "video-temporal",
     "+ Local + Global": "video-local-global",
 }
-METRICS = (("bleu", "bleu4", "BLEU", "max", 4), ("meteor", "meteor", "METEOR", "max", 4))
-METRICS += (("cider", "cider", "CIDEr", "max", 4), ("ppl", "ppl", "Perplexity", "min", 2))
+# (key, metric, header, better, digits, scale): BLEU in points like every other BLEU we print
+METRICS = (("bleu", "bleu4", "BLEU", "max", 2, 100), ("meteor", "meteor", "METEOR", "max", 2, 100))
+METRICS += (("cider", "cider", "CIDEr", "max", 4, 1), ("ppl", "ppl", "Perplexity", "min", 2, 1))
 # moving MNIST only: both motions named right and in order; frame attention inside the named motion's segment
 MOTION_METRICS = (
-    ("motion", "motion_acc", "Motions", "max", 3),
-    ("tcorr", "temporal_correct", "Temporal corr.", "max", 3),
+    ("motion", "motion_acc", "Motions", "max", 3, 1),
+    ("tcorr", "temporal_correct", "Temporal corr.", "max", 3, 1),
 )
+SCALE = {key: scale for key, *_, scale in METRICS}
 
 
 def _yao_cols() -> tuple[Col, ...]:
     cols = []
-    for key, metric, header, better, digits in METRICS:
+    for key, metric, header, better, digits, scale in METRICS:
         cols.append(
             Col(
                 f"y2t_{key}",
@@ -144,9 +147,11 @@ def _yao_cols() -> tuple[Col, ...]:
                 better=better,
                 digits=digits,
                 group="Youtube2Text",
+                scale=scale,
+                unit="0-100" if scale == 100 else "",
             )
         )
-    for key, metric, header, better, digits in METRICS + MOTION_METRICS:
+    for key, metric, header, better, digits, scale in METRICS + MOTION_METRICS:
         cols.append(
             Col(
                 f"mm_{key}",
@@ -156,10 +161,13 @@ def _yao_cols() -> tuple[Col, ...]:
                 digits=digits,
                 group="Moving MNIST (ours)",
                 paper=False,
+                scale=scale,
+                unit="0-100" if scale == 100 else "",
             )
         )
-    for key, _, header, _, digits in METRICS:
-        cols.append(Col(f"dvs_{key}", header, better="none", digits=digits, group="DVS (paper)", ours=False))
+    for key, _, header, _, digits, scale in METRICS:
+        unit = "0-100" if scale == 100 else ""
+        cols.append(Col(f"dvs_{key}", header, better="none", digits=digits, group="DVS (paper)", ours=False, unit=unit))
     return tuple(cols)
 
 
@@ -168,8 +176,8 @@ def _yao_rows() -> tuple[Row, ...]:
     keys = [m[0] for m in METRICS]
     mm_keys = keys + [m[0] for m in MOTION_METRICS]
     for label, (y2t, dvs) in YAO_PAPER.items():
-        paper = {f"y2t_{k}": v for k, v in zip(keys, y2t) if v is not None}
-        paper.update({f"dvs_{k}": v for k, v in zip(keys, dvs) if v is not None})
+        paper = {f"y2t_{k}": round(v * SCALE[k], 4) for k, v in zip(keys, y2t) if v is not None}
+        paper.update({f"dvs_{k}": round(v * SCALE[k], 4) for k, v in zip(keys, dvs) if v is not None})
         recipe = YAO_RECIPES.get(label)
         cells = {}
         if recipe:
@@ -193,7 +201,8 @@ TABLES.add(
         columns=_yao_cols(),
         rows=_yao_rows(),
         note=(
-            "BLEU is BLEU-4; all scores as fractions (pycocoevalcap); perplexity per word of the references. "
+            "BLEU is BLEU-4; BLEU and METEOR in points (0-100, pycocoevalcap's fractions ×100, as in the xu "
+            "table and sacreBLEU), CIDEr as a fraction; perplexity per word of the references. "
             "Moving MNIST: 12-frame videos of moving digits, captions of two motions in order (data_prep/moving_mnist.py); "
             "Motions: the share of videos whose caption names both motions right and in order (chance ≈ 0.06); "
             "Temporal corr.: the share of frame attention inside the segment a motion word describes "

@@ -58,7 +58,7 @@ TABLES.add(
         ref=NMT,
         columns=(
             Col("ppl", "Ppl", Ref(metric="ppl"), better="min", digits=1),
-            Col("bleu", "BLEU", Ref(metric="bleu"), better="max", digits=1, delta=True),
+            Col("bleu", "BLEU", Ref(metric="bleu"), better="max", digits=1, delta=True, unit="0-100"),
         ),
         rows=(
             Row("Winning WMT'14 system – phrase-based + large LM (Buck et al., 2014)", paper={"bleu": 20.7}),
@@ -92,8 +92,8 @@ TABLES.add(
         corner="System",
         columns=(
             Col("ppl", "Ppl", Ref(metric="ppl"), better="min", digits=2),
-            Col("bleu", "BLEU", Ref(metric="bleu"), better="max", digits=1),
-            Col("bleu_unk", "BLEU +unk", Ref(metric="bleu"), better="max", digits=1),
+            Col("bleu", "BLEU", Ref(metric="bleu"), better="max", digits=1, unit="0-100"),
+            Col("bleu_unk", "BLEU +unk", Ref(metric="bleu"), better="max", digits=1, unit="0-100"),
         ),
         rows=(
             Row(
@@ -155,9 +155,9 @@ TABLES.add(
         "Multi30k anchors: bentrevett/pytorch-seq2seq (28.3 GRU+attention, 13.8 LSTM seq2seq)",
         ref=NMT,
         columns=(
-            Col("bleu", "BLEU", Ref(metric="bleu"), better="max", digits=2),
+            Col("bleu", "BLEU", Ref(metric="bleu"), better="max", digits=2, unit="0-100"),
             Col("ppl", "Ppl", Ref(metric="ppl"), better="min", digits=1, paper=False),
-            Col("anchor", "Multi30k anchor BLEU", ours=False, better="none", digits=1),
+            Col("anchor", "Multi30k anchor BLEU", ours=False, better="none", digits=1, unit="0-100"),
         ),
         rows=(
             Row("RNNencdec (Cho et al. 2014)", _r("rnnencdec"), paper={"bleu": 17.82}),
