@@ -274,7 +274,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         ) from err
     except Exception as err:  # torch raises several types for damaged zip/pickle data
         raise AttnError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__}); use another") from err
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("attn"), dict) or "state_dict" not in ckpt:
+    info = ckpt.get("attn") if isinstance(ckpt, dict) else None
+    if not isinstance(info, dict) or "task" not in info or "state_dict" not in ckpt:
         raise AttnError(f"{path} is not an attn checkpoint (no 'attn' metadata)")
     return ckpt
 
