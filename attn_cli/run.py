@@ -457,7 +457,10 @@ def evaluate(
     start = time.perf_counter()
     # the checkpoint named, read weights-only: without a path, Lightning inside a SLURM job (SLURM_* variables)
     # restores the run's newest hpc_ckpt_*.ckpt over these weights and scores that instead
-    trainer.test(module, dataloaders=dm.split_loader(split), ckpt_path=str(ckpt), weights_only=True, verbose=False)
+    with warnings.catch_warnings():
+        # the warning asks for the training's ModelCheckpoint: evaluation restores the weights alone, on purpose
+        warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`")
+        trainer.test(module, dataloaders=dm.split_loader(split), ckpt_path=str(ckpt), weights_only=True, verbose=False)
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
