@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import run_cli
 
 from attn_cli import run
 from attn_cli.io import read_jsonl
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import load_checkpoint
 from attn_cli.trainer import build_trainer
+from tests.conftest import run_cli
 
 SLURM_JOB = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "attn-train"}
 
