@@ -146,9 +146,11 @@ class RunLock:
     ``fcntl.flock`` on ``RUN/.lock``: the kernel drops it when the holder exits, however it
     dies, so a second ``attn train`` into the same directory is refused for exactly as long
     as the first one lives. The file names the holder (pid, host) for the refusal message.
-    One left behind by a killed process on this host is taken over with a note; one naming
-    another host is refused, since its pid cannot be checked from here (and flock may be
-    local to each host on a network file system). Only the launching process (rank zero)
+    One left behind by a killed process on this host is taken over with a note, and so is
+    one left by an earlier run of the same SLURM job (a requeued job restarts, maybe on
+    another node, only after its previous run ended); one naming another host is refused,
+    since its pid cannot be checked from here (and flock may be local to each host on a
+    network file system). Only the launching process (rank zero)
     takes it: Lightning's DDP workers run inside its lifetime. ``attn eval`` takes no lock:
     reading a run being trained is allowed.
     """
@@ -179,13 +181,18 @@ class RunLock:
                 break
             os.close(fd)
         holder = _read_holder(fd)
+        job = os.environ.get("SLURM_JOB_ID")
         if holder:
-            if holder.get("host") != platform.node():
+            requeued = job is not None and holder.get("slurm_job") == job
+            if holder.get("host") != platform.node() and not requeued:
                 os.close(fd)
                 raise self._busy(holder, other_host=True)
-            self.note = f"took over the stale lock of {_describe(holder)} on {self.path.parent} (that process is gone)"
+            self.note = f"took over the stale lock of {_describe(holder)} on {self.path.parent} " + (
+                f"(an earlier run of SLURM job {job})" if requeued else "(that process is gone)"
+            )
+        me = {"pid": os.getpid(), "host": platform.node(), **({"slurm_job": job} if job else {})}
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": platform.node()}).encode() + b"\n", 0)
+        os.pwrite(fd, json.dumps(me).encode() + b"\n", 0)
         self.fd = fd
         return self
 

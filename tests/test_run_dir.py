@@ -113,6 +113,21 @@ def test_a_lock_from_another_host_is_refused(killed: Path, generated_data: Path)
     one_line_error(code, err, "is locked by pid 7 on node-elsewhere; if that process is gone, delete")
 
 
+def test_a_requeued_slurm_job_takes_over_its_earlier_runs_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SLURM restarts a requeued job (same job id) only after its previous run ended, maybe on another node."""
+    from attn_cli.errors import AttnError
+
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 7, "host": "node-elsewhere", "slurm_job": "4242"}))
+    monkeypatch.setenv("SLURM_JOB_ID", "4243")
+    with pytest.raises(AttnError, match="is locked by pid 7 on node-elsewhere"):
+        RunLock(tmp_path).acquire()
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    lock = RunLock(tmp_path).acquire()
+    assert lock.note.endswith("(an earlier run of SLURM job 4242)")
+    assert json.loads((tmp_path / ".lock").read_text())["slurm_job"] == "4242"
+    lock.release()
+
+
 def test_the_lock_is_exclusive_within_a_host(tmp_path: Path) -> None:
     from attn_cli.errors import AttnError
 

@@ -89,7 +89,7 @@ class GridCNN(nn.Module):
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # damaged zip / pickle, or pickled objects beyond weights: several types
             raise AttnError(
-                f"model.encoder_weights: {path} is corrupt, not a checkpoint, or holds more than weights "
+                f"model.encoder_weights: {path} is corrupt or not a checkpoint, or holds more than weights "
                 f"({type(err).__name__})"
             ) from err
         state = state.get("state_dict", state) if isinstance(state, dict) else {}
