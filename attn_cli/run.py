@@ -221,11 +221,26 @@ class _RunStart:
             os.replace(run_dir / "train_done.json", run_dir / "train_done.previous.json")
 
 
-def _restore_curve(logs: Path, segments_before: set[Path]) -> None:
-    """Undo the trainer's move of ``metrics.csv`` to ``metrics.segment-N.csv`` when training never started."""
-    moved = set(logs.glob("metrics.segment-*.csv")) - segments_before
-    if len(moved) == 1 and not (logs / "metrics.csv").exists():
-        os.replace(moved.pop(), logs / "metrics.csv")
+class _LogsJournal:
+    """The loggers' folders (``logs/``, ``tb/``) as they were before the trainer was built, to put back
+    when a command fails before training starts: the trainer moves ``metrics.csv`` aside, and Lightning
+    writes ``hparams.yaml`` and opens a new TensorBoard event file before it restores the optimizer state.
+    Text files are kept whole (small); event files are never rewritten, only added, so names suffice."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dirs = [run_dir / "logs", run_dir / "tb"]
+        self.before = {p: p.read_bytes() if p.suffix in (".csv", ".yaml") else None for p in self._files()}
+
+    def _files(self) -> list[Path]:
+        return [p for d in self.dirs if d.is_dir() for p in d.rglob("*") if p.is_file()]
+
+    def rollback(self) -> None:
+        for path in self._files():
+            if path not in self.before:
+                path.unlink()
+        for path, data in self.before.items():
+            if data is not None and (not path.is_file() or path.read_bytes() != data):
+                atomic_write(path, data)
 
 
 def train(
@@ -332,8 +347,7 @@ def _fit(
     from attn_cli.trainer import build_trainer
 
     start_run = _RunStart(run_dir, recipe, pretrained, extending)
-    logs = run_dir / "logs"
-    segments_before = set(logs.glob("metrics.segment-*.csv"))
+    journal = _LogsJournal(run_dir) if is_rank_zero() else None
     trainer = build_trainer(
         recipe.train, run_dir, progress=progress, callbacks=[*(extra_callbacks or []), start_run.callback()]
     )
@@ -342,9 +356,17 @@ def _fit(
         # the checkpoint named, read weights-only: without a path, Lightning inside SLURM resumes from the
         # newest RUN/hpc_ckpt_*.ckpt of its own accord
         trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
-    except BaseException:
-        if not start_run.done and is_rank_zero():
-            _restore_curve(logs, segments_before)
+    except BaseException as err:
+        if start_run.done:
+            raise
+        if journal is not None:
+            journal.rollback()
+        if ckpt_path is not None and isinstance(err, Exception):
+            # Lightning restores the optimiser, schedule and loop state only here, inside fit
+            first = (str(err).strip().splitlines() or [""])[0]
+            raise AttnError(
+                f"cannot resume from {ckpt_path} ({type(err).__name__}: {first}); the run is left as it was"
+            ) from err
         raise
     start_run.begin()  # a resumed run that had nothing left to train never reaches on_train_start
     best = trainer.checkpoint_callback

@@ -170,6 +170,21 @@ def test_a_resume_from_a_truncated_checkpoint_leaves_the_run_as_it_was(killed: P
     assert snapshot(killed) == before
 
 
+def test_a_resume_that_fails_inside_lightning_leaves_the_run_as_it_was(killed: Path, generated_data: Path) -> None:
+    """A checkpoint whose weights fit but whose optimizer state does not fails in Lightning's restore, after
+    the trainer moved the curve aside and the loggers opened their files: all of that is put back."""
+    import torch
+
+    last = killed / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["optimizer_states"][0]["param_groups"] = []
+    torch.save(ckpt, last)
+    before = snapshot(killed)
+    code, _, err = _train(generated_data, "--resume", str(killed))
+    one_line_error(code, err, "cannot resume from")
+    assert "the run is left as it was" in err and snapshot(killed) == before
+
+
 def test_a_resumed_run_gains_one_segment(killed: Path, generated_data: Path) -> None:
     """The counterpart: a resume that trains adds its segment and keeps the earlier curve."""
     segments = len(json.loads((killed / "run.json").read_text())["segments"])
