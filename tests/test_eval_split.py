@@ -156,3 +156,16 @@ def test_final_validation_inside_slurm_scores_the_trained_weights(
     last = torch.load(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert trained_weights and all(torch.equal(last[k], v) for k, v in trained_weights.items())
     assert any(v.abs().sum() > 0 for v in last.values())
+
+
+def test_eval_of_an_averaged_checkpoint_scores_that_file(trained: Path, generated_data: Path, tmp_path: Path) -> None:
+    """An averaged checkpoint holds weights only (no optimizer state): evaluation restores exactly it."""
+    avg = run.average_checkpoints(
+        [trained / "checkpoints" / "best.ckpt", trained / "checkpoints" / "last.ckpt"], tmp_path / "avg.ckpt"
+    )
+    code, _, err = run_cli(
+        "--data-dir", str(generated_data), "eval", "nmt", "--run", str(trained), "--checkpoint", str(avg)
+    )
+    assert code == 0, err
+    result = json.loads((trained / "eval" / "test" / "metrics.json").read_text())
+    assert result["checkpoint"] == str(avg) and result["notes"] == [f"scored checkpoint {avg}"]
