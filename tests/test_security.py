@@ -61,7 +61,11 @@ def test_eval_refuses_a_checkpoint_that_would_run_code(trained: Path, generated_
     evil = _malicious_checkpoint(trained / "checkpoints" / "best.ckpt", tmp_path / "evil.ckpt", marker)
     base = ("--data-dir", str(generated_data))
     code, _, err = run_cli(*base, "eval", "nmt", "--run", str(trained), "--checkpoint", str(evil))
-    one_line_error(code, err, "holds pickled objects other than weights")
+    one_line_error(code, err, "holds pickled objects other than weights (io.open)")
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"\x80\x02garbage")  # a damaged pickle is damage, not a refusal
+    code, _, err = run_cli(*base, "eval", "nmt", "--run", str(trained), "--checkpoint", str(garbage))
+    one_line_error(code, err, "is corrupt or truncated")
     code, _, err = run_cli(*base, "visualize", "nmt", "--run", str(trained), "--checkpoint", str(evil))
     one_line_error(code, err, "refused")
     code, _, err = run_cli(

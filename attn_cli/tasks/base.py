@@ -21,6 +21,7 @@ validation split; it once looked up the test split's references for it.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -266,11 +267,14 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights_only" not in str(err).replace(" ", "_").lower():
+        # the safe unpickler names what it refused ("Unsupported global: GLOBAL io.open ..."); anything else
+        # it cannot read is damage
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found is None:
             raise AttnError(f"checkpoint {path} is corrupt or truncated (UnpicklingError); use another") from err
         raise AttnError(
-            f"checkpoint {path} holds pickled objects other than weights, which could run code; refused "
-            "(load only checkpoints written by attn)"
+            f"checkpoint {path} holds pickled objects other than weights ({found.group(1)}), which could run "
+            "code; refused (load only checkpoints written by attn)"
         ) from err
     except Exception as err:  # torch raises several types for damaged zip/pickle data
         raise AttnError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__}); use another") from err
