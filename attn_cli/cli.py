@@ -167,6 +167,9 @@ def train(
         help="Continue a killed run from its last checkpoint; a finished one with a larger budget (--set train.max_steps=N).",
     ),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Use this run directory (cluster scripts)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start over in a --run-dir that holds a training, deleting its checkpoints."
+    ),
     devices: Optional[str] = typer.Option(None, "--devices", help="Devices: a count, a list '0,1', or auto."),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),
 ) -> None:
@@ -185,6 +188,7 @@ def train(
         data_dir=State.data_dir,
         resume=resume,
         run_dir=run_dir,
+        overwrite=overwrite,
         devices=devices,
         accelerator=accelerator,
     )

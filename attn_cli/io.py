@@ -3,7 +3,10 @@
 Every file the suite writes goes through :func:`atomic_write` (temp file in the same
 directory, fsync, rename), so a killed process never leaves a half-written file.
 Whole prepared datasets are built in a temporary directory and renamed into place
-by :func:`atomic_dir`.
+by :func:`atomic_dir`. ``mkstemp``/``mkdtemp`` create their files 0600 and folders 0700
+(private, for temporary files); what we rename into place gets the mode an ordinary
+``open``/``mkdir`` would give, 0666/0777 less the umask, so runs and datasets stay
+readable by the group or everyone exactly as the user's umask says.
 """
 
 from __future__ import annotations
@@ -22,13 +25,21 @@ from typing import Any
 from attn_cli.errors import AttnError
 
 
+def current_umask() -> int:
+    """The process umask. POSIX can only read it by setting it, so it is set and put straight back."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically, mode 0666 less the umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
             fh.write(data)
             fh.flush()
@@ -43,10 +54,11 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write to; renamed onto ``path`` when the block succeeds."""
+    """Yield a temporary path to write to (mode 0666 less the umask); renamed onto ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     try:
         yield Path(tmp)
@@ -58,10 +70,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory in a temporary sibling and swap it into ``path`` when the block succeeds."""
+    """Build a directory (mode 0777 less the umask) in a temporary sibling and swap it into ``path``
+    when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~current_umask())
     try:
         yield tmp
         if path.exists():

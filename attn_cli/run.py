@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,114 @@ def _newest_resume_checkpoint(run_dir: Path) -> Path | None:
     return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
 
 
+# what a training leaves in its run directory; --overwrite removes these (and nothing else) first
+RUN_ARTEFACTS = ("checkpoints", "logs", "tb", "eval", "viz", "run.json", "train_done.json", "train_done.previous.json")
+
+
+def _check_fresh_start(run_dir: Path, overwrite: bool, *, clear: bool) -> None:
+    """A new training must not replace a run's checkpoints and summary unless told to (``--overwrite``);
+    ``clear``: with ``overwrite``, delete them now."""
+    held = [
+        str(p.relative_to(run_dir))
+        for p in (run_dir / "train_done.json", *run_dir.glob("checkpoints/*.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt"))
+        if p.is_file()
+    ]
+    if not held:
+        return
+    if not overwrite:
+        raise AttnError(
+            f"run {run_dir} already holds a training ({', '.join(sorted(held)[:3])}); continue it with "
+            f"--resume {run_dir}, or start it over (deleting them) with --overwrite"
+        )
+    if not clear:
+        return
+    for name in RUN_ARTEFACTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    for path in run_dir.glob("hpc_ckpt_*.ckpt"):  # Lightning inside SLURM would resume from these
+        path.unlink()
+
+
+def _check_resume_checkpoint(module: Any, path: Path) -> None:
+    """Fail before the run is touched when its checkpoint cannot be resumed: unreadable, unsafe
+    (weights only, see :func:`~attn_cli.tasks.base.read_checkpoint`), or not this model's weights
+    (a ``--set model.*`` that changed the architecture)."""
+    from attn_cli.tasks.base import read_checkpoint
+
+    ckpt = read_checkpoint(path)
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        first = next((ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()), str(err))
+        raise AttnError(
+            f"checkpoint {path} does not fit this recipe's model ({first.rstrip('.')}); resume without --set model.*"
+        ) from err
+
+
+class _RunStart:
+    """Writes what a training segment adds to its run (recipe.yaml, a run.json segment, the previous
+    summary moved aside) once training really starts, so that a command failing before that leaves
+    the run as it found it. A Lightning callback (``on_train_start``); rank zero only."""
+
+    def __init__(self, run_dir: Path, recipe: Recipe, pretrained: dict[str, Any] | None, extending: bool) -> None:
+        self.run_dir, self.recipe, self.pretrained, self.extending = run_dir, recipe, pretrained, extending
+        self.done = False
+
+    def callback(self) -> Any:
+        from lightning.pytorch.callbacks import Callback
+
+        start = self
+
+        class OnTrainStart(Callback):
+            def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+                start.begin()
+
+        return OnTrainStart()
+
+    def begin(self) -> None:
+        if self.done or not is_rank_zero():
+            return
+        self.done = True
+        run_dir = self.run_dir
+        atomic_write(run_dir / "recipe.yaml", dump_recipe(self.recipe))
+        info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+        segment = run_info()
+        info.setdefault("first", segment)
+        info.setdefault("segments", []).append({k: segment[k] for k in ("command", "git_sha", "started")})
+        info["hardware"] = segment["hardware"]
+        info["versions"] = segment["versions"]
+        if self.pretrained:
+            info["pretrained"] = self.pretrained
+        write_json(run_dir / "run.json", info)
+        if self.extending:  # the old summary stays beside the run until the new one replaces it
+            os.replace(run_dir / "train_done.json", run_dir / "train_done.previous.json")
+
+
+class _LogsJournal:
+    """The loggers' folders (``logs/``, ``tb/``) as they were before the trainer was built, to put back
+    when a command fails before training starts: the trainer moves ``metrics.csv`` aside, and Lightning
+    writes ``hparams.yaml`` and opens a new TensorBoard event file before it restores the optimizer state.
+    Text files are kept whole (small); event files are never rewritten, only added, so names suffice."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dirs = [run_dir / "logs", run_dir / "tb"]
+        self.before = {p: p.read_bytes() if p.suffix in (".csv", ".yaml") else None for p in self._files()}
+
+    def _files(self) -> list[Path]:
+        return [p for d in self.dirs if d.is_dir() for p in d.rglob("*") if p.is_file()]
+
+    def rollback(self) -> None:
+        for path in self._files():
+            if path not in self.before:
+                path.unlink()
+        for path, data in self.before.items():
+            if data is not None and (not path.is_file() or path.read_bytes() != data):
+                atomic_write(path, data)
+
+
 def train(
     task: str,
     recipe_name: str | None,
@@ -144,71 +253,123 @@ def train(
     data_dir: Path,
     resume: Path | None = None,
     run_dir: Path | None = None,
+    overwrite: bool = False,
     devices: str | None = None,
     accelerator: str | None = None,
     progress: bool | None = None,
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Train a recipe; returns the summary written to ``train_done.json``."""
-    from attn_cli.trainer import build_trainer, resolve_hardware
+    """Train a recipe; returns the summary written to ``train_done.json``.
 
-    spec = TASKS.get(task)
-    overrides = _with_devices(list(overrides or []), devices, accelerator)
-    ckpt_path: Path | None = None
-    extending = False
-    if resume is not None:
-        run_dir = check_run_dir(Path(resume))
-        data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
-        recipe = recipe_from_dict(
-            apply_overrides(data, overrides), name=data.get("name", run_dir.parent.name), task=task
-        )
-        ckpt_path = _newest_resume_checkpoint(run_dir)
-        if ckpt_path is None:
-            raise AttnError(f"run {run_dir} has no checkpoint to resume from; start it again without --resume")
-        extending = (run_dir / "train_done.json").is_file()
-        if extending:
-            _check_extension(task, run_dir, recipe, overrides)
-    else:
-        if recipe_name is None:
-            raise AttnError(f"give --recipe NAME (one of: {', '.join(available_recipes(task))}) or --resume RUN_DIR")
-        recipe = load_recipe(task, recipe_name, overrides)
-        resolve_hardware(recipe.train)  # fail before anything is written
-        if run_dir is None and "ATTN_RUN_DIR" in os.environ and not is_rank_zero():
-            run_dir = Path(os.environ["ATTN_RUN_DIR"])  # a DDP worker re-launched by Lightning
-        if run_dir is None:
-            run_dir = new_run_dir(runs_dir, task, recipe.name)
-    os.environ["ATTN_RUN_DIR"] = str(run_dir)  # DDP workers started by Lightning reuse this directory
+    The run directory is locked (:class:`~attn_cli.runs.RunLock`) for the whole training; a
+    directory that already holds a training is continued only with ``resume`` and started
+    over only with ``overwrite``. Everything that can be checked (recipe, hardware, data,
+    the checkpoint to resume) is checked before the run is touched.
+    """
+    from attn_cli.runs import RunLock
+    from attn_cli.trainer import resolve_hardware
 
-    L.seed_everything(recipe.train.seed, workers=True, verbose=False)
-    dm = spec.datamodule(recipe, data_dir)
-    dm.prepare_data()
-    dm.setup("fit")  # a data error stops here, before the run directory exists
-    module = spec.module(recipe, dm.meta)
-    module.data = dm
-    # pretrained weights the recipe names, also before the run directory exists; a resumed run
-    # restores every weight from its own checkpoint instead
-    pretrained = module.load_pretrained(Path(runs_dir)) if ckpt_path is None else None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if is_rank_zero():
-        atomic_write(run_dir / "recipe.yaml", dump_recipe(recipe))
-        info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
-        segment = run_info()
-        info.setdefault("first", segment)
-        info.setdefault("segments", []).append({k: segment[k] for k in ("command", "git_sha", "started")})
-        info["hardware"] = segment["hardware"]
-        info["versions"] = segment["versions"]
-        if pretrained:
-            info["pretrained"] = pretrained
-        write_json(run_dir / "run.json", info)
-    trainer = build_trainer(recipe.train, run_dir, progress=progress, callbacks=extra_callbacks)
-    if extending and is_rank_zero():  # the old summary stays beside the run until the new one replaces it
-        os.replace(run_dir / "train_done.json", run_dir / "train_done.previous.json")
-    start = time.perf_counter()
+    if resume is not None and overwrite:
+        raise AttnError("--resume continues a run and --overwrite starts one over; give one of them")
+    lock: RunLock | None = None
     try:
-        trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+        spec = TASKS.get(task)
+        overrides = _with_devices(list(overrides or []), devices, accelerator)
+        ckpt_path: Path | None = None
+        extending = False
+        if resume is not None:
+            run_dir = check_run_dir(Path(resume))
+            if is_rank_zero():
+                lock = RunLock(run_dir).acquire()
+            data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+            recipe = recipe_from_dict(
+                apply_overrides(data, overrides), name=data.get("name", run_dir.parent.name), task=task
+            )
+            ckpt_path = _newest_resume_checkpoint(run_dir)
+            if ckpt_path is None:
+                raise AttnError(f"run {run_dir} has no checkpoint to resume from; start it again without --resume")
+            extending = (run_dir / "train_done.json").is_file()
+            if extending:
+                _check_extension(task, run_dir, recipe, overrides)
+        else:
+            if recipe_name is None:
+                raise AttnError(
+                    f"give --recipe NAME (one of: {', '.join(available_recipes(task))}) or --resume RUN_DIR"
+                )
+            recipe = load_recipe(task, recipe_name, overrides)
+            if run_dir is None and "ATTN_RUN_DIR" in os.environ and not is_rank_zero():
+                run_dir = Path(os.environ["ATTN_RUN_DIR"])  # a DDP worker re-launched by Lightning
+            if run_dir is None:
+                run_dir = new_run_dir(runs_dir, task, recipe.name)
+            elif is_rank_zero() and run_dir.is_dir():  # refused before the data is loaded
+                lock = RunLock(run_dir).acquire()
+                _check_fresh_start(run_dir, overwrite, clear=False)
+        resolve_hardware(recipe.train)  # fail before anything is written
+        os.environ["ATTN_RUN_DIR"] = str(run_dir)  # DDP workers started by Lightning reuse this directory
+
+        L.seed_everything(recipe.train.seed, workers=True, verbose=False)
+        dm = spec.datamodule(recipe, data_dir)
+        dm.prepare_data()
+        dm.setup("fit")  # a data error stops here, before the run directory exists
+        module = spec.module(recipe, dm.meta)
+        module.data = dm
+        if ckpt_path is not None:
+            _check_resume_checkpoint(module, ckpt_path)
+        # pretrained weights the recipe names, also before the run directory exists; a resumed run
+        # restores every weight from its own checkpoint instead
+        pretrained = module.load_pretrained(Path(runs_dir)) if ckpt_path is None else None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if is_rank_zero() and lock is None:
+            lock = RunLock(run_dir).acquire()
+        if is_rank_zero() and resume is None:
+            _check_fresh_start(run_dir, overwrite, clear=True)
+        if lock is not None and lock.note:
+            warnings.warn(lock.note, stacklevel=1)
+        return _fit(task, recipe, module, dm, run_dir, ckpt_path, pretrained, extending, progress, extra_callbacks)
     finally:
+        if lock is not None:
+            lock.release()
         if is_rank_zero():
             os.environ.pop("ATTN_RUN_DIR", None)
+
+
+def _fit(
+    task: str,
+    recipe: Recipe,
+    module: Any,
+    dm: Any,
+    run_dir: Path,
+    ckpt_path: Path | None,
+    pretrained: dict[str, Any] | None,
+    extending: bool,
+    progress: bool | None,
+    extra_callbacks: list[Any] | None,
+) -> dict[str, Any]:
+    from attn_cli.trainer import build_trainer
+
+    start_run = _RunStart(run_dir, recipe, pretrained, extending)
+    journal = _LogsJournal(run_dir) if is_rank_zero() else None
+    trainer = build_trainer(
+        recipe.train, run_dir, progress=progress, callbacks=[*(extra_callbacks or []), start_run.callback()]
+    )
+    start = time.perf_counter()
+    try:
+        # the checkpoint named, read weights-only: without a path, Lightning inside SLURM resumes from the
+        # newest RUN/hpc_ckpt_*.ckpt of its own accord
+        trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+    except BaseException as err:
+        if start_run.done:
+            raise
+        if journal is not None:
+            journal.rollback()
+        if ckpt_path is not None and isinstance(err, Exception):
+            # Lightning restores the optimiser, schedule and loop state only here, inside fit
+            first = (str(err).strip().splitlines() or [""])[0]
+            raise AttnError(
+                f"cannot resume from {ckpt_path} ({type(err).__name__}: {first}); the run is left as it was"
+            ) from err
+        raise
+    start_run.begin()  # a resumed run that had nothing left to train never reaches on_train_start
     best = trainer.checkpoint_callback
     _final_validation(trainer, module, dm, recipe, best)
     wall = time.perf_counter() - start
@@ -240,13 +401,17 @@ def _final_validation(trainer: L.Trainer, module: Any, dm: Any, recipe: Recipe, 
 
     Lightning only validates on its schedule; a run cut by ``max_steps`` or ``max_time``
     mid-interval would otherwise never score its last weights. If they beat the best so
-    far (or nothing was scored yet), they become ``best.ckpt``.
+    far (or nothing was scored yet), they become ``best.ckpt``. The weights are saved as
+    ``last.ckpt`` first and validated from that file by name: a ``validate`` without a path
+    inside a SLURM job restores the newest ``hpc_ckpt_*.ckpt`` and scores those weights instead.
     """
     import torch
 
     if getattr(best, "_last_global_step_saved", -1) == trainer.global_step and best.best_model_score is not None:
         return
-    metrics = trainer.validate(module, datamodule=dm, verbose=False)
+    last = str(Path(best.dirpath) / "last.ckpt")
+    trainer.save_checkpoint(last)
+    metrics = trainer.validate(module, datamodule=dm, ckpt_path=last, weights_only=True, verbose=False)
     value = (metrics[0] if metrics else {}).get(recipe.train.monitor)
     if value is None:
         return
@@ -257,7 +422,7 @@ def _final_validation(trainer: L.Trainer, module: Any, dm: Any, recipe: Recipe, 
         path = str(Path(best.dirpath) / "best.ckpt")
         trainer.save_checkpoint(path)
         best.best_model_score, best.best_model_path = value, path
-    trainer.save_checkpoint(str(Path(best.dirpath) / "last.ckpt"))
+        trainer.save_checkpoint(last)  # its checkpoint callback state now names the new best
 
 
 def _timer_done(trainer: L.Trainer) -> bool:
@@ -305,10 +470,16 @@ def evaluate(
     out = eval_dir(run_dir, split, name)
     out.mkdir(parents=True, exist_ok=True)
     module.eval_out = out
+    module.eval_split = split
     module.data = dm
     trainer = build_trainer(recipe.train, run_dir, for_eval=True, progress=progress)
     start = time.perf_counter()
-    trainer.test(module, dataloaders=dm.split_loader(split), verbose=False)
+    # the checkpoint named, read weights-only: without a path, Lightning inside a SLURM job (SLURM_* variables)
+    # restores the run's newest hpc_ckpt_*.ckpt over these weights and scores that instead
+    with warnings.catch_warnings():
+        # the warning asks for the training's ModelCheckpoint: evaluation restores the weights alone, on purpose
+        warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`")
+        trainer.test(module, dataloaders=dm.split_loader(split), ckpt_path=str(ckpt), weights_only=True, verbose=False)
     seconds = time.perf_counter() - start
     if not trainer.is_global_zero:
         return {}
@@ -324,6 +495,7 @@ def evaluate(
         "command": run_info()["command"],
         "eval_wall_s": round(seconds, 2),
         "devices": trainer.world_size,
+        "notes": [f"scored checkpoint {ckpt}"],
     }
     write_json(out / "metrics.json", result)
     return result
@@ -347,15 +519,15 @@ def average_checkpoints(paths: list[Path], out: Path) -> Path:
     ``-average``): floating-point tensors are averaged, everything else (metadata, step) comes from the last one."""
     import torch
 
-    from attn_cli.tasks.base import load_checkpoint
+    from attn_cli.tasks.base import load_checkpoint, read_checkpoint
 
     if len(paths) < 2:
         raise AttnError("give at least two checkpoints to average")
     tasks = set()
     ckpts = []
     for path in paths:
-        load_checkpoint(Path(path), task=_task_of(Path(path)))  # validates: readable, an attn checkpoint
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(Path(path))  # weights only: readable, safe, an attn checkpoint
+        load_checkpoint(Path(path), task=str(ckpt["attn"].get("task")))  # and its weights fit its model
         tasks.add((ckpt["attn"]["task"], ckpt["attn"]["recipe"]["model"]["name"]))
         ckpts.append(ckpt)
     if len(tasks) > 1:
@@ -380,18 +552,6 @@ def average_checkpoints(paths: list[Path], out: Path) -> Path:
     with atomic_path(out) as tmp:
         torch.save(merged, tmp)
     return out
-
-
-def _task_of(path: Path) -> str:
-    import torch
-
-    try:
-        info = torch.load(path, map_location="cpu", weights_only=False).get("attn") or {}
-    except Exception as err:
-        raise AttnError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__})") from err
-    if "task" not in info:
-        raise AttnError(f"{path} is not an attn checkpoint (no 'attn' metadata)")
-    return str(info["task"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,12 +3,16 @@
 ``runs/<task>/<recipe>/<run-id>/`` holds ``recipe.yaml`` (resolved), ``run.json``
 (command, git sha, hardware, versions), ``checkpoints/{best,last}.ckpt``, ``logs/``
 (CSV), ``tb/`` (TensorBoard), ``train_done.json`` once training finished, and
-``eval/<split>/`` with ``metrics.json`` and predictions.
+``eval/<split>/`` with ``metrics.json`` and predictions. While a training writes into a run
+directory it holds ``.lock`` there (:class:`RunLock`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import fcntl
+import json
 import os
 import platform
 import secrets
@@ -134,3 +138,90 @@ def find_checkpoint(run_dir: Path, which: str = "best") -> Path:
 def train_summary(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "train_done.json"
     return read_json(path) if path.is_file() else {}
+
+
+class RunLock:
+    """An advisory lock on a run directory, held by the one process that trains into it.
+
+    ``fcntl.flock`` on ``RUN/.lock``: the kernel drops it when the holder exits, however it
+    dies, so a second ``attn train`` into the same directory is refused for exactly as long
+    as the first one lives. The file names the holder (pid, host) for the refusal message.
+    One left behind by a killed process on this host is taken over with a note, and so is
+    one left by an earlier run of the same SLURM job (a requeued job restarts, maybe on
+    another node, only after its previous run ended); one naming another host is refused,
+    since its pid cannot be checked from here (and flock may be local to each host on a
+    network file system). Only the launching process (rank zero)
+    takes it: Lightning's DDP workers run inside its lifetime. ``attn eval`` takes no lock:
+    reading a run being trained is allowed.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".lock"
+        self.fd: int | None = None
+        self.note = ""  # what was taken over, for the command to print
+
+    def acquire(self) -> RunLock:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                holder = _read_holder(fd)
+                os.close(fd)
+                if err.errno in (errno.EAGAIN, errno.EACCES):
+                    raise self._busy(holder) from None
+                raise AttnError(f"cannot lock {self.path} ({err.strerror}); train into a local --run-dir") from err
+            # the holder before us may have removed the file between our open and flock: keep the lock
+            # only on the file that is there now, or two processes could each lock a different inode
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        holder = _read_holder(fd)
+        job = os.environ.get("SLURM_JOB_ID")
+        if holder:
+            requeued = job is not None and holder.get("slurm_job") == job
+            if holder.get("host") != platform.node() and not requeued:
+                os.close(fd)
+                raise self._busy(holder, other_host=True)
+            self.note = f"took over the stale lock of {_describe(holder)} on {self.path.parent} " + (
+                f"(an earlier run of SLURM job {job})" if requeued else "(that process is gone)"
+            )
+        me = {"pid": os.getpid(), "host": platform.node(), **({"slurm_job": job} if job else {})}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode() + b"\n", 0)
+        self.fd = fd
+        return self
+
+    def _busy(self, holder: dict[str, Any], other_host: bool = False) -> AttnError:
+        who = _describe(holder) if holder else "another process"
+        if other_host:
+            return AttnError(
+                f"run {self.path.parent} is locked by {who}; if that process is gone, delete {self.path}, "
+                "else train into another --run-dir"
+            )
+        return AttnError(
+            f"run {self.path.parent} is being trained by {who}; wait for it, or train into another --run-dir"
+        )
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        os.unlink(self.path)  # while still holding it: whoever comes next locks a fresh file
+        os.close(self.fd)
+        self.fd = None
+
+
+def _read_holder(fd: int) -> dict[str, Any]:
+    try:
+        holder = json.loads(os.pread(fd, 1000, 0) or b"{}")
+    except ValueError:
+        return {"pid": "?", "host": "?"}
+    return holder if isinstance(holder, dict) else {"pid": "?", "host": "?"}
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"

@@ -23,6 +23,6 @@ def test_memory_metrics_recompute_from_predictions(path: Path) -> None:
     elif "task" in rows[0]:
         got = qa_metrics(rows)
     else:
-        got = seq_metrics(rows, rec["split"])
+        got = seq_metrics(rows)
     for name, metric in rec["metrics"].items():
         assert got[name] == pytest.approx(metric["value"], abs=1e-6), name

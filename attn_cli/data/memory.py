@@ -177,7 +177,16 @@ class MemoryDataModule(AttnDataModule):
                     rows += read_jsonl(self.data_dir / self.cfg.dataset / f"qa{n}" / f"{split}.jsonl")
                 self.splits[split] = BabiDataset(rows, w, a, self.cfg.memory_size)
         else:
-            sets = torch.load(self.data_dir / self.cfg.dataset / "eval_sets.pt", weights_only=False)
+            # plain tensors in dicts and lists (data_prep.ntm_tasks): weights_only needs nothing more, and
+            # a full unpickle of a prepared file someone sends you could run code
+            path = self.data_dir / self.cfg.dataset / "eval_sets.pt"
+            try:
+                sets = torch.load(path, weights_only=True)
+            except Exception as err:  # damaged zip, or pickled objects beyond tensors (refused)
+                raise AttnError(
+                    f"{path} is damaged or holds more than tensors ({type(err).__name__}); "
+                    f"prepare {self.cfg.dataset} again with --force"
+                ) from err
             c = self.cfg
             self.splits["train"] = NtmDataset(
                 self.manifest["kind"], self.meta["width"], c.train_size, self.seed, c.min_len, c.max_len

@@ -85,10 +85,12 @@ class GridCNN(nn.Module):
         if not path.is_file():
             raise AttnError(f"model.encoder_weights: {path} does not exist")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:  # damaged zip / pickle: several exception types
+            # weights only: a full unpickle runs whatever a checkpoint someone sends you names
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # damaged zip / pickle, or pickled objects beyond weights: several types
             raise AttnError(
-                f"model.encoder_weights: {path} is corrupt or not a checkpoint ({type(err).__name__})"
+                f"model.encoder_weights: {path} is corrupt or not a checkpoint, or holds more than weights "
+                f"({type(err).__name__})"
             ) from err
         state = state.get("state_dict", state) if isinstance(state, dict) else {}
         body = {k.split("trunk.body.", 1)[1]: v for k, v in state.items() if "trunk.body." in k}

@@ -10,11 +10,18 @@ Evaluation protocol (DESIGN §5): ``validation_step`` / ``test_step`` return a l
 ranks are gathered, the duplicates a distributed sampler pads in are dropped by id,
 and :meth:`AttnModule.score` computes the metrics once on the full, ordered set, so
 N processes give exactly the numbers of one.
+
+Two things are kept apart: the *split* whose examples (and references) are scored, and
+whether the scoring is *final* (``attn eval``: the recipe's beam, unk replacement, the
+PTB-tokenised caption scorer, per-length NTM scores) or the cheaper protocol that
+validation runs during training. ``attn eval --split val`` is final scoring of the
+validation split; it once looked up the test split's references for it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -65,6 +72,7 @@ class AttnModule(L.LightningModule):
         self.model = self.build_model(recipe, meta)
         self.data: AttnDataModule | None = None  # set by run.train / run.evaluate: the split datasets
         self.eval_out: Path | None = None  # set by `attn eval`: where predictions/metrics go
+        self.eval_split = "test"  # set by `attn eval`: the split its test loop scores
         self.metrics_info: dict[str, str] = {}  # non-numeric facts about the scores (e.g. sacrebleu's signature)
         self._rows: list[dict[str, Any]] = []
         self._rng_to_restore: torch.Tensor | None = None
@@ -82,10 +90,12 @@ class AttnModule(L.LightningModule):
         return load(runs_dir) if load is not None else None
 
     # -- to implement -------------------------------------------------------------------
-    def predict_rows(self, batch: Any, split: str) -> list[dict[str, Any]]:
+    def predict_rows(self, batch: Any, split: str, *, final: bool = True) -> list[dict[str, Any]]:
+        """One row per example of ``batch``, drawn from ``split`` (its references come from that split);
+        ``final``: the evaluation protocol of ``attn eval``, else validation's."""
         raise NotImplementedError
 
-    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+    def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
         raise NotImplementedError
 
     def save_predictions(self, rows: list[dict[str, Any]], out: Path) -> None:
@@ -117,10 +127,10 @@ class AttnModule(L.LightningModule):
 
     # -- evaluation -----------------------------------------------------------------------
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._rows.extend(self.predict_rows(batch, "val"))
+        self._rows.extend(self.predict_rows(batch, "val", final=False))
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._rows.extend(self.predict_rows(batch, "test"))
+        self._rows.extend(self.predict_rows(batch, self.eval_split, final=True))
 
     def on_validation_epoch_start(self) -> None:
         self._rows = []
@@ -131,13 +141,13 @@ class AttnModule(L.LightningModule):
         rows, self._rows = gather_rows(self._rows), []
         if self.trainer.sanity_checking or not rows:
             return
-        metrics = self.score(rows, "val")
+        metrics = self.score(rows, "val", final=False)
         # every rank holds the same gathered rows, so the values agree without a reduction
         self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, prog_bar=True, sync_dist=False)
 
     def on_test_epoch_end(self) -> None:
         rows, self._rows = gather_rows(self._rows), []
-        self.last_metrics = self.score(rows, "test") if rows else {}
+        self.last_metrics = self.score(rows, self.eval_split, final=True) if rows else {}
         if self.eval_out is not None and self.trainer.is_global_zero:
             self.save_predictions(rows, self.eval_out)
 
@@ -245,21 +255,41 @@ class Task:
         raise AttnError(f"task {self.name!r} has no visualisation yet")
 
 
-def load_checkpoint(path: Path, task: str, overrides: dict[str, Any] | None = None) -> tuple[AttnModule, Recipe]:
-    """Rebuild the module stored in an attn checkpoint; clear errors for corrupt or foreign files."""
-    from attn_cli.registry import TASKS
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents, unpickled with ``weights_only=True``: tensors, numbers, strings and
+    containers only. A full unpickle runs whatever callables the file names (a ``__reduce__`` payload)
+    before any check could refuse it, so a checkpoint someone sends you must never get one; ours
+    (Lightning's dict, the ``attn`` metadata, the RNG state) need nothing more."""
+    import pickle
 
     if not path.is_file():
         raise AttnError(f"checkpoint {path} does not exist")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for damaged zip/pickle data
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # the safe unpickler names what it refused ("Unsupported global: GLOBAL io.open ..."); anything else
+        # it cannot read is damage
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found is None:
+            raise AttnError(f"checkpoint {path} is corrupt or truncated (UnpicklingError); use another") from err
         raise AttnError(
-            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}); use another with --checkpoint"
+            f"checkpoint {path} holds pickled objects other than weights ({found.group(1)}), which could run "
+            "code; refused (load only checkpoints written by attn)"
         ) from err
+    except Exception as err:  # torch raises several types for damaged zip/pickle data
+        raise AttnError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__}); use another") from err
     info = ckpt.get("attn") if isinstance(ckpt, dict) else None
-    if not info or "state_dict" not in ckpt:
+    if not isinstance(info, dict) or "task" not in info or "state_dict" not in ckpt:
         raise AttnError(f"{path} is not an attn checkpoint (no 'attn' metadata)")
+    return ckpt
+
+
+def load_checkpoint(path: Path, task: str, overrides: dict[str, Any] | None = None) -> tuple[AttnModule, Recipe]:
+    """Rebuild the module stored in an attn checkpoint; clear errors for corrupt, foreign or unsafe files."""
+    from attn_cli.registry import TASKS
+
+    ckpt = read_checkpoint(path)
+    info = ckpt["attn"]
     if info["task"] != task:
         raise AttnError(f"checkpoint {path} is of task {info['task']!r}, not {task!r}; use `attn eval {info['task']}`")
     data = dict(info["recipe"])

@@ -87,13 +87,13 @@ class CaptionModule(AttnModule):
     def words(self, tokens: list[int]) -> list[str]:
         return [self.itos[t] for t in tokens]
 
-    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
         memory = self.model.encode(batch["x"])
         nll = self.model.nll(select(memory, batch["cap_img"]), batch["tok_in"], batch["tok_out"])  # (N,)
         ntok = (batch["tok_out"] != self.model.pad).sum(1)  # (N,)
         per_img_nll = torch.zeros(len(batch["ids"])).index_add_(0, batch["cap_img"], nll.float().cpu())
         per_img_tok = torch.zeros(len(batch["ids"]), dtype=torch.long).index_add_(0, batch["cap_img"], ntok.cpu())
-        beam = self.recipe.eval.val_beam if split == "val" else self.recipe.eval.beam
+        beam = self.recipe.eval.beam if final else self.recipe.eval.val_beam
         hyps = self.decode(memory, len(batch["ids"]), beam)
         ds = self.data._load(split)
         rows = []
@@ -125,11 +125,10 @@ class CaptionModule(AttnModule):
             rows.append(row)
         return rows
 
-    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
-        final = split != "val"
+    def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
         metrics = caption_metrics(rows, final=final, meteor=final and self.recipe.eval.meteor)
         ev = self.recipe.eval
-        beam = ev.val_beam if split == "val" else ev.beam
+        beam = ev.beam if final else ev.val_beam
         self.metrics_info = {
             "decoding": "free-running, " + ("greedy" if beam == 1 else f"beam {beam}"),
             "scorer": "pycocoevalcap, PTB tokenizer, all references"

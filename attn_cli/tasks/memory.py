@@ -67,13 +67,13 @@ def qa_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
     return metrics
 
 
-def seq_metrics(rows: list[dict[str, Any]], split: str) -> dict[str, float]:
-    """NTM tasks: bits per sequence overall and, outside validation, per test length (with wrong bits)."""
+def seq_metrics(rows: list[dict[str, Any]], final: bool = True) -> dict[str, float]:
+    """NTM tasks: bits per sequence overall and, in final scoring (not validation), per length (with wrong bits)."""
     by_len: dict[int, list[dict]] = defaultdict(list)
     for r in rows:
         by_len[int(r["length"])].append(r)
     metrics = {"bits_per_seq": sum(r["bits"] for r in rows) / len(rows)}
-    if split != "val":
+    if final:
         for n, rs in sorted(by_len.items()):
             metrics[f"bits_per_seq/len{n}"] = sum(r["bits"] for r in rs) / len(rs)
             metrics[f"bit_errors/len{n}"] = sum(r["bit_errors"] for r in rs) / len(rs)
@@ -122,7 +122,7 @@ class MemoryModule(AttnModule):
         return loss
 
     # -- evaluation -----------------------------------------------------------------------
-    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
         rows = []
         if self.kind == "qa":
             out, nll = self._qa(batch)
@@ -154,8 +154,8 @@ class MemoryModule(AttnModule):
             )
         return rows
 
-    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
-        return qa_metrics(rows) if self.kind == "qa" else seq_metrics(rows, split)
+    def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
+        return qa_metrics(rows) if self.kind == "qa" else seq_metrics(rows, final)
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
@@ -297,7 +297,7 @@ class ReaderModule(AttnModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         return loss
 
-    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
         out, nll = self._forward(batch)
         pred = out["logits"].argmax(-1)
         return [
@@ -311,7 +311,7 @@ class ReaderModule(AttnModule):
             for i in range(len(batch["ids"]))
         ]
 
-    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+    def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
         return accuracy_metrics(rows)
 
 

@@ -141,18 +141,18 @@ class NmtModule(AttnModule):
             return greedy(decoder, memory, b, BOS, EOS, max_len)
         return beam_search(decoder, memory, b, BOS, EOS, beam, max_len, ev.alpha)
 
-    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
         ev = self.recipe.eval
-        with_ppl = ev.perplexity or split == "val"
+        with_ppl = ev.perplexity or not final
         nll, ntok = self._nll(batch) if with_ppl else (None, None)
-        hyps = self.decode(batch, ev.val_beam if split == "val" else ev.beam)
+        hyps = self.decode(batch, ev.beam if final else ev.val_beam)
         ds, detok = self.data._load(split), self.data.detok
         rows = []
         for i, hyp in enumerate(hyps):
             idx = int(batch["ids"][i])
             tokens = [self.tgt_itos[t] for t in hyp.tokens]
             src_tokens = ds.src_tokens[idx]
-            if ev.unk_replace and split != "val":
+            if ev.unk_replace and final:
                 tokens = replace_unks(tokens, hyp.attn, src_tokens, self.dictionary)
             rows.append(
                 {
@@ -166,14 +166,12 @@ class NmtModule(AttnModule):
             )
         return rows
 
-    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+    def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
         ev = self.recipe.eval
         lower = self.meta.get("lowercase", False) if ev.bleu_lowercase is None else ev.bleu_lowercase
         bleu = corpus_bleu([r["hyp"] for r in rows], [r["ref"] for r in rows], lowercase=lower)
-        self.metrics_info = {
-            "bleu_signature": bleu.signature,
-            "decoding": "greedy" if (ev.val_beam if split == "val" else ev.beam) == 1 else f"beam {ev.beam}",
-        }
+        beam = ev.beam if final else ev.val_beam
+        self.metrics_info = {"bleu_signature": bleu.signature, "decoding": "greedy" if beam == 1 else f"beam {beam}"}
         metrics = {"bleu": bleu.score}
         if all("nll" in r for r in rows):
             metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))

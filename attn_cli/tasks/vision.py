@@ -36,7 +36,7 @@ class VisionModule(AttnModule):
             self.log(f"train/{k}", v, batch_size=len(batch["ids"]))
         return loss
 
-    def predict_rows(self, batch: dict[str, torch.Tensor], split: str) -> list[dict[str, Any]]:
+    def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
         kind = self.model.kind
         seed = self.recipe.eval.seed * 1_000_003 + int(batch["ids"][0])  # per batch, reproducible
         if kind == "generate":
@@ -58,7 +58,7 @@ class VisionModule(AttnModule):
             rows.append(row)
         return rows
 
-    def score(self, rows: list[dict[str, Any]], split: str) -> dict[str, float]:
+    def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
         kind = self.model.kind
         n = len(rows)
         if kind == "generate":
