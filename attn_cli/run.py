@@ -487,28 +487,38 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
     atomic_write(dest / "learning_curve.csv", text.getvalue())
 
 
-RECORD_FILE_LIMIT = 2_000_000  # bytes per predictions file kept in results/ (the repository stays small)
+RECORD_GZIP_OVER = 64_000  # bytes: a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)
+RECORD_FILE_LIMIT = 2_000_000  # bytes: a file over this even gzipped is left out of results/ (the run keeps it)
+# Views of predictions.jsonl that evaluation writes for outside tools (hyp.txt / ref.txt for sacrebleu's command
+# line, captions.json in the COCO results format): the record's predictions regenerate them (results/README.md).
+RECORD_DERIVED = ("hyp.txt", "ref.txt", "captions.json")
+RECORD_TEXT = (".jsonl", ".json", ".txt", ".csv")  # gzip shrinks these; PNGs are compressed already
 
 
 def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
-    """Copy the evaluation's prediction files into a record: as they are when small, gzipped when
-    over the limit, and left out (named, with their size, the run keeps them) when even that is too big."""
+    """Copy the evaluation's prediction files into a record: as they are when small, text gzipped when over
+    ``RECORD_GZIP_OVER`` (``mtime=0``: recording the same file twice gives the same bytes), and left out (named,
+    with their size, the run keeps them) when still over ``RECORD_FILE_LIMIT``. Files a re-recording replaces
+    (the other of ``x`` / ``x.gz``, a derived view) are removed, so a record never holds two versions."""
     import gzip
 
     kept, left_out = [], []
     for p in sorted(src.iterdir()):
         if not p.is_file() or p.name == "metrics.json":
             continue
-        if p.stat().st_size < RECORD_FILE_LIMIT:
-            atomic_write(dest / p.name, p.read_bytes())
-            kept.append(p.name)
-            continue
-        packed = gzip.compress(p.read_bytes(), mtime=0)
-        if len(packed) < RECORD_FILE_LIMIT:
-            atomic_write(dest / f"{p.name}.gz", packed)
-            kept.append(f"{p.name}.gz")
-        else:
-            left_out.append(f"{p.name} ({p.stat().st_size} bytes; {len(packed)} gzipped; kept in the run)")
+        written = ""
+        if p.name not in RECORD_DERIVED:
+            data, name = p.read_bytes(), p.name
+            if len(data) > RECORD_GZIP_OVER and p.suffix in RECORD_TEXT:
+                data, name = gzip.compress(data, mtime=0), f"{p.name}.gz"
+            if len(data) < RECORD_FILE_LIMIT:
+                atomic_write(dest / name, data)
+                kept.append(written := name)
+            else:
+                packed = f"; {len(data)} gzipped" if name != p.name else ""
+                left_out.append(f"{p.name} ({p.stat().st_size} bytes{packed}; kept in the run)")
+        for stale in {p.name, f"{p.name}.gz"} - {written}:
+            (dest / stale).unlink(missing_ok=True)
     return kept, left_out
 
 

@@ -199,7 +199,7 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     ):
         assert key in rec, key
     assert rec["metrics"]["bleu"]["unit"].startswith("BLEU")
-    assert (path.parent / "hyp.txt").is_file()
+    assert "predictions.jsonl" in rec["predictions"] and not (path.parent / "hyp.txt").exists()  # a view of it
     # a validation record sits beside the test record, it does not overwrite it
     run.evaluate("nmt", trained, split="val", data_dir=generated_data, progress=False)
     val = run.record("nmt", trained, split="val", results_dir=tmp_path / "results")
@@ -229,12 +229,13 @@ def test_record_gzips_large_predictions_and_names_what_it_leaves_out(
 
     run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
     preds = trained / "eval" / "test" / "predictions.jsonl"
-    monkeypatch.setattr(run, "RECORD_FILE_LIMIT", preds.stat().st_size)  # predictions.jsonl is now "too big"
+    monkeypatch.setattr(run, "RECORD_GZIP_OVER", preds.stat().st_size - 1)  # predictions.jsonl is now "large"
     path = run.record("nmt", trained, results_dir=tmp_path / "results")
     rec = json.loads(path.read_text())
     assert "predictions.jsonl.gz" in rec["predictions"] and "predictions.jsonl" not in rec["predictions"]
     assert read_jsonl(path.parent / "predictions.jsonl.gz") == read_jsonl(preds)
     assert gzip.decompress((path.parent / "predictions.jsonl.gz").read_bytes()) == preds.read_bytes()
+    assert run.rescore("nmt", trained, path.parent / "predictions.jsonl.gz") == run.rescore("nmt", trained, preds)
     monkeypatch.setattr(run, "RECORD_FILE_LIMIT", 10)  # nothing fits, even gzipped
     rec = json.loads(run.record("nmt", trained, results_dir=tmp_path / "r2").read_text())
     assert rec["predictions"] == [] and any(x.startswith("predictions.jsonl (") for x in rec["predictions_left_out"])

@@ -9,7 +9,7 @@ import pytest
 
 from attn_cli.metrics.text import corpus_bleu
 from attn_cli.registry import TABLES
-from attn_cli.tables.base import all_tables_markdown, load_results
+from attn_cli.tables.base import all_tables_markdown, load_results, record_predictions
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = sorted(RESULTS.rglob("result.json"))
@@ -33,8 +33,8 @@ def test_record_has_the_required_facts(path: Path) -> None:
 @pytest.mark.parametrize("path", NMT, ids=[str(p.relative_to(RESULTS)) for p in NMT])
 def test_nmt_bleu_recomputes_from_the_saved_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    hyps = (path.parent / "hyp.txt").read_text(encoding="utf-8").splitlines()
-    refs = (path.parent / "ref.txt").read_text(encoding="utf-8").splitlines()
+    rows = record_predictions(path)
+    hyps, refs = [r["hyp"] for r in rows], [r["ref"] for r in rows]
     lowercase = "case:lc" in rec.get("info", {}).get("bleu_signature", "case:lc")
     assert corpus_bleu(hyps, refs, lowercase=lowercase).score == pytest.approx(
         rec["metrics"]["bleu"]["value"], abs=1e-9

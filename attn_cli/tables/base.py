@@ -108,6 +108,21 @@ def load_results(results_dir: Path) -> dict[tuple[str, str, str, str], dict[str,
     return out
 
 
+def record_predictions(result_json: Path) -> list[dict[str, Any]]:
+    """A record's prediction rows, read from the file its ``result.json`` lists: ``predictions.jsonl``, or
+    ``predictions.jsonl.gz`` when `attn record` gzipped it (``run.RECORD_GZIP_OVER``). Tests and scripts
+    recompute the recorded numbers from these rows with the reference libraries."""
+    from attn_cli.io import read_json, read_jsonl
+
+    listed = read_json(result_json).get("predictions", [])
+    names = [n for n in ("predictions.jsonl", "predictions.jsonl.gz") if n in listed]
+    if not names:
+        raise AttnError(
+            f"{result_json} lists no predictions.jsonl(.gz) (left out: too big); rescore from the run's eval/ folder"
+        )
+    return read_jsonl(result_json.parent / names[0])
+
+
 def _value(results: dict, ref: Ref) -> float | None:
     if None in (ref.task, ref.dataset, ref.recipe, ref.metric):
         return None
