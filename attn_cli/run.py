@@ -406,8 +406,12 @@ def eval_dir(run_dir: Path, split: str, name: str | None = None) -> Path:
     return run_dir / "eval" / (split if not name else f"{split}@{name.replace('/', '-')}")
 
 
-def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None) -> Path:
-    """Copy an evaluated run's durable facts into ``results/`` (small files only)."""
+def record(
+    task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None, allow_dirty: bool = False
+) -> Path:
+    """Copy an evaluated run's durable facts into ``results/`` (small files only). A run trained from uncommitted
+    code (a ``-dirty`` git sha in any segment) is refused unless ``allow_dirty``: its sha does not name the code
+    that ran, and the tables mark such rows with a dagger."""
     run_dir = check_run_dir(Path(run))
     named = eval_dir(run_dir, split, name)
     src = named if (named / "metrics.json").is_file() else run_dir / "eval" / split
@@ -421,6 +425,12 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
     recipe = recipe_from_dict(dict(data), name=data["name"], task=task)
     spec = TASKS.get(task)
     info = read_json(run_dir / "run.json")
+    dirty = [s["git_sha"] for s in info.get("segments", []) if str(s.get("git_sha", "")).endswith("-dirty")]
+    if dirty and not allow_dirty:
+        raise AttnError(
+            f"run {run_dir} was trained from uncommitted code (git sha {dirty[-1]}); commit and train again, "
+            "or add --allow-dirty to record it marked † in the tables"
+        )
     done = train_summary(run_dir)
     # --name records one evaluation of a run as its own table row (e.g. "luong-local-p+unk");
     # a non-test split is recorded beside the test record, never over it: results/.../<name>-val/

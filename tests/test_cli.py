@@ -241,6 +241,26 @@ def test_record_gzips_large_predictions_and_names_what_it_leaves_out(
     assert rec["predictions"] == [] and any(x.startswith("predictions.jsonl (") for x in rec["predictions_left_out"])
 
 
+def test_record_refuses_a_run_of_uncommitted_code_unless_allowed(
+    trained: Path, generated_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
+    dirty = tmp_path / "run"
+    shutil.copytree(trained, dirty)
+    info = json.loads((dirty / "run.json").read_text())
+    info["segments"][0]["git_sha"] = "0123abcd-dirty"  # as `attn train` writes it from a tree with local edits
+    (dirty / "run.json").write_text(json.dumps(info))
+    results = tmp_path / "results"
+    code, _, err = run_cli("--results-dir", str(results), "record", "nmt", "--run", str(dirty))
+    one_line_error(code, err, "uncommitted code (git sha 0123abcd-dirty)")
+    assert "--allow-dirty" in err and not results.exists()
+    code, _, err = run_cli("--results-dir", str(results), "record", "nmt", "--run", str(dirty), "--allow-dirty")
+    assert code == 0, err
+    assert json.loads(next(results.rglob("result.json")).read_text())["git_sha"].endswith("-dirty")
+
+
 def test_console_script_exit_code(tmp_path: Path) -> None:
     exe = ATTN_EXE
     env = {**os.environ, "ATTN_DATA": str(tmp_path)}
