@@ -220,6 +220,7 @@ def _evaluate(
     ensemble: list[Path],
     from_predictions: Optional[Path] = None,
     name: Optional[str] = None,
+    allow_dirty: bool = False,
 ) -> None:
     if name is not None and not record_:
         raise AttnError("--name names a record; add --record")
@@ -256,7 +257,7 @@ def _evaluate(
     for line in result.get("notes", []):
         console.print(line)
     if record_:
-        path = run.record(task, run_, split=split, results_dir=State.results_dir, name=name)
+        path = run.record(task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty)
         console.print(f"recorded {path}")
 
 
@@ -277,6 +278,7 @@ def _eval_command(
     beam: Optional[int] = typer.Option(None, "--beam", help="Beam size (1 = greedy)."),
     record_: bool = typer.Option(False, "--record", help="Also record the result under results/."),
     name: Optional[str] = typer.Option(None, "--name", help="With --record: the row name (default: the recipe)."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --record: record a run of uncommitted code."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Devices for evaluation."),
     accelerator: Optional[str] = typer.Option(None, "--accelerator", help="cpu, gpu or auto."),
     ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
@@ -285,7 +287,19 @@ def _eval_command(
     ),
 ) -> None:
     _evaluate(
-        task, run_, split, set_, checkpoint, beam, record_, devices, accelerator, ensemble, from_predictions, name
+        task,
+        run_,
+        split,
+        set_,
+        checkpoint,
+        beam,
+        record_,
+        devices,
+        accelerator,
+        ensemble,
+        from_predictions,
+        name,
+        allow_dirty,
     )
 
 
@@ -299,6 +313,9 @@ def record(
     run_: Path = typer.Option(..., "--run", help="An evaluated run directory."),
     split: str = typer.Option("test", "--split"),
     name: Optional[str] = typer.Option(None, "--name", help="Record under this name instead of the recipe's."),
+    allow_dirty: bool = typer.Option(
+        False, "--allow-dirty", help="Record a run trained from uncommitted code (its table rows get a †)."
+    ),
 ) -> None:
     """Copy an evaluated run into results/<task>/<dataset>/<recipe>/result.json.
 
@@ -307,7 +324,8 @@ def record(
     names.check_task(task)
     from attn_cli import run
 
-    console.print(f"recorded {run.record(task, run_, split=split, results_dir=State.results_dir, name=name)}")
+    path = run.record(task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty)
+    console.print(f"recorded {path}")
 
 
 @app.command("average")

@@ -563,8 +563,12 @@ def eval_dir(run_dir: Path, split: str, name: str | None = None) -> Path:
     return run_dir / "eval" / (split if not name else f"{split}@{name.replace('/', '-')}")
 
 
-def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None) -> Path:
-    """Copy an evaluated run's durable facts into ``results/`` (small files only)."""
+def record(
+    task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None, allow_dirty: bool = False
+) -> Path:
+    """Copy an evaluated run's durable facts into ``results/`` (small files only). A run trained from uncommitted
+    code (a ``-dirty`` git sha in any segment) is refused unless ``allow_dirty``: its sha does not name the code
+    that ran, and the tables mark such rows with a dagger."""
     run_dir = check_run_dir(Path(run))
     named = eval_dir(run_dir, split, name)
     src = named if (named / "metrics.json").is_file() else run_dir / "eval" / split
@@ -578,6 +582,12 @@ def record(task: str, run: Path, *, split: str = "test", results_dir: Path, name
     recipe = recipe_from_dict(dict(data), name=data["name"], task=task)
     spec = TASKS.get(task)
     info = read_json(run_dir / "run.json")
+    dirty = [s["git_sha"] for s in info.get("segments", []) if str(s.get("git_sha", "")).endswith("-dirty")]
+    if dirty and not allow_dirty:
+        raise AttnError(
+            f"run {run_dir} was trained from uncommitted code (git sha {dirty[-1]}); commit and train again, "
+            "or add --allow-dirty to record it marked † in the tables"
+        )
     done = train_summary(run_dir)
     # --name records one evaluation of a run as its own table row (e.g. "luong-local-p+unk");
     # a non-test split is recorded beside the test record, never over it: results/.../<name>-val/
@@ -644,28 +654,38 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
     atomic_write(dest / "learning_curve.csv", text.getvalue())
 
 
-RECORD_FILE_LIMIT = 2_000_000  # bytes per predictions file kept in results/ (the repository stays small)
+RECORD_GZIP_OVER = 64_000  # bytes: a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)
+RECORD_FILE_LIMIT = 2_000_000  # bytes: a file over this even gzipped is left out of results/ (the run keeps it)
+# Views of predictions.jsonl that evaluation writes for outside tools (hyp.txt / ref.txt for sacrebleu's command
+# line, captions.json in the COCO results format): the record's predictions regenerate them (results/README.md).
+RECORD_DERIVED = ("hyp.txt", "ref.txt", "captions.json")
+RECORD_TEXT = (".jsonl", ".json", ".txt", ".csv")  # gzip shrinks these; PNGs are compressed already
 
 
 def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
-    """Copy the evaluation's prediction files into a record: as they are when small, gzipped when
-    over the limit, and left out (named, with their size, the run keeps them) when even that is too big."""
+    """Copy the evaluation's prediction files into a record: as they are when small, text gzipped when over
+    ``RECORD_GZIP_OVER`` (``mtime=0``: recording the same file twice gives the same bytes), and left out (named,
+    with their size, the run keeps them) when still over ``RECORD_FILE_LIMIT``. Files a re-recording replaces
+    (the other of ``x`` / ``x.gz``, a derived view) are removed, so a record never holds two versions."""
     import gzip
 
     kept, left_out = [], []
     for p in sorted(src.iterdir()):
         if not p.is_file() or p.name == "metrics.json":
             continue
-        if p.stat().st_size < RECORD_FILE_LIMIT:
-            atomic_write(dest / p.name, p.read_bytes())
-            kept.append(p.name)
-            continue
-        packed = gzip.compress(p.read_bytes(), mtime=0)
-        if len(packed) < RECORD_FILE_LIMIT:
-            atomic_write(dest / f"{p.name}.gz", packed)
-            kept.append(f"{p.name}.gz")
-        else:
-            left_out.append(f"{p.name} ({p.stat().st_size} bytes; {len(packed)} gzipped; kept in the run)")
+        written = ""
+        if p.name not in RECORD_DERIVED:
+            data, name = p.read_bytes(), p.name
+            if len(data) > RECORD_GZIP_OVER and p.suffix in RECORD_TEXT:
+                data, name = gzip.compress(data, mtime=0), f"{p.name}.gz"
+            if len(data) < RECORD_FILE_LIMIT:
+                atomic_write(dest / name, data)
+                kept.append(written := name)
+            else:
+                packed = f"; {len(data)} gzipped" if name != p.name else ""
+                left_out.append(f"{p.name} ({p.stat().st_size} bytes{packed}; kept in the run)")
+        for stale in {p.name, f"{p.name}.gz"} - {written}:
+            (dest / stale).unlink(missing_ok=True)
     return kept, left_out
 
 

@@ -12,12 +12,13 @@ phrasings it chose. Reads the recorded predictions; prints one line per record.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 from pycocoevalcap.cider.cider import Cider
+
+from attn_cli.tables.base import record_predictions
 
 DIGITS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
 
@@ -35,7 +36,7 @@ def template(hyp: str, refs: list[str]) -> int:
 
 def main(root: Path) -> None:
     for result in sorted(root.glob("*/result.json")):
-        rows = [json.loads(line) for line in (result.parent / "predictions.jsonl").open()]
+        rows = record_predictions(result)
         gts = {r["id"]: r["refs"] for r in rows}
         chosen = {r["id"]: template(r["hyp"], r["refs"]) for r in rows}
         score, _ = Cider().compute_score(gts, {r["id"]: [r["hyp"]] for r in rows})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ ATTN_EXE = str(Path(sys.executable).parent / "attn")
 SHARED_DATA = Path(os.environ.get("ATTN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def committed_sha() -> Iterator[None]:
+    """Runs trained by the tests name a fixed clean sha: `attn record` refuses runs of uncommitted code, and
+    whether the checkout running the tests has uncommitted changes must not decide whether a test passes."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTN_GIT_SHA", "0123abcd")
+        yield
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import torch
 
 from attn_cli import run
 from attn_cli.config import load_recipe
-from attn_cli.io import read_jsonl
 from attn_cli.metrics.caption import java_available
 from attn_cli.registry import TASKS
+from attn_cli.tables.base import record_predictions
 from attn_cli.tasks.caption import DIGIT_WORDS, caption_metrics
 from data_prep.mnist_captions import NAMES
 
@@ -31,7 +31,7 @@ def _train(recipe: str, runs: Path, data: Path, *overrides: str) -> dict:
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> None:
     rec = json.loads(path.read_text())
-    rows = read_jsonl(path.parent / "predictions.jsonl")
+    rows = record_predictions(path)
     ppl = math.exp(sum(r["nll"] for r in rows) / sum(r["ntok"] for r in rows))
     assert ppl == pytest.approx(rec["metrics"]["ppl"]["value"], rel=1e-9)
     for key, name in (("motion_ok", "motion_acc"), ("digits_ok", "digit_acc")):
@@ -48,7 +48,7 @@ def test_caption_perplexity_and_attention_correctness_recompute(path: Path) -> N
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_caption_metrics_recompute_from_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    rows = sorted(read_jsonl(path.parent / "predictions.jsonl"), key=lambda r: r["id"])
+    rows = sorted(record_predictions(path), key=lambda r: r["id"])
     assert all(r["refs"] and isinstance(r["hyp"], str) for r in rows)
     got = caption_metrics(rows, meteor=False)  # METEOR's Java start-up is slow; see the slow test below
     for name, metric in rec["metrics"].items():
@@ -62,7 +62,7 @@ def test_caption_meteor_recomputes_from_predictions(path: Path) -> None:
     if not java_available():
         pytest.skip("METEOR needs Java")
     rec = json.loads(path.read_text())
-    rows = sorted(read_jsonl(path.parent / "predictions.jsonl"), key=lambda r: r["id"])
+    rows = sorted(record_predictions(path), key=lambda r: r["id"])
     assert caption_metrics(rows)["meteor"] == pytest.approx(rec["metrics"]["meteor"]["value"], abs=1e-6)
 
 

@@ -199,7 +199,7 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     ):
         assert key in rec, key
     assert rec["metrics"]["bleu"]["unit"].startswith("BLEU")
-    assert (path.parent / "hyp.txt").is_file()
+    assert "predictions.jsonl" in rec["predictions"] and not (path.parent / "hyp.txt").exists()  # a view of it
     # a validation record sits beside the test record, it does not overwrite it
     run.evaluate("nmt", trained, split="val", data_dir=generated_data, progress=False)
     val = run.record("nmt", trained, split="val", results_dir=tmp_path / "results")
@@ -229,15 +229,36 @@ def test_record_gzips_large_predictions_and_names_what_it_leaves_out(
 
     run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
     preds = trained / "eval" / "test" / "predictions.jsonl"
-    monkeypatch.setattr(run, "RECORD_FILE_LIMIT", preds.stat().st_size)  # predictions.jsonl is now "too big"
+    monkeypatch.setattr(run, "RECORD_GZIP_OVER", preds.stat().st_size - 1)  # predictions.jsonl is now "large"
     path = run.record("nmt", trained, results_dir=tmp_path / "results")
     rec = json.loads(path.read_text())
     assert "predictions.jsonl.gz" in rec["predictions"] and "predictions.jsonl" not in rec["predictions"]
     assert read_jsonl(path.parent / "predictions.jsonl.gz") == read_jsonl(preds)
     assert gzip.decompress((path.parent / "predictions.jsonl.gz").read_bytes()) == preds.read_bytes()
+    assert run.rescore("nmt", trained, path.parent / "predictions.jsonl.gz") == run.rescore("nmt", trained, preds)
     monkeypatch.setattr(run, "RECORD_FILE_LIMIT", 10)  # nothing fits, even gzipped
     rec = json.loads(run.record("nmt", trained, results_dir=tmp_path / "r2").read_text())
     assert rec["predictions"] == [] and any(x.startswith("predictions.jsonl (") for x in rec["predictions_left_out"])
+
+
+def test_record_refuses_a_run_of_uncommitted_code_unless_allowed(
+    trained: Path, generated_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
+    dirty = tmp_path / "run"
+    shutil.copytree(trained, dirty)
+    info = json.loads((dirty / "run.json").read_text())
+    info["segments"][0]["git_sha"] = "0123abcd-dirty"  # as `attn train` writes it from a tree with local edits
+    (dirty / "run.json").write_text(json.dumps(info))
+    results = tmp_path / "results"
+    code, _, err = run_cli("--results-dir", str(results), "record", "nmt", "--run", str(dirty))
+    one_line_error(code, err, "uncommitted code (git sha 0123abcd-dirty)")
+    assert "--allow-dirty" in err and not results.exists()
+    code, _, err = run_cli("--results-dir", str(results), "record", "nmt", "--run", str(dirty), "--allow-dirty")
+    assert code == 0, err
+    assert json.loads(next(results.rglob("result.json")).read_text())["git_sha"].endswith("-dirty")
 
 
 def test_console_script_exit_code(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attn_cli.io import read_jsonl
+from attn_cli.tables.base import record_predictions
 from attn_cli.tasks.memory import accuracy_metrics, qa_metrics, seq_metrics
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
@@ -17,7 +17,7 @@ RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_memory_metrics_recompute_from_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    rows = sorted(read_jsonl(path.parent / "predictions.jsonl"), key=lambda r: r["id"])
+    rows = sorted(record_predictions(path), key=lambda r: r["id"])
     if rec["task"] == "reader":
         got = accuracy_metrics(rows)
     elif "task" in rows[0]:

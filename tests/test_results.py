@@ -9,7 +9,7 @@ import pytest
 
 from attn_cli.metrics.text import corpus_bleu
 from attn_cli.registry import TABLES
-from attn_cli.tables.base import all_tables_markdown, load_results
+from attn_cli.tables.base import all_tables_markdown, load_results, record_predictions
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = sorted(RESULTS.rglob("result.json"))
@@ -33,8 +33,8 @@ def test_record_has_the_required_facts(path: Path) -> None:
 @pytest.mark.parametrize("path", NMT, ids=[str(p.relative_to(RESULTS)) for p in NMT])
 def test_nmt_bleu_recomputes_from_the_saved_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    hyps = (path.parent / "hyp.txt").read_text(encoding="utf-8").splitlines()
-    refs = (path.parent / "ref.txt").read_text(encoding="utf-8").splitlines()
+    rows = record_predictions(path)
+    hyps, refs = [r["hyp"] for r in rows], [r["ref"] for r in rows]
     lowercase = "case:lc" in rec.get("info", {}).get("bleu_signature", "case:lc")
     assert corpus_bleu(hyps, refs, lowercase=lowercase).score == pytest.approx(
         rec["metrics"]["bleu"]["value"], abs=1e-9
@@ -83,3 +83,30 @@ def test_per_task_column_mean_and_failed_rows_come_from_all_twenty_records(tmp_p
     write(20, 0.0)
     mean = (4 * 10.0 + 15 * 1.0) / 20
     assert last_two() == [f"{mean:.1f}", "4.0"]
+
+
+def test_rows_from_uncommitted_code_carry_a_dagger_and_the_table_says_why(tmp_path: Path) -> None:
+    from attn_cli.tables.base import DIRTY_NOTE, Col, Ref, Row, Table, render, rich_table
+
+    for recipe, bleu, sha in (("clean", 11.0, "0123abcd"), ("edited", 13.0, "0123abcd-dirty")):
+        folder = tmp_path / "nmt" / "toy" / recipe
+        folder.mkdir(parents=True)
+        rec = {"task": "nmt", "dataset": "toy", "recipe": recipe, "split": "test", "git_sha": sha}
+        rec["metrics"] = {"bleu": {"value": bleu, "unit": "BLEU"}}
+        (folder / "result.json").write_text(json.dumps(rec), encoding="utf-8")
+    table = Table(
+        name="toy",
+        title="Toy",
+        source="none",
+        columns=(Col("bleu", "BLEU", paper=False),),
+        rows=(Row("clean", Ref(recipe="clean")), Row("edited", Ref(recipe="edited")), Row("absent", Ref(recipe="x"))),
+        ref=Ref(task="nmt", dataset="toy", metric="bleu"),
+        note="A note.",
+    )
+    results = load_results(tmp_path)
+    text = render(table, results)
+    assert "| clean | 11.0 |" in text and "| edited † | **13.0** |" in text and "| absent | – |" in text
+    assert text.endswith(f"A note.\n\n{DIRTY_NOTE}\n")
+    assert DIRTY_NOTE in str(rich_table(table, results).caption)
+    del results[("nmt", "toy", "edited", "test")]
+    assert "†" not in render(table, results)

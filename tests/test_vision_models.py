@@ -11,6 +11,7 @@ import torch
 from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS
+from attn_cli.tables.base import record_predictions
 
 
 @pytest.mark.parametrize(
@@ -153,7 +154,7 @@ RECORDS = sorted(RESULTS.rglob("result.json"))
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_vision_records_recompute_from_their_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    rows = [json.loads(line) for line in (path.parent / "predictions.jsonl").read_text().splitlines()]
+    rows = record_predictions(path)
     assert sorted(r["id"] for r in rows) == list(range(len(rows)))
     metrics = rec["metrics"]
     if "nll" in metrics:

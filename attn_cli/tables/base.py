@@ -120,6 +120,43 @@ def load_results(results_dir: Path) -> dict[tuple[str, str, str, str], dict[str,
     return out
 
 
+def record_predictions(result_json: Path) -> list[dict[str, Any]]:
+    """A record's prediction rows, read from the file its ``result.json`` lists: ``predictions.jsonl``, or
+    ``predictions.jsonl.gz`` when `attn record` gzipped it (``run.RECORD_GZIP_OVER``). Tests and scripts
+    recompute the recorded numbers from these rows with the reference libraries."""
+    from attn_cli.io import read_json, read_jsonl
+
+    listed = read_json(result_json).get("predictions", [])
+    names = [n for n in ("predictions.jsonl", "predictions.jsonl.gz") if n in listed]
+    if not names:
+        raise AttnError(
+            f"{result_json} lists no predictions.jsonl(.gz) (left out: too big); rescore from the run's eval/ folder"
+        )
+    return read_jsonl(result_json.parent / names[0])
+
+
+DIRTY_MARK = "†"
+DIRTY_NOTE = (
+    "† a number in this row was recorded from uncommitted code (its record's `git_sha` ends in `-dirty`): "
+    "the commit it names is not exactly the code that ran."
+)
+
+
+def _dirty(results: dict, ref: Ref) -> bool:
+    """Whether the record behind ``ref`` was made from a working tree with uncommitted changes."""
+    rec = results.get((ref.task, ref.dataset, ref.recipe, ref.split or "test")) or {}
+    return str(rec.get("git_sha", "")).endswith("-dirty")
+
+
+def _marked(body: list[list[Cell]]) -> bool:
+    return any(row[0].text.endswith(f" {DIRTY_MARK}") for row in body)
+
+
+def footnotes(table: Table, body: list[list[Cell]]) -> list[str]:
+    """The lines under a table: its note, and what the dagger means when a row carries one."""
+    return [line for line in (table.note, DIRTY_NOTE if _marked(body) else "") if line]
+
+
 def _value(results: dict, ref: Ref) -> float | None:
     if None in (ref.task, ref.dataset, ref.recipe, ref.metric):
         return None
@@ -155,6 +192,7 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
     previous: dict[str, float] = {}
     for row in table.rows:
         cells = [Cell(row.label)]
+        dirty = False  # a shown number comes from a -dirty record: the label gets DIRTY_MARK
         if row.section:  # a section starts a new ladder: its first row has no delta
             body.append(cells + [Cell("") for _ in headers[1:]])
             previous = {}
@@ -174,14 +212,16 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
                 )
             if not col.ours:
                 continue
+            refs = [base.merge(r) for r in override.refs] if isinstance(override, Agg) else [ref]
             if isinstance(override, Agg):
-                parts = [_value(results, base.merge(r)) for r in override.refs]
+                parts = [_value(results, r) for r in refs]
                 value = None if None in parts else override.fn([p for p in parts if p is not None])
             else:
                 value = _value(results, ref)
             if value is None:
                 cells.append(Cell("–" if ref.recipe else ""))
                 continue
+            dirty = dirty or any(_dirty(results, r) for r in refs)
             value *= col.scale
             text = f"{value:.{col.digits}f}"
             if col.delta and col.key in previous:
@@ -190,6 +230,8 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
                 previous[col.key] = value
             cells.append(Cell(text, value))
             ours[col.key].append((len(body), value))
+        if dirty:
+            cells[0] = Cell(f"{row.label} {DIRTY_MARK}")
         body.append(cells)
     # bold the best of our values per column
     index = 0
@@ -247,8 +289,8 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
         if row[0].text and all(not c.text for c in row[1:]):
             cells[0] = f"*{cells[0]}*"
         out.append("| " + " | ".join(cells) + " |")
-    if table.note:
-        out += ["", table.note]
+    for line in footnotes(table, body):
+        out += ["", line]
     return "\n".join(out) + "\n"
 
 
@@ -259,11 +301,11 @@ def _styled(cell: Cell, italic: bool = False) -> str:
     return f"[bold]{text}[/bold]" if cell.bold and text else (f"[italic]{text}[/italic]" if italic and text else text)
 
 
-def _caption(table: Table) -> str:
+def _caption(table: Table, body: list[list[Cell]]) -> str:
     """Whose numbers are whose: our dataset (when the table has one) beside the paper's source, so a table
-    that puts Multi30k BLEU beside WMT'14 BLEU says so under it."""
+    that puts Multi30k BLEU beside WMT'14 BLEU says so under it; and what a † means when a row has one."""
     ours = f"ours: {table.ref.dataset} ({table.ref.split or 'test'}); " if table.ref.dataset else ""
-    return f"{ours}paper: {table.source}"
+    return f"{ours}paper: {table.source}" + (f"\n{DIRTY_NOTE}" if _marked(body) else "")
 
 
 LABEL_WIDTH = 24
@@ -277,7 +319,7 @@ def rich_table(table: Table, results: dict, width: int | None = None) -> Any:
     from rich.table import Table as RichTable
 
     groups, headers, body = compute(table, results)
-    rt = RichTable(title=table.title, caption=_caption(table))
+    rt = RichTable(title=table.title, caption=_caption(table, body))
     for i, h in enumerate(headers):
         label = f"{groups[i]}\n{h}" if groups[i] else h
         rt.add_column(label, justify="left" if i == 0 else "right")
@@ -303,7 +345,7 @@ def rich_table_long(table: Table, results: dict) -> Any:
     from rich.table import Table as RichTable
 
     _, _, body = compute(table, results)
-    rt = RichTable(title=table.title, caption=_caption(table))
+    rt = RichTable(title=table.title, caption=_caption(table, body))
     rt.add_column(table.corner)
     rt.add_column("paper", justify="right")
     rt.add_column("ours", justify="right")
