@@ -126,7 +126,7 @@ class Preemption(Callback):
         stop = self.received is not None
         if trainer.world_size > 1:
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-        if not stop:
+        if not stop or self._more_to_do(trainer):
             return
         signum = self.received or signal.SIGTERM  # a rank that got no signal itself exits as if terminated
         name = signal.Signals(signum).name
@@ -140,6 +140,15 @@ class Preemption(Callback):
             say(f"{name} at step {trainer.global_step}: saved {path}")
             self._requeue()
         raise SystemExit(128 + signum)
+
+    @staticmethod
+    def _more_to_do(trainer: L.Trainer) -> bool:
+        """Whether this step still has work after its batch (a validation, the epoch's end: a learning-rate
+        schedule steps on their results). A checkpoint taken before that work resumes without it, and the resumed
+        run drifts from the uninterrupted one; so the stop waits for the next batch. The test is Lightning's own
+        (``_should_check_val_fx``, private in Lightning 2.6, checked by tests/test_slurm.py)."""
+        loop = trainer.fit_loop.epoch_loop
+        return loop.batch_progress.is_last_batch or loop._should_check_val_fx(trainer.fit_loop._data_fetcher)
 
     @staticmethod
     def _requeue() -> None:
