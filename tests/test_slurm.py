@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -205,3 +207,185 @@ def test_a_job_requeued_after_training_goes_straight_to_evaluation(slurm: dict[s
     assert (run_dir(slurm, plain) / "train_done.json").read_text() == done
     (again,) = (slurm["root"] / "results-again" / "nmt").glob("*/*/result.json")
     assert json.loads(again.read_text())["metrics"] == recorded(slurm, plain)["metrics"]
+
+
+# ---------------------------------------------------------------------------------------------
+# a signal at a step that still has work after its batch
+
+
+class SignalAt(L.Callback):
+    """Sends this process ``sig`` (a real signal, through the real handlers) as global step ``step`` begins."""
+
+    def __init__(self, step: int, sig: signal.Signals) -> None:
+        self.step, self.sig = step, sig
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step - 1:
+            os.kill(os.getpid(), self.sig)
+
+
+CASES = {
+    # step 15 validates (val_every_steps=15) and a plateau schedule acts on that validation
+    "validation-step": (15, ["train.max_steps=45", "train.val_every_steps=15", "train.batch_size=7"]),
+    # step 24 ends the first epoch (24 batches of 250); halve_after steps the rate at each epoch's end
+    "epoch-end": (24, ["train.max_epochs=3", "train.batch_size=250", "train.lr_schedule=halve_after"]),
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param("validation-step"), pytest.param("epoch-end", marks=pytest.mark.slow)])
+def test_a_signal_where_the_step_has_more_work_resumes_to_the_same_weights(
+    case: str, slurm: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint waits for the step's validation (and the epoch's end): taken before them, the resumed run
+    skips them and its learning rate, hence its weights, drift from the uninterrupted run's."""
+    for var in [v for v in os.environ if v.startswith("SLURM_")]:
+        monkeypatch.delenv(var)  # not a SLURM job here: nothing to requeue
+    monkeypatch.delenv("ATTN_RUN_DIR", raising=False)
+    step, extra = CASES[case]
+    common = ["train.max_epochs=100", "train.max_steps=-1", "train.limit_val_batches=1", "train.threads=1"]
+    common += ["train.lr_schedule=plateau", "train.lr_patience=0", "train.monitor=val/ppl", "train.monitor_mode=min"]
+    overrides = [*common, *extra]
+
+    def train(rd: str, **kw: object) -> dict:
+        return run.train(
+            "nmt",
+            RECIPE,
+            runs_dir=tmp_path,
+            data_dir=slurm["data"],
+            progress=False,
+            overrides=overrides,
+            run_dir=tmp_path / rd,
+            **kw,
+        )
+
+    train("plain")
+    with pytest.raises(SystemExit) as stopped:
+        train("signalled", extra_callbacks=[SignalAt(step, signal.SIGUSR1)])
+    assert stopped.value.code == 128 + signal.SIGUSR1
+    (hpc,) = hpc_checkpoints(tmp_path / "signalled" / "checkpoints")
+    assert torch.load(hpc, weights_only=False, map_location="cpu")["global_step"] == step + 1
+    run.train("nmt", None, runs_dir=tmp_path, data_dir=slurm["data"], progress=False, resume=tmp_path / "signalled")
+    assert_same_weights(tmp_path / "plain", tmp_path / "signalled")
+
+
+# ---------------------------------------------------------------------------------------------
+# hardware: the GPU count, the tasks, the attn command, the precision
+
+
+def dry_job(slurm: dict[str, Path], job: int, **extra: str) -> tuple[int, str, str]:
+    """Run the batch script with an ``srun`` that only notes its command: (exit code, srun lines, job log)."""
+    env = job_env(slurm, job, FAKE_SRUN_ECHO="1", ATTN_ACCELERATOR="gpu")
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env.update(extra)
+    proc = subprocess.run(["sbatch", str(SBATCH_SCRIPT)], env=env, cwd=env["FAKE_STATE"], timeout=60)
+    return proc.returncode, state(env, "srun"), state(env, "job.log")
+
+
+@pytest.mark.parametrize(
+    ("job", "given", "per_node"),
+    [
+        (301, {"SLURM_GPUS_ON_NODE": "4"}, 4),
+        (302, {"SLURM_GPUS_PER_NODE": "a100:2"}, 2),  # --gpus-per-node=a100:2
+        (303, {"SLURM_JOB_GPUS": "0,1,2"}, 3),  # --gres=gpu:3 on a Slurm that sets no SLURM_GPUS_ON_NODE
+        (304, {"SLURM_GPUS": "8", "SLURM_NNODES": "2"}, 4),  # --gpus=8 over two nodes
+        (305, {"CUDA_VISIBLE_DEVICES": "0,1"}, 2),
+    ],
+)
+def test_the_gpu_count_comes_from_whichever_option_the_job_used(
+    job: int, given: dict[str, str], per_node: int, slurm: dict[str, Path]
+) -> None:
+    nodes = given.get("SLURM_NNODES", "1")
+    tasks = {"SLURM_NTASKS_PER_NODE": str(per_node), "SLURM_NTASKS": str(per_node * int(nodes))}
+    code, srun, log = dry_job(slurm, job, SLURM_CPUS_PER_TASK="6", **given, **tasks)
+    assert code == 0, log
+    (line,) = srun.splitlines()
+    assert line.startswith("--kill-on-bad-exit=1 --cpus-per-task=6 :: ")
+    assert f" train nmt --recipe {RECIPE} " in line
+    assert f"--devices {per_node} --accelerator gpu --set train.num_nodes={nodes}" in line
+
+
+def test_the_batch_script_refuses_a_job_it_cannot_run(slurm: dict[str, Path]) -> None:
+    code, srun, log = dry_job(slurm, 401)
+    assert code == 2 and not srun
+    assert "error: no GPU in this job; submit with --gpus-per-node=N (or --gres=gpu:N, --gpus=N)" in log
+    code, srun, log = dry_job(slurm, 402, SLURM_GPUS_ON_NODE="4")  # four GPUs, one task
+    assert code == 2 and not srun
+    assert "1 task(s) per node for 4 GPU(s) per node; Lightning runs one process per GPU" in log
+    assert "--ntasks-per-node=4" in log
+    code, srun, log = dry_job(slurm, 403, ATTN_ACCELERATOR="tpu")
+    assert code == 2 and "ATTN_ACCELERATOR must be gpu or cpu, got 'tpu'" in log
+
+
+def test_the_attn_command_defaults_to_the_one_on_path_else_the_module(slurm: dict[str, Path]) -> None:
+    system = "/usr/bin:/bin"
+    assert shutil.which("attn", path=system) is None  # so the second job finds no attn on its PATH
+    for job, path, expect in (
+        (501, f"{slurm['bin']}:{Path(ATTN_EXE).parent}:{system}", ":: attn train nmt "),
+        (502, f"{slurm['bin']}:{system}", ":: python3 -m attn_cli train nmt "),
+    ):
+        code, srun, log = dry_job(slurm, job, SLURM_GPUS_ON_NODE="1", ATTN="", PATH=path)
+        assert code == 0, log
+        assert expect in srun, srun
+
+
+def test_auto_precision_takes_bf16_only_where_the_gpu_has_it() -> None:
+    assert auto_precision("gpu", True)[0] == "bf16-mixed"
+    precision, why = auto_precision("gpu", False)
+    assert precision == "16-mixed" and "loss scaling" in why
+    assert auto_precision("cpu", False)[0] == "32-true"
+
+
+def test_periodic_checkpoints_are_on_by_default_on_gpu_only() -> None:
+    import datetime as dt
+
+    assert periodic_checkpoint(None, "gpu") == {"train_time_interval": dt.timedelta(minutes=10)}
+    assert periodic_checkpoint(None, "cpu") == {}
+    assert periodic_checkpoint(0, "gpu") == {}
+    assert periodic_checkpoint(5, "cpu") == {"every_n_train_steps": 5}
+
+
+# ---------------------------------------------------------------------------------------------
+# sweep.sh
+
+
+def sweep(slurm: dict[str, Path], job: int, *args: str) -> tuple[subprocess.CompletedProcess, str]:
+    env = job_env(slurm, job, FAKE_SRUN_ECHO="1", SLURM_GPUS_ON_NODE="1")
+    for var in ("TASK", "RECIPE", "ATTN_TRAIN_ARGS"):
+        env.pop(var)
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "sweep.sh"), *args],
+        env=env,
+        cwd=env["FAKE_STATE"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc, state(env, "srun")
+
+
+def test_sweep_passes_arguments_with_commas_to_the_job(slurm: dict[str, Path]) -> None:
+    proc, srun = sweep(slurm, 601, "--train-args", "--set model.channels=[3,5] --set train.lr=0.5", "nmt", RECIPE)
+    assert proc.returncode == 0, proc.stderr
+    train, evaluate = srun.splitlines()
+    assert train.endswith(" --set model.channels=[3,5] --set train.lr=0.5")
+    assert " eval nmt " in evaluate and evaluate.endswith(" --beam 5 --record")
+
+
+@pytest.mark.parametrize(("task", "beam"), [("nmt", True), ("caption", False), ("memory", False)])
+def test_sweep_gives_a_beam_only_to_nmt(task: str, beam: bool, slurm: dict[str, Path]) -> None:
+    """memory and reader evaluations take no options (eval.beam is an error there), vision's have no beam,
+    caption recipes carry their own eval.beam."""
+    proc, srun = sweep(slurm, 610 + len(task), task, "tiny/x")
+    assert proc.returncode == 0, proc.stderr
+    evaluate = srun.splitlines()[1]
+    assert f" eval {task} " in evaluate and evaluate.endswith(" --record") and ("--beam 5" in evaluate) is beam
+
+
+def test_an_eval_key_for_a_family_without_eval_options_says_so() -> None:
+    from attn_cli.config import load_recipe
+    from attn_cli.errors import AttnError
+
+    with pytest.raises(AttnError, match=r"unknown recipe key 'eval.beam'; eval takes no keys for this task"):
+        load_recipe("memory", "tiny/memn2n", ["eval.beam=5"])
+    with pytest.raises(AttnError, match=r"unknown recipe key 'eval.beam'; valid keys here: samples, seed"):
+        load_recipe("vision", "tiny/ram", ["eval.beam=5"])
