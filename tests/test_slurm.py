@@ -28,8 +28,8 @@ from tests.conftest import ATTN_EXE
 REPO = Path(__file__).resolve().parent.parent
 SBATCH_SCRIPT = REPO / "scripts" / "slurm" / "train.sbatch"
 RECIPE = "tiny/luong-local-p"
-STEPS = 240  # long enough that a signal sent after the first step checkpoint lands mid-run
-TRAIN = (f"max_steps={STEPS}", "max_epochs=100", "checkpoint_every_steps=2", "val_every_steps=60", "batch_size=7")
+STEPS = 80  # long enough that a signal sent after the first step checkpoint lands mid-run
+TRAIN = (f"max_steps={STEPS}", "max_epochs=100", "checkpoint_every_steps=2", "val_every_steps=40", "batch_size=7")
 TRAIN += ("limit_val_batches=1", "threads=1")
 
 FAKE_SBATCH = r"""#!/usr/bin/env bash
