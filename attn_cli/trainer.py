@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,9 @@ class Preemption(Callback):
     SIGTERM ("Bypassing SIGTERM") and on SIGUSR1 save from inside the signal handler, which Python runs between
     two bytecodes wherever the main thread happens to be: possibly half-way through an optimiser step, a
     checkpoint whose weights and step counter disagree. Here the handler only notes the signal; the checkpoint is
-    taken in ``on_train_batch_end``, the point where ``ModelCheckpoint(every_n_train_steps=...)`` saves and from
-    which a resumed run is bit-identical to an uninterrupted one (tests/test_slurm.py). With several processes,
+    taken in ``on_train_batch_end`` (where ``ModelCheckpoint(every_n_train_steps=...)`` saves) of the first batch
+    that has no validation or epoch end still to come, and a run resumed from it is bit-identical to an
+    uninterrupted one (tests/test_slurm.py). With several processes,
     the ranks agree through one all-reduce per batch, so they all save at the same step (each rank may get the
     signal at a different moment, or only rank 0 gets it). The file lives in ``checkpoints/``, not in the run
     directory, because under SLURM Lightning restores the newest ``<default_root_dir>/hpc_ckpt_*.ckpt`` into
@@ -113,6 +115,8 @@ class Preemption(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # after Lightning registered its handlers (Trainer._run), so these replace them while training runs
         self.received = None
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python lets only the main thread set handlers (a notebook's worker thread, say)
         for sig in self.SIGNALS:
             self._replaced[sig] = signal.getsignal(sig)
             signal.signal(sig, self._note)
