@@ -265,8 +265,6 @@ def build_trainer(
     progress: bool | None = None,
 ) -> L.Trainer:
     accelerator, devices, strategy, precision = resolve_hardware(cfg)
-    if cfg.precision == "auto" and accelerator == "gpu":
-        say(f"precision {precision}: {auto_precision(accelerator, precision == 'bf16-mixed')[1]}")
     if cfg.threads > 0 and accelerator == "cpu":
         torch.set_num_threads(cfg.threads)
     progress = sys.stdout.isatty() if progress is None else progress
@@ -279,6 +277,8 @@ def build_trainer(
     if SLURMEnvironment.detect():
         # Lightning's SLURM signal handling off: Preemption below handles SIGUSR1 and SIGTERM at a batch boundary
         plugins.append(SLURMEnvironment(auto_requeue=False))
+    if cfg.precision == "auto" and accelerator == "gpu":
+        say(f"precision {precision}: {auto_precision(accelerator, precision == 'bf16-mixed')[1]}")
     common: dict[str, Any] = dict(
         accelerator=accelerator,
         devices=devices,

@@ -314,6 +314,8 @@ def test_the_batch_script_refuses_a_job_it_cannot_run(slurm: dict[str, Path]) ->
     assert "--ntasks-per-node=4" in log
     code, srun, log = dry_job(slurm, 403, ATTN_ACCELERATOR="tpu")
     assert code == 2 and "ATTN_ACCELERATOR must be gpu or cpu, got 'tpu'" in log
+    code, srun, log = dry_job(slurm, 404, SLURM_GPUS_ON_NODE="1", RECIPE="")
+    assert code == 2 and "error: set RECIPE (see: attn recipes nmt) in the submitting shell" in log
 
 
 def test_the_attn_command_defaults_to_the_one_on_path_else_the_module(slurm: dict[str, Path]) -> None:
