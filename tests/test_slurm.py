@@ -35,6 +35,7 @@ TRAIN += ("limit_val_batches=1", "threads=1")
 FAKE_SBATCH = r"""#!/usr/bin/env bash
 # stand-in sbatch: job $FAKE_JOB_ID, run in the foreground; rerun while `scontrol requeue` asked for it
 set -u
+trap 'true' TERM # SIGTERM goes to every process of a job, but sbatch is not one of them: outlive it
 script=${@: -1}
 export SLURM_JOB_ID=$FAKE_JOB_ID SLURM_JOB_NAME=attn SLURM_NODELIST=localhost SLURM_SUBMIT_DIR=$PWD
 export SLURM_NNODES=${SLURM_NNODES:-1} SLURM_NTASKS=${SLURM_NTASKS:-1} SLURM_CPUS_PER_TASK=${SLURM_CPUS_PER_TASK:-1}
@@ -122,13 +123,17 @@ def run_dir(slurm: dict[str, Path], job: int) -> Path:
 
 
 def signal_mid_run(env: dict[str, str], rd: Path, sig: signal.Signals) -> subprocess.Popen:
-    """Submit, wait for the first step checkpoint, then send ``sig`` to the training process."""
+    """Submit, wait for the first step checkpoint, then signal the job as SLURM does: SIGUSR1 (``--signal``
+    without ``B:``) to the job step's process, the training; SIGTERM to every process, the batch shell too."""
     proc = sbatch(env)
     pid_file = Path(env["FAKE_STATE"]) / "srun.pid"
     while not (rd / "checkpoints" / "last.ckpt").is_file() or not pid_file.is_file():
         assert proc.poll() is None, state(env, "job.log")[-3000:]
         time.sleep(0.02)
-    os.kill(int(pid_file.read_text()), sig)
+    if sig == signal.SIGTERM:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(int(pid_file.read_text()), sig)
     return proc
 
 
@@ -180,6 +185,7 @@ def test_sigterm_mid_run_leaves_an_hpc_checkpoint_and_asks_for_a_requeue(slurm: 
     rd = run_dir(slurm, 102)
     code = signal_mid_run(env, rd, signal.SIGTERM).wait(timeout=600)
     assert code == 128 + signal.SIGTERM, state(env, "job.log")[-3000:]
+    assert "attn: SIGTERM; waiting for the job step to checkpoint" in state(env, "job.log")  # the shell waited
     assert state(env, "scontrol") == "requeue 102\n"
     (hpc,) = hpc_checkpoints(rd / "checkpoints")
     assert 2 <= torch.load(hpc, weights_only=False, map_location="cpu")["global_step"] < STEPS
