@@ -94,8 +94,8 @@ class Preemption(Callback):
     taken in ``on_train_batch_end`` (where ``ModelCheckpoint(every_n_train_steps=...)`` saves) of the first batch
     that has no validation or epoch end still to come, and a run resumed from it is bit-identical to an
     uninterrupted one (tests/test_slurm.py). With several processes,
-    the ranks agree through one all-reduce per batch, so they all save at the same step (each rank may get the
-    signal at a different moment, or only rank 0 gets it). The file lives in ``checkpoints/``, not in the run
+    the ranks agree through one all-reduce of the signal number per batch, so they all save at the same step and
+    exit with the same status (each rank may get the signal at a different moment, or only one rank gets it). The file lives in ``checkpoints/``, not in the run
     directory, because under SLURM Lightning restores the newest ``<default_root_dir>/hpc_ckpt_*.ckpt`` into
     any later ``validate``/``test`` call that names no checkpoint. Older preemption checkpoints are removed
     once the new one is written.
@@ -127,12 +127,12 @@ class Preemption(Callback):
         self._replaced = {}
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        stop = self.received is not None
-        if trainer.world_size > 1:
-            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-        if not stop or self._more_to_do(trainer):
+        signum = self.received or 0
+        if trainer.world_size > 1:  # the signal any rank got (the larger number if two differ), 0 for none
+            received = torch.tensor(signum, device=trainer.strategy.root_device)
+            signum = int(trainer.strategy.reduce(received, reduce_op="max"))
+        if not signum or self._more_to_do(trainer):
             return
-        signum = self.received or signal.SIGTERM  # a rank that got no signal itself exits as if terminated
         name = signal.Signals(signum).name
         existing = hpc_checkpoints(self.ckpt_dir)
         number = int(existing[-1].stem[len(HPC_PREFIX) :]) + 1 if existing else 1
