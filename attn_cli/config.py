@@ -79,10 +79,11 @@ class TrainConfig:
     monitor: str = "val/loss"
     monitor_mode: Literal["min", "max"] = "min"
     patience: int = 0  # early-stopping patience in validations; 0 disables
-    checkpoint_every_steps: int | None = None  # also write last.ckpt every N steps (resume granularity)
+    # also write last.ckpt every N steps (resume granularity); unset: every 10 minutes on GPU, never on CPU; 0: never
+    checkpoint_every_steps: int | None = None
     seed: int = 42
     deterministic: bool = False
-    precision: str = "auto"  # auto: bf16-mixed on GPU, 32-true on CPU
+    precision: str = "auto"  # auto: bf16-mixed on GPUs with bfloat16, else 16-mixed; 32-true on CPU
     accelerator: str = "auto"
     devices: str = "auto"  # "auto", a count ("4") or a list ("0,1")
     num_nodes: int = 1
@@ -228,6 +229,8 @@ def build(cls: type, data: dict[str, Any], where: str = "") -> Any:
             hint = closest(str(key), fields)
             msg = f"unknown recipe key {path!r}"
             msg += f" (did you mean {(where + '.' if where else '') + hint!r}?)" if hint else ""
+            if not fields:  # e.g. eval.beam for a family whose evaluation has no options
+                raise AttnError(msg + f"; {where or 'this section'} takes no keys for this task: leave {path} out")
             raise AttnError(msg + f"; valid keys here: {', '.join(sorted(fields))}")
         kwargs[key] = coerce(value, hints[key], path)
     missing = [

@@ -131,7 +131,8 @@ def _check_extension(task: str, run_dir: Path, recipe: Recipe, overrides: list[s
 
 
 def _newest_resume_checkpoint(run_dir: Path) -> Path | None:
-    candidates = [run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")]
+    ckpts = run_dir / "checkpoints"  # hpc_ckpt_N.ckpt: attn_cli.trainer.Preemption; in run_dir: older runs
+    candidates = [ckpts / "last.ckpt", *ckpts.glob("hpc_ckpt_*.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt")]
     existing = [p for p in candidates if p.is_file()]
     return max(existing, key=lambda p: p.stat().st_mtime) if existing else None
 

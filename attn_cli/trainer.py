@@ -1,14 +1,20 @@
 """Build a Lightning Trainer from a recipe's TrainConfig (issue: training spine).
 
-Accelerator auto, devices, nodes, DDP when more than one device, bf16-mixed on GPU,
-gradient clipping, step or epoch validation, best checkpoint on a named metric
-(``train.monitor``, e.g. ``val/bleu``) plus ``last.ckpt``, early stopping, a wall-clock
-budget, CSV and TensorBoard logs. Checkpoints are written atomically.
+Accelerator auto, devices, nodes, DDP when more than one device, bf16-mixed on GPUs that
+have it (else 16-mixed with loss scaling), gradient clipping, step or epoch validation,
+best checkpoint on a named metric (``train.monitor``, e.g. ``val/bleu``) plus ``last.ckpt``,
+early stopping, a wall-clock budget, CSV and TensorBoard logs. Checkpoints are written
+atomically; SIGUSR1 and SIGTERM save one and requeue the SLURM job (:class:`Preemption`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import signal
+import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from attn_cli.config import TrainConfig
@@ -42,9 +49,123 @@ class FaultInjection(Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         if trainer.global_step >= self.step:
-            import os
-
             os._exit(137)
+
+
+def say(message: str) -> None:
+    """One ``attn:`` line on stderr from rank zero: what the cluster log should show (Lightning's own info
+    lines are silenced by the CLI)."""
+    from attn_cli.run import is_rank_zero
+
+    if is_rank_zero():
+        print(f"attn: {message}", file=sys.stderr, flush=True)
+
+
+HPC_PREFIX = "hpc_ckpt_"
+
+
+def hpc_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """The preemption checkpoints in ``ckpt_dir``, oldest first (``hpc_ckpt_1.ckpt``, ``hpc_ckpt_2.ckpt``, ...)."""
+
+    def number(path: Path) -> int:
+        tail = path.stem[len(HPC_PREFIX) :]
+        return int(tail) if tail.isdigit() else -1
+
+    return sorted((p for p in ckpt_dir.glob(f"{HPC_PREFIX}*.ckpt") if number(p) >= 0), key=number)
+
+
+def slurm_job_id() -> str | None:
+    """The id ``scontrol requeue`` takes: ``ARRAYID_TASKID`` for an array task, else ``SLURM_JOB_ID``."""
+    if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
+class Preemption(Callback):
+    """SIGUSR1 or SIGTERM during training: finish the batch, save ``checkpoints/hpc_ckpt_N.ckpt``, requeue the
+    SLURM job, exit with status 128 + signal number; ``attn train --resume`` goes on from that checkpoint.
+
+    SLURM sends SIGUSR1 ahead of the time limit when the job asks for it (``--signal=USR1@120``) and SIGTERM on
+    preemption, ``scancel`` and at the limit itself (SIGKILL follows after the grace time). Lightning's own
+    handlers (``SLURMEnvironment(auto_requeue=True)``, ``signal_connector.py`` in Lightning 2.6) save nothing on
+    SIGTERM ("Bypassing SIGTERM") and on SIGUSR1 save from inside the signal handler, which Python runs between
+    two bytecodes wherever the main thread happens to be: possibly half-way through an optimiser step, a
+    checkpoint whose weights and step counter disagree. Here the handler only notes the signal; the checkpoint is
+    taken in ``on_train_batch_end`` (where ``ModelCheckpoint(every_n_train_steps=...)`` saves) of the first batch
+    that has no validation or epoch end still to come, and a run resumed from it is bit-identical to an
+    uninterrupted one (tests/test_slurm.py). With several processes,
+    the ranks agree through one all-reduce of the signal number per batch, so they all save at the same step and
+    exit with the same status (each rank may get the signal at a different moment, or only one rank gets it). The file lives in ``checkpoints/``, not in the run
+    directory, because under SLURM Lightning restores the newest ``<default_root_dir>/hpc_ckpt_*.ckpt`` into
+    any later ``validate``/``test`` call that names no checkpoint. Older preemption checkpoints are removed
+    once the new one is written.
+    """
+
+    SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+
+    def __init__(self, ckpt_dir: Path) -> None:
+        self.ckpt_dir = Path(ckpt_dir)
+        self.received: int | None = None
+        self._replaced: dict[int, Any] = {}
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # after Lightning registered its handlers (Trainer._run), so these replace them while training runs
+        self.received = None
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python lets only the main thread set handlers (a notebook's worker thread, say)
+        for sig in self.SIGNALS:
+            self._replaced[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._note)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for sig, handler in self._replaced.items():
+            signal.signal(sig, handler)
+        self._replaced = {}
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        signum = self.received or 0
+        if trainer.world_size > 1:  # the signal any rank got (the larger number if two differ), 0 for none
+            received = torch.tensor(signum, device=trainer.strategy.root_device)
+            signum = int(trainer.strategy.reduce(received, reduce_op="max"))
+        if not signum or self._more_to_do(trainer):
+            return
+        name = signal.Signals(signum).name
+        existing = hpc_checkpoints(self.ckpt_dir)
+        number = int(existing[-1].stem[len(HPC_PREFIX) :]) + 1 if existing else 1
+        path = self.ckpt_dir / f"{HPC_PREFIX}{number}.ckpt"
+        trainer.save_checkpoint(path)
+        if trainer.is_global_zero:
+            for old in existing:
+                old.unlink(missing_ok=True)
+            say(f"{name} at step {trainer.global_step}: saved {path}")
+            self._requeue()
+        raise SystemExit(128 + signum)
+
+    @staticmethod
+    def _more_to_do(trainer: L.Trainer) -> bool:
+        """Whether this step still has work after its batch (a validation, the epoch's end: a learning-rate
+        schedule steps on their results). A checkpoint taken before that work resumes without it, and the resumed
+        run drifts from the uninterrupted one; so the stop waits for the next batch. The test is Lightning's own
+        (``_should_check_val_fx``, private in Lightning 2.6, checked by tests/test_slurm.py)."""
+        loop = trainer.fit_loop.epoch_loop
+        return loop.batch_progress.is_last_batch or loop._should_check_val_fx(trainer.fit_loop._data_fetcher)
+
+    @staticmethod
+    def _requeue() -> None:
+        job = slurm_job_id()
+        if job is None:
+            say("not a SLURM job, so nothing to requeue; continue with `attn train TASK --resume RUN_DIR`")
+            return
+        try:
+            code = subprocess.call(["scontrol", "requeue", job])
+        except FileNotFoundError:
+            say(f"scontrol not found: job {job} was not requeued; resubmit it to resume")
+            return
+        say(f"requeued SLURM job {job}" if code == 0 else f"`scontrol requeue {job}` failed (exit {code})")
 
 
 def parse_devices(devices: str) -> int | list[int] | str:
@@ -57,6 +178,17 @@ def parse_devices(devices: str) -> int | list[int] | str:
         return int(text)
     except ValueError:
         raise AttnError(f"train.devices must be 'auto', a count or a list like '0,1', got {devices!r}") from None
+
+
+def auto_precision(accelerator: str, bf16_supported: bool) -> tuple[str, str]:
+    """``train.precision=auto``: (precision, why). bf16-mixed on a GPU with bfloat16 arithmetic (Ampere and
+    later); on older GPUs (V100, T4) bf16 is only emulated, slowly, so 16-mixed, for which Lightning adds the
+    gradient scaler that keeps small fp16 gradients from underflowing; 32-true on CPU."""
+    if accelerator != "gpu":
+        return "32-true", "CPU"
+    if bf16_supported:
+        return "bf16-mixed", "the GPU has bfloat16"
+    return "16-mixed", "the GPU has no native bfloat16: float16 with loss scaling"
 
 
 def resolve_hardware(cfg: TrainConfig) -> tuple[str, int | list[int] | str, str, str]:
@@ -86,8 +218,25 @@ def resolve_hardware(cfg: TrainConfig) -> tuple[str, int | list[int] | str, str,
         strategy = "ddp"
     precision = cfg.precision
     if precision == "auto":
-        precision = "bf16-mixed" if accelerator == "gpu" else "32-true"
+        bf16 = accelerator == "gpu" and torch.cuda.is_bf16_supported(including_emulation=False)
+        precision = auto_precision(accelerator, bf16)[0]
     return accelerator, devices, strategy, precision
+
+
+GPU_CHECKPOINT_MINUTES = 10
+
+
+def periodic_checkpoint(every_steps: int | None, accelerator: str) -> dict[str, Any]:
+    """How often ``last.ckpt`` is refreshed between validations (``train.checkpoint_every_steps``), as
+    ModelCheckpoint arguments. N > 0: every N optimiser steps; 0: never. Unset: every
+    ``GPU_CHECKPOINT_MINUTES`` minutes of training on GPU, so a job killed without warning (a node failure,
+    SIGKILL) loses minutes rather than the epoch since the last validation; never on CPU, where the runs
+    are short and the test suite's runs should not pay for it."""
+    if every_steps:
+        return {"every_n_train_steps": every_steps}
+    if every_steps is None and accelerator == "gpu":
+        return {"train_time_interval": dt.timedelta(minutes=GPU_CHECKPOINT_MINUTES)}
+    return {}
 
 
 def keep_earlier_curve(csv_path: Path) -> Path | None:
@@ -124,6 +273,12 @@ def build_trainer(
         from lightning.pytorch.callbacks import RichProgressBar
 
         cbs.append(RichProgressBar(leave=True))
+    plugins: list[Any] = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():
+        # Lightning's SLURM signal handling off: Preemption below handles SIGUSR1 and SIGTERM at a batch boundary
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    if cfg.precision == "auto" and accelerator == "gpu":
+        say(f"precision {precision}: {auto_precision(accelerator, precision == 'bf16-mixed')[1]}")
     common: dict[str, Any] = dict(
         accelerator=accelerator,
         devices=devices,
@@ -134,7 +289,7 @@ def build_trainer(
         enable_progress_bar=progress,
         enable_model_summary=False,
         use_distributed_sampler=False,  # our samplers shard by rank (attn_cli.data.common)
-        plugins=[AtomicCheckpointIO()],
+        plugins=plugins,
         deterministic=cfg.deterministic,
     )
     if for_eval:
@@ -153,19 +308,19 @@ def build_trainer(
             enable_version_counter=False,
         )
     )
-    if cfg.checkpoint_every_steps:
+    periodic = periodic_checkpoint(cfg.checkpoint_every_steps, accelerator)
+    if periodic:
         cbs.append(
             ModelCheckpoint(
                 dirpath=ckpt_dir,
                 filename="last",
                 save_top_k=0,
                 save_last=True,
-                every_n_train_steps=cfg.checkpoint_every_steps,
                 enable_version_counter=False,
+                **periodic,
             )
         )
-    import os
-
+    cbs.append(Preemption(ckpt_dir))
     if os.environ.get("ATTN_FAULT_AT_STEP"):
         cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"])))
     if cfg.patience > 0:

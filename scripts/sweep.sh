@@ -7,17 +7,20 @@
 #   --dry-run          print what would run (sbatch lines or local commands), run nothing
 #   --local            run locally even when sbatch exists
 #   --nodes N          SLURM nodes per job (default 1)
-#   --gpus G           GPUs per node (default 1)
+#   --gpus G           GPUs per node, one task each (default 1)
 #   --time T           SLURM time limit per job (default 24:00:00)
 #   --partition P      SLURM partition
-#   --train-args "..." extra arguments for `attn train` (e.g. "--set train.max_epochs=2")
-#   --eval-args "..."  arguments for `attn eval` (default "--beam 5"); "none" skips evaluation
+#   --train-args "..." extra arguments for `attn train` (e.g. "--set train.max_epochs=2"), split at whitespace
+#   --eval-args "..."  arguments for `attn eval`; default per task: nmt "--beam 5", others none (the recipe's
+#                      eval settings: caption decodes with its eval.beam); "none" skips evaluation
 #
+# ATTN names the attn command (default: attn on PATH, else the repository's .venv, else python3 -m attn_cli).
+# SLURM jobs get their settings through the environment (sbatch --export=ALL), so arguments may hold commas.
 # Local runs write runs/TASK/RECIPE/sweep-<stamp>/ and record results/TASK/... after each eval.
 set -euo pipefail
 
-dry=0 local=0 nodes=1 gpus=1 time_limit=24:00:00 partition="" train_args="" eval_args="--beam 5"
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+dry=0 local=0 nodes=1 gpus=1 time_limit=24:00:00 partition="" train_args="" eval_args=default
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry=1 ;;
@@ -36,32 +39,50 @@ while [ $# -gt 0 ]; do
 done
 [ $# -ge 2 ] || { echo "error: give a TASK and at least one RECIPE (see --help)" >&2; exit 2; }
 task=$1; shift
+if [ "$eval_args" = default ]; then
+  # only nmt takes a beam from here: memory and reader have no eval options at all, vision none for beams,
+  # and caption recipes carry their own eval.beam
+  case "$task" in nmt) eval_args="--beam 5" ;; *) eval_args="" ;; esac
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 stamp=$(date +%Y%m%d-%H%M%S)
 runs=${ATTN_RUNS:-runs}
-# the attn console script: $ATTN_BIN, else the one on PATH, else the repository's .venv (as `make install` makes it)
-attn=${ATTN_BIN:-$(command -v attn || true)}
-[ -n "$attn" ] || attn="$here/../.venv/bin/attn"
+if [ -n "${ATTN:-}" ]; then
+  attn_cmd=$ATTN
+elif command -v attn >/dev/null 2>&1; then
+  attn_cmd=$(command -v attn)
+elif [ -x "$here/../.venv/bin/attn" ]; then
+  attn_cmd=$(cd "$here/.." && pwd)/.venv/bin/attn
+else
+  attn_cmd="python3 -m attn_cli"
+fi
 
 if [ $local -eq 0 ] && command -v sbatch >/dev/null 2>&1 || { [ $dry -eq 1 ] && [ $local -eq 0 ]; }; then
   for recipe in "$@"; do
-    export_list="ALL,TASK=$task,RECIPE=$recipe,ATTN_TRAIN_ARGS=$train_args"
-    [ "$eval_args" = none ] || export_list="$export_list,ATTN_EVAL_ARGS=$eval_args"
-    cmd=(sbatch --job-name="attn-$task-${recipe//\//-}" --nodes="$nodes" --ntasks-per-node="$gpus"
-         --gpus-per-node="$gpus" --time="$time_limit")
+    job_env=("TASK=$task" "RECIPE=$recipe" "ATTN_TRAIN_ARGS=$train_args" "ATTN=$attn_cmd")
+    if [ "$eval_args" = none ]; then
+      job_env=(-u ATTN_EVAL_ARGS "${job_env[@]}")
+    else
+      job_env+=("ATTN_EVAL_ARGS=$eval_args")
+    fi
+    cmd=(sbatch --export=ALL --job-name="attn-$task-${recipe//\//-}" --nodes="$nodes" --ntasks-per-node="$gpus"
+      --gpus-per-node="$gpus" --time="$time_limit")
     [ -n "$partition" ] && cmd+=(--partition="$partition")
-    cmd+=(--export="$export_list" "$here/slurm/train.sbatch")
-    if [ $dry -eq 1 ]; then printf '%q ' "${cmd[@]}"; echo; else "${cmd[@]}"; fi
+    cmd+=("$here/slurm/train.sbatch")
+    if [ $dry -eq 1 ]; then printf '%q ' env "${job_env[@]}" "${cmd[@]}"; echo; else env "${job_env[@]}" "${cmd[@]}"; fi
   done
   exit 0
 fi
 
+read -r -a attn <<<"$attn_cmd"
+set -f # split the argument strings at whitespace, expanding no wildcards
+extra_train=($train_args)
+extra_eval=($eval_args)
+set +f
 for recipe in "$@"; do
   run_dir="$runs/$task/$recipe/sweep-$stamp"
-  # shellcheck disable=SC2206
-  train=("$attn" train "$task" --recipe "$recipe" --run-dir "$run_dir" $train_args)
-  # shellcheck disable=SC2206
-  evaluate=("$attn" eval "$task" --run "$run_dir" $eval_args --record)
+  train=("${attn[@]}" train "$task" --recipe "$recipe" --run-dir "$run_dir" "${extra_train[@]}")
+  evaluate=("${attn[@]}" eval "$task" --run "$run_dir" "${extra_eval[@]}" --record)
   if [ $dry -eq 1 ]; then
     printf '%q ' "${train[@]}"; echo
     [ "$eval_args" = none ] || { printf '%q ' "${evaluate[@]}"; echo; }

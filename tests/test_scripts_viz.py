@@ -41,7 +41,8 @@ def test_sweep_dry_run_prints_sbatch_lines() -> None:
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2
     for line, recipe in zip(lines, ("luong-local-p", "bahdanau")):
-        assert line.startswith("sbatch ") and line.rstrip().endswith("scripts/slurm/train.sbatch")
+        assert line.startswith("env ") and " sbatch --export=ALL " in line
+        assert line.rstrip().endswith("scripts/slurm/train.sbatch")
         for flag in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--time=02:00:00", "--partition=gpu"):
             assert flag in line, flag
         assert f"RECIPE={recipe}" in line and "TASK=nmt" in line
@@ -83,7 +84,7 @@ def test_sbatch_script_is_valid_bash() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     text = (REPO / "scripts" / "slurm" / "train.sbatch").read_text()
-    assert "--signal=SIGUSR1@90" in text and "--requeue" in text and "--resume" in text
+    assert "--signal=USR1@120" in text and "--requeue" in text and "--resume" in text
 
 
 def test_viz_core_writes_pngs(tmp_path: Path) -> None:
