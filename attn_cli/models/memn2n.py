@@ -15,8 +15,29 @@ H u^k + o^k with layer-wise tying (§2.2); â = softmax(W(o^K + u^K)) (Eq. 3).
 * ``tying``: ``adjacent`` (A^{k+1} = C^k, B = A^1) or ``layerwise`` (A^k, C^k shared, u
   mapped by H), §2.2.
 
-Deviation: the answer matrix W is its own (answers × d) parameter, not tied to C^K, because
-bAbI's answers ("n,s", "nothing") are their own vocabulary here.
+The paper's training details (§4.2) and where each lives; "Matlab" is the authors' release
+(facebookarchive/MemNN, MemN2N-babi-matlab):
+
+* PE, temporal encoding, linear start, RN: the switches above; the memory holds the latest 50
+  statements (``data.memory_size``), as in §4.2 and Matlab's ``config.sz``, and temporal indices
+  stop at 49 as Matlab's do.
+* N(0, 0.1) initialisation of every weight: ``init_std`` (Matlab ``Weight.m``: 0.1 · randn).
+* Gradient norm clipped at 40: ``train.grad_clip: 40`` in the recipes (one global norm, as the
+  paper words it; Matlab clips each weight matrix on its own).
+* 10% of each task's training questions held out for validation: ``data_prep/babi.py``.
+
+Deviations:
+
+* The answer matrix W is its own (answers × d) parameter, not tied to C^K, because bAbI's
+  answers ("n,s", "nothing") are their own vocabulary here.
+* Optimiser: Adam at lr 0.005, no schedule, batches of 32. The paper: SGD at 0.01 (0.005 with
+  linear start), halved every 25 epochs over 100 (per task) or every 15 over 60 (joint); the
+  scheduler has no every-N-epochs step, so the recipes state it and keep Adam.
+* Linear start ends at the first validation whose loss is not lower (§4.2's rule); Matlab instead
+  runs a fixed 20 (per task) or 30 (joint) linear epochs and then the full schedule again.
+* One run (``train.seed``), not the best of 10 random restarts the paper reports.
+* PE uses the paper's formula with J the sentence's own length; Matlab uses
+  1 + 4(k − (d+1)/2)(j − (J+1)/2)/(dJ) with J the longest sentence (centred on 1, not 1/2).
 """
 
 from __future__ import annotations
