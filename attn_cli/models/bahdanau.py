@@ -13,7 +13,14 @@ App. A.2.2 of the paper, per target step i:
 Deviations, stated: ``cell: lstm`` is offered beside the paper's GRU (the LSTM variant is
 the one benchmarked against JoeyNMT); dropout on embeddings and before the readout
 (the paper used none); RNNencdec keeps the context fixed at the encoder's final state
-(Cho et al. use c = tanh(V h_T)).
+(Cho et al. use c = tanh(V h_T)). Initialisation and training follow the Luong recipes, not
+App. B: every parameter is U(−0.1, 0.1) (``init_range``), where the paper draws the recurrent
+matrices random orthogonal, W_a and U_a from N(0, 0.001²), V_a and the biases 0 and every other
+matrix from N(0, 0.01²) (App. B.1); the recipes train with Adam (lr 1e-3, halved on a plateau),
+batches of 64 and the gradient norm clipped at 5, where the paper uses Adadelta (ε = 1e-6,
+ρ = 0.95), minibatches of 80 and clips at 1 (App. B.2) — ``--set train.grad_clip=1
+--set train.batch_size=80`` gets two of the three; Adadelta is not among ``train.optimizer``'s
+choices.
 """
 
 from __future__ import annotations

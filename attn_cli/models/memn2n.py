@@ -7,19 +7,42 @@ H u^k + o^k with layer-wise tying (§2.2); â = softmax(W(o^K + u^K)) (Eq. 3).
 * ``encoding``: ``bow`` (l_j = 1) or ``pe`` (position encoding, §4.1:
   l_kj = (1 − j/J) − (k/d)(1 − 2j/J), J the words of *that* sentence).
 * ``temporal``: T_A, T_C indexed by recency (the latest statement is 0), §4.1.
-* ``random_noise``: during training, 10% empty memories are inserted at random, i.e. the
-  temporal indices skip (§4.1 "RN"), so the model does not overfit T_A.
+* ``random_noise``: during training, each story gets up to ceil(10% of its own length) empty
+  memories at random time steps, i.e. its temporal indices skip (§4.1 "RN"), so the model does
+  not overfit T_A; :func:`time_index` draws them as the authors' Matlab release does.
 * ``linear_start``: the hop softmaxes are removed until validation loss stops falling,
   then put back (§4.2); the switch is a buffer, so it survives a checkpoint.
 * ``tying``: ``adjacent`` (A^{k+1} = C^k, B = A^1) or ``layerwise`` (A^k, C^k shared, u
   mapped by H), §2.2.
 
-Deviation: the answer matrix W is its own (answers × d) parameter, not tied to C^K, because
-bAbI's answers ("n,s", "nothing") are their own vocabulary here.
+The paper's training details (§4.2) and where each lives; "Matlab" is the authors' release
+(facebookarchive/MemNN, MemN2N-babi-matlab):
+
+* PE, temporal encoding, linear start, RN: the switches above; the memory holds the latest 50
+  statements (``data.memory_size``), as in §4.2 and Matlab's ``config.sz``, and temporal indices
+  stop at 49 as Matlab's do.
+* N(0, 0.1) initialisation of every weight: ``init_std`` (Matlab ``Weight.m``: 0.1 · randn).
+* Gradient norm clipped at 40: ``train.grad_clip: 40`` in the recipes (one global norm, as the
+  paper words it; Matlab clips each weight matrix on its own).
+* 10% of each task's training questions held out for validation: ``data_prep/babi.py``.
+
+Deviations:
+
+* The answer matrix W is its own (answers × d) parameter, not tied to C^K, because bAbI's
+  answers ("n,s", "nothing") are their own vocabulary here.
+* Optimiser: Adam at lr 0.005, no schedule, batches of 32. The paper: SGD at 0.01 (0.005 with
+  linear start), halved every 25 epochs over 100 (per task) or every 15 over 60 (joint); the
+  scheduler has no every-N-epochs step, so the recipes state it and keep Adam.
+* Linear start ends at the first validation whose loss is not lower (§4.2's rule); Matlab instead
+  runs a fixed 20 (per task) or 30 (joint) linear epochs and then the full schedule again.
+* One run (``train.seed``), not the best of 10 random restarts the paper reports.
+* PE uses the paper's formula with J the sentence's own length; Matlab uses
+  1 + 4(k − (d+1)/2)(j − (J+1)/2)/(dJ) with J the longest sentence (centred on 1, not 1/2).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +65,35 @@ def position_encoding(lengths: torch.Tensor, max_len: int, dim: int) -> torch.Te
     jj = j[:, None]  # (L, 1)
     enc = (1 - jj / big_j) - (k / dim) * (1 - 2 * jj / big_j)  # (..., L, D)
     return enc * (jj <= big_j).float()
+
+
+def time_index(story_len: torch.Tensor, m: int, noise: float = 0.0) -> torch.Tensor:
+    """(B, M) temporal index of each memory slot, 0 = the latest statement (Sukhbaatar et al. §4.1).
+
+    story_len (B,) statements per story, oldest first in slots 0..len-1; padded slots get 0 (they
+    are masked). With ``noise`` > 0 (training with RN) each story gets its own number of empty
+    memories n, uniform on 0..ceil(noise × len), placed at random among its len + n time steps, so
+    its indices are a sorted random len-subset of 0..len+n-1 — the authors' Matlab release
+    (MemN2N-babi-matlab/train.m: ``nblank = randi([0, ceil(size(d,2) * randomize_time)])``,
+    ``randperm``). The count depends on the story alone, never on the batch's padding: the latest
+    statement of a 2-statement story keeps index 0 in 5 of 6 draws, as at test time, where there
+    is no noise.
+    """
+    dev = story_len.device
+    pos = torch.arange(m, device=dev)  # (M,)
+    recency = (story_len[:, None] - 1 - pos).clamp(min=0)  # (B, M)
+    if noise <= 0:
+        return recency
+    b = story_len.numel()
+    most = torch.ceil(story_len.double() * noise).long()  # (B,) the most empties a story can get
+    n_blank = (torch.rand(b, device=dev, dtype=torch.float64) * (most + 1)).long()  # (B,) uniform 0..most
+    slots = m + math.ceil(m * noise)  # P >= len + n for every story
+    steps = torch.arange(slots, device=dev)  # (P,)
+    keys = torch.rand(b, slots, device=dev).masked_fill(steps >= (story_len + n_blank)[:, None], 2.0)  # (B, P)
+    blank = keys.argsort(1).argsort(1) < n_blank[:, None]  # (B, P) n random time steps of the story's own
+    kept = torch.sort(blank.to(torch.uint8), dim=1, stable=True).indices  # (B, P) non-blank steps first, ascending
+    # the r-th most recent statement takes the r-th non-blank step; padded slots stay 0
+    return kept.gather(1, recency) * (pos < story_len[:, None])
 
 
 @MODELS.register("memn2n")
@@ -87,22 +139,12 @@ class MemN2N(nn.Module):
             emb = emb * position_encoding((ids != 0).sum(-1), ids.size(-1), emb.size(-1))
         return emb.sum(-2)
 
-    def _time_index(self, story_len: torch.Tensor, m: int) -> torch.Tensor:
-        """(B, M) recency of each slot (0 = latest), with random gaps when training with RN."""
-        pos = torch.arange(m, device=story_len.device)[None]  # (1, M)
-        idx = (story_len[:, None] - 1 - pos).clamp(min=0)  # (B, M)
-        if self.training and self.cfg.random_noise > 0:
-            gaps = (torch.rand(idx.shape, device=idx.device) < self.cfg.random_noise).long()  # (B, M)
-            # empties inserted after slot i shift its index by the number of gaps from i to the end
-            later = gaps.flip(1).cumsum(1).flip(1) * (pos < story_len[:, None])  # (B, M)
-            idx = idx + later
-        return idx.clamp(max=self.max_story - 1)
-
     def forward(self, story: torch.Tensor, story_len: torch.Tensor, question: torch.Tensor) -> dict[str, Any]:
         """story (B, M, L), story_len (B,), question (B, Lq) -> logits (B, answers), attn (B, K, M)."""
         b, m, _ = story.shape
         mask = lengths_to_mask(story_len, m)  # (B, M)
-        t_idx = self._time_index(story_len, m)  # (B, M)
+        noise = self.cfg.random_noise if self.training else 0.0
+        t_idx = time_index(story_len, m, noise).clamp(max=self.max_story - 1)  # (B, M)
         u = self._encode(question, self.q_emb if self.q_emb is not None else 0)  # (B, D)
         soft = bool(self.softmax_on)
         weights = []

@@ -14,8 +14,10 @@ the @entityN markers of W_out g(d, q).
   m(i, t) = tanh(W_dm y_d(t) + W_rm r(i−1) + W_qm y_q(i)), s(i) ∝ exp(w_msᵀ m(i, t)),
   r(i) = y_dᵀ s(i) + tanh(W_rr r(i−1)), g = tanh(W_rg r(|q|) + W_qg u).
 
-Deviation: the output softmax is restricted to the entity markers that occur in the
-document (the paper scores the whole vocabulary), for every reader alike.
+Deviations: the output softmax is restricted to the entity markers that occur in the
+document (the paper scores the whole vocabulary), for every reader alike. The Deep LSTM Reader
+adds a layer: g = tanh(W [y_1; y_2]) at the last token, where the paper scores the concatenation
+g = y_1 || y_2 directly (§4.2); the recorded Deep LSTM Reader rows were trained with it.
 """
 
 from __future__ import annotations
