@@ -1,6 +1,21 @@
-"""`python -m attn_cli ...`: the `attn` command without an installed console script
-(e.g. on a cluster node or GPU machine that runs a copy of the source tree)."""
+"""The `attn` command's entry point, also run by `python -m attn_cli` (e.g. on a cluster node or GPU
+machine that runs a copy of the source tree).
 
-from attn_cli.cli import entrypoint
+It sets the OpenMP environment before anything imports torch: the OpenMP runtime reads it once,
+when torch loads it (see :func:`attn_cli.threads.quiet_thread_pools`).
+"""
 
-entrypoint()
+from __future__ import annotations
+
+
+def main() -> None:
+    from attn_cli.threads import quiet_thread_pools
+
+    quiet_thread_pools()
+    from attn_cli.cli import entrypoint
+
+    entrypoint()
+
+
+if __name__ == "__main__":
+    main()

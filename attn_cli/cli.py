@@ -423,15 +423,27 @@ def demo(
 ) -> None:
     """Run every demo-* recipe end to end on generated data (offline): prepare, train, eval, visualize, table.
 
+    --out must be new, empty or an earlier demo's output (which is replaced); nothing else is deleted.
+
     Example: attn demo
+    Example: attn demo --task nmt --out runs/demo-nmt
     """
+    import time
+
+    import torch
+
     from attn_cli import run
 
-    table_, pngs = run.demo(out, data_dir=State.data_dir, tasks=task or None)
+    wall, cpu = time.perf_counter(), time.process_time()
+    table_, pngs = run.demo(
+        out, data_dir=State.data_dir, tasks=task or None, say=lambda line: console.print(line, markup=False)
+    )
     console.print(table_)
     console.print("attention pictures:")
     for p in pngs:
         console.print(f"  {p}", soft_wrap=True)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    console.print(f"demo: {wall:.0f} s wall, {cpu:.0f} s CPU, {torch.get_num_threads()} torch threads")
 
 
 @app.command()

@@ -79,6 +79,9 @@ class TrainConfig:
     monitor: str = "val/loss"
     monitor_mode: Literal["min", "max"] = "min"
     patience: int = 0  # early-stopping patience in validations; 0 disables
+    # stop as soon as a validation's train.monitor reaches this value (>= for max, <= for min): a run that has
+    # solved its task (BLEU 100, error 0) stops there; None trains to the schedule
+    stop_at: float | None = None
     # also write last.ckpt every N steps (resume granularity); unset: every 10 minutes on GPU, never on CPU; 0: never
     checkpoint_every_steps: int | None = None
     seed: int = 42

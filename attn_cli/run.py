@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -760,28 +761,75 @@ def table(
 # the embedded demo
 
 
+DEMO_MARKER = ".attn-demo"  # written into a demo's --out: only a directory holding it is ever replaced
+
+
+def _demo_plan(tasks: list[str] | None) -> list[tuple[str, str]]:
+    """(task, recipe) for every ``demo-*`` recipe of the asked tasks (all by default); an unknown task,
+    or one without a demo recipe, is an error before anything runs."""
+    known = TASKS.names()
+    for task in tasks or []:
+        if task not in known:
+            raise unknown("task", task, known)
+    plan = [(t, n) for t in tasks or known for n in available_recipes(t) if n.startswith("demo-")]
+    for task in tasks or []:
+        if not any(t == task for t, _ in plan):
+            with_demo = sorted({t for t in known if any(n.startswith("demo-") for n in available_recipes(t))})
+            raise AttnError(f"task {task!r} has no demo recipe; give --task with one of: {', '.join(with_demo)}")
+    return plan
+
+
+def _fresh_demo_dir(out: Path) -> None:
+    """Make ``out`` an empty directory marked as a demo's, deleting only what an earlier demo wrote there.
+
+    A directory that is empty, or that holds :data:`DEMO_MARKER` (an earlier ``attn demo``), is
+    (re)used; anything else (the user's own files, a file in place of the directory) is refused
+    and left as it was.
+    """
+    if out.exists() and not out.is_dir():
+        raise AttnError(f"--out {out} is a file; give a new or empty directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / DEMO_MARKER).is_file():
+            raise AttnError(
+                f"--out {out} is not empty and was not written by `attn demo`; give a new or empty directory "
+                "(nothing was deleted)"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text(
+        "written by `attn demo`; the next `attn demo` with this --out replaces the whole directory\n", encoding="utf-8"
+    )
+
+
 def demo(
-    out: Path, *, data_dir: Path, tasks: list[str] | None = None, progress: bool | None = None
+    out: Path,
+    *,
+    data_dir: Path,
+    tasks: list[str] | None = None,
+    progress: bool | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[Any, list[Path]]:
     """Every ``demo-*`` recipe of every task, end to end on generated data: prepare, train, eval, visualize.
 
     Results are recorded under ``out/results`` (not ``results/``); returns the summary
-    table and the PNG paths.
+    table and the PNG paths. ``out`` must be new, empty or an earlier demo's (see
+    :func:`_fresh_demo_dir`); ``say`` receives one line as each recipe starts.
     """
     from attn_cli.tables.base import load_results, summary_table
 
-    if out.exists():
-        shutil.rmtree(out)
+    plan = _demo_plan(tasks)
+    _fresh_demo_dir(out)
     pngs: list[Path] = []
-    for task in tasks or TASKS.names():
-        for name in [n for n in available_recipes(task) if n.startswith("demo-")]:
-            recipe = load_recipe(task, name)
-            dataset = str(getattr(recipe.data, "dataset", ""))
-            if dataset in DATASETS and not DATASETS.get(dataset).needs_source:
-                prepare(dataset, data_dir=data_dir)
-            run_dir = out / task / name
-            train(task, name, runs_dir=out, data_dir=data_dir, run_dir=run_dir, progress=progress)
-            evaluate(task, run_dir, data_dir=data_dir, progress=progress)
-            record(task, run_dir, results_dir=out / "results")
-            pngs += visualize(task, run_dir, data_dir=data_dir, n=3)
+    for task, name in plan:
+        recipe = load_recipe(task, name)
+        if say is not None:
+            say(f"{task}/{name}: {recipe.description}")
+        dataset = str(getattr(recipe.data, "dataset", ""))
+        if dataset in DATASETS and not DATASETS.get(dataset).needs_source:
+            prepare(dataset, data_dir=data_dir)
+        run_dir = out / task / name
+        train(task, name, runs_dir=out, data_dir=data_dir, run_dir=run_dir, progress=progress)
+        evaluate(task, run_dir, data_dir=data_dir, progress=progress)
+        record(task, run_dir, results_dir=out / "results")
+        pngs += visualize(task, run_dir, data_dir=data_dir, n=3)
     return summary_table(load_results(out / "results"), title="attn demo (generated data, this machine)"), pngs

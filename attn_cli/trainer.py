@@ -25,9 +25,11 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from attn_cli.callbacks import LogLines, StopAtTarget
 from attn_cli.config import TrainConfig
 from attn_cli.errors import AttnError
 from attn_cli.io import atomic_path
+from attn_cli.threads import use_available_cpus
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -265,14 +267,15 @@ def build_trainer(
     progress: bool | None = None,
 ) -> L.Trainer:
     accelerator, devices, strategy, precision = resolve_hardware(cfg)
-    if cfg.threads > 0 and accelerator == "cpu":
-        torch.set_num_threads(cfg.threads)
+    use_available_cpus(cfg.threads)
     progress = sys.stdout.isatty() if progress is None else progress
     cbs: list[Callback] = list(callbacks or [])
     if progress:
         from lightning.pytorch.callbacks import RichProgressBar
 
         cbs.append(RichProgressBar(leave=True))
+    else:
+        cbs.append(LogLines())
     plugins: list[Any] = [AtomicCheckpointIO()]
     if SLURMEnvironment.detect():
         # Lightning's SLURM signal handling off: Preemption below handles SIGUSR1 and SIGTERM at a batch boundary
@@ -325,6 +328,8 @@ def build_trainer(
         cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"])))
     if cfg.patience > 0:
         cbs.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience))
+    if cfg.stop_at is not None:
+        cbs.append(StopAtTarget(cfg.monitor, cfg.monitor_mode, cfg.stop_at))
     if cfg.lr_schedule != "none":
         cbs.append(LearningRateMonitor(logging_interval="epoch"))
     keep_earlier_curve(run_dir / "logs" / "metrics.csv")

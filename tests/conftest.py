@@ -17,6 +17,8 @@ ATTN_EXE = str(Path(sys.executable).parent / "attn")
 SHARED_DATA = Path(os.environ.get("ATTN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(1)
+# and so does every trainer the tests build (attn_cli.threads reads it before the CPUs it is given)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -101,7 +101,7 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def job_env(slurm: dict[str, Path], job: int, **extra: str) -> dict[str, str]:
     state = slurm["root"] / f"job-{job}"
     state.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "ATTN_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "ATTN_")) or k == "ATTN_GIT_SHA"}
     env.update(
         PATH=f"{slurm['bin']}:{env['PATH']}",
         FAKE_JOB_ID=str(job),
