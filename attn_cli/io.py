@@ -4,16 +4,25 @@ Every file the suite writes goes through :func:`atomic_write` (temp file in the 
 directory, fsync, rename), so a killed process never leaves a half-written file.
 Whole prepared datasets are built in a temporary directory and renamed into place
 by :func:`atomic_dir`.
+
+A process killed mid-write leaves its temporary behind. Their names carry
+:data:`TEMP_MARK`, the host and the writer's pid (``.best.ckpt.~attn-node3-4711-x8k2mdq1.ckpt``),
+so :func:`remove_stale_temps` can remove exactly those of writers that no longer run
+on this host, and nothing else: each atomic write first clears the stale temporaries
+of its own target, and ``attn train`` clears a run directory's when it starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,13 +30,64 @@ from typing import Any
 
 from attn_cli.errors import AttnError
 
+TEMP_MARK = "~attn-"
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\." + re.escape(TEMP_MARK) + r"(?P<host>.+)-(?P<pid>\d+)-")
+
+
+def _temp_prefix(path: Path) -> str:
+    """``.<name>.~attn-<host>-<pid>-``: the start of every temporary name for ``path`` (see the module doc)."""
+    return f".{path.name}.{TEMP_MARK}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temps(directory: str | Path, *, target: str | None = None, recursive: bool = False) -> list[Path]:
+    """Remove the temporaries that killed atomic writes left in ``directory`` (only ``target``'s if given).
+
+    Only names this module makes, written on this host by a process that has ended, are removed; a
+    temporary of a live writer (another DDP rank, a concurrent evaluation) or of another host is kept."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    host = socket.gethostname()
+    pattern = f".{glob.escape(target) if target is not None else '*'}.{TEMP_MARK}*"
+    removed = []
+    for p in directory.rglob(pattern) if recursive else directory.glob(pattern):
+        m = _TEMP_NAME.match(p.name)
+        if not m or m["host"] != host or int(m["pid"]) == os.getpid() or _alive(int(m["pid"])):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        removed.append(p)
+    return removed
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, target=path.name)
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
             fh.write(data)
@@ -43,13 +103,16 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write to; renamed onto ``path`` when the block succeeds."""
+    """Yield a temporary path to write to; fsynced and renamed onto ``path`` when the block succeeds
+    (the temporary keeps ``path``'s suffix: writers such as matplotlib choose the format by it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    remove_stale_temps(path.parent, target=path.name)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        _fsync_file(Path(tmp))
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -61,12 +124,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Build a directory in a temporary sibling and swap it into ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temps(path.parent, target=path.name)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

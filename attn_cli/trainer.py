@@ -8,6 +8,7 @@ budget, CSV and TensorBoard logs. Checkpoints are written atomically.
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,19 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from attn_cli.config import TrainConfig
 from attn_cli.errors import AttnError
-from attn_cli.io import atomic_path
+from attn_cli.guards import LossGuard
+from attn_cli.io import atomic_write
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """torch.save into a temporary file, then rename: a kill never leaves a truncated checkpoint."""
+    """torch.save into memory, then :func:`atomic_write` (temporary file, fsync, rename): a kill or a
+    crash of the machine never leaves a truncated checkpoint, and a full disk raises an OSError with
+    its errno (torch's own file writer turns that into an anonymous RuntimeError)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write(path, buffer.getvalue())
 
 
 class FaultInjection(Callback):
@@ -164,6 +169,7 @@ def build_trainer(
                 enable_version_counter=False,
             )
         )
+    cbs.append(LossGuard(cfg.max_loss))
     import os
 
     if os.environ.get("ATTN_FAULT_AT_STEP"):
