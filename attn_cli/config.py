@@ -261,6 +261,22 @@ VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+def _sizes(v: Any) -> bool:
+    """A size, or a list of sizes (one per layer), all positive; a field of another type passes."""
+    items = v if isinstance(v, (list, tuple)) else [v]
+    return all(x > 0 for x in items if isinstance(x, int) and not isinstance(x, bool))
+
+
+# model sizes by field name: a 0-wide layer builds and "trains" (with warnings only), so it is refused here
+_MODEL_SIZES = [
+    *("attn_dim", "context_size", "controller", "dec", "dec_layers", "emb_dim", "embed_dim", "enc", "enc_hidden"),
+    *("enc_layers", "fc", "gate_hidden", "glimpse_dim", "glimpse_size", "glimpses", "hg", "hidden", "hl", "hops"),
+    *("kernel", "layers", "max_src_len", "passes", "patch", "read_n", "readout_dim", "scales", "slot_width"),
+    *("slots", "steps", "tps_k", "transformers", "write_n", "z"),
+]
+VALUE_CHECKS.update({f"model.{name}": (_sizes, "a positive size (or list of sizes)") for name in _MODEL_SIZES})
+
+
 def check_value(path: str, value: Any) -> None:
     """Raise an AttnError when ``value`` is outside the range :data:`VALUE_CHECKS` gives for ``path``."""
     rule = VALUE_CHECKS.get(path)

@@ -24,6 +24,7 @@ import re
 import shutil
 import socket
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -164,14 +165,20 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         raise AttnError(f"{path} does not exist")
     rows = []
     opener = gzip.open if path.suffix == ".gz" else open  # recorded predictions over 2 MB are gzipped
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise AttnError(f"{path}:{lineno} is not valid JSON") from err
+    lineno = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise AttnError(f"{path}:{lineno} is not valid JSON") from err
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise AttnError(f"{path} is a truncated or corrupt gzip file (after line {lineno}); copy it again") from err
+    except UnicodeDecodeError as err:
+        raise AttnError(f"{path}:{lineno + 1} is not UTF-8 text; copy the file again") from err
     if not rows:
         raise AttnError(f"{path} is empty: no predictions to score; run `attn eval` again")
     return rows

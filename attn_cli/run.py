@@ -290,7 +290,7 @@ def evaluate(
     A named evaluation (the row it will be recorded as, e.g. ``luong-local-p+unk``) writes to
     ``eval/<split>@<name>/`` instead, so that several evaluations of one run can run at once."""
     from attn_cli.tasks.base import load_checkpoint
-    from attn_cli.trainer import build_trainer
+    from attn_cli.trainer import build_trainer, resolve_hardware
 
     spec = TASKS.get(task)
     run_dir = check_run_dir(Path(run))
@@ -305,6 +305,7 @@ def evaluate(
     dm.setup("test")
     if split not in dm.split_names():
         raise unknown("split", split, dm.split_names())
+    resolve_hardware(recipe.train)  # fail before the evaluation directory exists
     out = eval_dir(run_dir, split, name)
     out.mkdir(parents=True, exist_ok=True)
     module.eval_out = out
@@ -521,6 +522,8 @@ def visualize(
 ) -> list[Path]:
     from attn_cli.tasks.base import load_checkpoint
 
+    if n < 1:
+        raise AttnError(f"--n {n}: give how many examples to draw, 1 or more")
     run_dir = check_run_dir(Path(run))
     data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
     task = data.get("task")

@@ -9,6 +9,7 @@ budget, CSV and TensorBoard logs. Checkpoints are written atomically.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,6 @@ class FaultInjection(Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         if trainer.global_step >= self.step:
-            import os
-
             os._exit(137)
 
 
@@ -83,6 +82,12 @@ def resolve_hardware(cfg: TrainConfig) -> tuple[str, int | list[int] | str, str,
     if accelerator == "cpu" and isinstance(devices, list):
         raise AttnError("a device list like '0,1' needs GPUs; on CPU give a process count, e.g. --devices 2")
     count = len(devices) if isinstance(devices, list) else (devices if isinstance(devices, int) else 1)
+    cores = os.cpu_count() or 1
+    if accelerator == "cpu" and isinstance(devices, int) and not 1 <= devices <= cores:
+        # each CPU "device" is a process: more than the cores (or a count below 1) is a typo, not a plan
+        raise AttnError(f"--devices {devices} on CPU: give a process count from 1 to {cores} (this machine's cores)")
+    if isinstance(devices, int) and devices != -1 and devices < 1:
+        raise AttnError(f"--devices {devices}: give a positive count, a list like '0,1', or auto")
     if devices == "auto":
         count = torch.cuda.device_count() if accelerator == "gpu" else 1
         devices = count if accelerator == "gpu" else 1
@@ -170,8 +175,6 @@ def build_trainer(
             )
         )
     cbs.append(LossGuard(cfg.max_loss))
-    import os
-
     if os.environ.get("ATTN_FAULT_AT_STEP"):
         cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"])))
     if cfg.patience > 0:
