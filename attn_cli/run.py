@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,8 @@ def train(
         ckpt_path = _newest_resume_checkpoint(run_dir)
         if ckpt_path is None:
             raise AttnError(f"run {run_dir} has no checkpoint to resume from; start it again without --resume")
+        if not zipfile.is_zipfile(ckpt_path):  # torch checkpoints are zip files: a cut copy has no central directory
+            raise AttnError(f"{ckpt_path} is truncated or not a checkpoint; copy it again, or train afresh")
         extending = (run_dir / "train_done.json").is_file()
         if extending:
             _check_extension(task, run_dir, recipe, overrides)
@@ -342,8 +345,19 @@ def rescore(
 
     run_dir = check_run_dir(Path(run))
     rows = read_jsonl(predictions)
+    ids = [r.get("id") if isinstance(r, dict) else None for r in rows]
+    if any(not isinstance(i, int) or isinstance(i, bool) for i in ids):
+        raise AttnError(f"{predictions} has rows without an integer 'id'; give a predictions file `attn eval` wrote")
+    if sorted(ids) != list(range(len(ids))):  # ids are dataset indices: a whole split holds 0..n-1 once each
+        raise AttnError(
+            f"{predictions} is misaligned: its ids are not 0..{len(ids) - 1} once each; "
+            "give a predictions file `attn eval` wrote for one whole split"
+        )
     module, _ = load_checkpoint(Path(checkpoint) if checkpoint else find_checkpoint(run_dir, "best"), task)
-    return module.score(sorted(rows, key=lambda r: int(r["id"])), split)
+    try:
+        return module.score(sorted(rows, key=lambda r: r["id"]), split)
+    except KeyError as err:
+        raise AttnError(f"{predictions} has no {err} field; is it a {task} predictions file?") from err
 
 
 def average_checkpoints(paths: list[Path], out: Path) -> Path:
