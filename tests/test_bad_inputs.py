@@ -331,8 +331,22 @@ def test_catalogue_covers_every_verb() -> None:
 def _readonly(path: Path) -> None:
     for p in [path, *path.rglob("*")]:
         p.chmod(p.stat().st_mode & ~0o222)
-    if os.access(path, os.W_OK):
-        pytest.skip("this user writes to read-only directories (root): permission errors cannot happen here")
+
+
+def _cli_as_user(*args: str) -> tuple[int, str]:
+    """The CLI under ordinary permission checks: in-process for a normal user; for root (who writes
+    anywhere) in a subprocess whose capability bounding set lacks the overrides, so a read-only
+    directory refuses root's writes too."""
+    if os.geteuid() != 0:
+        code, _, err = run_cli(*args)
+        return code, err
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permission errors cannot happen here")
+    no_override = "--bounding-set=-dac_override,-dac_read_search,-fowner"
+    env = {k: v for k, v in os.environ.items() if k != "ATTN_RUN_DIR"}
+    proc = subprocess.run([setpriv, no_override, ATTN_EXE, *args], capture_output=True, text=True, env=env, timeout=600)
+    return proc.returncode, proc.stderr
 
 
 @pytest.mark.parametrize("what", ["data", "runs", "run", "results"])
@@ -352,8 +366,8 @@ def test_read_only_directory_is_one_line(what: str, world: World, tmp_path: Path
     try:
         _readonly(target)
         before = tree_digest(copy)
-        code, _, err = run_cli("--data-dir", str(copy / "data"), "--runs-dir", str(copy / "runs"),
-                               "--results-dir", str(copy / "results"), *args)  # fmt: skip
+        code, err = _cli_as_user("--data-dir", str(copy / "data"), "--runs-dir", str(copy / "runs"),
+                                 "--results-dir", str(copy / "results"), *args)  # fmt: skip
         assert_one_line_error(code, err)
         assert "permission denied" in err
         assert tree_digest(copy) == before
