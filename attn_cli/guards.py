@@ -1,4 +1,6 @@
-"""Stop a diverging training run before it spoils its checkpoints (issue 24).
+"""Keep a long run's checkpoints good: stop on a diverging loss, never split a step from its validation.
+
+Issue 24. Two guards for runs that go on for hours and get killed.
 
 A learning rate that is too high sends the loss to 1e7 and then to NaN; Lightning trains on,
 writes NaN weights over ``last.ckpt`` and reports perplexity ``inf`` hours later. :class:`LossGuard`
@@ -6,6 +8,12 @@ looks at every training loss before its backward pass: when it is NaN/inf, or ab
 bound ``train.max_loss``, the run stops with one line saying so. The bad loss never reaches the
 optimiser and no checkpoint is written after it, so ``best.ckpt`` and ``last.ckpt`` keep the last
 good weights.
+
+:class:`StepCheckpoint` writes ``last.ckpt`` every N training steps (the resume granularity), except
+after a batch that Lightning validates right after: a kill during that validation would resume from
+weights whose validation never ran (Lightning does not replay it), so best.ckpt, a plateau schedule and
+the RNG stream (validation loaders draw a seed) would part from the uninterrupted run. There the best-
+checkpoint callback writes ``last.ckpt`` once the validation is done instead.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import math
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from attn_cli.errors import AttnError
 
@@ -43,3 +51,24 @@ class LossGuard(Callback):
             f"{'this' if self.bad(value) else 'another'} process; its checkpoints keep the last good weights; "
             "train again with a smaller train.lr or with train.grad_clip"
         )
+
+
+def validation_follows(trainer: L.Trainer) -> bool:
+    """Whether Lightning validates right after the current training batch: every ``val_check_batch``
+    batches in all (step-based validation) or at the last batch of a validating epoch (epoch-based)."""
+    loop = trainer.fit_loop.epoch_loop
+    every = trainer.check_val_every_n_epoch
+    if every is not None and (trainer.current_epoch + 1) % every != 0:
+        return False
+    if every is not None and loop.batch_progress.is_last_batch:
+        return True
+    index = loop.total_batch_idx if every is None else loop.batch_idx
+    return trainer.val_check_batch != float("inf") and (index + 1) % int(trainer.val_check_batch) == 0
+
+
+class StepCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` for ``last.ckpt`` every N steps that skips the steps a validation follows."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object, **kwargs: object) -> None:
+        if not validation_follows(trainer):
+            super().on_train_batch_end(trainer, *args, **kwargs)

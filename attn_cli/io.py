@@ -82,6 +82,19 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+_writes_seen: dict[str, int] = {}
+
+
+def _killed_in_this_write(path: Path) -> bool:
+    """``ATTN_FAULT_IN_WRITE=NAME:K``: the K-th atomic write of a file named NAME is where the kill-and-resume
+    tests kill the process, halfway through its bytes. Never set in normal use."""
+    spec = os.environ.get("ATTN_FAULT_IN_WRITE")
+    if not spec or spec.rpartition(":")[0] != path.name:
+        return False
+    _writes_seen[path.name] = _writes_seen.get(path.name, 0) + 1
+    return _writes_seen[path.name] == int(spec.rpartition(":")[2])
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     path = Path(path)
@@ -91,6 +104,10 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+            if _killed_in_this_write(path):
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                os._exit(137)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -28,7 +28,7 @@ from attn_cli.config import (
     recipe_from_dict,
 )
 from attn_cli.errors import AttnError, unknown
-from attn_cli.io import atomic_write, read_json, write_json
+from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
 from attn_cli.registry import DATASETS, MODELS, TASKS
 from attn_cli.runs import (
     check_run_dir,
@@ -180,6 +180,8 @@ def train(
         if run_dir is None:
             run_dir = new_run_dir(runs_dir, task, recipe.name)
     os.environ["ATTN_RUN_DIR"] = str(run_dir)  # DDP workers started by Lightning reuse this directory
+    if is_rank_zero():
+        remove_stale_temps(run_dir, recursive=True)  # what killed writes of an earlier start left behind
 
     L.seed_everything(recipe.train.seed, workers=True, verbose=False)
     dm = spec.datamodule(recipe, data_dir)

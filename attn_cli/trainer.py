@@ -22,7 +22,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from attn_cli.config import TrainConfig
 from attn_cli.errors import AttnError
-from attn_cli.guards import LossGuard
+from attn_cli.guards import LossGuard, StepCheckpoint
 from attn_cli.io import atomic_write
 
 
@@ -38,16 +38,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class FaultInjection(Callback):
-    """Kill the process hard (``os._exit``) after global step N: how the resume tests simulate a crash.
+    """Kill the process hard (``os._exit``) at global step N: how the kill-and-resume tests simulate a crash.
 
-    Enabled only by the environment variable ``ATTN_FAULT_AT_STEP``; never set in normal use.
+    ``ATTN_FAULT_AT_STEP=N`` kills after training batch N (mid-epoch); with ``ATTN_FAULT_POINT=validation``
+    it kills inside the first validation at or after step N instead. (A kill halfway through writing a
+    file is :mod:`attn_cli.io`'s ``ATTN_FAULT_IN_WRITE``.) Never set in normal use.
     """
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, point: str = "train") -> None:
+        if point not in ("train", "validation"):
+            raise AttnError(f"ATTN_FAULT_POINT must be train or validation, got {point!r}")
+        self.step, self.point = step, point
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step >= self.step:
+        if self.point == "train" and trainer.global_step >= self.step:
+            os._exit(137)
+
+    def on_validation_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.point == "validation" and trainer.global_step >= self.step and not trainer.sanity_checking:
             os._exit(137)
 
 
@@ -165,7 +173,7 @@ def build_trainer(
     )
     if cfg.checkpoint_every_steps:
         cbs.append(
-            ModelCheckpoint(
+            StepCheckpoint(
                 dirpath=ckpt_dir,
                 filename="last",
                 save_top_k=0,
@@ -176,7 +184,7 @@ def build_trainer(
         )
     cbs.append(LossGuard(cfg.max_loss))
     if os.environ.get("ATTN_FAULT_AT_STEP"):
-        cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"])))
+        cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"]), os.environ.get("ATTN_FAULT_POINT", "train")))
     if cfg.patience > 0:
         cbs.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience))
     if cfg.lr_schedule != "none":
