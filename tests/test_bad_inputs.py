@@ -416,3 +416,42 @@ def test_disk_full_while_recording_keeps_the_earlier_record(world: World) -> Non
     proc = _attn_limited(limit, "--results-dir", str(world.results), "record", "nmt", "--run", str(world.run))
     assert_one_line_error(proc.returncode, proc.stderr)
     assert tree_digest(world.root) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# long runs: a diverging loss stops the run and spares its checkpoints
+
+
+def test_loss_above_the_bound_stops_a_resumed_run_and_keeps_its_checkpoints(world: World, tmp_path: Path) -> None:
+    run_copy = tmp_path / "run"
+    shutil.copytree(world.run, run_copy)
+    ckpts = tree_digest(run_copy / "checkpoints")
+    # the tiny model's loss is about 3: a bound of 0.5 is crossed by the first loss of the resumed steps
+    code, _, err = run_cli("--data-dir", str(world.data), "train", "nmt", "--resume", str(run_copy),
+                           "--set", "train.max_steps=4", "--set", "train.max_loss=0.5")  # fmt: skip
+    assert_one_line_error(code, err)
+    assert "training diverged at step 2" in err and "train.max_loss=0.5" in err
+    assert tree_digest(run_copy / "checkpoints") == ckpts
+
+
+def test_a_learning_rate_that_explodes_the_loss_stops_the_run(world: World, tmp_path: Path) -> None:
+    """lr 1e4 without clipping: the second loss is astronomical or NaN; the run stops there, and every
+    weight it saved is finite (the bad loss never reached the optimiser)."""
+    code, _, err = run_cli("--data-dir", str(world.data), "--runs-dir", str(tmp_path), "train", "nmt",
+                           "--recipe", RECIPE, "--set", "train.lr=1e4", "--set", "train.grad_clip=0",
+                           "--set", "train.checkpoint_every_steps=1")  # fmt: skip
+    assert_one_line_error(code, err)
+    assert "training diverged" in err
+    run_dir = next(tmp_path.glob("nmt/*/*/*"))
+    assert not (run_dir / "train_done.json").exists()
+    for ckpt in (run_dir / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=False)["state_dict"]
+        assert all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()), ckpt
+
+
+def test_loss_guard_decides_on_nan_inf_and_the_bound() -> None:
+    from attn_cli.guards import LossGuard
+
+    bounded, unbounded = LossGuard(100.0), LossGuard(0.0)
+    assert [bounded.bad(v) for v in (3.0, 100.0, 100.5, float("nan"), float("inf"))] == [0, 0, 1, 1, 1]
+    assert [unbounded.bad(v) for v in (3.0, 1e30, float("nan"), float("-inf"))] == [0, 0, 1, 1]
