@@ -48,7 +48,7 @@ class LossGuard(Callback):
         bound = f" (train.max_loss={self.max_loss:g})" if math.isfinite(value) and self.bad(value) else ""
         raise AttnError(
             f"training diverged at step {trainer.global_step}: the loss is {what}{bound} on "
-            f"{'this' if self.bad(value) else 'another'} process; its checkpoints keep the last good weights; "
+            f"{'this' if self.bad(value) else 'another'} process; nothing was trained on it or saved after it: "
             "train again with a smaller train.lr or with train.grad_clip"
         )
 
