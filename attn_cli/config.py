@@ -219,6 +219,16 @@ def _positive_or(*special: Any) -> Callable[[Any], bool]:
     return lambda v: v in special or v > 0
 
 
+# the values Lightning's Trainer(precision=...) takes, and our "auto" (bf16-mixed on GPU, 32-true on CPU)
+PRECISIONS = ("auto", "64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32", "16", "bf16")
+
+
+def _strategies() -> list[str]:
+    from lightning.pytorch.strategies import StrategyRegistry  # only when a recipe names a strategy
+
+    return list(StrategyRegistry.available_strategies())
+
+
 # Value checks (issue 24): a recipe or `--set` value outside its range is refused when the recipe is built,
 # before anything is written. Without them a batch size of 0 or a negative time budget trained 0 steps and
 # saved the untrained model as "best", and `vocab_size=-1` turned every word into <unk>. Keyed by the
@@ -246,6 +256,8 @@ VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.threads": (_at_least(0), "0 (torch's default) or more"),
     "train.max_loss": (_at_least(0), "0 (NaN/inf check only) or a positive bound"),
     "train.accelerator": (lambda v: v in ("auto", "cpu", "gpu", "cuda"), "one of auto, cpu, gpu, cuda"),
+    "train.precision": (lambda v: v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
+    "train.strategy": (lambda v: v == "auto" or v in _strategies(), "auto or a Lightning strategy such as ddp"),
     "eval.beam": (_at_least(1), "1 (greedy) or more"),
     "eval.val_beam": (_at_least(1), "1 (greedy) or more"),
     "eval.samples": (_at_least(0), "0 or more"),
@@ -281,7 +293,7 @@ def check_value(path: str, value: Any) -> None:
     """Raise an AttnError when ``value`` is outside the range :data:`VALUE_CHECKS` gives for ``path``."""
     rule = VALUE_CHECKS.get(path)
     if rule is not None and not rule[0](value):
-        raise AttnError(f"{path}={value!r} is out of range: it must be {rule[1]}; fix the recipe or its --set")
+        raise AttnError(f"{path}={value!r} is invalid: it must be {rule[1]}; fix the recipe or its --set")
 
 
 def build(cls: type, data: dict[str, Any], where: str = "") -> Any:

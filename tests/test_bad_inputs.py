@@ -246,6 +246,8 @@ CASES: dict[str, Args] = {
     "train/lr-decay-above-one": S("train.lr_decay=2"),
     "train/no-validation-batches": S("train.limit_val_batches=0"),
     "train/max-loss-negative": S("train.max_loss=-1"),
+    "train/precision-unknown": S("train.precision=fp8"),
+    "train/strategy-unknown": S("train.strategy=horovod"),
     "train/model-width-zero": S("model.hidden=0"),
     "train/eval-batch-size-zero": S("data.eval_batch_size=0"),
     # --- train: hardware
@@ -455,3 +457,24 @@ def test_loss_guard_decides_on_nan_inf_and_the_bound() -> None:
     bounded, unbounded = LossGuard(100.0), LossGuard(0.0)
     assert [bounded.bad(v) for v in (3.0, 100.0, 100.5, float("nan"), float("inf"))] == [0, 0, 1, 1, 1]
     assert [unbounded.bad(v) for v in (3.0, 1e30, float("nan"), float("-inf"))] == [0, 0, 1, 1]
+
+
+def test_every_value_check_names_a_real_field() -> None:
+    """A misspelt key in VALUE_CHECKS would never be checked: each must name a field of its section."""
+    import dataclasses
+
+    from attn_cli.config import VALUE_CHECKS, TrainConfig
+    from attn_cli.registry import DATASETS, MODELS, TASKS
+
+    def names(classes: list[type]) -> set[str]:
+        return {f.name for c in classes for f in dataclasses.fields(c)}
+
+    sections = {
+        "train": names([TrainConfig]),
+        "eval": names([TASKS.get(t).eval_config for t in TASKS.names()]),
+        "data": names([TASKS.get(t).data_config for t in TASKS.names()]),
+        "model": names([MODELS.get(m).Config for m in MODELS.names()]),
+        "prepare": names([DATASETS.get(d).Config for d in DATASETS.names()]),
+    }
+    missing = [key for key in VALUE_CHECKS if key.split(".", 1)[1] not in sections[key.split(".", 1)[0]]]
+    assert missing == []
