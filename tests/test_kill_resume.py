@@ -149,3 +149,13 @@ def test_an_atomic_write_clears_its_targets_stale_temporary(tmp_path: Path) -> N
     stale.write_text('{"half": ')
     atomic_write(tmp_path / "result.json", "{}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+def test_a_killed_preparation_leaves_no_dataset_and_its_temporary_is_removed_next_time(tmp_path: Path) -> None:
+    proc = attn("prepare", "toy-reorder", data=tmp_path, env={"ATTN_FAULT_IN_WRITE": "manifest.json:1"})
+    assert proc.returncode == 137, proc.stderr[-3000:]
+    assert not (tmp_path / "toy-reorder").exists()
+    left = [p.name.split(TEMP_MARK)[0] for p in tmp_path.iterdir()]
+    assert left == [".toy-reorder."], left  # the half-built dataset folder (with a half-written manifest)
+    assert attn("prepare", "toy-reorder", data=tmp_path).returncode == 0
+    assert temps(tmp_path) == [] and (tmp_path / "toy-reorder" / "manifest.json").is_file()
