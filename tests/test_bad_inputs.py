@@ -46,9 +46,9 @@ class World:
         return str(self.inputs / name)
 
 
-def _babi_archive(path: Path, members: dict[str, bytes], *, cut: bool = False) -> None:
+def _babi_archive(path: Path, members: dict[str, bytes], *, cut: bool = False, compress: bool = True) -> None:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w:gz" if compress else "w") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -85,6 +85,15 @@ def _bad_files(w: World) -> None:
     _babi_archive(d / "babi-traversal.tar.gz", {train: story, test: story, "../../evil.txt": b"x\n"})
     _babi_archive(d / "babi-ok.tar.gz", {train: story, test: story})
     _babi_archive(d / "babi-cut.tar.gz", {train: story * 200, test: story * 200}, cut=True)
+    # an uncompressed tar cut inside its last member
+    _babi_archive(d / "babi-cut-member.tar", {train: story, test: story * 200}, compress=False)
+    with tarfile.open(d / "babi-cut-member.tar") as tar:
+        cut_at = tar.getmember(test).offset_data + 100
+    (d / "babi-cut-member.tar").write_bytes((d / "babi-cut-member.tar").read_bytes()[:cut_at])
+    folder = d / "babi-dir" / "tasks_1-20_v1-2" / "en"
+    folder.mkdir(parents=True)
+    (folder / train.rsplit("/", 1)[1]).write_bytes(story.replace(b"Mary", b"M\xe4ry"))
+    (folder / test.rsplit("/", 1)[1]).write_bytes(story)
     (d / "bad-yaml.yaml").write_text("task: nmt\nmodel: {name: luong\n")
     (d / "list.yaml").write_text("- task\n- nmt\n")
     (d / "self.yaml").write_text("base: self\ntask: nmt\n")
@@ -217,6 +226,8 @@ CASES: dict[str, Args] = {
     "prepare/babi-non-utf8-member": F("prepare", "babi", "--source", "{babi_latin1_tar_gz}", "--tasks", "1"),
     "prepare/babi-archive-traversal": F("prepare", "babi", "--source", "{babi_traversal_tar_gz}", "--tasks", "1"),
     "prepare/babi-truncated-archive": F("prepare", "babi", "--source", "{babi_cut_tar_gz}", "--tasks", "1"),
+    "prepare/babi-truncated-member": F("prepare", "babi", "--source", "{babi_cut_member_tar}", "--tasks", "1"),
+    "prepare/babi-non-utf8-file-in-folder": F("prepare", "babi", "--source", "{babi_dir}", "--tasks", "1"),
     "prepare/babi-bad-task-list": F("prepare", "babi", "--source", "{babi_ok_tar_gz}", "--tasks", "1,99"),
     "prepare/data-dir-is-a-file": F("--data-dir", "{afile}", "prepare", "toy-reorder"),
     # --- train: names, --set keys and types
@@ -479,3 +490,16 @@ def test_every_value_check_names_a_real_field() -> None:
     }
     missing = [key for key in VALUE_CHECKS if key.split(".", 1)[1] not in sections[key.split(".", 1)[0]]]
     assert missing == []
+
+
+def test_fault_injection_and_os_error_mapping_refuse_what_they_do_not_know() -> None:
+    import errno
+
+    from attn_cli.errors import AttnError, from_os_error
+    from attn_cli.trainer import FaultInjection
+
+    with pytest.raises(AttnError, match="ATTN_FAULT_POINT"):
+        FaultInjection(3, "checkpoint")
+    assert from_os_error(OSError(errno.EIO, "Input/output error")) is None  # a real fault keeps its traceback
+    full = from_os_error(OSError(errno.ENOSPC, "No space left on device", "/runs/x/last.ckpt"))
+    assert full is not None and str(full).startswith("/runs/x/last.ckpt: no space left on device; ")
