@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from attn_cli import __version__, names
-from attn_cli.errors import AttnError
+from attn_cli.errors import AttnError, from_os_error
 
 app = typer.Typer(
     name="attn",
@@ -491,6 +491,12 @@ def entrypoint() -> None:
         app()
     except AttnError as err:
         err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as err:  # a refused write (permissions, full disk) is one line too; other OSErrors are bugs
+        user_error = from_os_error(err)
+        if user_error is None:
+            raise
+        err_console.print(f"error: {user_error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as err:
         # Lightning's refusal of a setting (e.g. limit_val_batches that leaves no validation batch) is a

@@ -23,6 +23,7 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +95,9 @@ class TrainConfig:
     num_workers: int = 0
     log_every_n_steps: int = 50
     threads: int = 0  # torch intra-op threads on CPU; 0 leaves torch's default
+    # stop the run (keeping the last good checkpoint) when a training loss is NaN/inf or above this bound:
+    # a diverging run otherwise trains on for hours and reports perplexity inf; 0 keeps only the NaN/inf check
+    max_loss: float = 1.0e6
     # torch.compile the training computation: a model's own `compile_for_training` (DRAW compiles one time
     # step) or else its forward; the first steps pay the compilation (minutes), the rest run fused kernels
     compile: bool = False
@@ -221,6 +225,95 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     raise TypeError(f"unsupported config type {_type_name(tp)} at {where}")
 
 
+def _at_least(low: float) -> Callable[[Any], bool]:
+    return lambda v: v >= low
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+def _positive_or(*special: Any) -> Callable[[Any], bool]:
+    return lambda v: v in special or v > 0
+
+
+# the values Lightning's Trainer(precision=...) takes, and our "auto" (bf16-mixed on GPU, 32-true on CPU)
+PRECISIONS = ("auto", "64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64", "32", "16", "bf16")
+
+
+def _strategies() -> list[str]:
+    from lightning.pytorch.strategies import StrategyRegistry  # only when a recipe names a strategy
+
+    return list(StrategyRegistry.available_strategies())
+
+
+# Value checks (issue 24): a recipe or `--set` value outside its range is refused when the recipe is built,
+# before anything is written. Without them a batch size of 0 or a negative time budget trained 0 steps and
+# saved the untrained model as "best", and `vocab_size=-1` turned every word into <unk>. Keyed by the
+# field's dotted path as `build` names it (recipe sections, and `prepare` for `attn prepare --set`).
+VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "train.max_epochs": (_positive_or(-1), "a positive number of epochs, or -1 for no limit"),
+    "train.max_steps": (_positive_or(-1), "a positive number of steps, or -1 for no limit"),
+    "train.max_time_min": (_positive_or(None), "a positive number of minutes, or null for no limit"),
+    "train.batch_size": (_positive, "a positive batch size"),
+    "train.lr": (_positive, "a positive learning rate"),
+    "train.momentum": (_at_least(0), "0 or more"),
+    "train.weight_decay": (_at_least(0), "0 or more"),
+    "train.lr_decay": (lambda v: 0 < v <= 1, "a factor in (0, 1]"),
+    "train.lr_patience": (_at_least(0), "0 or more validations"),
+    "train.lr_decay_start": (_at_least(0), "an epoch, 0 or more"),
+    "train.min_lr": (_at_least(0), "0 or more"),
+    "train.grad_clip": (_at_least(0), "0 (off) or a positive bound"),
+    "train.val_every_steps": (_positive_or(None), "a positive number of steps, or null for once per epoch"),
+    "train.limit_val_batches": (_positive, "a positive fraction (<= 1.0) or number of batches"),
+    "train.patience": (_at_least(0), "0 (off) or a number of validations"),
+    "train.checkpoint_every_steps": (_positive_or(None), "a positive number of steps, or null"),
+    "train.num_nodes": (_at_least(1), "1 or more"),
+    "train.num_workers": (_at_least(0), "0 or more"),
+    "train.log_every_n_steps": (_at_least(1), "1 or more"),
+    "train.threads": (_at_least(0), "0 (torch's default) or more"),
+    "train.max_loss": (_at_least(0), "0 (NaN/inf check only) or a positive bound"),
+    "train.accelerator": (lambda v: v in ("auto", "cpu", "gpu", "cuda"), "one of auto, cpu, gpu, cuda"),
+    "train.precision": (lambda v: v in PRECISIONS, "one of " + ", ".join(PRECISIONS)),
+    "train.strategy": (lambda v: v == "auto" or v in _strategies(), "auto or a Lightning strategy such as ddp"),
+    "eval.beam": (_at_least(1), "1 (greedy) or more"),
+    "eval.val_beam": (_at_least(1), "1 (greedy) or more"),
+    "eval.samples": (_at_least(0), "0 or more"),
+    "data.eval_batch_size": (_positive, "a positive batch size"),
+    "data.n_train": (_at_least(0), "0 (all) or more"),
+    "data.n_eval": (_at_least(0), "0 (all) or more"),
+    "data.memory_size": (_positive, "a positive number of memories"),
+    "data.train_size": (_positive, "a positive number of sequences"),
+    "data.min_len": (_positive, "a positive length"),
+    "prepare.vocab_size": (lambda v: v == 0 or v > 4, "0 (no limit) or more than the 4 special tokens"),
+    "prepare.sp_vocab_size": (lambda v: v > 4, "more than the 4 special tokens"),
+    "prepare.min_freq": (_at_least(1), "1 or more"),
+}
+
+
+def _sizes(v: Any) -> bool:
+    """A size, or a list of sizes (one per layer), all positive; a field of another type passes."""
+    items = v if isinstance(v, (list, tuple)) else [v]
+    return all(x > 0 for x in items if isinstance(x, int) and not isinstance(x, bool))
+
+
+# model sizes by field name: a 0-wide layer builds and "trains" (with warnings only), so it is refused here
+_MODEL_SIZES = [
+    *("attn_dim", "context_size", "controller", "dec", "dec_layers", "emb_dim", "embed_dim", "enc", "enc_hidden"),
+    *("enc_layers", "fc", "gate_hidden", "glimpse_dim", "glimpse_size", "glimpses", "hg", "hidden", "hl", "hops"),
+    *("kernel", "layers", "max_src_len", "passes", "patch", "read_n", "readout_dim", "scales", "slot_width"),
+    *("slots", "steps", "tps_k", "transformers", "write_n", "z"),
+]
+VALUE_CHECKS.update({f"model.{name}": (_sizes, "a positive size (or list of sizes)") for name in _MODEL_SIZES})
+
+
+def check_value(path: str, value: Any) -> None:
+    """Raise an AttnError when ``value`` is outside the range :data:`VALUE_CHECKS` gives for ``path``."""
+    rule = VALUE_CHECKS.get(path)
+    if rule is not None and not rule[0](value):
+        raise AttnError(f"{path}={value!r} is invalid: it must be {rule[1]}; fix the recipe or its --set")
+
+
 def build(cls: type, data: dict[str, Any], where: str = "") -> Any:
     """Build dataclass ``cls`` from ``data`` strictly: unknown keys are errors, values are coerced."""
     hints = typing.get_type_hints(cls)
@@ -236,6 +329,7 @@ def build(cls: type, data: dict[str, Any], where: str = "") -> Any:
                 raise AttnError(msg + f"; {where or 'this section'} takes no keys for this task: leave {path} out")
             raise AttnError(msg + f"; valid keys here: {', '.join(sorted(fields))}")
         kwargs[key] = coerce(value, hints[key], path)
+        check_value(path, kwargs[key])
     missing = [
         n
         for n, f in fields.items()

@@ -7,22 +7,95 @@ by :func:`atomic_dir`. ``mkstemp``/``mkdtemp`` create their files 0600 and folde
 (private, for temporary files); what we rename into place gets the mode an ordinary
 ``open``/``mkdir`` would give, 0666/0777 less the umask, so runs and datasets stay
 readable by the group or everyone exactly as the user's umask says.
+
+A process killed mid-write leaves its temporary behind. Their names carry
+:data:`TEMP_MARK`, the host and the writer's pid (``.best.ckpt.~attn-node3-4711-x8k2mdq1.ckpt``),
+so :func:`remove_stale_temps` can remove exactly those of writers that no longer run
+on this host, and nothing else: each atomic write first clears the stale temporaries
+of its own target, and ``attn train`` clears a run directory's when it starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from attn_cli.errors import AttnError
+
+TEMP_MARK = "~attn-"
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\." + re.escape(TEMP_MARK) + r"(?P<host>.+)-(?P<pid>\d+)-")
+
+
+def _temp_prefix(path: Path) -> str:
+    """``.<name>.~attn-<host>-<pid>-``: the start of every temporary name for ``path`` (see the module doc)."""
+    return f".{path.name}.{TEMP_MARK}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temps(directory: str | Path, *, target: str | None = None, recursive: bool = False) -> list[Path]:
+    """Remove the temporaries that killed atomic writes left in ``directory`` (only ``target``'s if given).
+
+    Only names this module makes, written on this host by a process that has ended, are removed; a
+    temporary of a live writer (another DDP rank, a concurrent evaluation) or of another host is kept."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    host = socket.gethostname()
+    pattern = f".{glob.escape(target) if target is not None else '*'}.{TEMP_MARK}*"
+    removed = []
+    for p in directory.rglob(pattern) if recursive else directory.glob(pattern):
+        m = _TEMP_NAME.match(p.name)
+        if not m or m["host"] != host or int(m["pid"]) == os.getpid() or _alive(int(m["pid"])):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        removed.append(p)
+    return removed
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_writes_seen: dict[str, int] = {}
+
+
+def _killed_in_this_write(path: Path) -> bool:
+    """``ATTN_FAULT_IN_WRITE=NAME:K``: the K-th atomic write of a file named NAME is where the kill-and-resume
+    tests kill the process, halfway through its bytes. Never set in normal use."""
+    spec = os.environ.get("ATTN_FAULT_IN_WRITE")
+    if not spec or spec.rpartition(":")[0] != path.name:
+        return False
+    _writes_seen[path.name] = _writes_seen.get(path.name, 0) + 1
+    return _writes_seen[path.name] == int(spec.rpartition(":")[2])
 
 
 def current_umask() -> int:
@@ -36,11 +109,16 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` atomically, mode 0666 less the umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, target=path.name)
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+            if _killed_in_this_write(path):
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                os._exit(137)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -54,14 +132,17 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write to (mode 0666 less the umask); renamed onto ``path`` when the block succeeds."""
+    """Yield a temporary path to write to (mode 0666 less the umask); fsynced and renamed onto ``path`` when
+    the block succeeds (the temporary keeps ``path``'s suffix: writers such as matplotlib choose the format by it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    remove_stale_temps(path.parent, target=path.name)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=path.suffix or ".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     try:
         yield Path(tmp)
+        _fsync_file(Path(tmp))
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -74,13 +155,13 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temps(path.parent, target=path.name)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     tmp.chmod(0o777 & ~current_umask())
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -115,14 +196,20 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         raise AttnError(f"{path} does not exist")
     rows = []
     opener = gzip.open if path.suffix == ".gz" else open  # recorded predictions over 2 MB are gzipped
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise AttnError(f"{path}:{lineno} is not valid JSON") from err
+    lineno = 0
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise AttnError(f"{path}:{lineno} is not valid JSON") from err
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise AttnError(f"{path} is a truncated or corrupt gzip file (after line {lineno}); copy it again") from err
+    except UnicodeDecodeError as err:
+        raise AttnError(f"{path}:{lineno + 1} is not UTF-8 text; copy the file again") from err
     if not rows:
         raise AttnError(f"{path} is empty: no predictions to score; run `attn eval` again")
     return rows

@@ -29,7 +29,7 @@ from attn_cli.config import (
     recipe_from_dict,
 )
 from attn_cli.errors import AttnError, unknown
-from attn_cli.io import atomic_write, read_json, write_json
+from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
 from attn_cli.names import eval_sections
 from attn_cli.registry import DATASETS, MODELS, TASKS
 from attn_cli.runs import (
@@ -327,6 +327,8 @@ def train(
             _check_fresh_start(run_dir, overwrite, clear=True)
         if lock is not None and lock.note:
             warnings.warn(lock.note, stacklevel=1)
+        if is_rank_zero():
+            remove_stale_temps(run_dir, recursive=True)  # what killed writes of an earlier start left behind
         return _fit(task, recipe, module, dm, run_dir, ckpt_path, pretrained, extending, progress, extra_callbacks)
     finally:
         if lock is not None:
@@ -458,7 +460,7 @@ def evaluate(
     A named evaluation (the row it will be recorded as, e.g. ``luong-local-p+unk``) writes to
     ``eval/<split>@<name>/`` instead, so that several evaluations of one run can run at once."""
     from attn_cli.tasks.base import load_checkpoint
-    from attn_cli.trainer import build_trainer
+    from attn_cli.trainer import build_trainer, resolve_hardware
 
     spec = TASKS.get(task)
     run_dir = check_run_dir(Path(run))
@@ -469,6 +471,7 @@ def evaluate(
     dm.setup("test")
     if split not in dm.split_names():
         raise unknown("split", split, dm.split_names())
+    resolve_hardware(recipe.train)  # fail before the evaluation directory exists
     out = eval_dir(run_dir, split, name)
     out.mkdir(parents=True, exist_ok=True)
     module.eval_out = out
@@ -512,8 +515,19 @@ def rescore(
 
     run_dir = check_run_dir(Path(run))
     rows = read_jsonl(predictions)
+    ids = [r.get("id") if isinstance(r, dict) else None for r in rows]
+    if any(not isinstance(i, int) or isinstance(i, bool) for i in ids):
+        raise AttnError(f"{predictions} has rows without an integer 'id'; give a predictions file `attn eval` wrote")
+    if sorted(ids) != list(range(len(ids))):  # ids are dataset indices: a whole split holds 0..n-1 once each
+        raise AttnError(
+            f"{predictions} is misaligned: its ids are not 0..{len(ids) - 1} once each; "
+            "give a predictions file `attn eval` wrote for one whole split"
+        )
     module, _ = load_checkpoint(Path(checkpoint) if checkpoint else find_checkpoint(run_dir, "best"), task)
-    return module.score(sorted(rows, key=lambda r: int(r["id"])), split)
+    try:
+        return module.score(sorted(rows, key=lambda r: r["id"]), split)
+    except KeyError as err:
+        raise AttnError(f"{predictions} has no {err} field; is it a {task} predictions file?") from err
 
 
 def average_checkpoints(paths: list[Path], out: Path) -> Path:
@@ -700,6 +714,8 @@ def visualize(
 ) -> list[Path]:
     from attn_cli.tasks.base import load_checkpoint
 
+    if n < 1:
+        raise AttnError(f"--n {n}: give how many examples to draw, 1 or more")
     run_dir = check_run_dir(Path(run))
     data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
     task = data.get("task")

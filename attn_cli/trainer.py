@@ -10,6 +10,7 @@ atomically; SIGUSR1 and SIGTERM save one and requeue the SLURM job (:class:`Pree
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import signal
 import subprocess
@@ -28,29 +29,41 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from attn_cli.callbacks import LogLines, StopAtTarget
 from attn_cli.config import TrainConfig
 from attn_cli.errors import AttnError
-from attn_cli.io import atomic_path
+from attn_cli.guards import LossGuard, StepCheckpoint
+from attn_cli.io import atomic_write
 from attn_cli.threads import use_available_cpus
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """torch.save into a temporary file, then rename: a kill never leaves a truncated checkpoint."""
+    """torch.save into memory, then :func:`atomic_write` (temporary file, fsync, rename): a kill or a
+    crash of the machine never leaves a truncated checkpoint, and a full disk raises an OSError with
+    its errno (torch's own file writer turns that into an anonymous RuntimeError)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write(path, buffer.getvalue())
 
 
 class FaultInjection(Callback):
-    """Kill the process hard (``os._exit``) after global step N: how the resume tests simulate a crash.
+    """Kill the process hard (``os._exit``) at global step N: how the kill-and-resume tests simulate a crash.
 
-    Enabled only by the environment variable ``ATTN_FAULT_AT_STEP``; never set in normal use.
+    ``ATTN_FAULT_AT_STEP=N`` kills after training batch N (mid-epoch); with ``ATTN_FAULT_POINT=validation``
+    it kills inside the first validation at or after step N instead. (A kill halfway through writing a
+    file is :mod:`attn_cli.io`'s ``ATTN_FAULT_IN_WRITE``.) Never set in normal use.
     """
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, point: str = "train") -> None:
+        if point not in ("train", "validation"):
+            raise AttnError(f"ATTN_FAULT_POINT must be train or validation, got {point!r}")
+        self.step, self.point = step, point
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step >= self.step:
+        if self.point == "train" and trainer.global_step >= self.step:
+            os._exit(137)
+
+    def on_validation_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.point == "validation" and trainer.global_step >= self.step and not trainer.sanity_checking:
             os._exit(137)
 
 
@@ -212,6 +225,12 @@ def resolve_hardware(cfg: TrainConfig) -> tuple[str, int | list[int] | str, str,
     if accelerator == "cpu" and isinstance(devices, list):
         raise AttnError("a device list like '0,1' needs GPUs; on CPU give a process count, e.g. --devices 2")
     count = len(devices) if isinstance(devices, list) else (devices if isinstance(devices, int) else 1)
+    cores = os.cpu_count() or 1
+    if accelerator == "cpu" and isinstance(devices, int) and not 1 <= devices <= cores:
+        # each CPU "device" is a process: more than the cores (or a count below 1) is a typo, not a plan
+        raise AttnError(f"--devices {devices} on CPU: give a process count from 1 to {cores} (this machine's cores)")
+    if isinstance(devices, int) and devices != -1 and devices < 1:
+        raise AttnError(f"--devices {devices}: give a positive count, a list like '0,1', or auto")
     if devices == "auto":
         count = torch.cuda.device_count() if accelerator == "gpu" else 1
         devices = count if accelerator == "gpu" else 1
@@ -314,7 +333,7 @@ def build_trainer(
     periodic = periodic_checkpoint(cfg.checkpoint_every_steps, accelerator)
     if periodic:
         cbs.append(
-            ModelCheckpoint(
+            StepCheckpoint(
                 dirpath=ckpt_dir,
                 filename="last",
                 save_top_k=0,
@@ -324,8 +343,9 @@ def build_trainer(
             )
         )
     cbs.append(Preemption(ckpt_dir))
+    cbs.append(LossGuard(cfg.max_loss))
     if os.environ.get("ATTN_FAULT_AT_STEP"):
-        cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"])))
+        cbs.append(FaultInjection(int(os.environ["ATTN_FAULT_AT_STEP"]), os.environ.get("ATTN_FAULT_POINT", "train")))
     if cfg.patience > 0:
         cbs.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.monitor_mode, patience=cfg.patience))
     if cfg.stop_at is not None:

@@ -134,6 +134,13 @@ class BabiConfig:
     seed: int = 1
 
 
+def _decode(data: bytes, where: str) -> list[str]:
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise AttnError(f"{where} is not UTF-8 text (byte {err.start}); use the official bAbI files") from err
+
+
 def _reader(source: Path) -> tuple[Any, list[str]]:
     """(read(name) -> lines | None, all member names) for an archive or an extracted folder."""
     if source.is_file():
@@ -142,10 +149,15 @@ def _reader(source: Path) -> tuple[Any, list[str]]:
             members = {m.name: m for m in tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError) as err:
             raise AttnError(f"{source} is not a readable bAbI archive ({err}); download it again") from err
+        # members are only read, never extracted; still, an archive naming a path outside itself is not
+        # the official one (a traversal attempt, or a broken repack): refuse it whole
+        outside = next((n for n in members if n.startswith("/") or ".." in Path(n).parts), None)
+        if outside is not None:
+            raise AttnError(f"{source} has a member outside the archive ({outside!r}); use the official archive")
 
         def read(name: str) -> list[str] | None:
-            m = members.get(name)
-            return None if m is None else tar.extractfile(m).read().decode("utf-8").splitlines()
+            m = members.get(name)  # a cut archive already failed in getmembers() above
+            return None if m is None else _decode(tar.extractfile(m).read(), f"{source}:{name}")
 
         return read, list(members)
     root = source if (source / "tasks_1-20_v1-2").is_dir() else source.parent
@@ -153,7 +165,7 @@ def _reader(source: Path) -> tuple[Any, list[str]]:
 
     def read_dir(name: str) -> list[str] | None:
         p = root / name
-        return p.read_text(encoding="utf-8").splitlines() if p.is_file() else None
+        return _decode(p.read_bytes(), str(p)) if p.is_file() else None
 
     return read_dir, names
 

@@ -26,7 +26,7 @@ from typing import Any
 from attn_cli import __version__
 from attn_cli.config import to_dict
 from attn_cli.errors import AttnError
-from attn_cli.io import atomic_dir, read_json, sha256_file, write_json
+from attn_cli.io import atomic_dir, read_json, remove_stale_temps, sha256_file, write_json
 
 PREP_VERSION = 1
 
@@ -110,6 +110,7 @@ def run_prepare(
             and old.get("prep_version") == PREP_VERSION
         ):
             return out  # idempotent: same inputs, same outputs
+    remove_stale_temps(data_dir)  # what killed preparations of any dataset left behind
     with atomic_dir(out) as tmp:
         facts = spec.build(cfg, src, tmp)
         files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}

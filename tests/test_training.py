@@ -67,7 +67,7 @@ def test_a_finished_run_continues_under_a_larger_budget(generated_data: Path, tm
         run.train(
             "nmt", None, runs_dir=tmp_path, data_dir=generated_data, resume=run_dir, overrides=["train.max_steps=4"]
         )
-    with pytest.raises(AttnError, match="raise train.max_epochs"):
+    with pytest.raises(AttnError, match="train.max_epochs=0 is invalid"):
         run.train(
             "nmt",
             None,
