@@ -557,9 +557,9 @@ def caption(
     from attn_cli import use
 
     for row in use.caption(run_, list(images), checkpoint=checkpoint, beam=beam, viz=viz):
-        console.print(f"{row['image']}\t{row['caption']}", markup=False, highlight=False, soft_wrap=True)
+        sys.stdout.write(f"{row['image']}\t{row['caption']}\n")  # tab-separated, for scripts
         if "picture" in row:
-            console.print(f"  attention: {row['picture']}", markup=False, highlight=False, soft_wrap=True)
+            sys.stdout.write(f"  attention: {row['picture']}\n")
 
 
 @app.command()
@@ -578,9 +578,9 @@ def classify(
 
     for row in use.classify(run_, list(images), checkpoint=checkpoint, top=top, viz=viz):
         classes = "  ".join(f"{t['class']} ({t['p']:.3f})" for t in row["top"])
-        console.print(f"{row['image']}\t{classes}", markup=False, highlight=False, soft_wrap=True)
+        sys.stdout.write(f"{row['image']}\t{classes}\n")
         if "picture" in row:
-            console.print(f"  attention: {row['picture']}", markup=False, highlight=False, soft_wrap=True)
+            sys.stdout.write(f"  attention: {row['picture']}\n")
 
 
 @app.command()
