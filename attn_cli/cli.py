@@ -602,7 +602,9 @@ def runs(task: Optional[str] = typer.Argument(None, help="Only this task's runs.
         t.add_column(col, overflow="fold", justify="right" if col == "age" else "left")
     for row in rows:
         run_id = row["run"].relative_to(State.runs_dir) if row["run"].is_relative_to(State.runs_dir) else row["run"]
-        t.add_row(str(run_id), row["status"], row["best"], row["age"])
+        # the path names the recipe (runs/<task>/<recipe>/<id>), unless the run was trained into a --run-dir
+        label = str(run_id) + ("" if row["recipe"] in str(run_id) else f"\n({row['task']} {row['recipe']})")
+        t.add_row(label, row["status"], row["best"], row["age"])
     console.print(t)
 
 

@@ -95,7 +95,8 @@ def list_runs(runs_dir: Path, task: str | None = None) -> list[dict[str, Any]]:
     if not root.is_dir():
         return []
     now = dt.datetime.now()
-    rows = [describe(p.parent, now) for p in root.rglob("recipe.yaml") if p.parent.name != "results"]
+    # a record (results/.../result.json, e.g. under runs/demo/results) keeps a copy of its recipe: not a run
+    rows = [describe(p.parent, now) for p in root.rglob("recipe.yaml") if not (p.parent / "result.json").is_file()]
     return sorted(rows, key=lambda r: started(r["run"]), reverse=True)
 
 

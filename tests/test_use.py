@@ -339,12 +339,16 @@ def test_image_command_errors(
 def test_runs_lists_status_best_and_age_in_80_columns(nmt_run: Path, runs_root: Path, tmp_path: Path) -> None:
     from attn_cli.runs import RunLock
 
-    killed = runs_root / "nmt" / "killed-one" / "x"
+    killed = runs_root / "nmt" / "stopped" / "x"
     killed.mkdir(parents=True)
     shutil.copy(nmt_run / "recipe.yaml", killed / "recipe.yaml")
-    running = runs_root / "nmt" / "running-one" / "y"
+    running = runs_root / "nmt" / "busy" / "y"
     running.mkdir(parents=True)
     shutil.copy(nmt_run / "recipe.yaml", running / "recipe.yaml")
+    record = runs_root / "nmt" / "results" / "a-record"  # a record keeps a copy of its recipe: no run
+    record.mkdir(parents=True)
+    shutil.copy(nmt_run / "recipe.yaml", record / "recipe.yaml")
+    (record / "result.json").write_text("{}", encoding="utf-8")
     lock = RunLock(running).acquire()
     try:
         env = {**os.environ, "ATTN_RUNS": str(runs_root), "COLUMNS": "80"}
@@ -354,11 +358,13 @@ def test_runs_lists_status_best_and_age_in_80_columns(nmt_run: Path, runs_root: 
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in out
     assert "running" in out and "killed" in out and "finished" in out
-    assert "val/bleu" in out
+    assert "val/bleu" in out and "a-record" not in out
+    assert "(nmt tiny/luong-global-general)" in out  # the recipe of a run whose path does not name it
     code, out, err = run_cli("--runs-dir", str(runs_root), "runs", "nmtt")
     _one_line_error(code, err, "nmtt")
     shutil.rmtree(killed.parent)
     shutil.rmtree(running.parent)
+    shutil.rmtree(record.parent)
 
 
 def test_show_prints_recipe_metrics_and_paths(nmt_run: Path, generated_data: Path) -> None:
