@@ -234,7 +234,9 @@ def _evaluate(
         # a file pair is scored as a split of its own, eval/<name>/ (default: the source file's name)
         split, name = name or src.name.split(".")[0], None
     elif name is not None and not record_:
-        raise AttnError("--name names a record (or, with --src/--ref, the file pair); add --record")
+        raise AttnError(
+            "--name names a record; add --record (or --src/--ref: then it names that file pair's evaluation)"
+        )
     names.check_task(task)
     names.eval_sections(list(set_))
     from attn_cli import run
