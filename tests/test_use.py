@@ -409,3 +409,48 @@ def test_meteor_without_java_is_na_in_table_and_record(
     assert record["info"]["meteor"] == "n/a (no Java)"
     assert "meteor" not in record["metrics"]
     assert "no PTB tokenizer" in record["info"]["scorer"]
+
+
+def test_new_text_is_cut_as_prepare_cut_the_test_split(tmp_path: Path) -> None:
+    """Moses tokens, lowercasing and sentencepiece pieces: the preprocessor rebuilt from the manifest
+    (what translate and eval --src use) gives the prepared test split's tokens for its raw lines."""
+    import random
+
+    from attn_cli.data.text import TextDataModule
+
+    rng = random.Random(3)
+    words = ["The", "cat", "sees", "a", "Dog", "quickly", "and", "the", "bird", "isn't", "here"]
+    lines = {
+        side: [
+            " ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) + rng.choice([".", "!", ", right?"])
+            for _ in range(120)
+        ]
+        for side in ("de", "en")
+    }
+    files = {}
+    for split, part in (("train", slice(0, 80)), ("dev", slice(80, 100)), ("test", slice(100, 120))):
+        for side in ("de", "en"):
+            files[(split, side)] = tmp_path / f"{split}.{side}"
+            files[(split, side)].write_text("\n".join(lines[side][part]) + "\n", encoding="utf-8")
+    data = tmp_path / "data"
+    out = run.prepare(
+        "parallel",
+        data_dir=data,
+        options={
+            "src": str(files[("train", "de")]),
+            "tgt": str(files[("train", "en")]),
+            "dev_src": str(files[("dev", "de")]),
+            "dev_tgt": str(files[("dev", "en")]),
+            "test_src": str(files[("test", "de")]),
+            "test_tgt": str(files[("test", "en")]),
+        },
+        overrides=["subword=sentencepiece", "sp_vocab_size=40", "min_freq=1"],
+    )
+    from attn_cli.config import build
+    from attn_cli.data.text import NmtDataConfig
+
+    dm = TextDataModule(build(NmtDataConfig, {"dataset": out.name}, "data"), data, 8, 1)
+    prep = dm.preprocessor("src")
+    prepared = (out / "test.src").read_text(encoding="utf-8").splitlines()
+    assert [" ".join(prep(line)) for line in lines["de"][100:120]] == prepared
+    assert any("▁" in line for line in prepared) and all(line == line.lower() for line in prepared)
