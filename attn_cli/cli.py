@@ -221,9 +221,22 @@ def _evaluate(
     from_predictions: Optional[Path] = None,
     name: Optional[str] = None,
     allow_dirty: bool = False,
+    src: Optional[Path] = None,
+    ref: Optional[Path] = None,
 ) -> None:
-    if name is not None and not record_:
-        raise AttnError("--name names a record; add --record")
+    if (src is None) != (ref is None):
+        raise AttnError("--src and --ref go together: the source file and its reference translations")
+    if src is not None:
+        if task != "nmt":
+            raise AttnError(f"--src/--ref score parallel text files: an nmt run's option, not {task}'s")
+        if from_predictions is not None:
+            raise AttnError("--src/--ref decode a new file; --from-predictions rescores a saved one: give one")
+        # a file pair is scored as a split of its own, eval/<name>/ (default: the source file's name)
+        split, name = name or src.name.split(".")[0], None
+    elif name is not None and not record_:
+        raise AttnError(
+            "--name names a record; add --record (or --src/--ref: then it names that file pair's evaluation)"
+        )
     names.check_task(task)
     names.eval_sections(list(set_))
     from attn_cli import run
@@ -248,12 +261,17 @@ def _evaluate(
         devices=devices,
         accelerator=accelerator,
         name=name,
+        src=src,
+        ref=ref,
     )
     if not result:
         return
-    facts = dict(result.get("info", {}))
+    info = result.get("info", {})
+    # a metric that could not be computed (METEOR without Java) is a row of the table: "n/a (why)"
+    missing = {k: v for k, v in info.items() if str(v).startswith("n/a")}
+    facts = {k: v for k, v in info.items() if k not in missing}
     facts.update({"predictions": str(run.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]})
-    _print_summary(f"{task} {result['recipe']} on {split}", result["metrics"], facts, _units(task))
+    _print_summary(f"{task} {result['recipe']} on {split}", {**result["metrics"], **missing}, facts, _units(task))
     for line in result.get("notes", []):
         console.print(line)
     if record_:
@@ -266,6 +284,8 @@ _EVAL_HELP = """Evaluate a trained run on a split (free-running decoding for tex
 Example: attn eval nmt --run runs/nmt/luong-local-p/<id> --split test --beam 5
 
 Example: attn eval nmt --run RUN --set eval.unk_replace=true --record --name luong-local-p+unk
+
+Example: attn eval nmt --run RUN --src newstest2015.de.gz --ref newstest2015.en.gz --name wmt15 --record
 """
 
 
@@ -285,6 +305,10 @@ def _eval_command(
     from_predictions: Optional[Path] = typer.Option(
         None, "--from-predictions", help="Recompute metrics from a saved predictions file."
     ),
+    src: Optional[Path] = typer.Option(
+        None, "--src", help="nmt: score this source file (plain or .gz) instead of a split; needs --ref."
+    ),
+    ref: Optional[Path] = typer.Option(None, "--ref", help="nmt: the reference translations of --src."),
 ) -> None:
     _evaluate(
         task,
@@ -300,6 +324,8 @@ def _eval_command(
         from_predictions,
         name,
         allow_dirty,
+        src,
+        ref,
     )
 
 
@@ -484,6 +510,138 @@ def bench(
         raise AttnError("--compare and --warmup time training alone: use them with a task other than nmt")
     for row in bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out):
         _print_summary(f"bench {task} {row['recipe']}", {k: v for k, v in row.items() if k != "recipe"})
+
+
+@app.command()
+def translate(
+    run_: Path = typer.Option(..., "--run", help="A trained nmt run directory."),
+    input_: Optional[Path] = typer.Option(None, "--input", "-i", help="Sentences, one per line (default: stdin)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
+    beam: Optional[int] = typer.Option(None, "--beam", help="Beam size (default: the recipe's; 1 = greedy)."),
+    n_best: int = typer.Option(0, "--n-best", help="Write the N best hypotheses with scores, as JSON lines."),
+    alignments: bool = typer.Option(False, "--alignments", help="Add each attention matrix (JSON lines)."),
+    unk_replace: bool = typer.Option(False, "--unk-replace", help="Replace <unk> by the most-attended source word."),
+    interactive: bool = typer.Option(False, "--interactive", help="Answer each line at once (default on a tty)."),
+) -> None:
+    """Translate sentences with a trained run, preprocessed as its training data was (tokenizer, case,
+    subwords, vocabulary); detokenised output, one line per input line, flushed as it goes.
+
+    Example: echo "the small cat sees a dog" | attn translate --run runs/nmt/demo-reorder/<id>
+
+    Example: attn translate --run RUN --input test.de --output test.en --beam 5 --n-best 3 --alignments
+    """
+    if n_best < 0:
+        raise AttnError(f"--n-best must be 0 or more, got {n_best}")
+    if input_ is not None and not input_.is_file():
+        raise AttnError(f"--input {input_} does not exist")
+    from attn_cli import use
+
+    options = use.TranslateOptions(beam=beam, n_best=n_best, alignments=alignments, unk_replace=unk_replace)
+    translator = use.Translator(run_, State.data_dir, checkpoint, options)
+    if input_ is not None:
+        from data_prep.base import read_text_lines
+
+        lines = iter(read_text_lines(input_))
+    else:
+        lines = use.stdin_lines()
+    live = interactive or (input_ is None and use.input_is_interactive(sys.stdin))
+    if output is None:
+        use.translate_stream(translator, lines, sys.stdout, interactive=live)
+        return
+    from attn_cli.io import atomic_path
+
+    with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        count = use.translate_stream(translator, lines, out, interactive=live)
+    err_console.print(f"wrote {count} lines to {output}", markup=False, highlight=False)
+
+
+@app.command()
+def caption(
+    images: list[Path] = typer.Argument(..., help="Image files, or a folder of them."),
+    run_: Path = typer.Option(..., "--run", help="A trained caption run directory (pixel images)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
+    beam: Optional[int] = typer.Option(None, "--beam", help="Beam size (default: the recipe's; 1 = greedy)."),
+    viz: Optional[Path] = typer.Option(None, "--viz", help="Draw each image's per-word attention into this folder."),
+) -> None:
+    """Caption images with a trained run: one line per image, "IMAGE<TAB>caption".
+
+    Example: attn caption --run runs/caption/demo-captions/<id> digits.png --viz pictures/
+    """
+    from attn_cli import use
+
+    for row in use.caption(run_, list(images), checkpoint=checkpoint, beam=beam, viz=viz):
+        sys.stdout.write(f"{row['image']}\t{row['caption']}\n")  # tab-separated, for scripts
+        if "picture" in row:
+            sys.stdout.write(f"  attention: {row['picture']}\n")
+
+
+@app.command()
+def classify(
+    images: list[Path] = typer.Argument(..., help="Image files, or a folder of them."),
+    run_: Path = typer.Option(..., "--run", help="A trained vision classifier run directory."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
+    top: int = typer.Option(3, "--top", help="How many classes to print per image."),
+    viz: Optional[Path] = typer.Option(None, "--viz", help="Draw the glimpses / warp / read boxes into this folder."),
+) -> None:
+    """Classify images with a trained vision run: the top classes with their probabilities.
+
+    Example: attn classify --run runs/vision/demo-ram/<id> seven.png --top 3 --viz pictures/
+    """
+    from attn_cli import use
+
+    for row in use.classify(run_, list(images), checkpoint=checkpoint, top=top, viz=viz):
+        classes = "  ".join(f"{t['class']} ({t['p']:.3f})" for t in row["top"])
+        sys.stdout.write(f"{row['image']}\t{classes}\n")
+        if "picture" in row:
+            sys.stdout.write(f"  attention: {row['picture']}\n")
+
+
+@app.command()
+def runs(task: Optional[str] = typer.Argument(None, help="Only this task's runs.")) -> None:
+    """List the runs under the runs directory: recipe, status (running, finished, killed), best score, age.
+
+    Example: attn runs nmt
+    """
+    if task is not None:
+        names.check_task(task)
+    from attn_cli import runlist
+
+    rows = runlist.list_runs(State.runs_dir, task)
+    if not rows:
+        console.print(f"no runs under {State.runs_dir / (task or '')}", markup=False, highlight=False)
+        return
+    t = RichTable(title=f"runs in {State.runs_dir}", show_lines=True)
+    for col in ("run", "status", "best", "age"):
+        t.add_column(col, overflow="fold", justify="right" if col == "age" else "left")
+    for row in rows:
+        run_id = row["run"].relative_to(State.runs_dir) if row["run"].is_relative_to(State.runs_dir) else row["run"]
+        # the path names the recipe (runs/<task>/<recipe>/<id>), unless the run was trained into a --run-dir
+        label = str(run_id) + ("" if row["recipe"] in str(run_id) else f"\n({row['task']} {row['recipe']})")
+        t.add_row(label, row["status"], row["best"], row["age"])
+    console.print(t)
+
+
+@app.command()
+def show(run_: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """Print a run's status, training summary, evaluations, paths and resolved recipe.
+
+    Example: attn show runs/nmt/luong-local-p/<id>
+    """
+    from attn_cli import runlist
+
+    info = runlist.show_run(run_)
+    train_ = info["train"]
+    summary = {f"best {train_['monitor']}": train_["best_score"]} if train_.get("best_score") is not None else {}
+    summary.update({k: train_[k] for k in ("epochs", "steps", "train_wall_s") if k in train_})
+    facts = {"task": info["task"], "recipe": info["recipe"], "status": info["status"], "age": info["age"]}
+    _print_summary(f"run {run_}", summary, facts)
+    for split, metrics in info["evals"].items():
+        _print_summary(f"eval {split}", metrics)
+    for key, path in info["paths"].items():
+        console.print(f"{key}: {path}", markup=False, highlight=False, soft_wrap=True)
+    console.print("recipe:", style="bold")
+    console.print(info["recipe_text"].rstrip(), markup=False, highlight=False, soft_wrap=True)
 
 
 def entrypoint() -> None:

@@ -454,8 +454,14 @@ def evaluate(
     accelerator: str | None = None,
     progress: bool | None = None,
     name: str | None = None,
+    src: Path | None = None,
+    ref: Path | None = None,
 ) -> dict[str, Any]:
     """Score a trained run on ``split``; writes ``eval/<split>/{metrics.json, predictions...}``.
+
+    With ``src`` and ``ref`` (NMT), any parallel file pair is scored instead, under the split name ``split``
+    (``eval/<split>/``): cut by the run's own preprocessing, out-of-vocabulary words as ``<unk>``
+    (:meth:`~attn_cli.data.text.TextDataModule.add_file_split`).
 
     A named evaluation (the row it will be recorded as, e.g. ``luong-local-p+unk``) writes to
     ``eval/<split>@<name>/`` instead, so that several evaluations of one run can run at once."""
@@ -469,6 +475,14 @@ def evaluate(
     module, recipe = load_checkpoint(ckpt, task, sections)
     dm = spec.datamodule(recipe, data_dir)
     dm.setup("test")
+    file_info: dict[str, str] = {}
+    if (src is None) != (ref is None):
+        raise AttnError("--src and --ref go together: the source file and its reference translations")
+    if src is not None and ref is not None:
+        if task != "nmt":
+            raise AttnError(f"--src/--ref score parallel text files: an nmt run's option, not {task}'s")
+        fixes = dm.add_file_split(split, Path(src), Path(ref))
+        file_info = {"src": str(src), "ref": str(ref), **({"fixes": "; ".join(fixes)} if fixes else {})}
     if split not in dm.split_names():
         raise unknown("split", split, dm.split_names())
     resolve_hardware(recipe.train)  # fail before the evaluation directory exists
@@ -496,7 +510,7 @@ def evaluate(
         "checkpoint": str(ckpt),
         "eval": dataclasses.asdict(recipe.eval),
         "metrics": module.last_metrics,
-        "info": module.metrics_info,
+        "info": {**module.metrics_info, **file_info},
         "command": run_info()["command"],
         "eval_wall_s": round(seconds, 2),
         "devices": trainer.world_size,

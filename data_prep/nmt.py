@@ -82,6 +82,36 @@ class Tokenizer:
         return text.split()
 
 
+def segment(tokens: list[str], sp: Any | None) -> list[str]:
+    """Split words into the sentencepiece pieces of a prepared dataset (``sp``), or keep them (``None``)."""
+    return sp.encode(" ".join(tokens), out_type=str) if sp is not None else tokens
+
+
+class Preprocessor:
+    """One side's preprocessing as its prepared dataset applied it: :class:`Tokenizer` (Moses or spaces,
+    lowercasing), then :func:`segment` with the side's sentencepiece model. ``attn prepare`` writes the
+    dataset through these functions and ``attn translate`` / ``attn eval nmt --src`` rebuild them from the
+    manifest, so new text is cut exactly as the training text was."""
+
+    def __init__(self, tokenizer: Tokenizer, sp: Any | None) -> None:
+        self.tokenizer, self.sp = tokenizer, sp
+
+    @classmethod
+    def of_prepared(cls, prepared: Path, manifest: dict[str, Any], side: Literal["src", "tgt"]) -> Preprocessor:
+        config = manifest.get("config") or {}
+        lang = config.get(f"{side}_lang", "en")
+        tokenizer = Tokenizer(manifest.get("tokenizer", "space"), lang, bool(manifest.get("lowercase", False)))
+        sp = None
+        if manifest.get("subword") == "sentencepiece":
+            import sentencepiece as spm
+
+            sp = spm.SentencePieceProcessor(model_file=str(prepared / f"spm.{side}.model"))
+        return cls(tokenizer, sp)
+
+    def __call__(self, line: str) -> list[str]:
+        return segment(self.tokenizer(line), self.sp)
+
+
 def read_parallel(src: Path, tgt: Path, fixes: list[str]) -> tuple[list[str], list[str]]:
     """Both sides of a parallel corpus, checked for alignment; BOMs stripped and noted in ``fixes``."""
     sides = []
@@ -147,11 +177,7 @@ def write_prepared(
             train_text = [" ".join(t) for t in tokenised["train"][side]]
             sps.append(_train_spm(train_text, out / f"spm.{suffix}", cfg.sp_vocab_size))
         tokenised = {
-            s: (
-                [sps[0].encode(" ".join(t), out_type=str) for t in a],
-                [sps[1].encode(" ".join(t), out_type=str) for t in b],
-            )
-            for s, (a, b) in tokenised.items()
+            s: ([segment(t, sps[0]) for t in a], [segment(t, sps[1]) for t in b]) for s, (a, b) in tokenised.items()
         }
     counts: dict[str, Any] = {}
     filtered = 0

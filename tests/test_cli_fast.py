@@ -44,6 +44,11 @@ LIGHT_COMMANDS = [
     ("prepare", "toy-reorder", "--set", "min_freqq=2"),
     ("visualize", "ramm", "--run", "x"),
     ("table", "nmtt"),
+    ("runs",),
+    ("runs", "nmtt"),
+    ("show", "x"),
+    ("translate", "--run", "x", "--n-best", "-1"),
+    ("eval", "nmt", "--run", "x", "--src", "a.de"),
 ]
 
 # runs each command in turn in one fresh interpreter, noting the heavy modules imported so far

@@ -13,7 +13,7 @@ from attn_cli.data.common import eval_loader, train_loader
 from attn_cli.errors import AttnError
 from attn_cli.tasks.base import AttnDataModule
 from data_prep.base import require_prepared
-from data_prep.nmt import BOS, EOS, PAD, SPECIALS, UNK
+from data_prep.nmt import BOS, EOS, PAD, SPECIALS, UNK, Preprocessor, read_parallel
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,34 @@ class TextDataModule(AttnDataModule):
             "dataset": cfg.dataset,
         }
         self.splits: dict[str, ParallelDataset] = {}
+        self.file_splits: list[str] = []  # parallel files scored with this dataset's preprocessing
 
     def split_names(self) -> list[str]:
-        return ["train", "val", "test"]
+        return ["train", "val", "test", *self.file_splits]
+
+    def preprocessor(self, side: Literal["src", "tgt"]) -> Preprocessor:
+        """The tokenizer, lowercasing and subwords this dataset was prepared with, for new text."""
+        return Preprocessor.of_prepared(self.root, self.manifest, side)
+
+    def add_file_split(self, name: str, src: Path, ref: Path) -> list[str]:
+        """Score any parallel file pair (plain or .gz, ``attn eval nmt --src --ref``) as split ``name``: both
+        sides cut by :meth:`preprocessor` as at preparation, words outside the training vocabulary mapped to
+        ``<unk>`` (as the test split's are), ``ref`` kept raw as the BLEU reference. Returns the fixes made
+        (byte-order marks stripped)."""
+        if name in self.split_names():
+            raise AttnError(f"--name {name} is a split of dataset {self.cfg.dataset}; choose another name")
+        fixes: list[str] = []
+        src_lines, ref_lines = read_parallel(Path(src), Path(ref), fixes)
+        src_prep, tgt_prep = self.preprocessor("src"), self.preprocessor("tgt")
+        self.splits[name] = ParallelDataset(
+            [src_prep(line) for line in src_lines],
+            [tgt_prep(line) for line in ref_lines],
+            [line.strip() for line in ref_lines],
+            self.src_vocab,
+            self.tgt_vocab,
+        )
+        self.file_splits.append(name)
+        return fixes
 
     def _load(self, split: str) -> ParallelDataset:
         if split not in self.splits:

@@ -125,6 +125,22 @@ def beam_search(
     alpha: float = 1.0,
 ) -> list[Hypothesis]:
     """Batched beam search; returns the best finished hypothesis of each sentence."""
+    return [hyps[0] for hyps in beam_search_nbest(decoder, memory, batch, bos, eos, beam, max_len, alpha)]
+
+
+@torch.no_grad()
+def beam_search_nbest(
+    decoder: StepDecoder,
+    memory: Any,
+    batch: int,
+    bos: int,
+    eos: int,
+    beam: int,
+    max_len: int | torch.Tensor,
+    alpha: float = 1.0,
+) -> list[list[Hypothesis]]:
+    """:func:`beam_search`, returning every finished hypothesis of each sentence, best first (``attn
+    translate --n-best``): at least one, at most K plus those that finished in the step that ended it."""
     k = beam
     device = _device_of(memory, None)
     limit = _limits(max_len, batch, device)  # (B,) per sentence
@@ -197,7 +213,7 @@ def beam_search(
             alive = [alive[i] for i in keep_blocks]
         scores = top_scores
         y = seqs[:, -1]
-    return [max(hyps, key=lambda h: h.score) for hyps in finished]
+    return [sorted(hyps, key=lambda h: -h.score) for hyps in finished]
 
 
 class Ensemble:

@@ -25,7 +25,7 @@ from attn_cli.data.caption import CaptionDataConfig, CaptionDataModule, collate
 from attn_cli.errors import AttnError
 from attn_cli.io import write_json, write_jsonl
 from attn_cli.metrics.attention import box_targets, segment_correctness, word_correctness
-from attn_cli.metrics.caption import caption_scores
+from attn_cli.metrics.caption import caption_scores, java_available
 from attn_cli.nn.search import Hypothesis, beam_search, greedy, select
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import AttnModule, Task, perplexity
@@ -33,6 +33,7 @@ from data_prep.mnist_captions import NAMES
 from data_prep.moving_mnist import MOVES
 
 MOTIONS = tuple(MOVES)
+NO_JAVA_SCORER = "pycocoevalcap on lower-cased whitespace tokens (no Java: no PTB tokenizer), all references"
 DIGIT_WORDS = frozenset(NAMES)
 
 
@@ -129,12 +130,16 @@ class CaptionModule(AttnModule):
         metrics = caption_metrics(rows, final=final, meteor=final and self.recipe.eval.meteor)
         ev = self.recipe.eval
         beam = ev.beam if final else ev.val_beam
+        java = java_available()
         self.metrics_info = {
             "decoding": "free-running, " + ("greedy" if beam == 1 else f"beam {beam}"),
-            "scorer": "pycocoevalcap, PTB tokenizer, all references"
+            "scorer": ("pycocoevalcap, PTB tokenizer, all references" if java else NO_JAVA_SCORER)
             if final
             else "pycocoevalcap without PTB tokenizer or METEOR (validation)",
         }
+        if final and ev.meteor and "meteor" not in metrics:
+            # said in the printed table and the record, not only in a warning that scrolls away (docs/caption.md)
+            self.metrics_info["meteor"] = "n/a (no Java)" if not java else "n/a (METEOR timed out)"
         return metrics
 
     def save_predictions(self, rows: list[dict[str, Any]], out: Path) -> None:

@@ -16,7 +16,7 @@ from attn_cli.data.text import NmtDataConfig, TextDataModule
 from attn_cli.errors import AttnError
 from attn_cli.io import atomic_write, write_jsonl
 from attn_cli.metrics.text import corpus_bleu
-from attn_cli.nn.search import Ensemble, Hypothesis, beam_search, greedy
+from attn_cli.nn.search import Ensemble, Hypothesis, beam_search, beam_search_nbest, greedy
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import AttnModule, Task, load_checkpoint, perplexity
 from data_prep.nmt import BOS, EOS, PAD
@@ -130,16 +130,26 @@ class NmtModule(AttnModule):
         return [self.model, *self.members]
 
     def decode(self, batch: dict[str, torch.Tensor], beam: int) -> list[Hypothesis]:
+        decoder, memory, b, max_len = self._search_inputs(batch)
+        if beam == 1:
+            return greedy(decoder, memory, b, BOS, EOS, max_len)
+        return beam_search(decoder, memory, b, BOS, EOS, beam, max_len, self.recipe.eval.alpha)
+
+    def decode_nbest(self, batch: dict[str, torch.Tensor], beam: int) -> list[list[Hypothesis]]:
+        """Every finished hypothesis of each sentence, best first (``attn translate --n-best``)."""
+        decoder, memory, b, max_len = self._search_inputs(batch)
+        if beam == 1:
+            return [[h] for h in greedy(decoder, memory, b, BOS, EOS, max_len)]
+        return beam_search_nbest(decoder, memory, b, BOS, EOS, beam, max_len, self.recipe.eval.alpha)
+
+    def _search_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[Any, Any, int, torch.Tensor]:
         ev = self.recipe.eval
         models = self._models()
         mems = tuple(m.encode(batch["src"], batch["src_len"]) for m in models)
         max_len = (ev.max_len_ratio * batch["src_len"].float()).long() + ev.max_len_offset  # (B,) per sentence
         decoder = Ensemble(models) if len(models) > 1 else models[0]
         memory = mems if len(models) > 1 else mems[0]
-        b = batch["src"].size(0)
-        if beam == 1:
-            return greedy(decoder, memory, b, BOS, EOS, max_len)
-        return beam_search(decoder, memory, b, BOS, EOS, beam, max_len, ev.alpha)
+        return decoder, memory, batch["src"].size(0), max_len
 
     def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
         ev = self.recipe.eval
