@@ -41,6 +41,26 @@ def test_nmt_bleu_recomputes_from_the_saved_predictions(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("path", NMT, ids=[str(p.relative_to(RESULTS)) for p in NMT])
+def test_nmt_bleu_cased_and_lowercased_recompute_with_sacrebleu_itself(path: Path) -> None:
+    """Both BLEU figures of a record, recomputed with sacreBLEU directly (not our wrapper): the lowercased
+    one the tables compare and, where the data was lowercased, the cased one the papers print."""
+    import sacrebleu
+
+    rec = json.loads(path.read_text())
+    rows = record_predictions(path)
+    hyps, refs = [r["hyp"] for r in rows], [[r["ref"] for r in rows]]
+    lowercased = "case:lc" in rec["info"]["bleu_signature"]
+    assert sacrebleu.corpus_bleu(hyps, refs, lowercase=lowercased).score == pytest.approx(
+        rec["metrics"]["bleu"]["value"], abs=1e-9
+    )
+    if lowercased:
+        assert list(rec["metrics"])[0] == "bleu_cased"  # cased first, as sacreBLEU reports it
+        assert sacrebleu.corpus_bleu(hyps, refs).score == pytest.approx(
+            rec["metrics"]["bleu_cased"]["value"], abs=1e-9
+        )
+
+
 def test_tables_md_is_generated_from_the_records() -> None:
     path = RESULTS / "TABLES.md"
     if not RECORDS:

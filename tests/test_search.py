@@ -154,3 +154,32 @@ def test_ensemble_members_follow_the_module_onto_its_device() -> None:
     assert module.device.type == "meta" and next(module.members[0].parameters()).device.type == "cpu"
     module.on_test_start()
     assert all(p.device.type == "meta" for m in module._models() for p in m.parameters())
+
+
+@pytest.mark.parametrize("lowercased", [True, False])
+def test_score_reports_cased_bleu_first_when_the_data_was_lowercased(lowercased: bool) -> None:
+    """Lowercased data: ``bleu_cased`` (sacreBLEU's default against the references as written) comes first,
+    then ``bleu`` (case:lc), each with its signature; cased data: ``bleu`` alone, already cased."""
+    import sacrebleu
+
+    from attn_cli.tasks.nmt import NmtModule
+
+    recipe = load_recipe("nmt", "tiny/luong-global-general")
+    meta = {"src_vocab": 7, "tgt_vocab": 11, "lowercase": lowercased, "pad": 0}
+    module = NmtModule.__new__(NmtModule)  # score() reads only the recipe and meta: no model is built
+    module.recipe, module.meta = recipe, meta
+    rows = [
+        {"id": 0, "hyp": "a man in an orange hat.", "ref": "A man in an orange hat.", "unks": 0},
+        {"id": 1, "hyp": "two dogs run on the grass.", "ref": "Two dogs run on the green grass.", "unks": 0},
+    ]
+    metrics = module.score(rows, "test")
+    hyps, refs = [r["hyp"] for r in rows], [[r["ref"] for r in rows]]
+    assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, refs, lowercase=lowercased).score)
+    if lowercased:
+        assert list(metrics)[0] == "bleu_cased"
+        assert metrics["bleu_cased"] == pytest.approx(sacrebleu.corpus_bleu(hyps, refs).score)
+        assert metrics["bleu_cased"] < metrics["bleu"]
+        assert "case:mixed" in module.metrics_info["bleu_cased_signature"]
+        assert "case:lc" in module.metrics_info["bleu_signature"]
+    else:
+        assert "bleu_cased" not in metrics

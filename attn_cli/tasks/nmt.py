@@ -179,10 +179,18 @@ class NmtModule(AttnModule):
     def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
         ev = self.recipe.eval
         lower = self.meta.get("lowercase", False) if ev.bleu_lowercase is None else ev.bleu_lowercase
-        bleu = corpus_bleu([r["hyp"] for r in rows], [r["ref"] for r in rows], lowercase=lower)
+        hyps, refs = [r["hyp"] for r in rows], [r["ref"] for r in rows]
+        bleu = corpus_bleu(hyps, refs, lowercase=lower)
         beam = ev.beam if final else ev.val_beam
         self.metrics_info = {"bleu_signature": bleu.signature, "decoding": "greedy" if beam == 1 else f"beam {beam}"}
-        metrics = {"bleu": bleu.score}
+        metrics: dict[str, float] = {}
+        if lower:
+            # BLEU against the references as they are (sacreBLEU's default, case:mixed) comes first, as sacreBLEU
+            # reports it; ``bleu`` (lowercased, as the data was) is the score the tables and monitor use
+            cased = corpus_bleu(hyps, refs, lowercase=False)
+            metrics["bleu_cased"] = cased.score
+            self.metrics_info["bleu_cased_signature"] = cased.signature
+        metrics["bleu"] = bleu.score
         if all("nll" in r for r in rows):
             metrics["ppl"] = perplexity(sum(r["nll"] for r in rows), sum(r["ntok"] for r in rows))
         metrics["unk_rate"] = 100.0 * sum(r["unks"] for r in rows) / max(1, sum(len(r["hyp"].split()) for r in rows))
@@ -203,7 +211,8 @@ class NmtTask(Task):
     models = ("seq2seq", "bahdanau", "luong")
     module_class = NmtModule
     metric_units = {
-        "bleu": "BLEU (sacreBLEU, 0-100)",
+        "bleu": "BLEU (sacreBLEU, 0-100; lowercased when the data was: case:lc in its signature)",
+        "bleu_cased": "cased BLEU (sacreBLEU's default case:mixed, 0-100, against the references as written)",
         "ppl": "perplexity (per target token, EOS included)",
         "unk_rate": "% of output tokens",
     }
