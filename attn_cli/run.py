@@ -31,7 +31,7 @@ from attn_cli.config import (
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
 from attn_cli.names import eval_sections
-from attn_cli.registry import DATASETS, MODELS, TASKS
+from attn_cli.registry import DATASETS, TASKS
 from attn_cli.runs import (
     check_run_dir,
     find_checkpoint,
@@ -750,41 +750,6 @@ def visualize(
     out = run_dir / "viz"
     out.mkdir(parents=True, exist_ok=True)
     return spec.visualize(module, dm, split, n, out)
-
-
-def list_recipes(task: str | None = None) -> list[dict[str, str]]:
-    """:func:`attn_cli.names.list_recipes`: read from the YAML files and the name index, without torch."""
-    from attn_cli.names import list_recipes as from_files
-
-    return from_files(task)
-
-
-def models_of(task: str) -> list[str]:
-    return [m for m in MODELS.names() if m in TASKS.get(task).model_names()]
-
-
-def resolved(recipe: Recipe) -> str:
-    return dump_recipe(recipe)
-
-
-# ---------------------------------------------------------------------------------------------
-# tables
-
-
-def table(
-    name: str | None,
-    *,
-    fmt: str,
-    all_: bool,
-    list_: bool,
-    results_dir: Path,
-    out: Path | None,
-    width: int | None = None,
-) -> Any:
-    """:func:`attn_cli.tables.command.table` (it imports no torch, so the CLI calls it directly)."""
-    from attn_cli.tables.command import table as table_command
-
-    return table_command(name, fmt=fmt, all_=all_, list_=list_, results_dir=results_dir, out=out, width=width)
 
 
 # ---------------------------------------------------------------------------------------------

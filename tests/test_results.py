@@ -56,9 +56,7 @@ def test_nmt_bleu_cased_and_lowercased_recompute_with_sacrebleu_itself(path: Pat
     )
     if lowercased:
         assert list(rec["metrics"])[0] == "bleu_cased"  # cased first, as sacreBLEU reports it
-        assert sacrebleu.corpus_bleu(hyps, refs).score == pytest.approx(
-            rec["metrics"]["bleu_cased"]["value"], abs=1e-9
-        )
+        assert sacrebleu.corpus_bleu(hyps, refs).score == pytest.approx(rec["metrics"]["bleu_cased"]["value"], abs=1e-9)
 
 
 def test_tables_md_is_generated_from_the_records() -> None:

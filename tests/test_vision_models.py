@@ -12,6 +12,7 @@ from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS
 from attn_cli.tables.base import record_predictions
+from attn_cli.tables.command import table as table_command
 
 
 @pytest.mark.parametrize(
@@ -139,9 +140,9 @@ def test_tables_render_from_records(tmp_path: Path) -> None:
     _record(tmp_path, "mnist-rts", "stn-cnn-affine-rts", "error", 0.917)
     _record(tmp_path, "mnist-rts", "cnn-rts", "error", 1.313)
     _record(tmp_path, "mnist", "draw-gen", "nll", 91.234)
-    ram = run.table("ram", fmt="markdown", all_=False, list_=False, results_dir=tmp_path, out=None)
-    stn = run.table("stn", fmt="markdown", all_=False, list_=False, results_dir=tmp_path, out=None)
-    draw = run.table("draw", fmt="csv", all_=False, list_=False, results_dir=tmp_path, out=None)
+    ram = table_command("ram", fmt="markdown", all_=False, list_=False, results_dir=tmp_path, out=None)
+    stn = table_command("stn", fmt="markdown", all_=False, list_=False, results_dir=tmp_path, out=None)
+    draw = table_command("draw", fmt="csv", all_=False, list_=False, results_dir=tmp_path, out=None)
     assert "| RAM, 6 glimpses, 8×8, 1 scale | 1.12 | 1.73 |" in ram
     assert "0.92" in stn and "1.31" in stn and "**0.92**" in stn
     assert "91.23" in draw and "80.97" in draw
