@@ -66,26 +66,29 @@ class DRAW(nn.Module):
         if cfg.mode == "classify":
             read_dim = self.c * cfg.read_n**2 if cfg.attention else npix
             self.encoder = nn.LSTMCell(read_dim + cfg.enc, cfg.enc)
-            self.read_head = nn.Linear(cfg.enc, 5)
             self.out = nn.Linear(cfg.enc, classes)
-            self._init_window(self.read_head, cfg.read_n)
+            if cfg.attention:
+                self.read_head = self._window_head(cfg.enc, cfg.read_n)
             return
         self.encoder = nn.LSTMCell(read_dim + cfg.dec, cfg.enc)
         self.decoder = nn.LSTMCell(cfg.z, cfg.dec)
         self.q = nn.Linear(cfg.enc, 2 * cfg.z)
-        self.read_head = nn.Linear(cfg.dec, 5)
-        self._init_window(self.read_head, cfg.read_n)
-        self.write_head = nn.Linear(cfg.dec, 5)
+        # without attention the read is the whole image and the write a whole canvas: no window heads
+        # (created before write_patch, as always, so a seed gives the initialisation it gave before)
+        if cfg.attention:
+            self.read_head = self._window_head(cfg.dec, cfg.read_n)
+            self.write_head = self._window_head(cfg.dec, cfg.write_n, write=True)
         self.write_patch = nn.Linear(cfg.dec, self.c * (cfg.write_n**2 if cfg.attention else self.h * self.w))
-        self._init_window(self.write_head, cfg.write_n, write=True)
 
-    def _init_window(self, head: nn.Linear, n: int, write: bool = False) -> None:
-        """Start an attention head on the whole image (:func:`window_bias`): zero weights, so every
-        example's first window is centred, tiles the image with stride max(A, B)/N and σ = δ/2."""
-        if self.cfg.attention:
-            nn.init.zeros_(head.weight)
-            with torch.no_grad():
-                head.bias.copy_(window_bias(n, self.h, self.w, write))
+    def _window_head(self, hidden: int, n: int, write: bool = False) -> nn.Linear:
+        """An attention head W(h) (eq. (21)) that starts on the whole image (:func:`window_bias`): zero
+        weights, so every example's first window is centred, tiles the image with stride max(A, B)/N
+        and σ = δ/2."""
+        head = nn.Linear(hidden, 5)
+        nn.init.zeros_(head.weight)
+        with torch.no_grad():
+            head.bias.copy_(window_bias(n, self.h, self.w, write))
+        return head
 
     # -- the two attention heads --------------------------------------------------------------
     def read(
