@@ -127,12 +127,13 @@ class DRAW(nn.Module):
         # the same seed, the same noise on any device
         shape = (cfg.steps, b, cfg.z)
         noise = torch.randn(shape, generator=generator).to(x.device) if generator else x.new_empty(shape).normal_()
+        weight: torch.Tensor | None = None
+        bias: torch.Tensor | None = None
+        raw: torch.Tensor | None = None
         if cfg.attention:  # the write at t and the read at t + 1 both read h^dec_t: one matmul for the three heads
             heads = (self.read_head, self.write_head, self.write_patch)
             weight, bias = torch.cat([m.weight for m in heads]), torch.cat([m.bias for m in heads])
             raw = bias.expand(b, -1)  # W h^dec_0 + b with h^dec_0 = 0
-        else:
-            weight = bias = raw = None
         canvases, reads, writes, mus, log_sigmas = [], [], [], [], []
         for t in range(cfg.steps):
             canvas, sig, s_enc, s_dec, raw, mu, log_sigma, rp, wp = self._step(
