@@ -17,13 +17,9 @@ The decoder of Xu et al. §3.1.2, with the annotation vectors a_i (B, L, D) of a
   log-likelihood (eq. (10)-(12)), one per caption, detached; the baseline is subtracted per caption;
   the score is log α_t at the sampled index. λ_r and λ_e apply per word: the REINFORCE and entropy
   terms are divided by T, the batch's padded caption length, with λ_r = 0.1 — the authors' scale
-  (arctic-captions: (b − Σ_t cost_t / T)/10 on the attention gradient). Our first setting, λ_r = 1 on
-  the summed log-likelihood, was 10·T ≈ 260× that: on the digit captions (sat-hard-pre) its gradient
-  on f_att was 70× the likelihood's at initialisation and 6× after 1,500 updates, with a per-batch
-  signal-to-noise ratio of about 0.2 (its mean over draws does point along the soft gradient,
-  cosine 0.75): noise dominated the attention MLP's updates. At 300 updates the authors' scale gives
-  better captions (val BLEU-4 0.519 vs 0.475) but not better attention correctness (0.071 vs 0.109,
-  noisy); it is a fix of the scale, not of the flat maps. The baseline averages the rewards of the captions that sampled their
+  (arctic-captions: (b − Σ_t cost_t / T)/10 on the attention gradient); why, and what the earlier
+  λ_r = 1 on the summed reward did: docs/caption.md ("Hard attention finds the digits once REINFORCE
+  has the authors' scale"). The baseline averages the rewards of the captions that sampled their
   locations only (the others' rewards come from the expected context, another policy). The doubly
   stochastic penalty of eq. (14) applies to α_t here too when λ > 0, as in the authors' code
   (arctic-captions adds it before branching on the attention type).
