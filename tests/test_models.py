@@ -16,8 +16,8 @@ gives it) and checks:
   the output keys of the memory and reader models), called once on the batch with the shapes checked.
 
 A new model is covered by registering it, naming it in its task's ``models`` and giving it a tiny
-recipe; without the recipe :func:`test_model` fails for it. The whole file runs in about 10 CPU
-seconds (the generated data, prepared once per session, included).
+recipe; without the recipe :func:`test_model` fails for it. Tiny recipes keep the file within about
+a minute of CPU on one thread; a model too heavy for that gets ``pytest.mark.slow`` (none is now).
 """
 
 from __future__ import annotations
