@@ -61,11 +61,6 @@ CASES = cases()
 # training_step logs through self.log, which says each time that no Trainer is attached: here none is wanted
 pytestmark = pytest.mark.filterwarnings("ignore:.*self.trainer. reference is not registered")
 
-# The gradient check fails here for a reason found by this test and fixed on another branch: DRAM's emission
-# network reads r^(2) detached, so r^(2) and the context network get no gradient at all. The fidelity branch
-# (commit 9961325) fixes it; delete this entry when merging it (strict: the test says when).
-NO_GRADIENT_YET = {"tiny/dram": "DRAM: r^(2) and the context network get no gradient (fixed on branch fidelity)"}
-
 
 @pytest.mark.parametrize("model", MODELS.names())
 def test_every_registered_model_belongs_to_one_task(model: str) -> None:
@@ -116,10 +111,7 @@ def test_model(task: str, model: str, recipe: str | None, generated_data: Path) 
     missing = [name for name, p in params if p.grad is None]
     infinite = [name for name, p in params if p.grad is not None and not torch.isfinite(p.grad).all()]
     assert not infinite, f"non-finite gradients: {infinite}"
-    if recipe in NO_GRADIENT_YET:
-        assert missing, f"{recipe} has gradients everywhere now: delete it from NO_GRADIENT_YET"
-    else:
-        assert not missing, f"parameters without a gradient: {missing}"
+    assert not missing, f"parameters without a gradient: {missing}"
     assert any(p.grad.abs().sum() > 0 for _, p in params if p.grad is not None)
 
 
