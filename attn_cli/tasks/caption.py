@@ -63,7 +63,7 @@ class CaptionModel(Protocol):
     eos: int
 
     def loss(
-        self, x: torch.Tensor, tok_in: torch.Tensor, tok_out: torch.Tensor, target: torch.Tensor | None = None
+        self, x: torch.Tensor, tok_in: torch.Tensor, tok_out: torch.Tensor, attn_target: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, Any]]: ...
 
     def encode(self, x: torch.Tensor) -> Any: ...
