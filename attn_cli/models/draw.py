@@ -80,6 +80,14 @@ class DRAW(nn.Module):
             self.write_head = self._window_head(cfg.dec, cfg.write_n, write=True)
         self.write_patch = nn.Linear(cfg.dec, self.c * (cfg.write_n**2 if cfg.attention else self.h * self.w))
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Checkpoints of runs without attention written before 2026-12-06 hold the two window heads that
+        such a model then built and never used: they are dropped, so those runs still evaluate and resume."""
+        if not self.cfg.attention:
+            for key in [k for k in state_dict if k.startswith((f"{prefix}read_head.", f"{prefix}write_head."))]:
+                del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _window_head(self, hidden: int, n: int, write: bool = False) -> nn.Linear:
         """An attention head W(h) (eq. (21)) that starts on the whole image (:func:`window_bias`): zero
         weights, so every example's first window is centred, tiles the image with stride max(A, B)/N
