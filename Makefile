@@ -8,7 +8,7 @@ ATTN := $(BIN)/attn
 TV_VENV ?= $(HOME)/.cache/tv-venv
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all test-data test-torchvision lint format bench peer-bench tables clean
+.PHONY: help install demo test test-all test-data test-torchvision lint types format bench bench-startup peer-bench tables clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ install: $(VENV)/.installed ## create .venv and install attn (CPU torch) with th
 demo: install ## prepare -> train -> eval -> visualize -> table on generated data (offline, ~2 min on 2 cores)
 	$(ATTN) demo
 
-test: install ## the default test suite (offline, no GPU, a few minutes on 2 cores)
+test: lint types ## lint, types, then the default test suite (offline, no GPU, a few minutes on 2 cores)
 	$(BIN)/python -m pytest -q
 
 test-all: install ## every test, including slow ones and those that need ../shared/data
@@ -44,16 +44,22 @@ $(TV_VENV)/.installed: pyproject.toml
 test-torchvision: $(TV_VENV)/.installed ## the photo-encoder tests in a separate venv with torchvision (TV_VENV, 5.5 GB)
 	OMP_NUM_THREADS=1 $(TV_VENV)/bin/python -m pytest -q tests/test_caption_torchvision.py tests/test_caption_data.py
 
-lint: install ## ruff check + format check
-	$(BIN)/ruff check attn_cli data_prep tests
-	$(BIN)/ruff format --check attn_cli data_prep tests
+lint: install ## ruff check + format check (the version pinned in pyproject.toml's dev extras)
+	$(BIN)/ruff check attn_cli data_prep tests scripts
+	$(BIN)/ruff format --check attn_cli data_prep tests scripts
+
+types: install ## mypy, strict on attn_cli/attention, metrics and models ([tool.mypy] in pyproject.toml)
+	$(BIN)/mypy
 
 format: install ## ruff format + autofix
-	$(BIN)/ruff format attn_cli data_prep tests
-	$(BIN)/ruff check --fix attn_cli data_prep tests
+	$(BIN)/ruff format attn_cli data_prep tests scripts
+	$(BIN)/ruff check --fix attn_cli data_prep tests scripts
 
 bench: install ## time NMT training/decoding (tokens/s, sentences/s) -> results/bench/
 	$(ATTN) bench nmt
+
+bench-startup: install ## start-up CPU seconds of the light commands -> results/bench/startup-cpu.json
+	$(BIN)/python scripts/bench_startup.py
 
 peer-bench: ## run the JoeyNMT peer benchmark beside ours (needs ../shared/peers/joeynmt)
 	bash scripts/peer_bench.sh
@@ -62,4 +68,4 @@ tables: install ## regenerate results/TABLES.md from the recorded results
 	$(ATTN) table --all
 
 clean: ## remove runs, prepared data, caches (keeps results/ and .venv)
-	rm -rf runs data lightning_logs .pytest_cache .ruff_cache
+	rm -rf runs data lightning_logs .pytest_cache .ruff_cache .mypy_cache

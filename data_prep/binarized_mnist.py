@@ -47,9 +47,9 @@ def read_amat(path: Path) -> np.ndarray:
     if raw and len(raw) % width == 0:  # the official layout: parse without splitting 50,000 lines
         rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)
         seps, digits = rows[:, 1::2], rows[:, 0::2]
-        if (seps[:, :-1] == ord(" ")).all() and (seps[:, -1] == ord("\n")).all() and (digits <= ord("1")).all():
-            if (digits >= ord("0")).all():
-                return ((digits - ord("0")) * 255).astype(np.uint8).reshape(-1, 28, 28)
+        separators_ok = (seps[:, :-1] == ord(" ")).all() and (seps[:, -1] == ord("\n")).all()
+        if separators_ok and (digits >= ord("0")).all() and (digits <= ord("1")).all():
+            return ((digits - ord("0")) * 255).astype(np.uint8).reshape(-1, 28, 28)
     images = []
     for n, line in enumerate(raw.decode("ascii", errors="replace").splitlines(), 1):
         if not line.strip():

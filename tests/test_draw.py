@@ -192,3 +192,19 @@ def test_train_compile_compiles_one_draw_step(tmp_path: Path, monkeypatch: pytes
     )
     module.on_fit_start()
     assert len(compiled) == 4 and getattr(compiled[3], "__name__", "") != "_step"
+
+
+@pytest.mark.parametrize("mode", ["generate", "classify"])
+def test_without_attention_there_are_no_window_heads_and_old_checkpoints_load(mode: str) -> None:
+    """Before 2026-12-06 a DRAW without attention built read/write window heads it never used (their
+    gradients were None: tests/test_models.py). Such a checkpoint still loads, strictly, its heads dropped."""
+    cfg = DRAW.Config(mode=mode, attention=False, steps=3, enc=7, dec=11, z=5)
+    model = torch.nn.Sequential(DRAW(cfg, [1, 13, 17], classes=3))  # under a prefix, as in an AttnModule
+    assert not any("_head." in name for name, _ in model.named_parameters())
+    old = {k: v + 1.0 for k, v in model.state_dict().items()}
+    hidden = cfg.enc if mode == "classify" else cfg.dec
+    old.update({"0.read_head.weight": torch.zeros(5, hidden), "0.read_head.bias": torch.zeros(5)})
+    if mode == "generate":
+        old.update({"0.write_head.weight": torch.zeros(5, hidden), "0.write_head.bias": torch.zeros(5)})
+    model.load_state_dict(old)
+    assert all(torch.equal(v, old[k]) for k, v in model.state_dict().items())

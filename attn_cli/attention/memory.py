@@ -81,7 +81,9 @@ def ntm_address(
     w_g = gate * w_c + (1 - gate) * w_prev  # (B, N)  Eq. 7
     r = shift.size(1) // 2
     # circular convolution, Eq. 8: w~(i) = Σ_j w_g(j) s(i − j)
-    w_s = sum(shift[:, k : k + 1] * torch.roll(w_g, shifts=k - r, dims=1) for k in range(shift.size(1)))  # (B, N)
+    w_s = torch.stack([shift[:, k : k + 1] * torch.roll(w_g, shifts=k - r, dims=1) for k in range(shift.size(1))]).sum(
+        0
+    )  # (B, N)
     w_p = (w_s + 1e-12) ** gamma  # (B, N)  Eq. 9
     w = w_p / w_p.sum(-1, keepdim=True)  # (B, N)
     return w, {"content": w_c, "gated": w_g, "shifted": w_s}

@@ -50,6 +50,9 @@ def reinforce_loss(log_probs: torch.Tensor, reward: torch.Tensor, baseline: torc
 class MovingAverageBaseline(nn.Module):
     """b ← β·b + (1−β)·mean(R) (Xu et al. §4.1, following Weaver & Tao 2001). A buffer, like BN statistics."""
 
+    value: torch.Tensor  # () the baseline b
+    initialised: torch.Tensor  # () bool: b has seen a reward
+
     def __init__(self, decay: float = 0.9) -> None:
         super().__init__()
         self.decay = decay

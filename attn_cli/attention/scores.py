@@ -28,7 +28,17 @@ from torch import nn
 from attn_cli.errors import AttnError, unknown
 
 
-class DotScore(nn.Module):
+class Score(nn.Module):
+    """What every score implements: the two pure methods of the module docstring."""
+
+    def keys(self, memory: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class DotScore(Score):
     """Luong eq. (8) ``dot``; needs query and key widths equal."""
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int | None = None, max_len: int = 0) -> None:
@@ -46,7 +56,7 @@ class DotScore(nn.Module):
         return torch.bmm(query, keys.transpose(1, 2))  # (B, Tq, Tk)
 
 
-class GeneralScore(nn.Module):
+class GeneralScore(Score):
     """Luong eq. (8) ``general``: h_tᵀ W_a h̄_s, computed as h_t · (W_a h̄_s) with W_a h̄_s precomputed."""
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int | None = None, max_len: int = 0) -> None:
@@ -54,13 +64,14 @@ class GeneralScore(nn.Module):
         self.W_a = nn.Linear(key_dim, query_dim, bias=False)
 
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
-        return self.W_a(memory)  # (B, Tk, Dq)
+        projected: torch.Tensor = self.W_a(memory)  # (B, Tk, Dq)
+        return projected
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         return torch.bmm(query, keys.transpose(1, 2))  # (B, Tq, Tk)
 
 
-class AdditiveScore(nn.Module):
+class AdditiveScore(Score):
     """v_aᵀ tanh(W_q q + W_k h): Bahdanau's alignment model and Luong's ``concat``.
 
     Bahdanau et al. App. A.1.2: e_ij = v_aᵀ tanh(W_a s_{i-1} + U_a h_j), with U_a h_j
@@ -75,14 +86,16 @@ class AdditiveScore(nn.Module):
         self.v = nn.Linear(attn_dim, 1, bias=False)
 
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
-        return self.W_k(memory)  # (B, Tk, A)
+        projected: torch.Tensor = self.W_k(memory)  # (B, Tk, A)
+        return projected
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         q = self.W_q(query)  # (B, Tq, A)
-        return self.v(torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))).squeeze(-1)  # (B, Tq, Tk)
+        scores: torch.Tensor = self.v(torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1)))  # (B, Tq, Tk, 1)
+        return scores.squeeze(-1)  # (B, Tq, Tk)
 
 
-class LocationScore(nn.Module):
+class LocationScore(Score):
     """Luong eq. (9): a_t = softmax(W_a h_t) — scores from the target state alone.
 
     W_a maps to ``max_len`` source positions; a source longer than that is a
@@ -101,10 +114,11 @@ class LocationScore(nn.Module):
         return memory
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return self.W_a(query)[..., : keys.size(1)]  # (B, Tq, Tk)
+        scores: torch.Tensor = self.W_a(query)  # (B, Tq, max_len)
+        return scores[..., : keys.size(1)]  # (B, Tq, Tk)
 
 
-SCORES: dict[str, type[nn.Module]] = {
+SCORES: dict[str, type[Score]] = {
     "dot": DotScore,
     "general": GeneralScore,
     "concat": AdditiveScore,
@@ -113,7 +127,7 @@ SCORES: dict[str, type[nn.Module]] = {
 }
 
 
-def make_score(name: str, query_dim: int, key_dim: int, attn_dim: int | None = None, max_len: int = 100) -> nn.Module:
+def make_score(name: str, query_dim: int, key_dim: int, attn_dim: int | None = None, max_len: int = 100) -> Score:
     if name not in SCORES:
         raise unknown("attention score", name, SCORES)
     return SCORES[name](query_dim, key_dim, attn_dim=attn_dim, max_len=max_len)

@@ -75,7 +75,7 @@ def tps_grid(source_points: torch.Tensor, control: torch.Tensor, size: tuple[int
     coef = torch.linalg.solve(lmat.unsqueeze(0).expand(source_points.size(0), -1, -1), rhs)  # (B, K+3, 2)
     g = base_grid(*size, device=source_points.device).reshape(-1, 2)  # (HW, 2)
     feats = torch.cat([_tps_kernel(g, control), torch.ones_like(g[:, :1]), g], dim=1)  # (HW, K+3)
-    return (feats @ coef).reshape(source_points.size(0), *size, 2)  # (B, H, W, 2)
+    return torch.matmul(feats, coef).reshape(source_points.size(0), *size, 2)  # (B, H, W, 2)
 
 
 def sample(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:

@@ -55,7 +55,9 @@ def _by_name(objects: Sequence[tuple[str, Sequence[float]]]) -> dict[str, tuple[
     return {name: tuple(boxes) for name, boxes in by_name.items()}
 
 
-def attention_in_box(alpha: np.ndarray, grid: tuple[int, int], image_hw: tuple[int, int], boxes: Sequence) -> float:
+def attention_in_box(
+    alpha: np.ndarray, grid: tuple[int, int], image_hw: tuple[int, int], boxes: Sequence[Sequence[float]]
+) -> float:
     """Attention mass (α over h·w cells, summing to 1) inside the union of ``boxes``."""
     cov = _coverage(tuple(grid), tuple(image_hw), tuple(tuple(b) for b in boxes))
     return float(np.asarray(alpha, dtype=np.float64).reshape(-1) @ cov)

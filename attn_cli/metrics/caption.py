@@ -44,21 +44,23 @@ def caption_scores(
     missing = [i for i in ids if not references.get(i)]
     if missing:
         raise ValueError(f"no references for image id {missing[0]!r}")
-    res = {i: [{"caption": _clean(hypotheses[i])}] for i in ids}
-    gts = {i: [{"caption": _clean(r)} for r in references[i]] for i in ids}
+    # pycocoevalcap's input: {id: [{"caption": text}]}; its tokenizer (or our fallback) turns it into {id: [text]}
+    res_raw = {i: [{"caption": _clean(hypotheses[i])}] for i in ids}
+    gts_raw = {i: [{"caption": _clean(r)} for r in references[i]] for i in ids}
     have_java = java_available()
     if tokenize and have_java:
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
         tok = PTBTokenizer()
-        gts, res = tok.tokenize(gts), tok.tokenize(res)
+        gts: dict[Any, list[str]] = tok.tokenize(gts_raw)
+        res: dict[Any, list[str]] = tok.tokenize(res_raw)
     else:
         if tokenize:
             warnings.warn(
                 "Java not found: captions are lower-cased and split on spaces instead of PTB-tokenised", stacklevel=2
             )
-        res = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in res.items()}
-        gts = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in gts.items()}
+        res = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in res_raw.items()}
+        gts = {i: [" ".join(c["caption"].lower().split()) for c in v] for i, v in gts_raw.items()}
     out: dict[str, float] = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out.update({f"bleu{n + 1}": float(b) for n, b in enumerate(bleu)})
@@ -76,7 +78,7 @@ def caption_scores(
 METEOR_TIMEOUT_S = 300.0
 
 
-def _meteor(gts: dict, res: dict, timeout: float = METEOR_TIMEOUT_S) -> float | None:
+def _meteor(gts: dict[Any, list[str]], res: dict[Any, list[str]], timeout: float = METEOR_TIMEOUT_S) -> float | None:
     """pycocoevalcap's METEOR with a watchdog: its Java subprocess can block forever (a JVM that fails to
     start, a caption it cannot parse); after ``timeout`` seconds it is killed and METEOR skipped with a warning."""
     from pycocoevalcap.meteor.meteor import Meteor

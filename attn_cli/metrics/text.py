@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sacrebleu
+from sacrebleu.metrics.bleu import BLEU
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,12 @@ def corpus_bleu(
     tokenize: str = "13a",
 ) -> BleuResult:
     """sacrebleu's corpus BLEU; ``references`` is one stream or several (each aligned with hypotheses)."""
-    refs = [list(references)] if references and isinstance(references[0], str) else [list(r) for r in references]
-    bleu = sacrebleu.metrics.BLEU(lowercase=lowercase, tokenize=tokenize)
+    refs: list[list[str]] = (
+        [[str(r) for r in references]]
+        if references and isinstance(references[0], str)
+        else [list(r) for r in references]
+    )
+    bleu = BLEU(lowercase=lowercase, tokenize=tokenize)
     result = bleu.corpus_score(list(hypotheses), refs)
     return BleuResult(
         score=float(result.score),

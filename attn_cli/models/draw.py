@@ -66,26 +66,37 @@ class DRAW(nn.Module):
         if cfg.mode == "classify":
             read_dim = self.c * cfg.read_n**2 if cfg.attention else npix
             self.encoder = nn.LSTMCell(read_dim + cfg.enc, cfg.enc)
-            self.read_head = nn.Linear(cfg.enc, 5)
             self.out = nn.Linear(cfg.enc, classes)
-            self._init_window(self.read_head, cfg.read_n)
+            if cfg.attention:
+                self.read_head = self._window_head(cfg.enc, cfg.read_n)
             return
         self.encoder = nn.LSTMCell(read_dim + cfg.dec, cfg.enc)
         self.decoder = nn.LSTMCell(cfg.z, cfg.dec)
         self.q = nn.Linear(cfg.enc, 2 * cfg.z)
-        self.read_head = nn.Linear(cfg.dec, 5)
-        self._init_window(self.read_head, cfg.read_n)
-        self.write_head = nn.Linear(cfg.dec, 5)
+        # without attention the read is the whole image and the write a whole canvas: no window heads
+        # (created before write_patch, as always, so a seed gives the initialisation it gave before)
+        if cfg.attention:
+            self.read_head = self._window_head(cfg.dec, cfg.read_n)
+            self.write_head = self._window_head(cfg.dec, cfg.write_n, write=True)
         self.write_patch = nn.Linear(cfg.dec, self.c * (cfg.write_n**2 if cfg.attention else self.h * self.w))
-        self._init_window(self.write_head, cfg.write_n, write=True)
 
-    def _init_window(self, head: nn.Linear, n: int, write: bool = False) -> None:
-        """Start an attention head on the whole image (:func:`window_bias`): zero weights, so every
-        example's first window is centred, tiles the image with stride max(A, B)/N and σ = δ/2."""
-        if self.cfg.attention:
-            nn.init.zeros_(head.weight)
-            with torch.no_grad():
-                head.bias.copy_(window_bias(n, self.h, self.w, write))
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Checkpoints of runs without attention written before 2026-12-06 hold the two window heads that
+        such a model then built and never used: they are dropped, so those runs still evaluate and resume."""
+        if not self.cfg.attention:
+            for key in [k for k in state_dict if k.startswith((f"{prefix}read_head.", f"{prefix}write_head."))]:
+                del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _window_head(self, hidden: int, n: int, write: bool = False) -> nn.Linear:
+        """An attention head W(h) (eq. (21)) that starts on the whole image (:func:`window_bias`): zero
+        weights, so every example's first window is centred, tiles the image with stride max(A, B)/N
+        and σ = δ/2."""
+        head = nn.Linear(hidden, 5)
+        nn.init.zeros_(head.weight)
+        with torch.no_grad():
+            head.bias.copy_(window_bias(n, self.h, self.w, write))
+        return head
 
     # -- the two attention heads --------------------------------------------------------------
     def read(
@@ -124,12 +135,13 @@ class DRAW(nn.Module):
         # the same seed, the same noise on any device
         shape = (cfg.steps, b, cfg.z)
         noise = torch.randn(shape, generator=generator).to(x.device) if generator else x.new_empty(shape).normal_()
+        weight: torch.Tensor | None = None
+        bias: torch.Tensor | None = None
+        raw: torch.Tensor | None = None
         if cfg.attention:  # the write at t and the read at t + 1 both read h^dec_t: one matmul for the three heads
             heads = (self.read_head, self.write_head, self.write_patch)
             weight, bias = torch.cat([m.weight for m in heads]), torch.cat([m.bias for m in heads])
             raw = bias.expand(b, -1)  # W h^dec_0 + b with h^dec_0 = 0
-        else:
-            weight = bias = raw = None
         canvases, reads, writes, mus, log_sigmas = [], [], [], [], []
         for t in range(cfg.steps):
             canvas, sig, s_enc, s_dec, raw, mu, log_sigma, rp, wp = self._step(

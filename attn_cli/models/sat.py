@@ -17,13 +17,9 @@ The decoder of Xu et al. §3.1.2, with the annotation vectors a_i (B, L, D) of a
   log-likelihood (eq. (10)-(12)), one per caption, detached; the baseline is subtracted per caption;
   the score is log α_t at the sampled index. λ_r and λ_e apply per word: the REINFORCE and entropy
   terms are divided by T, the batch's padded caption length, with λ_r = 0.1 — the authors' scale
-  (arctic-captions: (b − Σ_t cost_t / T)/10 on the attention gradient). Our first setting, λ_r = 1 on
-  the summed log-likelihood, was 10·T ≈ 260× that: on the digit captions (sat-hard-pre) its gradient
-  on f_att was 70× the likelihood's at initialisation and 6× after 1,500 updates, with a per-batch
-  signal-to-noise ratio of about 0.2 (its mean over draws does point along the soft gradient,
-  cosine 0.75): noise dominated the attention MLP's updates. At 300 updates the authors' scale gives
-  better captions (val BLEU-4 0.519 vs 0.475) but not better attention correctness (0.071 vs 0.109,
-  noisy); it is a fix of the scale, not of the flat maps. The baseline averages the rewards of the captions that sampled their
+  (arctic-captions: (b − Σ_t cost_t / T)/10 on the attention gradient); why, and what the earlier
+  λ_r = 1 on the summed reward did: docs/caption.md ("Hard attention finds the digits once REINFORCE
+  has the authors' scale"). The baseline averages the rewards of the captions that sampled their
   locations only (the others' rewards come from the expected context, another policy). The doubly
   stochastic penalty of eq. (14) applies to α_t here too when λ > 0, as in the authors' code
   (arctic-captions adds it before branching on the attention type).
@@ -120,13 +116,14 @@ class CaptionDecoder(nn.Module):
 
     def init_state(self, memory: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         mean = memory["mean"]  # (B, D)
-        if self.init_h is None:
+        if self.init_h is None or self.init_c is None:
             zero = mean.new_zeros(mean.size(0), self.hidden)  # (B, H)
             return zero, zero
         return torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))  # (B, H) each
 
     def attend(self, h_prev: torch.Tensor, memory: dict[str, torch.Tensor]) -> torch.Tensor:
-        """α_t (B, L), eq. (4)-(5)."""
+        """α_t (B, L), eq. (4)-(5); soft and hard attention only (the others have no score)."""
+        assert self.score is not None
         scores = self.score.score(h_prev.unsqueeze(1), memory["keys"]).squeeze(1)  # (B, L)
         return masked_softmax(scores, None)
 
@@ -159,14 +156,14 @@ class CaptionDecoder(nn.Module):
                 sampled = feats[torch.arange(feats.size(0), device=feats.device), loc]  # (B, D) eq. (9)
                 z = torch.where(expect.unsqueeze(1), z, sampled)
                 out["log_p_loc"], out["entropy"], out["loc"] = log_p, ent, loc
-            if self.gate_on:
+            if self.f_beta is not None:  # gate_on
                 beta = torch.sigmoid(self.f_beta(h))  # (B, 1)
                 out["beta"] = beta.squeeze(1)
                 z = beta * z
         out["z"] = z  # ẑ_t (B, D), the context the LSTM reads
-        inp = torch.cat([emb, z], -1) if self.context_input else emb
+        inp = torch.cat([emb, z], -1) if self.context_input and z is not None else emb
         h, c = self.lstm(inp, (h, c))  # (B, H)
-        pre = emb + self.L_h(h) + (self.L_z(z) if z is not None else 0.0)  # eq. (7)
+        pre = emb + self.L_h(h) + (self.L_z(z) if self.L_z is not None and z is not None else 0.0)  # eq. (7)
         out["logits"] = self.L_o(self.drop(torch.tanh(pre)))  # (B, V)
         out["state"] = (h, c)
         return out
@@ -254,6 +251,7 @@ class Captioner(nn.Module):
     def nll(self, memory: dict[str, torch.Tensor], tok_in: torch.Tensor, tok_out: torch.Tensor) -> torch.Tensor:
         """Per-caption summed NLL (B,), teacher-forced, EOS included (for perplexity)."""
         logits = self.decoder.teacher_forced(memory, tok_in)["logits"]  # (B, T, V)
+        assert logits is not None  # every step has logits
         nll = F.cross_entropy(logits.transpose(1, 2), tok_out, ignore_index=self.pad, reduction="none")  # (B, T)
         return nll.sum(1)
 
@@ -271,13 +269,15 @@ class Captioner(nn.Module):
             p = self.cfg.expected_prob if self.training else 1.0
             expect = torch.rand(b, device=tok_in.device) < p  # (B,) per caption, see the module docstring
         out = self.decoder.teacher_forced(memory, tok_in, expect)
+        assert out["logits"] is not None  # every step has logits
         nll_tok = F.cross_entropy(out["logits"].transpose(1, 2), tok_out, ignore_index=self.pad, reduction="none")
         nll = nll_tok.sum(1)  # (B,) −log p(y | a), per caption
         loss = nll.mean()
         logs = {"nll_word": nll.detach().sum() / keep.sum()}
-        if out["alpha"] is not None and getattr(self.cfg, "doubly_stochastic", 0.0):
+        ds_weight = float(getattr(self.cfg, "doubly_stochastic", 0.0))
+        if out["alpha"] is not None and ds_weight:
             penalty = doubly_stochastic_penalty(out["alpha"], keep)  # (B,)
-            loss = loss + self.cfg.doubly_stochastic * penalty.mean()
+            loss = loss + ds_weight * penalty.mean()
             logs["ds_penalty"] = penalty.mean().detach()
         weight = getattr(self.cfg, "attn_supervision", 0.0)
         if weight and attn_target is not None and out["alpha"] is not None:
@@ -288,7 +288,7 @@ class Captioner(nn.Module):
             logs["attn_sup"] = ce.detach().sum() / supervised.sum().clamp_min(1)
         if out["beta"] is not None:
             logs["beta"] = (out["beta"].detach() * keep).sum() / keep.sum()
-        if self.attention_kind() == "hard" and out["log_p_loc"] is not None:
+        if expect is not None and out["log_p_loc"] is not None and out["entropy"] is not None:  # hard, training
             sampled = (keep & ~expect.unsqueeze(1)).to(nll.dtype)  # (B, T) words with a sampled location
             reward = -nll.detach()  # log p(y | s̃, a), per caption (eq. (10)-(12))
             baseline = self.baseline(reward, ~expect)  # (B,) from the sampled captions' rewards only
@@ -372,7 +372,8 @@ class ShowAttendTell(Captioner):
         super().__init__(cfg, encoder, dim, meta)
 
     def attention_kind(self) -> Attention:
-        return self.cfg.attention
+        kind: Attention = self.cfg.attention
+        return kind
 
 
 def image_encoder(cfg: Any, meta: dict[str, Any]) -> tuple[nn.Module | None, int]:

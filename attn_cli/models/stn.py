@@ -41,12 +41,15 @@ def identity_params(transform: str, tps_k: int) -> torch.Tensor:
 class SpatialTransformer(nn.Module):
     """One ST layer: U (B, C, H, W) -> (V (B, C, h, w), grid (B, h, w, 2), θ)."""
 
+    control: torch.Tensor  # (K², 2) the TPS control points (a buffer)
+
     def __init__(
         self, in_shape: tuple[int, int, int], transform: str, loc: str, out_size: tuple[int, int], tps_k: int
     ) -> None:
         super().__init__()
         self.transform, self.out_size, self.tps_k = transform, out_size, tps_k
         k = n_params(transform, tps_k)
+        self.loc: nn.Module
         if loc == "fc":
             self.loc = mlp(in_shape[0] * in_shape[1] * in_shape[2], (32, 32), k)
         else:
@@ -67,7 +70,7 @@ class SpatialTransformer(nn.Module):
         return tps_grid(self.control + params.view(b, -1, 2), self.control, self.out_size)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        params = self.loc(x)  # (B, P)
+        params: torch.Tensor = self.loc(x)  # (B, P)
         grid = self.grid(params)  # (B, h, w, 2)
         return sample(x, grid), grid, params
 
@@ -114,6 +117,6 @@ class STN(Classifier):
         }
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.sts:
-            return self.net(x)
-        return self.net(torch.cat(self.transform(x)["transformed"], 1))  # (B, K)
+        inputs = torch.cat(self.transform(x)["transformed"], 1) if self.sts else x  # (B, C', h, w)
+        out: torch.Tensor = self.net(inputs)  # (B, K)
+        return out

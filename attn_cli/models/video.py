@@ -71,4 +71,5 @@ class VideoCaptioner(Captioner):
         self.grid = None
 
     def attention_kind(self) -> Attention:
-        return self.cfg.attention
+        kind: Attention = self.cfg.attention
+        return kind

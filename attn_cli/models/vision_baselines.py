@@ -50,7 +50,8 @@ class FC(Classifier):
         self.net = mlp(c * h * w, tuple(cfg.hidden), classes)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, K)
+        out: torch.Tensor = self.net(x)  # (B, K)
+        return out
 
 
 @MODELS.register("cnn")
@@ -64,10 +65,12 @@ class CNN(Classifier):
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
         super().__init__()
         self.cfg = cfg
-        self.net = SmallCNN(tuple(image_shape), classes, tuple(cfg.channels), cfg.kernel, cfg.fc)
+        c, h, w = image_shape
+        self.net = SmallCNN((c, h, w), classes, tuple(cfg.channels), cfg.kernel, cfg.fc)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, K)
+        out: torch.Tensor = self.net(x)  # (B, K)
+        return out
 
 
 @MODELS.register("grid-cnn")
@@ -88,4 +91,5 @@ class GridClassifier(Classifier):
         self.out = nn.Linear(self.trunk.out_dim, classes)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.trunk(x).mean(1))  # (B, L, D) -> (B, D) -> (B, K)
+        out: torch.Tensor = self.out(self.trunk(x).mean(1))  # (B, L, D) -> (B, D) -> (B, K)
+        return out

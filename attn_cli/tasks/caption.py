@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -49,6 +49,33 @@ class CaptionEvalConfig:
     alpha: float = 0.0  # beam length penalty ((5+|Y|)/6)^α; 0 = raw log-probability
     max_len: int = 0  # output limit in words; 0: the longest training caption + 5
     meteor: bool = True  # METEOR's Java start-up costs ~15 s; the tiny (test) recipes switch it off
+
+
+@runtime_checkable
+class CaptionModel(Protocol):
+    """What this task calls on a registered captioning model (tests/test_models.py checks every one):
+    the training loss, the image encoder, the step-decoder protocol of :mod:`attn_cli.nn.search`, the
+    teacher-forced NLL for perplexity, and what attention correctness and `attn visualize` need."""
+
+    cfg: Any
+    grid: tuple[int, int] | None  # the annotation grid (rows, cols); None for frames (video)
+    pad: int
+    bos: int
+    eos: int
+
+    def loss(
+        self, x: torch.Tensor, tok_in: torch.Tensor, tok_out: torch.Tensor, attn_target: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, Any]]: ...
+
+    def encode(self, x: torch.Tensor) -> Any: ...
+
+    def init_state(self, memory: Any) -> Any: ...
+
+    def step(self, y_prev: torch.Tensor, state: Any, memory: Any) -> tuple[torch.Tensor, Any, torch.Tensor | None]: ...
+
+    def nll(self, memory: Any, tok_in: torch.Tensor, tok_out: torch.Tensor) -> torch.Tensor: ...
+
+    def attention_kind(self) -> str: ...
 
 
 class CaptionModule(AttnModule):

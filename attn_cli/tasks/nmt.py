@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +64,23 @@ def read_dictionary(path: str) -> dict[str, str]:
             raise AttnError(f"{path}:{n} must be 'source<TAB>target'")
         out.setdefault(parts[0], parts[1])
     return out
+
+
+@runtime_checkable
+class NmtModel(Protocol):
+    """What this task, beam search and ensembles call on a registered NMT model (tests/test_models.py
+    checks every one): a teacher-forced pass for the loss and perplexity, and the step-decoder protocol
+    of :mod:`attn_cli.nn.search` for decoding."""
+
+    def __call__(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> dict[str, Any]: ...
+
+    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> Any: ...
+
+    def init_state(self, memory: Any) -> Any: ...
+
+    def step(self, y_prev: torch.Tensor, state: Any, memory: Any) -> tuple[torch.Tensor, Any, torch.Tensor | None]: ...
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor: ...
 
 
 class NmtModule(AttnModule):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -26,6 +26,18 @@ from attn_cli.tasks.base import AttnModule, Task
 class VisionEvalConfig:
     seed: int = 0  # DRAW: the posterior samples of the evaluation bound are drawn from this seed
     samples: int = 0  # RAM: 0 follows the policy's mean; M > 0 averages M sampled glimpse trajectories
+
+
+@runtime_checkable
+class VisionModel(Protocol):
+    """The contract of the module docstring, checked on every registered vision model by
+    tests/test_models.py. ``predict`` takes ``seed`` (DRAW) or ``samples``/``seed`` (RAM) as keywords."""
+
+    kind: str  # "classify", "sequence" or "generate"
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]: ...
+
+    def predict(self, x: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> dict[str, torch.Tensor]: ...
 
 
 class VisionModule(AttnModule):
