@@ -265,7 +265,8 @@ VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.min_lr": (_at_least(0), "0 or more"),
     "train.grad_clip": (_at_least(0), "0 (off) or a positive bound"),
     "train.val_every_steps": (_positive_or(None), "a positive number of steps, or null for once per epoch"),
-    "train.limit_val_batches": (_positive, "a positive fraction (<= 1.0) or number of batches"),
+    # 0 is Lightning's "no validation": the speed benchmark times training alone with it
+    "train.limit_val_batches": (_at_least(0), "0 (no validation), a fraction (<= 1.0) or a number of batches"),
     "train.patience": (_at_least(0), "0 (off) or a number of validations"),
     "train.checkpoint_every_steps": (_positive_or(None), "a positive number of steps, or null"),
     "train.num_nodes": (_at_least(1), "1 or more"),
