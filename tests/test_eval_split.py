@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import torch
 
-from attn_cli import run
+from attn_cli import records, run
 from attn_cli.io import read_jsonl
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import load_checkpoint
@@ -160,7 +160,7 @@ def test_final_validation_inside_slurm_scores_the_trained_weights(
 
 def test_eval_of_an_averaged_checkpoint_scores_that_file(trained: Path, generated_data: Path, tmp_path: Path) -> None:
     """An averaged checkpoint holds weights only (no optimizer state): evaluation restores exactly it."""
-    avg = run.average_checkpoints(
+    avg = records.average_checkpoints(
         [trained / "checkpoints" / "best.ckpt", trained / "checkpoints" / "last.ckpt"], tmp_path / "avg.ckpt"
     )
     code, _, err = run_cli(
