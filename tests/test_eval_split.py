@@ -77,12 +77,12 @@ def test_eval_on_val_scores_the_val_split(
     dm.setup("test")
     assert len(rows) == len(dm.split_loader("val").dataset)
     if task == "nmt":
-        refs = dm._load("val").refs
+        refs = dm.dataset("val").refs
         assert [r["ref"] for r in rows] == [refs[int(r["id"])] for r in rows]
     if task == "caption":
         from attn_cli.tasks.caption import caption_metrics
 
-        items = dm._load("val").items
+        items = dm.dataset("val").items
         assert [r["refs"] for r in rows] == [items[int(r["id"])]["refs"] for r in rows]
         # final scoring tokenises with PTB; validation's whitespace scorer on the same rows must agree
         got = caption_metrics(rows, final=False, meteor=False)

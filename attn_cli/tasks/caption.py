@@ -96,7 +96,7 @@ class CaptionModule(AttnModule):
         per_img_tok = torch.zeros(len(batch["ids"]), dtype=torch.long).index_add_(0, batch["cap_img"], ntok.cpu())
         beam = self.recipe.eval.beam if final else self.recipe.eval.val_beam
         hyps = self.decode(memory, len(batch["ids"]), beam)
-        ds = self.data._load(split)
+        ds = self.data.dataset(split)
         rows = []
         for i, hyp in enumerate(hyps):
             idx = int(batch["ids"][i])
@@ -212,7 +212,7 @@ class CaptionTask(Task):
                 f"{module.recipe.name} ({model.attention_kind()} context) has no attention to draw; "
                 "visualise a sat or video-temporal run"
             )
-        ds = dm._load(split)
+        ds = dm.dataset(split)
         batch = collate([{"id": i, "x": ds.x[i], "caps": ds.items[i]["tokens"][:1]} for i in range(min(n, len(ds)))])
         module.eval()
         with torch.no_grad():

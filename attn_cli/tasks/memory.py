@@ -206,7 +206,7 @@ def story_hops(module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -
     from attn_cli.data.memory import collate_babi
     from attn_cli.viz.core import heatmap
 
-    ds = dm.splits[split]
+    ds = dm.dataset(split)
     idx = list(range(min(n, len(ds))))
     batch = collate_babi([ds[i] for i in idx])
     module.eval()
@@ -238,7 +238,7 @@ def ntm_weightings(module: AttnModule, dm: Any, split: str, n: int, out_dir: Pat
 
     if module.recipe.model_name != "ntm":
         raise AttnError(f"{module.recipe.model_name} has no memory weightings to draw; visualise an ntm run")
-    ds = dm.splits[split]
+    ds = dm.dataset(split)
     paths = []
     module.eval()
     for i in range(min(n, len(ds))):
@@ -334,7 +334,7 @@ class ReaderTask(Task):
 
         if module.recipe.model_name == "deep-lstm-reader":
             raise AttnError("the Deep LSTM Reader has no attention to draw; visualise an attentive or impatient reader")
-        ds = dm.splits[split]
+        ds = dm.dataset(split)
         idx = list(range(min(n, len(ds))))
         batch = dm.collate([ds[i] for i in idx])
         module.eval()

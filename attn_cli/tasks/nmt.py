@@ -156,7 +156,7 @@ class NmtModule(AttnModule):
         with_ppl = ev.perplexity or not final
         nll, ntok = self._nll(batch) if with_ppl else (None, None)
         hyps = self.decode(batch, ev.beam if final else ev.val_beam)
-        ds, detok = self.data._load(split), self.data.detok
+        ds, detok = self.data.dataset(split), self.data.detok
         rows = []
         for i, hyp in enumerate(hyps):
             idx = int(batch["ids"][i])
@@ -228,7 +228,7 @@ class NmtTask(Task):
 
         if getattr(module.model, "attn", None) is None:
             raise AttnError(f"{module.recipe.model_name} ({module.recipe.name}) has no attention to draw")
-        ds = dm._load(split)
+        ds = dm.dataset(split)
         batch = collate([ds[i] for i in range(min(n, len(ds)))])
         module.eval()
         paths = []

@@ -103,7 +103,7 @@ class VisionTask(Task):
             raise AttnError(
                 f"{name} ({module.recipe.name}) has no attention to draw; visualise a ram, dram, stn or draw run"
             )
-        ds = dm._load(split)
+        ds = dm.dataset(split)
         batch = dm.collate([ds[i] for i in range(min(n, len(ds)))])
         module.eval()
         with torch.no_grad():
