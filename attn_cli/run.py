@@ -315,7 +315,7 @@ def train(
         dm.prepare_data()
         dm.setup("fit")  # a data error stops here, before the run directory exists
         module = spec.module(recipe, dm.meta)
-        module.data = dm
+        module.attach(dm)
         if ckpt_path is not None:
             _check_resume_checkpoint(module, ckpt_path)
         # pretrained weights the recipe names, also before the run directory exists; a resumed run
@@ -489,9 +489,7 @@ def evaluate(
     resolve_hardware(recipe.train)  # fail before the evaluation directory exists
     out = eval_dir(run_dir, split, name)
     out.mkdir(parents=True, exist_ok=True)
-    module.eval_out = out
-    module.eval_split = split
-    module.data = dm
+    module.attach(dm, eval_out=out, eval_split=split)
     trainer = build_trainer(recipe.train, run_dir, for_eval=True, progress=progress)
     start = time.perf_counter()
     # the checkpoint named, read weights-only: without a path, Lightning inside a SLURM job (SLURM_* variables)
@@ -570,7 +568,6 @@ def visualize(
     module.eval()
     dm = spec.datamodule(recipe, data_dir)
     dm.setup("test")
-    module.data = dm
     if split not in dm.split_names():
         raise unknown("split", split, dm.split_names())
     out = run_dir / "viz"

@@ -74,7 +74,7 @@ def test_evaluation_is_free_running(tmp_path: Path) -> None:
     task = TASKS.get("caption")
     dm = task.datamodule(recipe, data)
     module = task.module(recipe, dm.meta)
-    module.data = dm
+    module.attach(dm)
     module.eval()
     batch = next(iter(dm.split_loader("test")))
     with torch.no_grad():

@@ -36,7 +36,7 @@ def _validation_metrics(task: str, run_dir: Path, data_dir: Path, overrides: lis
     module, recipe = load_checkpoint(run_dir / "checkpoints" / "best.ckpt", task, sections)
     dm = TASKS.get(task).datamodule(recipe, data_dir)
     dm.setup("test")
-    module.data = dm
+    module.attach(dm)
     trainer = build_trainer(recipe.train, run_dir, for_eval=True, progress=False)
     out = trainer.validate(module, dataloaders=dm.split_loader("val"), verbose=False)[0]
     return {k.removeprefix("val/"): float(v) for k, v in out.items()}
