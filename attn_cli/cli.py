@@ -270,12 +270,16 @@ def _evaluate(
     # a metric that could not be computed (METEOR without Java) is a row of the table: "n/a (why)"
     missing = {k: v for k, v in info.items() if str(v).startswith("n/a")}
     facts = {k: v for k, v in info.items() if k not in missing}
-    facts.update({"predictions": str(records.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]})
+    facts.update(
+        {"predictions": str(records.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]}
+    )
     _print_summary(f"{task} {result['recipe']} on {split}", {**result["metrics"], **missing}, facts, _units(task))
     for line in result.get("notes", []):
         console.print(line)
     if record_:
-        path = records.record(task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty)
+        path = records.record(
+            task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty
+        )
         console.print(f"recorded {path}")
 
 

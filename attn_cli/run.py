@@ -31,14 +31,13 @@ from attn_cli.config import (
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
 from attn_cli.names import eval_sections
-from attn_cli.records import eval_dir
+from attn_cli.records import eval_dir, record
 from attn_cli.registry import DATASETS, MODELS, TASKS
 from attn_cli.runs import (
     check_run_dir,
     find_checkpoint,
     new_run_dir,
     run_info,
-    train_summary,
 )
 
 

@@ -11,7 +11,13 @@ from attn_cli.viz.core import heatmap
 
 
 def document_attention(
-    model: Any, batch: dict[str, torch.Tensor], rows: list[dict[str, Any]], *, max_doc_len: int, out_dir: Path, split: str
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    rows: list[dict[str, Any]],
+    *,
+    max_doc_len: int,
+    out_dir: Path,
+    split: str,
 ) -> list[Path]:
     """One heatmap per question of ``batch`` (its raw ``rows``: doc, question, answer): query tokens (the
     Impatient Reader's per-token attention) or the whole query (the Attentive Reader's one attention) ×

@@ -22,7 +22,6 @@ from attn_cli.errors import AttnError
 from attn_cli.viz.core import image_grid, save
 
 
-
 def _to_px(v: float, size: int) -> float:
     """Normalised coordinate (align_corners=False) -> pixel coordinate for imshow."""
     return (v + 1) * size / 2 - 0.5
