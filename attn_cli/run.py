@@ -1,4 +1,5 @@
-"""The commands as plain functions: prepare, train, evaluate, visualize, record, recipes.
+"""The commands as plain functions: prepare, train, evaluate, visualize, recipes, demo
+(recording and checkpoint averaging are :mod:`attn_cli.records`).
 
 ``cli.py`` parses arguments and prints; everything that does work is here, callable
 from Python and tests. Every function raises :class:`~attn_cli.errors.AttnError` for
