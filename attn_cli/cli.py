@@ -239,7 +239,7 @@ def _evaluate(
         )
     names.check_task(task)
     names.eval_sections(list(set_))
-    from attn_cli import run
+    from attn_cli import records, run
 
     if from_predictions is not None:
         metrics = run.rescore(task, run_, from_predictions, split=split, checkpoint=checkpoint)
@@ -270,12 +270,16 @@ def _evaluate(
     # a metric that could not be computed (METEOR without Java) is a row of the table: "n/a (why)"
     missing = {k: v for k, v in info.items() if str(v).startswith("n/a")}
     facts = {k: v for k, v in info.items() if k not in missing}
-    facts.update({"predictions": str(run.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]})
+    facts.update(
+        {"predictions": str(records.eval_dir(Path(run_), split, name)), "eval wall (s)": result["eval_wall_s"]}
+    )
     _print_summary(f"{task} {result['recipe']} on {split}", {**result["metrics"], **missing}, facts, _units(task))
     for line in result.get("notes", []):
         console.print(line)
     if record_:
-        path = run.record(task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty)
+        path = records.record(
+            task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty
+        )
         console.print(f"recorded {path}")
 
 
@@ -348,9 +352,9 @@ def record(
     Example: attn record nmt --run runs/nmt/bahdanau/<id>
     """
     names.check_task(task)
-    from attn_cli import run
+    from attn_cli import records
 
-    path = run.record(task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty)
+    path = records.record(task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty)
     console.print(f"recorded {path}")
 
 
@@ -363,9 +367,9 @@ def average(
 
     Example: attn average runs/nmt/x/a/checkpoints/best.ckpt runs/nmt/x/a/checkpoints/last.ckpt --out avg.ckpt
     """
-    from attn_cli import run
+    from attn_cli import records
 
-    console.print(f"wrote {run.average_checkpoints(list(checkpoints), out)}")
+    console.print(f"wrote {records.average_checkpoints(list(checkpoints), out)}")
 
 
 @app.command()

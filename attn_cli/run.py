@@ -1,4 +1,5 @@
-"""The commands as plain functions: prepare, train, evaluate, visualize, record, recipes.
+"""The commands as plain functions: prepare, train, evaluate, visualize, recipes, demo
+(recording and checkpoint averaging are :mod:`attn_cli.records`).
 
 ``cli.py`` parses arguments and prints; everything that does work is here, callable
 from Python and tests. Every function raises :class:`~attn_cli.errors.AttnError` for
@@ -31,13 +32,13 @@ from attn_cli.config import (
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
 from attn_cli.names import eval_sections
+from attn_cli.records import eval_dir, record
 from attn_cli.registry import DATASETS, TASKS
 from attn_cli.runs import (
     check_run_dir,
     find_checkpoint,
     new_run_dir,
     run_info,
-    train_summary,
 )
 
 
@@ -314,7 +315,7 @@ def train(
         dm.prepare_data()
         dm.setup("fit")  # a data error stops here, before the run directory exists
         module = spec.module(recipe, dm.meta)
-        module.data = dm
+        module.attach(dm)
         if ckpt_path is not None:
             _check_resume_checkpoint(module, ckpt_path)
         # pretrained weights the recipe names, also before the run directory exists; a resumed run
@@ -488,9 +489,7 @@ def evaluate(
     resolve_hardware(recipe.train)  # fail before the evaluation directory exists
     out = eval_dir(run_dir, split, name)
     out.mkdir(parents=True, exist_ok=True)
-    module.eval_out = out
-    module.eval_split = split
-    module.data = dm
+    module.attach(dm, eval_out=out, eval_split=split)
     trainer = build_trainer(recipe.train, run_dir, for_eval=True, progress=progress)
     start = time.perf_counter()
     # the checkpoint named, read weights-only: without a path, Lightning inside a SLURM job (SLURM_* variables)
@@ -544,181 +543,6 @@ def rescore(
         raise AttnError(f"{predictions} has no {err} field; is it a {task} predictions file?") from err
 
 
-def average_checkpoints(paths: list[Path], out: Path) -> Path:
-    """Average the parameters of several checkpoints of one model (Junczys-Dowmunt et al. 2016; OpenNMT's
-    ``-average``): floating-point tensors are averaged, everything else (metadata, step) comes from the last one."""
-    import torch
-
-    from attn_cli.tasks.base import load_checkpoint, read_checkpoint
-
-    if len(paths) < 2:
-        raise AttnError("give at least two checkpoints to average")
-    tasks = set()
-    ckpts = []
-    for path in paths:
-        ckpt = read_checkpoint(Path(path))  # weights only: readable, safe, an attn checkpoint
-        load_checkpoint(Path(path), task=str(ckpt["attn"].get("task")))  # and its weights fit its model
-        tasks.add((ckpt["attn"]["task"], ckpt["attn"]["recipe"]["model"]["name"]))
-        ckpts.append(ckpt)
-    if len(tasks) > 1:
-        raise AttnError(f"checkpoints come from different models ({sorted(tasks)}); average one model's checkpoints")
-    keys = ckpts[0]["state_dict"].keys()
-    if any(c["state_dict"].keys() != keys for c in ckpts):
-        raise AttnError("checkpoints have different parameters; were they trained with the same recipe?")
-    merged = dict(ckpts[-1])
-    merged["state_dict"] = {
-        k: (
-            torch.stack([c["state_dict"][k] for c in ckpts]).mean(0)
-            if ckpts[-1]["state_dict"][k].is_floating_point()
-            else ckpts[-1]["state_dict"][k]
-        )
-        for k in keys
-    }
-    merged.pop("optimizer_states", None)
-    merged.pop("lr_schedulers", None)
-    merged["attn"] = {**merged["attn"], "averaged_from": [str(p) for p in paths]}
-    from attn_cli.io import atomic_path
-
-    with atomic_path(out) as tmp:
-        torch.save(merged, tmp)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# record: a run's evaluation -> results/<task>/<dataset>/<recipe>/
-
-
-def eval_dir(run_dir: Path, split: str, name: str | None = None) -> Path:
-    """Where an evaluation of ``run_dir`` on ``split`` writes: ``eval/<split>``, or ``eval/<split>@<name>``."""
-    return run_dir / "eval" / (split if not name else f"{split}@{name.replace('/', '-')}")
-
-
-def record(
-    task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None, allow_dirty: bool = False
-) -> Path:
-    """Copy an evaluated run's durable facts into ``results/`` (small files only). A run trained from uncommitted
-    code (a ``-dirty`` git sha in any segment) is refused unless ``allow_dirty``: its sha does not name the code
-    that ran, and the tables mark such rows with a dagger."""
-    run_dir = check_run_dir(Path(run))
-    named = eval_dir(run_dir, split, name)
-    src = named if (named / "metrics.json").is_file() else run_dir / "eval" / split
-    metrics_path = src / "metrics.json"
-    if not metrics_path.is_file():
-        raise AttnError(
-            f"run {run_dir} has no {split} evaluation; run `attn eval {task} --run {run_dir} --split {split}` first"
-        )
-    ev = read_json(metrics_path)
-    data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
-    recipe = recipe_from_dict(dict(data), name=data["name"], task=task)
-    spec = TASKS.get(task)
-    info = read_json(run_dir / "run.json")
-    dirty = [s["git_sha"] for s in info.get("segments", []) if str(s.get("git_sha", "")).endswith("-dirty")]
-    if dirty and not allow_dirty:
-        raise AttnError(
-            f"run {run_dir} was trained from uncommitted code (git sha {dirty[-1]}); commit and train again, "
-            "or add --allow-dirty to record it marked † in the tables"
-        )
-    done = train_summary(run_dir)
-    # --name records one evaluation of a run as its own table row (e.g. "luong-local-p+unk");
-    # a non-test split is recorded beside the test record, never over it: results/.../<name>-val/
-    label = name or recipe.name.replace("/", "-")
-    dest = results_dir / task / spec.dataset_of(recipe) / (label + ("" if split == "test" else f"-{split}"))
-    dest.mkdir(parents=True, exist_ok=True)
-    units = getattr(spec, "metric_units", {})
-    result = {
-        "task": task,
-        "dataset": spec.dataset_of(recipe),
-        "split": split,
-        "recipe": recipe.name,
-        **({"name": name} if name else {}),  # the row tables look up: the name, else the recipe
-        "model": recipe.model_name,
-        "metrics": {k: {"value": v, "unit": units.get(k, "")} for k, v in ev["metrics"].items()},
-        "eval": ev["eval"],
-        "info": ev.get("info", {}),
-        "reference": dataclasses.asdict(recipe.reference),
-        "commands": [s["command"] for s in info.get("segments", [])] + [ev.get("command", "")],
-        "git_sha": info.get("segments", [{}])[-1].get("git_sha", "unknown"),
-        "hardware": info.get("hardware", {}),
-        "versions": info.get("versions", {}),
-        "train_wall_s": info.get("train_wall_s"),
-        "eval_wall_s": ev.get("eval_wall_s"),
-        "epochs": done.get("epochs"),
-        "steps": done.get("steps"),
-        "seed": recipe.train.seed,
-        "budget": {
-            "max_epochs": recipe.train.max_epochs,
-            "max_steps": recipe.train.max_steps,
-            "max_time_min": recipe.train.max_time_min,
-        },
-        "run_dir": str(run_dir),
-    }
-    result["predictions"], left_out = _copy_predictions(src, dest)
-    _copy_learning_curve(run_dir / "logs", dest)
-    if left_out:
-        result["predictions_left_out"] = left_out
-    atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
-    write_json(dest / "result.json", result)
-    return dest / "result.json"
-
-
-def _copy_learning_curve(logs: Path, dest: Path) -> None:
-    """The run's logged curve (every segment of a resumed run, in order) as ``learning_curve.csv``."""
-    import csv
-    import io
-
-    segments = sorted(logs.glob("metrics.segment-*.csv"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
-    parts = [*segments, *([logs / "metrics.csv"] if (logs / "metrics.csv").is_file() else [])]
-    if not parts:
-        return
-    keys: list[str] = []
-    rows: list[dict[str, str]] = []
-    for part in parts:
-        with part.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            keys += [k for k in reader.fieldnames or [] if k not in keys]
-            rows += list(reader)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(dest / "learning_curve.csv", text.getvalue())
-
-
-RECORD_GZIP_OVER = 64_000  # bytes: a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)
-RECORD_FILE_LIMIT = 2_000_000  # bytes: a file over this even gzipped is left out of results/ (the run keeps it)
-# Views of predictions.jsonl that evaluation writes for outside tools (hyp.txt / ref.txt for sacrebleu's command
-# line, captions.json in the COCO results format): the record's predictions regenerate them (results/README.md).
-RECORD_DERIVED = ("hyp.txt", "ref.txt", "captions.json")
-RECORD_TEXT = (".jsonl", ".json", ".txt", ".csv")  # gzip shrinks these; PNGs are compressed already
-
-
-def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
-    """Copy the evaluation's prediction files into a record: as they are when small, text gzipped when over
-    ``RECORD_GZIP_OVER`` (``mtime=0``: recording the same file twice gives the same bytes), and left out (named,
-    with their size, the run keeps them) when still over ``RECORD_FILE_LIMIT``. Files a re-recording replaces
-    (the other of ``x`` / ``x.gz``, a derived view) are removed, so a record never holds two versions."""
-    import gzip
-
-    kept, left_out = [], []
-    for p in sorted(src.iterdir()):
-        if not p.is_file() or p.name == "metrics.json":
-            continue
-        written = ""
-        if p.name not in RECORD_DERIVED:
-            data, name = p.read_bytes(), p.name
-            if len(data) > RECORD_GZIP_OVER and p.suffix in RECORD_TEXT:
-                data, name = gzip.compress(data, mtime=0), f"{p.name}.gz"
-            if len(data) < RECORD_FILE_LIMIT:
-                atomic_write(dest / name, data)
-                kept.append(written := name)
-            else:
-                packed = f"; {len(data)} gzipped" if name != p.name else ""
-                left_out.append(f"{p.name} ({p.stat().st_size} bytes{packed}; kept in the run)")
-        for stale in {p.name, f"{p.name}.gz"} - {written}:
-            (dest / stale).unlink(missing_ok=True)
-    return kept, left_out
-
-
 # ---------------------------------------------------------------------------------------------
 # visualize, recipes
 
@@ -744,7 +568,6 @@ def visualize(
     module.eval()
     dm = spec.datamodule(recipe, data_dir)
     dm.setup("test")
-    module.data = dm
     if split not in dm.split_names():
         raise unknown("split", split, dm.split_names())
     out = run_dir / "viz"

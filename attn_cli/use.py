@@ -221,7 +221,7 @@ def caption(
     """Free-running captions of ``images`` (Xu et al. 2015 decoding, the recipe's beam unless given); with
     ``viz`` a folder, the per-word attention panels of each (Xu et al. Fig. 2-3) are drawn there."""
     from attn_cli.data.caption import to_input
-    from attn_cli.tasks.caption import image_panels
+    from attn_cli.viz.caption import image_panels
 
     _, module, recipe = load_run(run, "caption", checkpoint)
     if module.meta.get("input_kind") != "image":
@@ -257,7 +257,7 @@ def classify(
 ) -> list[dict[str, Any]]:
     """Top-``top`` classes of ``images`` with their probabilities, from the model's own ``predict`` (RAM:
     the policy's mean glimpse locations); with ``viz``, the glimpse / warp / read-box picture of each."""
-    from attn_cli.tasks.vision import viz_draw, viz_glimpses, viz_stn
+    from attn_cli.viz.vision import viz_draw, viz_glimpses, viz_stn
 
     _, module, recipe = load_run(run, "vision", checkpoint)
     model = module.model

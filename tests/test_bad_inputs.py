@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from attn_cli import run
+from attn_cli import records, run
 from tests.conftest import ATTN_EXE, run_cli
 
 RECIPE = "tiny/luong-global-general"
@@ -113,7 +113,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     summary = run.train("nmt", RECIPE, overrides=overrides, runs_dir=runs, data_dir=data, progress=False)
     run_dir = Path(summary["run_dir"])
     run.evaluate("nmt", run_dir, data_dir=data, overrides=["eval.beam=1"], progress=False)
-    run.record("nmt", run_dir, results_dir=results)
+    records.record("nmt", run_dir, results_dir=results)
     w = World(root, data, runs, results, run_dir, root / "inputs")
     _bad_files(w)
     os.environ.pop("ATTN_RUN_DIR", None)

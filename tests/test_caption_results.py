@@ -74,7 +74,7 @@ def test_evaluation_is_free_running(tmp_path: Path) -> None:
     task = TASKS.get("caption")
     dm = task.datamodule(recipe, data)
     module = task.module(recipe, dm.meta)
-    module.data = dm
+    module.attach(dm)
     module.eval()
     batch = next(iter(dm.split_loader("test")))
     with torch.no_grad():
@@ -88,7 +88,7 @@ def test_evaluation_is_free_running(tmp_path: Path) -> None:
     assert [r["hyp"] for r in rows] == [r["hyp"] for r in again]
     assert [r["hyp"] for r in rows] == [" ".join(module.words(h.tokens)) for h in hyps]
     assert [r["nll"] for r in rows] != [r["nll"] for r in again]  # perplexity does read the references
-    for row, item in zip(rows, (dm._load("test").items[i] for i in batch["ids"].tolist()), strict=True):
+    for row, item in zip(rows, (dm.dataset("test").items[i] for i in batch["ids"].tolist()), strict=True):
         named = sorted(w for w in row["hyp"].split() if w in DIGIT_WORDS)
         assert row["digits_ok"] == (named == sorted(NAMES[b[0]] for b in item["boxes"]))
 

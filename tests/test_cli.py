@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attn_cli import run
+from attn_cli import records, run
 from tests.conftest import ATTN_EXE, run_cli
 
 
@@ -182,7 +182,7 @@ def test_rescore_from_predictions_matches(trained: Path, generated_data: Path, m
 
 def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
-    path = run.record("nmt", trained, results_dir=tmp_path / "results")
+    path = records.record("nmt", trained, results_dir=tmp_path / "results")
     rec = json.loads(path.read_text())
     for key in (
         "task",
@@ -202,13 +202,13 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     assert "predictions.jsonl" in rec["predictions"] and not (path.parent / "hyp.txt").exists()  # a view of it
     # a validation record sits beside the test record, it does not overwrite it
     run.evaluate("nmt", trained, split="val", data_dir=generated_data, progress=False)
-    val = run.record("nmt", trained, split="val", results_dir=tmp_path / "results")
+    val = records.record("nmt", trained, split="val", results_dir=tmp_path / "results")
     assert val.parent.name == path.parent.name + "-val" and path.is_file()
     assert json.loads(val.read_text())["split"] == "val"
     # --name makes another row of the same run (e.g. after unk replacement), looked up by that name
     from attn_cli.tables.base import load_results
 
-    named = run.record("nmt", trained, results_dir=tmp_path / "results", name="mine+unk")
+    named = records.record("nmt", trained, results_dir=tmp_path / "results", name="mine+unk")
     assert named.parent.name == "mine+unk" and json.loads(named.read_text())["recipe"] == rec["recipe"]
     keys = {k[2:] for k in load_results(tmp_path / "results")}
     assert {(rec["recipe"], "test"), (rec["recipe"], "val"), ("mine+unk", "test")} <= keys
@@ -229,15 +229,15 @@ def test_record_gzips_large_predictions_and_names_what_it_leaves_out(
 
     run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
     preds = trained / "eval" / "test" / "predictions.jsonl"
-    monkeypatch.setattr(run, "RECORD_GZIP_OVER", preds.stat().st_size - 1)  # predictions.jsonl is now "large"
-    path = run.record("nmt", trained, results_dir=tmp_path / "results")
+    monkeypatch.setattr(records, "RECORD_GZIP_OVER", preds.stat().st_size - 1)  # predictions.jsonl is now "large"
+    path = records.record("nmt", trained, results_dir=tmp_path / "results")
     rec = json.loads(path.read_text())
     assert "predictions.jsonl.gz" in rec["predictions"] and "predictions.jsonl" not in rec["predictions"]
     assert read_jsonl(path.parent / "predictions.jsonl.gz") == read_jsonl(preds)
     assert gzip.decompress((path.parent / "predictions.jsonl.gz").read_bytes()) == preds.read_bytes()
     assert run.rescore("nmt", trained, path.parent / "predictions.jsonl.gz") == run.rescore("nmt", trained, preds)
-    monkeypatch.setattr(run, "RECORD_FILE_LIMIT", 10)  # nothing fits, even gzipped
-    rec = json.loads(run.record("nmt", trained, results_dir=tmp_path / "r2").read_text())
+    monkeypatch.setattr(records, "RECORD_FILE_LIMIT", 10)  # nothing fits, even gzipped
+    rec = json.loads(records.record("nmt", trained, results_dir=tmp_path / "r2").read_text())
     assert rec["predictions"] == [] and any(x.startswith("predictions.jsonl (") for x in rec["predictions_left_out"])
 
 
@@ -279,7 +279,7 @@ def test_checkpoint_averaging(trained: Path, tmp_path: Path) -> None:
     shifted["state_dict"] = {k: v + 2 if v.is_floating_point() else v for k, v in a["state_dict"].items()}
     other = tmp_path / "shifted.ckpt"
     torch.save(shifted, other)
-    out = run.average_checkpoints([best, other], tmp_path / "avg.ckpt")
+    out = records.average_checkpoints([best, other], tmp_path / "avg.ckpt")
     avg = torch.load(out, weights_only=False)["state_dict"]
     for k, v in a["state_dict"].items():
         if v.is_floating_point():
@@ -351,6 +351,6 @@ def test_named_evaluations_of_one_run_do_not_share_a_folder(
     assert (trained / "eval" / "test@plain" / "metrics.json").is_file()
     assert (trained / "eval" / "test@plain+unk" / "metrics.json").is_file()
     # recording the first again after the second ran still takes the first's own evaluation
-    assert run.record("nmt", trained, results_dir=results, name="plain").is_file()
+    assert records.record("nmt", trained, results_dir=results, name="plain").is_file()
     rec = {n: json.loads(next(results.rglob(f"{n}/result.json")).read_text()) for n in ("plain", "plain+unk")}
     assert rec["plain"]["eval"]["unk_replace"] is False and rec["plain+unk"]["eval"]["unk_replace"] is True

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import torch
 
-from attn_cli import run
+from attn_cli import records, run
 from attn_cli.io import read_jsonl
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import load_checkpoint
@@ -36,7 +36,7 @@ def _validation_metrics(task: str, run_dir: Path, data_dir: Path, overrides: lis
     module, recipe = load_checkpoint(run_dir / "checkpoints" / "best.ckpt", task, sections)
     dm = TASKS.get(task).datamodule(recipe, data_dir)
     dm.setup("test")
-    module.data = dm
+    module.attach(dm)
     trainer = build_trainer(recipe.train, run_dir, for_eval=True, progress=False)
     out = trainer.validate(module, dataloaders=dm.split_loader("val"), verbose=False)[0]
     return {k.removeprefix("val/"): float(v) for k, v in out.items()}
@@ -77,12 +77,12 @@ def test_eval_on_val_scores_the_val_split(
     dm.setup("test")
     assert len(rows) == len(dm.split_loader("val").dataset)
     if task == "nmt":
-        refs = dm._load("val").refs
+        refs = dm.dataset("val").refs
         assert [r["ref"] for r in rows] == [refs[int(r["id"])] for r in rows]
     if task == "caption":
         from attn_cli.tasks.caption import caption_metrics
 
-        items = dm._load("val").items
+        items = dm.dataset("val").items
         assert [r["refs"] for r in rows] == [items[int(r["id"])]["refs"] for r in rows]
         # final scoring tokenises with PTB; validation's whitespace scorer on the same rows must agree
         got = caption_metrics(rows, final=False, meteor=False)
@@ -160,7 +160,7 @@ def test_final_validation_inside_slurm_scores_the_trained_weights(
 
 def test_eval_of_an_averaged_checkpoint_scores_that_file(trained: Path, generated_data: Path, tmp_path: Path) -> None:
     """An averaged checkpoint holds weights only (no optimizer state): evaluation restores exactly it."""
-    avg = run.average_checkpoints(
+    avg = records.average_checkpoints(
         [trained / "checkpoints" / "best.ckpt", trained / "checkpoints" / "last.ckpt"], tmp_path / "avg.ckpt"
     )
     code, _, err = run_cli(

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from attn_cli.tables.base import record_predictions
-from attn_cli.tasks.memory import accuracy_metrics, qa_metrics, seq_metrics
+from attn_cli.tasks.memory import qa_metrics, seq_metrics
+from attn_cli.tasks.reader import accuracy_metrics
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_text())["task"] in ("memory", "reader")]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from attn_cli import run
+from attn_cli import records
 from attn_cli.errors import AttnError
 from attn_cli.tables.base import record_predictions
 
@@ -52,7 +52,7 @@ def _eval_dir(tmp_path: Path, n: int) -> Path:
 
 def _record(src: Path, dest: Path) -> tuple[list[str], list[str]]:
     dest.mkdir(parents=True, exist_ok=True)
-    kept, left_out = run._copy_predictions(src, dest)
+    kept, left_out = records._copy_predictions(src, dest)
     (dest / "result.json").write_text(json.dumps({"predictions": kept}), encoding="utf-8")
     return kept, left_out
 
@@ -68,7 +68,7 @@ def test_small_predictions_are_kept_as_they_are_and_views_of_them_dropped(tmp_pa
 
 def test_large_predictions_are_gzipped_deterministically_and_read_back_the_same(tmp_path: Path) -> None:
     src = _eval_dir(tmp_path, 2_000)
-    assert (src / "predictions.jsonl").stat().st_size > run.RECORD_GZIP_OVER
+    assert (src / "predictions.jsonl").stat().st_size > records.RECORD_GZIP_OVER
     kept, _ = _record(src, tmp_path / "a")
     _record(src, tmp_path / "b")
     packed = (tmp_path / "a" / "predictions.jsonl.gz").read_bytes()
@@ -93,7 +93,7 @@ def test_predictions_too_big_even_gzipped_are_named_and_not_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = _eval_dir(tmp_path, 2_000)
-    monkeypatch.setattr(run, "RECORD_FILE_LIMIT", 100)
+    monkeypatch.setattr(records, "RECORD_FILE_LIMIT", 100)
     kept, left_out = _record(src, tmp_path / "rec")
     size = (src / "predictions.jsonl").stat().st_size
     assert kept == [] and len(left_out) == 1 and left_out[0].startswith(f"predictions.jsonl ({size} bytes; ")

@@ -169,7 +169,7 @@ def test_vision_records_recompute_from_their_predictions(path: Path) -> None:
 
 
 def test_visualised_panels_keep_each_channel() -> None:
-    from attn_cli.tasks.vision import _img, _planes
+    from attn_cli.viz.vision import _img, _planes
 
     two = torch.zeros(2, 5, 5)
     two[0, 1, 1], two[1, 3, 3] = 1.0, 1.0  # MNIST addition: one digit per channel

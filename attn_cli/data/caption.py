@@ -125,7 +125,7 @@ class CaptionDataModule(AttnDataModule):
                 f"{cfg.dataset} was prepared with encoder=none (captions only); "
                 "prepare it again with --set encoder=resnet50 (needs torchvision) to train on it"
             )
-        train = self._load("train")
+        train = self.dataset("train")
         longest = max((len(c) for it in train.items for c in it["tokens"]), default=1)
         self.meta: dict[str, Any] = {
             "dataset": cfg.dataset,
@@ -140,7 +140,8 @@ class CaptionDataModule(AttnDataModule):
             "has_boxes": bool(train.items) and all("boxes" in it for it in train.items),
         }
 
-    def _load(self, split: str) -> CaptionSplit:
+    def dataset(self, split: str) -> CaptionSplit:
+        """Split ``split`` as a dataset (image or video inputs, items with references), read on first use."""
         if split not in self._splits:
             if split not in ("train", "val", "test"):
                 raise AttnError(f"unknown split {split!r}; valid: train, val, test")
@@ -165,7 +166,7 @@ class CaptionDataModule(AttnDataModule):
         return None
 
     def train_dataloader(self) -> Any:
-        pairs = TrainPairs(self._load("train"), self.cfg.captions_per_image)
+        pairs = TrainPairs(self.dataset("train"), self.cfg.captions_per_image)
         return train_loader(pairs, self.batch_size, self.seed, collate, num_workers=self.num_workers)
 
     def val_dataloader(self) -> Any:
@@ -173,5 +174,5 @@ class CaptionDataModule(AttnDataModule):
 
     def split_loader(self, split: str) -> Any:
         return eval_loader(
-            EvalImages(self._load(split)), self.cfg.eval_batch_size, collate, num_workers=self.num_workers
+            EvalImages(self.dataset(split)), self.cfg.eval_batch_size, collate, num_workers=self.num_workers
         )

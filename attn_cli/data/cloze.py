@@ -103,6 +103,10 @@ class ClozeDataModule(AttnDataModule):
     def val_dataloader(self) -> Any:
         return self.split_loader("val")
 
+    def dataset(self, split: str) -> ClozeDataset:
+        """Split ``split`` as a dataset (read by :meth:`setup`)."""
+        return self.splits[split]
+
     def split_loader(self, split: str) -> Any:
         ds = self.splits[split]
         lengths = [len(r["doc"]) for r in ds.rows]

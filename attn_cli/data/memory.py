@@ -205,5 +205,9 @@ class MemoryDataModule(AttnDataModule):
     def val_dataloader(self) -> Any:
         return self.split_loader("val")
 
+    def dataset(self, split: str) -> Dataset:
+        """Split ``split`` as a dataset (read by :meth:`setup`)."""
+        return self.splits[split]
+
     def split_loader(self, split: str) -> Any:
         return eval_loader(self.splits[split], self.cfg.eval_batch_size, self.collate, num_workers=self.num_workers)

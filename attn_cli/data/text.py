@@ -162,7 +162,8 @@ class TextDataModule(AttnDataModule):
         self.file_splits.append(name)
         return fixes
 
-    def _load(self, split: str) -> ParallelDataset:
+    def dataset(self, split: str) -> ParallelDataset:
+        """Split ``split`` as a dataset (tokens, ids, raw references), read on first use and kept."""
         if split not in self.splits:
             src = _read_tokens(self.root / f"{split}.src")
             tgt = _read_tokens(self.root / f"{split}.tgt")
@@ -180,10 +181,10 @@ class TextDataModule(AttnDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "val") if stage == "fit" else ():
-            self._load(split)
+            self.dataset(split)
 
     def train_dataloader(self) -> Any:
-        ds = self._load("train")
+        ds = self.dataset("train")
         lengths = [len(s) for s in ds.src] if self.cfg.batching == "bucket" else None
         return train_loader(ds, self.batch_size, self.seed, collate, lengths=lengths, num_workers=self.num_workers)
 
@@ -191,5 +192,5 @@ class TextDataModule(AttnDataModule):
         return self.split_loader("val")
 
     def split_loader(self, split: str) -> Any:
-        ds = self._load(split)
+        ds = self.dataset(split)
         return eval_loader(ds, self.cfg.eval_batch_size, collate, lengths=[len(s) for s in ds.src], num_workers=0)

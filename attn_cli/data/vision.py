@@ -173,7 +173,8 @@ class VisionDataModule(AttnDataModule):
         self.binarize = binarize_mode(cfg.binarize)
         self.collate = Collate(self.binarize)
 
-    def _load(self, split: str) -> ImageSet:
+    def dataset(self, split: str) -> ImageSet:
+        """Split ``split`` as a dataset (images, labels), read on first use and kept."""
         if split not in self._sets:
             try:
                 x = np.load(self.root / f"{split}_x.npy", mmap_mode="r")
@@ -203,7 +204,7 @@ class VisionDataModule(AttnDataModule):
             return train_loader(
                 digits, self.batch_size, self.seed, collate, num_workers=self.num_workers, epoch_ids=True
             )
-        train = self._load("train")
+        train = self.dataset("train")
         if self.binarize == "dynamic":
             return train_loader(
                 EpochIds(train),
@@ -240,4 +241,4 @@ class VisionDataModule(AttnDataModule):
         return self.split_loader("val")
 
     def split_loader(self, split: str) -> Any:
-        return eval_loader(self._load(split), self.cfg.eval_batch_size, self.collate, num_workers=self.num_workers)
+        return eval_loader(self.dataset(split), self.cfg.eval_batch_size, self.collate, num_workers=self.num_workers)

@@ -122,7 +122,7 @@ def load_results(results_dir: Path) -> dict[tuple[str, str, str, str], dict[str,
 
 def record_predictions(result_json: Path) -> list[dict[str, Any]]:
     """A record's prediction rows, read from the file its ``result.json`` lists: ``predictions.jsonl``, or
-    ``predictions.jsonl.gz`` when `attn record` gzipped it (``run.RECORD_GZIP_OVER``). Tests and scripts
+    ``predictions.jsonl.gz`` when `attn record` gzipped it (``records.RECORD_GZIP_OVER``). Tests and scripts
     recompute the recorded numbers from these rows with the reference libraries."""
     from attn_cli.io import read_json, read_jsonl
 

@@ -70,9 +70,9 @@ class AttnModule(L.LightningModule):
         self.recipe = recipe
         self.meta = meta
         self.model = self.build_model(recipe, meta)
-        self.data: AttnDataModule | None = None  # set by run.train / run.evaluate: the split datasets
-        self.eval_out: Path | None = None  # set by `attn eval`: where predictions/metrics go
-        self.eval_split = "test"  # set by `attn eval`: the split its test loop scores
+        self.data: AttnDataModule | None = None  # attach(data): the split datasets (references, vocabularies)
+        self.eval_out: Path | None = None  # attach(eval_out=...): where `attn eval` writes predictions
+        self.eval_split = "test"  # attach(eval_split=...): the split `attn eval`'s test loop scores
         self.metrics_info: dict[str, str] = {}  # non-numeric facts about the scores (e.g. sacrebleu's signature)
         self._rows: list[dict[str, Any]] = []
         self._rng_to_restore: torch.Tensor | None = None
@@ -80,6 +80,19 @@ class AttnModule(L.LightningModule):
 
     def build_model(self, recipe: Recipe, meta: dict[str, Any]) -> torch.nn.Module:
         return MODELS.get(recipe.model_name)(recipe.model, **meta)
+
+    def attach(self, data: AttnDataModule, *, eval_out: Path | None = None, eval_split: str = "test") -> None:
+        """Give the module the data it scores against (references, detokeniser, answer names) and, for
+        ``attn eval``, the split its test loop scores and where it writes the predictions.
+
+        Not constructor arguments: a checkpoint rebuilds the module from its recipe and ``meta`` alone
+        (:func:`load_checkpoint`), and the same weights are then trained, evaluated or drawn on data
+        found only at run time (``--data-dir``, ``--src/--ref`` file splits). Call it before
+        ``trainer.fit`` / ``validate`` / ``test``; a module never attached still trains and
+        predicts (``predict_rows`` of tasks that need no references)."""
+        self.data = data
+        self.eval_out = eval_out
+        self.eval_split = eval_split
 
     def load_pretrained(self, runs_dir: Path) -> dict[str, Any] | None:
         """Before a fresh training (not a resume): load pretrained weights the recipe names, if any.

@@ -123,7 +123,7 @@ class CaptionModule(AttnModule):
         per_img_tok = torch.zeros(len(batch["ids"]), dtype=torch.long).index_add_(0, batch["cap_img"], ntok.cpu())
         beam = self.recipe.eval.beam if final else self.recipe.eval.val_beam
         hyps = self.decode(memory, len(batch["ids"]), beam)
-        ds = self.data._load(split)
+        ds = self.data.dataset(split)
         rows = []
         for i, hyp in enumerate(hyps):
             idx = int(batch["ids"][i])
@@ -232,65 +232,25 @@ class CaptionTask(Task):
         return CaptionDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-        """Per-word attention maps over the image (Xu et al. Fig. 2-3), or frame-attention strips (video)."""
+        """Per-word attention maps over the image (Xu et al. Fig. 2-3), or frame-attention strips (video),
+        of the first ``n`` inputs of ``split`` as the recipe's beam captions them (:mod:`attn_cli.viz.caption`)."""
+        from attn_cli.viz.caption import attention_pictures
+
         model = module.model
         if model.attention_kind() in ("none", "mean"):
             raise AttnError(
                 f"{module.recipe.name} ({model.attention_kind()} context) has no attention to draw; "
                 "visualise a sat or video-temporal run"
             )
-        ds = dm._load(split)
+        ds = dm.dataset(split)
         batch = collate([{"id": i, "x": ds.x[i], "caps": ds.items[i]["tokens"][:1]} for i in range(min(n, len(ds)))])
         module.eval()
         with torch.no_grad():
             memory = model.encode(batch["x"])
             hyps = module.decode(memory, len(batch["ids"]), module.recipe.eval.beam)
         title = f"{module.recipe.name} ({model.attention_kind()} attention)"
-        paths = []
-        for i, hyp in enumerate(hyps):
-            words = [*module.words(hyp.tokens)]
-            if hyp.attn is None or not words:
-                continue
-            if model.grid is not None:
-                paths.append(
-                    image_panels(batch["x"][i], hyp.attn, words, model.grid, out_dir / f"attention-{split}-{i}.png")
-                )
-            else:
-                paths.append(frame_strip(batch["x"][i], hyp.attn, words, out_dir / f"frames-{split}-{i}.png", title))
-        return paths
-
-
-def image_panels(image: torch.Tensor, attn: torch.Tensor, words: list[str], grid: tuple[int, int], path: Path) -> Path:
-    """The image, then one panel per generated word with its α_t upsampled over the image."""
-    from attn_cli.viz.core import panels
-
-    maps = [attn[t].view(*grid).numpy() for t in range(len(words))]
-    return panels(image.numpy(), maps, [f"{w}" for w in words], path)
-
-
-def frame_strip(video: torch.Tensor, attn: torch.Tensor, words: list[str], path: Path, title: str) -> Path:
-    """Frames on top, then one row per word with its attention over the frames (Yao et al. Fig. 4)."""
-    import matplotlib.pyplot as plt
-
-    from attn_cli.viz.core import save
-
-    frames = video.numpy()  # (T, C, H, W)
-    t = frames.shape[0]
-    fig, axes = plt.subplots(
-        2,
-        1,
-        figsize=(max(4, 0.8 * t), 1.2 + 0.3 * len(words)),
-        gridspec_kw={"height_ratios": [1, max(1, len(words) / 3)]},
-    )
-    strip = np.concatenate([f[0] for f in frames], axis=1)  # (H, T·W)
-    axes[0].imshow(strip, cmap="gray")
-    axes[0].axis("off")
-    axes[0].set_title(title, fontsize=9)
-    axes[1].imshow(attn[: len(words)].numpy(), aspect="auto", cmap="Greys", vmin=0)
-    axes[1].set_yticks(range(len(words)), words, fontsize=7)
-    axes[1].set_xticks(range(t), [str(k + 1) for k in range(t)], fontsize=7)
-    axes[1].set_xlabel("frame")
-    return save(fig, path)
+        words = [module.words(hyp.tokens) for hyp in hyps]
+        return attention_pictures(model, batch["x"], words, [h.attn for h in hyps], out_dir, split=split, title=title)
 
 
 TASKS.add("caption", CaptionTask())

@@ -14,6 +14,7 @@ One task, two kinds of data, told apart by the prepared dataset (``meta["kind"]`
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ import torch
 import torch.nn.functional as F
 
 from attn_cli.config import Recipe
-from attn_cli.data.cloze import ClozeDataConfig, ClozeDataModule
 from attn_cli.data.memory import MemoryDataConfig, MemoryDataModule
 from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS, TASKS
@@ -79,13 +79,6 @@ def seq_metrics(rows: list[dict[str, Any]], final: bool = True) -> dict[str, flo
             metrics[f"bit_errors/len{n}"] = sum(r["bit_errors"] for r in rs) / len(rs)
     metrics["loss"] = metrics["bits_per_seq"] * math.log(2)
     return metrics
-
-
-def accuracy_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
-    return {
-        "accuracy": 100.0 * sum(bool(r["correct"]) for r in rows) / len(rows),
-        "loss": sum(r["nll"] for r in rows) / len(rows),
-    }
 
 
 class MemoryModule(AttnModule):
@@ -196,166 +189,31 @@ class MemoryTask(Task):
         return MemoryDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-        if dm.kind == "qa":
-            return story_hops(module, dm, split, n, out_dir)
-        return ntm_weightings(module, dm, split, n, out_dir)
+        """The first ``n`` examples of ``split``: hop (or episode) weights over a bAbI story, or an NTM's
+        read and write weightings and, once the run has been evaluated, its length-generalisation curve
+        (:mod:`attn_cli.viz.memory`)."""
+        from attn_cli.data.memory import collate_babi, collate_seq
+        from attn_cli.viz import memory as viz
 
-
-def story_hops(module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-    """MemN2N Fig. 2: the story's sentences × hops (or DMN episodes), supporting facts boxed in red."""
-    from attn_cli.data.memory import collate_babi
-    from attn_cli.viz.core import heatmap
-
-    ds = dm.splits[split]
-    idx = list(range(min(n, len(ds))))
-    batch = collate_babi([ds[i] for i in idx])
-    module.eval()
-    with torch.no_grad():
-        out = module.model(batch["story"], batch["story_len"], batch["question"])
-    label = "episode" if module.recipe.model_name == "dmn" else "hop"
-    paths = []
-    for i in idx:
-        ex = ds.rows[i]
-        m = int(batch["story_len"][i])
-        start = max(0, len(ex["story"]) - ds.mem)
-        sents = [" ".join(s) for s in ex["story"][start:]] or [""]
-        weights = out["attn"][i, :, :m].T  # (M, K)
-        pred = dm.answers[int(out["logits"][i].argmax())]
-        marks = [(j, k) for j in range(m) if bool(batch["supporting"][i, j]) for k in range(weights.size(1))]
-        title = f"{' '.join(ex['question'])}? answer: {ex['answer']}, predicted: {pred} (qa{ex['task']})"
-        cols = [f"{label} {k + 1}" for k in range(weights.size(1))]
-        paths.append(heatmap(weights, sents, cols, out_dir / f"{label}s-{split}-{i}.png", title=title, marks=marks))
-    return paths
-
-
-def ntm_weightings(module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-    """NTM Fig. 6: read and write weightings over time (locations actually used), and the
-    length-generalisation curve when the run has been evaluated."""
-    import json
-
-    from attn_cli.data.memory import collate_seq
-    from attn_cli.viz.core import heatmap, line_plot
-
-    if module.recipe.model_name != "ntm":
-        raise AttnError(f"{module.recipe.model_name} has no memory weightings to draw; visualise an ntm run")
-    ds = dm.splits[split]
-    paths = []
-    module.eval()
-    for i in range(min(n, len(ds))):
-        batch = collate_seq([ds[i]])
-        with torch.no_grad():
-            out = module.model(batch["inp"])
-        for head in ("read", "write"):
-            w = out[f"{head}_w"][0].T  # (N, T)
-            used = (w.max(1).values > 0.05).nonzero()[:, 0]
-            lo, hi = (int(used.min()), int(used.max()) + 1) if len(used) else (0, min(16, w.size(0)))
-            w = w[lo:hi]
-            paths.append(
-                heatmap(
-                    w,
-                    [str(r) for r in range(lo, hi)],
-                    [str(t) for t in range(w.size(1))],
-                    out_dir / f"ntm-{head}-{split}-{i}.png",
-                    title=f"{head} weightings, length {int(batch['length'][0])}",
-                    xlabel="time",
-                    ylabel="location",
-                )
-            )
-    metrics_path = Path(out_dir).parent / "eval" / "test" / "metrics.json"
-    if metrics_path.is_file():
-        m = json.loads(metrics_path.read_text(encoding="utf-8"))["metrics"]
-        lens = sorted(int(k.split("len")[1]) for k in m if k.startswith("bits_per_seq/len"))
-        if lens:
-            paths.append(
-                line_plot(
-                    {module.recipe.name: [m[f"bits_per_seq/len{x}"] for x in lens]},
-                    lens,
-                    out_dir / "length-generalisation.png",
-                    xlabel="sequence length",
-                    ylabel="bits per sequence",
-                    title="copy: generalisation past the training lengths (1-20)",
-                )
-            )
-    return paths
-
-
-TASKS.add("memory", MemoryTask())
-
-
-# ---------------------------------------------------------------------------------------------
-# the readers (Hermann et al. 2015): a task of their own, because their data are documents
-
-
-class ReaderModule(AttnModule):
-    def _forward(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, Any], torch.Tensor]:
-        out = self.model(batch["doc"], batch["doc_len"], batch["query"], batch["q_len"], batch["cand"])
-        return out, F.cross_entropy(out["logits"], batch["answer"], reduction="none")
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        _, nll = self._forward(batch)
-        loss = nll.mean()
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
-        return loss
-
-    def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
-        out, nll = self._forward(batch)
-        pred = out["logits"].argmax(-1)
-        return [
-            {
-                "id": int(batch["ids"][i]),
-                "pred": f"@entity{int(pred[i])}",
-                "answer": f"@entity{int(batch['answer'][i])}",
-                "correct": bool(pred[i] == batch["answer"][i]),
-                "nll": float(nll[i]),
-            }
-            for i in range(len(batch["ids"]))
-        ]
-
-    def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
-        return accuracy_metrics(rows)
-
-
-class ReaderTask(Task):
-    name = "reader"
-    summary = "cloze reading comprehension: Deep LSTM, Uniform, Attentive and Impatient Readers"
-    data_config = ClozeDataConfig
-    eval_config = MemoryEvalConfig
-    models = ("attentive-reader", "deep-lstm-reader", "impatient-reader")
-    module_class = ReaderModule
-    metric_units = {"accuracy": "% of cloze questions", "loss": "nats per question"}
-
-    def datamodule(self, recipe: Recipe, data_dir: Path) -> ClozeDataModule:
-        t = recipe.train
-        return ClozeDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
-
-    def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-        """Hermann et al. Fig. 3: the document's tokens shaded by the reader's attention."""
-        from attn_cli.viz.core import heatmap
-
-        if module.recipe.model_name == "deep-lstm-reader":
-            raise AttnError("the Deep LSTM Reader has no attention to draw; visualise an attentive or impatient reader")
-        ds = dm.splits[split]
-        idx = list(range(min(n, len(ds))))
-        batch = dm.collate([ds[i] for i in idx])
+        ds = dm.dataset(split)
+        idx = range(min(n, len(ds)))
         module.eval()
+        if dm.kind == "qa":
+            with torch.no_grad():
+                return viz.story_hops(
+                    module.model, collate_babi([ds[i] for i in idx]), [ds.rows[i] for i in idx],
+                    memory_size=ds.mem, answers=dm.answers, out_dir=out_dir, split=split,
+                    label="episode" if module.recipe.model_name == "dmn" else "hop",
+                )  # fmt: skip
+        if module.recipe.model_name != "ntm":
+            raise AttnError(f"{module.recipe.model_name} has no memory weightings to draw; visualise an ntm run")
         with torch.no_grad():
-            out, _ = module._forward(batch)
-        paths = []
-        for i in idx:
-            row = ds.rows[i]
-            doc = (row["doc"][: dm.cfg.max_doc_len] if dm.cfg.max_doc_len else row["doc"])[:80]
-            w = out["attn"][i, :, : len(doc)]  # (Tq or 1, Td)
-            q = row["question"] if w.size(0) > 1 else [" ".join(row["question"])]
-            w = w[: len(q)]
-            pred = f"@entity{int(out['logits'][i].argmax())}"
-            marks = [(r, t) for r in range(w.size(0)) for t, tok in enumerate(doc) if tok == row["answer"]]
-            paths.append(
-                heatmap(
-                    w, [s[:60] for s in q], doc, out_dir / f"reader-{split}-{i}.png",
-                    title=f"answer {row['answer']}, predicted {pred} (red: the answer in the document)", marks=marks,
-                )
-            )  # fmt: skip
+            paths = viz.ntm_weightings(module.model, [collate_seq([ds[i]]) for i in idx], out_dir, split)
+        metrics_path = Path(out_dir).parent / "eval" / "test" / "metrics.json"
+        if metrics_path.is_file():
+            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))["metrics"]
+            paths += viz.length_generalisation(metrics, module.recipe.name, out_dir)
         return paths
 
 
-TASKS.add("reader", ReaderTask())
+TASKS.add("memory", MemoryTask())

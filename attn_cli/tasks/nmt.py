@@ -1,5 +1,5 @@
 """The NMT task: teacher-forced training, free-running (greedy/beam) evaluation with sacreBLEU,
-perplexity, unk replacement, ensembles, alignment heatmaps."""
+perplexity, unk replacement, ensembles; alignment heatmaps in :mod:`attn_cli.viz.nmt`."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ class NmtModule(AttnModule):
         with_ppl = ev.perplexity or not final
         nll, ntok = self._nll(batch) if with_ppl else (None, None)
         hyps = self.decode(batch, ev.beam if final else ev.val_beam)
-        ds, detok = self.data._load(split), self.data.detok
+        ds, detok = self.data.dataset(split), self.data.detok
         rows = []
         for i, hyp in enumerate(hyps):
             idx = int(batch["ids"][i])
@@ -239,43 +239,22 @@ class NmtTask(Task):
         return TextDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-        """Bahdanau et al. Fig. 3-style alignments (source × output), local-p window centres marked."""
+        """Alignments of the first ``n`` sentences of ``split`` as the recipe's beam decodes them
+        (:func:`attn_cli.viz.nmt.alignments`)."""
         from attn_cli.data.text import collate
-        from attn_cli.viz.core import heatmap
+        from attn_cli.viz.nmt import alignments
 
         if getattr(module.model, "attn", None) is None:
             raise AttnError(f"{module.recipe.model_name} ({module.recipe.name}) has no attention to draw")
-        ds = dm._load(split)
+        ds = dm.dataset(split)
         batch = collate([ds[i] for i in range(min(n, len(ds)))])
         module.eval()
-        paths = []
         with torch.no_grad():
             hyps = module.decode(batch, module.recipe.eval.beam)
-            for i, hyp in enumerate(hyps):
-                src = ds.src_tokens[i]
-                out_tokens = [module.tgt_itos[t] for t in hyp.tokens] + ["</s>"]
-                tgt_in = torch.tensor([[BOS, *hyp.tokens]])
-                res = module.model(batch["src"][i : i + 1, : len(src) or 1], batch["src_len"][i : i + 1], tgt_in)
-                weights = res["attn"][0, :, : len(src)]  # (T_out, Tk)
-                marks = []
-                if res.get("centers") is not None:
-                    marks = [
-                        (t, int(round(float(p)))) for t, p in enumerate(res["centers"][0]) if round(float(p)) < len(src)
-                    ]
-                title = f"{module.recipe.name}: example {i}" + (" (red: local-p centres p_t)" if marks else "")
-                paths.append(
-                    heatmap(
-                        weights,
-                        out_tokens,
-                        src,
-                        out_dir / f"alignment-{split}-{i}.png",
-                        title=title,
-                        xlabel="source",
-                        ylabel="output",
-                        marks=marks,
-                    )
-                )
-        return paths
+            return alignments(
+                module.model, batch, hyps, ds.src_tokens, module.tgt_itos, out_dir,
+                bos=BOS, split=split, name=module.recipe.name,
+            )  # fmt: skip
 
 
 TASKS.add("nmt", NmtTask())

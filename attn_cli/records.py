@@ -1,0 +1,197 @@
+"""Records and checkpoint files: what outlives a run directory.
+
+* :func:`record` copies an evaluated run's durable facts (metrics with units, commands, git sha, hardware,
+  wall times, predictions, learning curve) into ``results/<task>/<dataset>/<recipe>/`` (DESIGN §6), the
+  files the tables are built from.
+* :func:`average_checkpoints` averages the parameters of several checkpoints of one model
+  (Junczys-Dowmunt et al. 2016; OpenNMT's ``-average``).
+
+Kept apart from :mod:`attn_cli.run` (training and evaluation) because neither needs a trainer: they read
+and write files only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import yaml
+
+from attn_cli.config import dump_recipe, recipe_from_dict
+from attn_cli.errors import AttnError
+from attn_cli.io import atomic_path, atomic_write, read_json, write_json
+from attn_cli.registry import TASKS
+from attn_cli.runs import check_run_dir, train_summary
+
+
+def average_checkpoints(paths: list[Path], out: Path) -> Path:
+    """Average the parameters of several checkpoints of one model (Junczys-Dowmunt et al. 2016; OpenNMT's
+    ``-average``): floating-point tensors are averaged, everything else (metadata, step) comes from the last one."""
+    import torch
+
+    from attn_cli.tasks.base import load_checkpoint, read_checkpoint
+
+    if len(paths) < 2:
+        raise AttnError("give at least two checkpoints to average")
+    tasks = set()
+    ckpts = []
+    for path in paths:
+        ckpt = read_checkpoint(Path(path))  # weights only: readable, safe, an attn checkpoint
+        load_checkpoint(Path(path), task=str(ckpt["attn"].get("task")))  # and its weights fit its model
+        tasks.add((ckpt["attn"]["task"], ckpt["attn"]["recipe"]["model"]["name"]))
+        ckpts.append(ckpt)
+    if len(tasks) > 1:
+        raise AttnError(f"checkpoints come from different models ({sorted(tasks)}); average one model's checkpoints")
+    keys = ckpts[0]["state_dict"].keys()
+    if any(c["state_dict"].keys() != keys for c in ckpts):
+        raise AttnError("checkpoints have different parameters; were they trained with the same recipe?")
+    merged = dict(ckpts[-1])
+    merged["state_dict"] = {
+        k: (
+            torch.stack([c["state_dict"][k] for c in ckpts]).mean(0)
+            if ckpts[-1]["state_dict"][k].is_floating_point()
+            else ckpts[-1]["state_dict"][k]
+        )
+        for k in keys
+    }
+    merged.pop("optimizer_states", None)
+    merged.pop("lr_schedulers", None)
+    merged["attn"] = {**merged["attn"], "averaged_from": [str(p) for p in paths]}
+    with atomic_path(out) as tmp:
+        torch.save(merged, tmp)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# record: a run's evaluation -> results/<task>/<dataset>/<recipe>/
+
+
+def eval_dir(run_dir: Path, split: str, name: str | None = None) -> Path:
+    """Where an evaluation of ``run_dir`` on ``split`` writes: ``eval/<split>``, or ``eval/<split>@<name>``."""
+    return run_dir / "eval" / (split if not name else f"{split}@{name.replace('/', '-')}")
+
+
+def record(
+    task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None, allow_dirty: bool = False
+) -> Path:
+    """Copy an evaluated run's durable facts into ``results/`` (small files only). A run trained from uncommitted
+    code (a ``-dirty`` git sha in any segment) is refused unless ``allow_dirty``: its sha does not name the code
+    that ran, and the tables mark such rows with a dagger."""
+    run_dir = check_run_dir(Path(run))
+    named = eval_dir(run_dir, split, name)
+    src = named if (named / "metrics.json").is_file() else run_dir / "eval" / split
+    metrics_path = src / "metrics.json"
+    if not metrics_path.is_file():
+        raise AttnError(
+            f"run {run_dir} has no {split} evaluation; run `attn eval {task} --run {run_dir} --split {split}` first"
+        )
+    ev = read_json(metrics_path)
+    data = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+    recipe = recipe_from_dict(dict(data), name=data["name"], task=task)
+    spec = TASKS.get(task)
+    info = read_json(run_dir / "run.json")
+    dirty = [s["git_sha"] for s in info.get("segments", []) if str(s.get("git_sha", "")).endswith("-dirty")]
+    if dirty and not allow_dirty:
+        raise AttnError(
+            f"run {run_dir} was trained from uncommitted code (git sha {dirty[-1]}); commit and train again, "
+            "or add --allow-dirty to record it marked † in the tables"
+        )
+    done = train_summary(run_dir)
+    # --name records one evaluation of a run as its own table row (e.g. "luong-local-p+unk");
+    # a non-test split is recorded beside the test record, never over it: results/.../<name>-val/
+    label = name or recipe.name.replace("/", "-")
+    dest = results_dir / task / spec.dataset_of(recipe) / (label + ("" if split == "test" else f"-{split}"))
+    dest.mkdir(parents=True, exist_ok=True)
+    units = getattr(spec, "metric_units", {})
+    result = {
+        "task": task,
+        "dataset": spec.dataset_of(recipe),
+        "split": split,
+        "recipe": recipe.name,
+        **({"name": name} if name else {}),  # the row tables look up: the name, else the recipe
+        "model": recipe.model_name,
+        "metrics": {k: {"value": v, "unit": units.get(k, "")} for k, v in ev["metrics"].items()},
+        "eval": ev["eval"],
+        "info": ev.get("info", {}),
+        "reference": dataclasses.asdict(recipe.reference),
+        "commands": [s["command"] for s in info.get("segments", [])] + [ev.get("command", "")],
+        "git_sha": info.get("segments", [{}])[-1].get("git_sha", "unknown"),
+        "hardware": info.get("hardware", {}),
+        "versions": info.get("versions", {}),
+        "train_wall_s": info.get("train_wall_s"),
+        "eval_wall_s": ev.get("eval_wall_s"),
+        "epochs": done.get("epochs"),
+        "steps": done.get("steps"),
+        "seed": recipe.train.seed,
+        "budget": {
+            "max_epochs": recipe.train.max_epochs,
+            "max_steps": recipe.train.max_steps,
+            "max_time_min": recipe.train.max_time_min,
+        },
+        "run_dir": str(run_dir),
+    }
+    result["predictions"], left_out = _copy_predictions(src, dest)
+    _copy_learning_curve(run_dir / "logs", dest)
+    if left_out:
+        result["predictions_left_out"] = left_out
+    atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
+    write_json(dest / "result.json", result)
+    return dest / "result.json"
+
+
+def _copy_learning_curve(logs: Path, dest: Path) -> None:
+    """The run's logged curve (every segment of a resumed run, in order) as ``learning_curve.csv``."""
+    import csv
+    import io
+
+    segments = sorted(logs.glob("metrics.segment-*.csv"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    parts = [*segments, *([logs / "metrics.csv"] if (logs / "metrics.csv").is_file() else [])]
+    if not parts:
+        return
+    keys: list[str] = []
+    rows: list[dict[str, str]] = []
+    for part in parts:
+        with part.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            keys += [k for k in reader.fieldnames or [] if k not in keys]
+            rows += list(reader)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(dest / "learning_curve.csv", text.getvalue())
+
+
+RECORD_GZIP_OVER = 64_000  # bytes: a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)
+RECORD_FILE_LIMIT = 2_000_000  # bytes: a file over this even gzipped is left out of results/ (the run keeps it)
+# Views of predictions.jsonl that evaluation writes for outside tools (hyp.txt / ref.txt for sacrebleu's command
+# line, captions.json in the COCO results format): the record's predictions regenerate them (results/README.md).
+RECORD_DERIVED = ("hyp.txt", "ref.txt", "captions.json")
+RECORD_TEXT = (".jsonl", ".json", ".txt", ".csv")  # gzip shrinks these; PNGs are compressed already
+
+
+def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
+    """Copy the evaluation's prediction files into a record: as they are when small, text gzipped when over
+    ``RECORD_GZIP_OVER`` (``mtime=0``: recording the same file twice gives the same bytes), and left out (named,
+    with their size, the run keeps them) when still over ``RECORD_FILE_LIMIT``. Files a re-recording replaces
+    (the other of ``x`` / ``x.gz``, a derived view) are removed, so a record never holds two versions."""
+    import gzip
+
+    kept, left_out = [], []
+    for p in sorted(src.iterdir()):
+        if not p.is_file() or p.name == "metrics.json":
+            continue
+        written = ""
+        if p.name not in RECORD_DERIVED:
+            data, name = p.read_bytes(), p.name
+            if len(data) > RECORD_GZIP_OVER and p.suffix in RECORD_TEXT:
+                data, name = gzip.compress(data, mtime=0), f"{p.name}.gz"
+            if len(data) < RECORD_FILE_LIMIT:
+                atomic_write(dest / name, data)
+                kept.append(written := name)
+            else:
+                packed = f"; {len(data)} gzipped" if name != p.name else ""
+                left_out.append(f"{p.name} ({p.stat().st_size} bytes{packed}; kept in the run)")
+        for stale in {p.name, f"{p.name}.gz"} - {written}:
+            (dest / stale).unlink(missing_ok=True)
+    return kept, left_out

@@ -1,0 +1,83 @@
+"""Memory pictures: a bAbI story's sentences × hops (Sukhbaatar et al. 2015, Fig. 2) or DMN episodes
+(Kumar et al. 2016), and an NTM's read and write weightings over time (Graves et al. 2014, Fig. 6)
+with its length-generalisation curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attn_cli.viz.core import heatmap, line_plot
+
+
+def story_hops(
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    rows: list[dict[str, Any]],
+    *,
+    memory_size: int,
+    answers: list[str],
+    label: str,
+    out_dir: Path,
+    split: str,
+) -> list[Path]:
+    """One heatmap per story of ``batch`` (its raw ``rows``: story, question, answer, task): the sentences
+    kept in memory (the last ``memory_size``) × ``label``s (hop or episode), supporting facts boxed in red."""
+    out = model(batch["story"], batch["story_len"], batch["question"])
+    paths = []
+    for i, ex in enumerate(rows):
+        m = int(batch["story_len"][i])
+        start = max(0, len(ex["story"]) - memory_size)
+        sents = [" ".join(s) for s in ex["story"][start:]] or [""]
+        weights = out["attn"][i, :, :m].T  # (M, K)
+        pred = answers[int(out["logits"][i].argmax())]
+        marks = [(j, k) for j in range(m) if bool(batch["supporting"][i, j]) for k in range(weights.size(1))]
+        title = f"{' '.join(ex['question'])}? answer: {ex['answer']}, predicted: {pred} (qa{ex['task']})"
+        cols = [f"{label} {k + 1}" for k in range(weights.size(1))]
+        paths.append(heatmap(weights, sents, cols, out_dir / f"{label}s-{split}-{i}.png", title=title, marks=marks))
+    return paths
+
+
+def ntm_weightings(model: Any, batches: list[dict[str, torch.Tensor]], out_dir: Path, split: str) -> list[Path]:
+    """Read and write weightings over time of each one-sequence batch, cut to the locations actually used
+    (weight > 0.05 somewhere; the first 16 when none is)."""
+    paths = []
+    for i, batch in enumerate(batches):
+        out = model(batch["inp"])
+        for head in ("read", "write"):
+            w = out[f"{head}_w"][0].T  # (N, T)
+            used = (w.max(1).values > 0.05).nonzero()[:, 0]
+            lo, hi = (int(used.min()), int(used.max()) + 1) if len(used) else (0, min(16, w.size(0)))
+            w = w[lo:hi]
+            paths.append(
+                heatmap(
+                    w,
+                    [str(r) for r in range(lo, hi)],
+                    [str(t) for t in range(w.size(1))],
+                    out_dir / f"ntm-{head}-{split}-{i}.png",
+                    title=f"{head} weightings, length {int(batch['length'][0])}",
+                    xlabel="time",
+                    ylabel="location",
+                )
+            )
+    return paths
+
+
+def length_generalisation(metrics: dict[str, float], name: str, out_dir: Path) -> list[Path]:
+    """Bits per sequence against the test lengths of an evaluation's ``metrics`` (``bits_per_seq/lenN``);
+    nothing when it scored no lengths."""
+    lens = sorted(int(k.split("len")[1]) for k in metrics if k.startswith("bits_per_seq/len"))
+    if not lens:
+        return []
+    return [
+        line_plot(
+            {name: [metrics[f"bits_per_seq/len{x}"] for x in lens]},
+            lens,
+            out_dir / "length-generalisation.png",
+            xlabel="sequence length",
+            ylabel="bits per sequence",
+            title="copy: generalisation past the training lengths (1-20)",
+        )
+    ]
