@@ -107,9 +107,9 @@ class _Collector(ast.NodeVisitor):
         if node.level:  # relative: climb from this module's package
             parts = self.package.split(".")[: len(self.package.split(".")) - (node.level - 1)]
             base = ".".join([*parts, base] if base else parts)
-        for alias in node.names:
-            full = f"{base}.{alias.name}"
-            self._add(full if full in self.known else base, node)
+        targets = {f"{base}.{a.name}" if f"{base}.{a.name}" in self.known else base for a in node.names}
+        for target in sorted(targets):  # ``from a import x, y`` is one edge unless x or y is a module
+            self._add(target, node)
 
 
 def imports_of(module: str, path: Path, source: str, known: set[str]) -> list[Import]:
