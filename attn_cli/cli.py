@@ -544,7 +544,7 @@ def translate(
     options = use.TranslateOptions(beam=beam, n_best=n_best, alignments=alignments, unk_replace=unk_replace)
     translator = use.Translator(run_, State.data_dir, checkpoint, options)
     if input_ is not None:
-        from data_prep.base import read_text_lines
+        from attn_cli.io import read_text_lines
 
         lines = iter(read_text_lines(input_))
     else:

@@ -221,3 +221,35 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def download_enabled() -> bool:
+    """False when ``ATTN_OFFLINE`` says so: then nothing (datasets, pretrained weights) is fetched."""
+    return os.environ.get("ATTN_OFFLINE", "") not in ("1", "true", "yes")
+
+
+def read_text_lines(path: Path) -> list[str]:
+    """Lines of a UTF-8 text file, gzip or plain; BOM stripped; clear errors for bad bytes or truncation."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                data = fh.read()
+        else:
+            data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise AttnError(f"{path} does not exist") from err
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
+        raise AttnError(f"{path} is a truncated or corrupt gzip file ({err}); download it again") from err
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise AttnError(
+            f"{path} line {line} is not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8"
+        ) from err
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # final newline; a missing one is fine
+    return [ln.rstrip("\r") for ln in lines]

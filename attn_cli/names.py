@@ -79,7 +79,10 @@ def _fields(cls: type) -> dict[str, Any]:
 
 def build_index() -> dict[str, Any]:
     """The index from the live registries (imports every plugin, hence torch)."""
-    from attn_cli.registry import DATASETS, MODELS, TASKS
+    from attn_cli.preparation import preparation
+    from attn_cli.registry import MODELS, TASKS
+
+    datasets = preparation().DATASETS
 
     return {
         "tasks": {
@@ -87,7 +90,7 @@ def build_index() -> dict[str, Any]:
             for name, spec in TASKS.items()
         },
         "models": {name: _fields(cls.Config) for name, cls in MODELS.items()},
-        "datasets": {name: {"task": spec.task, "options": _fields(spec.Config)} for name, spec in DATASETS.items()},
+        "datasets": {name: {"task": spec.task, "options": _fields(spec.Config)} for name, spec in datasets.items()},
     }
 
 

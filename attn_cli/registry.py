@@ -65,12 +65,11 @@ class Registry(Generic[T]):
         return sorted(self._items.items())
 
 
-_PLUGIN_PACKAGES = ("attn_cli.models", "attn_cli.tasks", "attn_cli.tables", "data_prep")
+_PLUGIN_PACKAGES = ("attn_cli.models", "attn_cli.tasks", "attn_cli.tables")
 _loaded: set[str] = set()
 
 MODELS: Registry = Registry("model")
 TASKS: Registry = Registry("task")
-DATASETS: Registry = Registry("dataset")
 TABLES: Registry = Registry("table", plugins=("attn_cli.tables",))
 
 

@@ -29,30 +29,20 @@ from attn_cli.config import (
     load_recipe,
     recipe_from_dict,
 )
+from attn_cli.dist import is_rank_zero
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
 from attn_cli.names import eval_sections
+from attn_cli.preparation import preparation
+from attn_cli.pretrained import load_pretrained
 from attn_cli.records import eval_dir, record
-from attn_cli.registry import DATASETS, TASKS
+from attn_cli.registry import TASKS
 from attn_cli.runs import (
     check_run_dir,
     find_checkpoint,
     new_run_dir,
     run_info,
 )
-
-
-def global_rank() -> int:
-    """This process's rank as the launcher set it (0 when not distributed)."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if var in os.environ:
-            return int(os.environ[var])
-    return 0
-
-
-def is_rank_zero() -> bool:
-    return global_rank() == 0
-
 
 # ---------------------------------------------------------------------------------------------
 # prepare
@@ -70,18 +60,18 @@ def prepare(
     force: bool = False,
 ) -> Path:
     """Prepare dataset ``target`` (or ``--dataset`` of task ``target``) into ``data_dir/<name>``."""
-    from data_prep.base import run_prepare
-
+    prep = preparation()
+    datasets = prep.DATASETS
     if target in TASKS:
         if dataset is None:
-            names = [n for n, spec in DATASETS.items() if spec.task == target]
+            names = [n for n, spec in datasets.items() if spec.task == target]
             raise AttnError(f"`attn prepare {target}` needs --dataset; one of: {', '.join(names)}")
         ds_name = dataset
     else:
-        if target not in DATASETS:
-            raise unknown("task or dataset", target, [*TASKS.names(), *DATASETS.names()])
+        if target not in datasets:
+            raise unknown("task or dataset", target, [*TASKS.names(), *datasets.names()])
         ds_name = target
-    spec = DATASETS.get(ds_name)
+    spec = datasets.get(ds_name)
     raw: dict[str, Any] = {k: v for k, v in (options or {}).items() if v is not None}
     valid = {f.name for f in dataclasses.fields(spec.Config)}
     for key in raw:
@@ -91,7 +81,7 @@ def prepare(
             )
     raw = apply_overrides(raw, list(overrides or []))
     cfg = build(spec.Config, raw, "prepare")
-    return run_prepare(spec, cfg, source=source, data_dir=data_dir, name=name, force=force)
+    return prep.run_prepare(spec, cfg, source=source, data_dir=data_dir, name=name, force=force)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,7 +310,7 @@ def train(
             _check_resume_checkpoint(module, ckpt_path)
         # pretrained weights the recipe names, also before the run directory exists; a resumed run
         # restores every weight from its own checkpoint instead
-        pretrained = module.load_pretrained(Path(runs_dir)) if ckpt_path is None else None
+        pretrained = load_pretrained(module.model, Path(runs_dir)) if ckpt_path is None else None
         run_dir.mkdir(parents=True, exist_ok=True)
         if is_rank_zero() and lock is None:
             lock = RunLock(run_dir).acquire()
@@ -636,6 +626,7 @@ def demo(
     from attn_cli.tables.base import load_results, summary_table
 
     plan = _demo_plan(tasks)
+    datasets = preparation().DATASETS
     _fresh_demo_dir(out)
     pngs: list[Path] = []
     for task, name in plan:
@@ -643,7 +634,7 @@ def demo(
         if say is not None:
             say(f"{task}/{name}: {recipe.description}")
         dataset = str(getattr(recipe.data, "dataset", ""))
-        if dataset in DATASETS and not DATASETS.get(dataset).needs_source:
+        if dataset in datasets and not datasets.get(dataset).needs_source:
             prepare(dataset, data_dir=data_dir)
         run_dir = out / task / name
         train(task, name, runs_dir=out, data_dir=data_dir, run_dir=run_dir, progress=progress)

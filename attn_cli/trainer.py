@@ -28,6 +28,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from attn_cli.callbacks import LogLines, StopAtTarget
 from attn_cli.config import TrainConfig
+from attn_cli.dist import is_rank_zero
 from attn_cli.errors import AttnError
 from attn_cli.guards import LossGuard, StepCheckpoint
 from attn_cli.io import atomic_write
@@ -70,8 +71,6 @@ class FaultInjection(Callback):
 def say(message: str) -> None:
     """One ``attn:`` line on stderr from rank zero: what the cluster log should show (Lightning's own info
     lines are silenced by the CLI)."""
-    from attn_cli.run import is_rank_zero
-
     if is_rank_zero():
         print(f"attn: {message}", file=sys.stderr, flush=True)
 
@@ -264,8 +263,6 @@ def keep_earlier_curve(csv_path: Path) -> Path | None:
     """A resumed run's CSV logger deletes the earlier ``metrics.csv`` (Lightning's CSVLogger starts its
     version folder afresh): move it aside first, as ``metrics.segment-N.csv``, so the whole learning curve stays."""
     import warnings
-
-    from attn_cli.run import is_rank_zero
 
     # what that warning announces no longer happens: the earlier curve is moved aside below
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")

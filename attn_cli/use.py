@@ -1,7 +1,7 @@
 """Using a trained run on your own input (issue 19): translate sentences, caption and classify images.
 
 Nothing here preprocesses or decodes on its own: the sentences go through the prepared dataset's
-:class:`data_prep.nmt.Preprocessor` (tokenizer, lowercasing, sentencepiece, as ``attn prepare``
+:class:`attn_cli.data.preprocess.Preprocessor` (tokenizer, lowercasing, sentencepiece, as ``attn prepare``
 cut the training text) and the run's vocabulary, and come back through the NMT task's beam search,
 unk replacement and detokeniser; images are resized to the run's input and go through the caption
 task's decoding and attention panels, or the vision models' ``predict`` and their pictures.

@@ -25,58 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from attn_cli.data.babi_tasks import TASK_NAMES, format_tasks, parse_tasks
 from attn_cli.errors import AttnError
 from attn_cli.io import write_json, write_jsonl
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec, RawFile
+from data_prep.base import DATASETS, DatasetSpec, RawFile
 
 ARCHIVE = "tasks_1-20_v1-2.tar.gz"
 URL = "http://www.thespermwhale.com/jaseweston/babi/tasks_1-20_v1-2.tar.gz"
-TASK_NAMES = {
-    1: "single-supporting-fact", 2: "two-supporting-facts", 3: "three-supporting-facts",
-    4: "two-arg-relations", 5: "three-arg-relations", 6: "yes-no-questions", 7: "counting",
-    8: "lists-sets", 9: "simple-negation", 10: "indefinite-knowledge", 11: "basic-coreference",
-    12: "conjunction", 13: "compound-coreference", 14: "time-reasoning", 15: "basic-deduction",
-    16: "basic-induction", 17: "positional-reasoning", 18: "size-reasoning", 19: "path-finding",
-    20: "agents-motivations",
-}  # fmt: skip
 _LINE = re.compile(r"^(\d+) (.*)$")
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased words, punctuation dropped ("Where is Mary?" -> where is mary)."""
     return [w for w in re.split(r"[^a-z0-9,']+", text.lower().replace(",", " ")) if w]
-
-
-def parse_tasks(spec: str) -> list[int]:
-    """``all`` | ``1,2,4-20`` -> sorted task numbers; unknown numbers are errors."""
-    if spec.strip() == "all":
-        return list(range(1, 21))
-    out: set[int] = set()
-    for part in spec.replace(" ", "").split(","):
-        try:
-            lo, _, hi = part.partition("-")
-            nums = range(int(lo), int(hi or lo) + 1)
-        except ValueError as err:
-            raise AttnError(f"bad task list {spec!r}; write e.g. 'all', '1', '1,2,4-20'") from err
-        for n in nums:
-            if n not in TASK_NAMES:
-                raise AttnError(f"unknown bAbI task {n}; tasks are numbered 1-20")
-            out.add(n)
-    if not out:
-        raise AttnError(f"empty task list {spec!r}; write e.g. 'all' or '1,2,4-20'")
-    return sorted(out)
-
-
-def format_tasks(tasks: list[int]) -> str:
-    """[1, 2, 4, 5, 6] -> "1-2,4-6" (the inverse of :func:`parse_tasks`)."""
-    parts: list[str] = []
-    for t in sorted(tasks):
-        if parts and int(parts[-1].split("-")[-1]) == t - 1:
-            parts[-1] = f"{parts[-1].split('-')[0]}-{t}"
-        else:
-            parts.append(str(t))
-    return ",".join(parts)
 
 
 def parse_stories(lines: list[str], where: str = "<text>", task: int = 0) -> list[dict[str, Any]]:

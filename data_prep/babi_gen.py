@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attn_cli.registry import DATASETS
 from data_prep.babi import write_prepared
-from data_prep.base import DatasetSpec
+from data_prep.base import DATASETS, DatasetSpec
 
 PEOPLE = ("mary", "john", "sandra", "daniel")
 PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")

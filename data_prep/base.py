@@ -12,12 +12,10 @@ with checksums.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import os
 import urllib.error
 import urllib.request
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,8 @@ from typing import Any
 from attn_cli import __version__
 from attn_cli.config import to_dict
 from attn_cli.errors import AttnError
-from attn_cli.io import atomic_dir, read_json, remove_stale_temps, sha256_file, write_json
+from attn_cli.io import atomic_dir, download_enabled, read_json, remove_stale_temps, sha256_file, write_json
+from attn_cli.registry import Registry
 
 PREP_VERSION = 1
 
@@ -50,6 +49,11 @@ class DatasetSpec:
     default_name: Callable[[Any], str]
     raw_files: list[RawFile] = field(default_factory=list)
     needs_source: bool = True  # False for generated datasets
+
+
+# the preparation layer's own registry: every module of this package registers its datasets here, and the
+# runtime reaches it only through its one entry point, attn_cli.run.preparation (docs/architecture.md)
+DATASETS: Registry[DatasetSpec] = Registry("dataset", plugins=("data_prep",))
 
 
 def download(files: list[RawFile], dest: Path, dataset: str) -> Path:
@@ -76,10 +80,6 @@ def download(files: list[RawFile], dest: Path, dataset: str) -> Path:
             raise AttnError(f"{raw.url} has checksum {got[:12]}…, expected {raw.sha256[:12]}…; download again")
         os.replace(tmp, target)
     return dest
-
-
-def download_enabled() -> bool:
-    return os.environ.get("ATTN_OFFLINE", "") not in ("1", "true", "yes")
 
 
 def resolve_source(spec: DatasetSpec, source: Path | None, data_dir: Path) -> Path | None:
@@ -130,41 +130,6 @@ def run_prepare(
             },
         )
     return out
-
-
-def require_prepared(data_dir: Path, name: str, hint: str) -> dict[str, Any]:
-    """The manifest of prepared dataset ``name``, or an error naming the command that makes it."""
-    manifest = data_dir / name / "manifest.json"
-    if not manifest.is_file():
-        raise AttnError(f"dataset {name!r} is not prepared in {data_dir}; run `{hint}` first")
-    return read_json(manifest)
-
-
-def read_text_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file, gzip or plain; BOM stripped; clear errors for bad bytes or truncation."""
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                data = fh.read()
-        else:
-            data = path.read_bytes()
-    except FileNotFoundError as err:
-        raise AttnError(f"{path} does not exist") from err
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
-        raise AttnError(f"{path} is a truncated or corrupt gzip file ({err}); download it again") from err
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise AttnError(
-            f"{path} line {line} is not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8"
-        ) from err
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # final newline; a missing one is fine
-    return [ln.rstrip("\r") for ln in lines]
 
 
 def md5_file(path: Path) -> str:

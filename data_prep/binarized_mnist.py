@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from attn_cli.errors import AttnError
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec, RawFile
+from data_prep.base import DATASETS, DatasetSpec, RawFile
 from data_prep.mnist import write_splits
 
 PIXELS = 28 * 28

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from attn_cli.errors import AttnError
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec, RawFile, read_text_lines
+from attn_cli.io import read_text_lines
+from data_prep.base import DATASETS, DatasetSpec, RawFile
 from data_prep.captions import write_caption_splits
 
 # sha256 of the two archives as TensorFlow Datasets records them (url_checksums/coco_captions.txt:
@@ -196,7 +196,7 @@ def finish(
         splits = {s: items[: cfg.limit] for s, items in splits.items()}
     encode = cfg.encoder != "none"
     if encode:
-        from attn_cli.nn.image_encoders import extract_features, torchvision_backbone
+        from attn_cli.pretrained import extract_features, torchvision_backbone
 
         require_images(splits)
         net = torchvision_backbone(cfg.encoder, cfg.encoder_weights or None)

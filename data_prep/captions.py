@@ -26,11 +26,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from attn_cli.data.vocab import SPECIALS, UNK
 from attn_cli.errors import AttnError
 from attn_cli.io import write_json, write_jsonl
 
-PAD, UNK, BOS, EOS = range(4)
-SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 SPLITS = ("train", "val", "test")
 
 # PTB conventions: split clitics ('s n't 're ...), split every punctuation mark off its word
@@ -53,7 +52,7 @@ def build_vocab(captions: Iterable[Sequence[str]], min_freq: int = 1, max_vocab:
     words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
     if max_vocab:
         words = words[: max(0, max_vocab - len(SPECIALS))]
-    return SPECIALS + words
+    return [*SPECIALS, *words]
 
 
 def encode(tokens: Sequence[str], stoi: dict[str, int]) -> list[int]:

@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from attn_cli.errors import AttnError
-from attn_cli.io import write_json, write_jsonl
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec, read_text_lines
+from attn_cli.io import read_text_lines, write_json, write_jsonl
+from data_prep.base import DATASETS, DatasetSpec
 
 PLACEHOLDER = "@placeholder"
 _FUNCTION_TEXT = (

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from attn_cli.errors import AttnError
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec
+from data_prep.base import DATASETS, DatasetSpec
 from data_prep.mnist import write_splits
 
 

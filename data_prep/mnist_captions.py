@@ -31,14 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec
+from attn_cli.data.vocab import NAMES
+from data_prep.base import DATASETS, DatasetSpec
 from data_prep.captions import write_caption_splits
 from data_prep.glyphs import make_glyphs
 from data_prep.idx import MNIST_RAW
 from data_prep.mnist import mnist_splits
 
-NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 CANVAS, CELL, CROP, JITTER = 60, 20, 20, 3
 # the phrase for each cell of the 3×3 grid, (row, col)
 PLACES = {

@@ -30,17 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec
+from attn_cli.data.vocab import MOVES, NAMES
+from data_prep.base import DATASETS, DatasetSpec
 from data_prep.captions import write_caption_splits
 from data_prep.glyphs import make_glyphs
 from data_prep.idx import MNIST_RAW
 from data_prep.mnist import mnist_splits
-from data_prep.mnist_captions import CROP, NAMES, crop
+from data_prep.mnist_captions import CROP, crop
 
 SIZE, FRAMES, SPEED = 48, 12, 2
 SEG = FRAMES // 2
-MOVES = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}  # (dx, dy)
 
 
 def motion_captions(events: list[tuple[int, str]]) -> list[str]:

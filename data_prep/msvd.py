@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from attn_cli.errors import AttnError
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec
+from data_prep.base import DATASETS, DatasetSpec
 from data_prep.captions import write_caption_splits
 
 CAPTIONS = "MSR Video Description Corpus.csv"
@@ -130,7 +129,7 @@ class ClipFeatures:
             raise AttnError(
                 f"clip {clip} has captions but neither features/{clip}.npy nor frames/{clip}/ under {self.source}"
             )
-        from attn_cli.nn.image_encoders import extract_features, torchvision_backbone
+        from attn_cli.pretrained import extract_features, torchvision_backbone
 
         if self.net is None:  # errors about the encoder come before any frame is decoded
             self.net = torchvision_backbone(self.cfg.encoder, self.cfg.encoder_weights or None)

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import torch
 
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec
+from attn_cli.data.copy_tasks import draw, sample
+from data_prep.base import DATASETS, DatasetSpec
 
 
 @dataclass(frozen=True)
@@ -31,41 +31,6 @@ class NtmTaskConfig:
     test_size: int = 64  # per test length
     test_lengths: tuple[int, ...] = (10, 20, 30, 50, 120)
     seed: int = 11
-
-
-def sample(kind: str, length: int, width: int, gen: torch.Generator, repeats: int = 1) -> dict[str, torch.Tensor]:
-    """One example: ``inp`` (T, width+2), ``tgt`` (T, width+1), ``out_mask`` (T,) True where scored."""
-    seq = torch.randint(0, 2, (length, width), generator=gen).float()  # (L, W)
-    if kind == "copy":
-        total = 2 * length + 1
-        inp = torch.zeros(total, width + 2)
-        inp[:length, :width] = seq
-        inp[length, width] = 1.0  # delimiter
-        tgt = torch.zeros(total, width + 1)
-        tgt[length + 1 :, :width] = seq
-        mask = torch.zeros(total, dtype=torch.bool)
-        mask[length + 1 :] = True
-        return {"inp": inp, "tgt": tgt, "out_mask": mask}
-    out_len = length * repeats + 1
-    total = length + 1 + out_len
-    inp = torch.zeros(total, width + 2)
-    inp[:length, :width] = seq
-    inp[length, width + 1] = repeats / 10.0  # the repeat count, normalised, with the delimiter
-    inp[length, width] = 1.0
-    tgt = torch.zeros(total, width + 1)
-    tgt[length + 1 : length + 1 + length * repeats, :width] = seq.repeat(repeats, 1)
-    tgt[-1, width] = 1.0  # end marker
-    mask = torch.zeros(total, dtype=torch.bool)
-    mask[length + 1 :] = True
-    return {"inp": inp, "tgt": tgt, "out_mask": mask}
-
-
-def draw(kind: str, width: int, gen: torch.Generator, min_len: int, max_len: int) -> dict[str, torch.Tensor]:
-    length = int(torch.randint(min_len, max_len + 1, (1,), generator=gen))
-    repeats = int(torch.randint(1, 11, (1,), generator=gen)) if kind == "repeat-copy" else 1
-    if kind == "repeat-copy":
-        length = min(length, 10)  # Graves et al. §4.2: lengths 1-10, repeats 1-10
-    return {**sample(kind, length, width, gen, repeats), "length": torch.tensor(length)}
 
 
 def build_ntm(cfg: NtmTaskConfig, source: Path | None, out: Path) -> dict[str, Any]:

@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from attn_cli.errors import AttnError
-from attn_cli.registry import DATASETS
-from data_prep.base import DatasetSpec, RawFile
+from data_prep.base import DATASETS, DatasetSpec, RawFile
 from data_prep.mnist import write_splits
 
 _TYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8"}

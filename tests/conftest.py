@@ -78,7 +78,8 @@ def generated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir with every generated (no-source) dataset that a tiny recipe uses, prepared once."""
     from attn_cli import run
     from attn_cli.config import available_recipes, load_recipe
-    from attn_cli.registry import DATASETS, TASKS
+    from attn_cli.registry import TASKS
+    from data_prep.base import DATASETS
 
     root = tmp_path_factory.mktemp("generated-data")
     wanted = set()

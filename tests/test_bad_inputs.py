@@ -476,7 +476,8 @@ def test_every_value_check_names_a_real_field() -> None:
     import dataclasses
 
     from attn_cli.config import VALUE_CHECKS, TrainConfig
-    from attn_cli.registry import DATASETS, MODELS, TASKS
+    from attn_cli.registry import MODELS, TASKS
+    from data_prep.base import DATASETS
 
     def names(classes: list[type]) -> set[str]:
         return {f.name for c in classes for f in dataclasses.fields(c)}

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from attn_cli import run
+from attn_cli.data.vocab import MOVES, NAMES
 from attn_cli.errors import AttnError
 from attn_cli.io import read_json, read_jsonl
 from data_prep.captions import build_vocab, ptb_tokenize
-from data_prep.mnist_captions import CELL, JITTER, NAMES, PLACES
-from data_prep.moving_mnist import MOVES, SEG
+from data_prep.mnist_captions import CELL, JITTER, PLACES
+from data_prep.moving_mnist import SEG
 from tests.conftest import run_cli
 
 PLACE_OF = {phrase: cell for cell, phrase in PLACES.items()}
@@ -214,7 +215,7 @@ def _break(folder: Path, name: str, how: str) -> None:
 @pytest.fixture
 def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Stands in for the torchvision trunk (absent from the default venv); the images it encoded, in order."""
-    from attn_cli.nn import image_encoders
+    from attn_cli import pretrained
 
     seen: list[Path] = []
 
@@ -225,8 +226,8 @@ def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
             np.save(out, feats)
         return feats
 
-    monkeypatch.setattr(image_encoders, "torchvision_backbone", lambda name, weights=None: object())
-    monkeypatch.setattr(image_encoders, "extract_features", extract)
+    monkeypatch.setattr(pretrained, "torchvision_backbone", lambda name, weights=None: object())
+    monkeypatch.setattr(pretrained, "extract_features", extract)
     return seen
 
 

@@ -13,6 +13,7 @@ from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.models.sat import ShowAttendTell, ShowTell
 from attn_cli.models.vision_baselines import GridClassifier
+from attn_cli.pretrained import load_pretrained
 from tests.conftest import run_cli
 
 META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}
@@ -39,11 +40,11 @@ def test_trunk_weights_load_from_a_checkpoint_file(tmp_path: Path) -> None:
     clf = _classifier_ckpt(tmp_path / "clf.ckpt")
     m = _sat(encoder_weights=str(tmp_path / "clf.ckpt"))
     assert not torch.equal(m.encoder.body[0].weight, clf.trunk.body[0].weight)
-    info = m.load_pretrained(tmp_path)
+    info = load_pretrained(m, tmp_path)
     for a, b in zip(m.encoder.body.state_dict().values(), clf.trunk.body.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
     assert info["tensors"] == 4 and len(info["sha256"]) == 64
-    assert ShowAttendTell(_sat().cfg, **META).load_pretrained(tmp_path) is None  # nothing named, nothing loaded
+    assert load_pretrained(ShowAttendTell(_sat().cfg, **META), tmp_path) is None  # nothing named, nothing loaded
 
 
 def test_vision_recipe_spec_takes_the_newest_finished_run(tmp_path: Path) -> None:
@@ -52,9 +53,9 @@ def test_vision_recipe_spec_takes_the_newest_finished_run(tmp_path: Path) -> Non
         _classifier_ckpt(base / stamp / "checkpoints" / "best.ckpt")
         (base / stamp / "train_done.json").write_text("{}")
     _classifier_ckpt(base / "unfinished" / "checkpoints" / "best.ckpt")  # no train_done.json: ignored
-    info = _sat(encoder_weights="vision/grid-cnn-28").load_pretrained(tmp_path)
+    info = load_pretrained(_sat(encoder_weights="vision/grid-cnn-28"), tmp_path)
     assert Path(info["encoder_weights"]).parent.parent.name in ("old", "new")
-    info = _sat(encoder_weights=str(base / "old")).load_pretrained(tmp_path)  # a run directory
+    info = load_pretrained(_sat(encoder_weights=str(base / "old")), tmp_path)  # a run directory
     assert info["encoder_weights"] == str(base / "old" / "checkpoints" / "best.ckpt")
 
 
@@ -78,7 +79,7 @@ def test_encoder_weights_errors(tmp_path: Path, make: str | None, spec: str, msg
         _classifier_ckpt(path, channels=(6, 7))
     cwd_spec = spec if spec.startswith("vision/") else str(path)
     with pytest.raises(AttnError, match=msg):
-        _sat(encoder_weights=cwd_spec).load_pretrained(tmp_path)
+        load_pretrained(_sat(encoder_weights=cwd_spec), tmp_path)
 
 
 def test_a_frozen_encoder_keeps_its_stages_and_learns_its_positions() -> None:
@@ -100,7 +101,7 @@ def test_encoder_options_need_a_pixel_encoder() -> None:
         ShowTell(ShowTell.Config(freeze_encoder=True), **feats)
     m = ShowTell(ShowTell.Config(encoder_weights="x.ckpt"), **feats)
     with pytest.raises(AttnError, match="precomputed features"):
-        m.load_pretrained(Path("."))
+        load_pretrained(m, Path("."))
 
 
 def test_train_loads_the_trunk_and_records_it(tmp_path: Path, generated_data: Path) -> None:

@@ -11,11 +11,11 @@ import torch
 
 from attn_cli import run
 from attn_cli.config import load_recipe
+from attn_cli.data.vocab import NAMES
 from attn_cli.metrics.caption import java_available
 from attn_cli.registry import TASKS
 from attn_cli.tables.base import record_predictions
 from attn_cli.tasks.caption import DIGIT_WORDS, caption_metrics
-from data_prep.mnist_captions import NAMES
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_text())["task"] == "caption"]

@@ -22,7 +22,7 @@ from torch import nn
 
 from attn_cli.errors import AttnError
 from attn_cli.io import read_json, read_jsonl
-from attn_cli.nn.image_encoders import BACKBONES, extract_features, torchvision_backbone
+from attn_cli.pretrained import BACKBONES, extract_features, torchvision_backbone
 from tests.conftest import ATTN_EXE, run_cli
 
 tv = pytest.importorskip("torchvision")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from attn_cli import run
+from attn_cli.data.babi_tasks import parse_tasks
 from attn_cli.errors import AttnError
-from data_prep.babi import parse_stories, parse_tasks
+from data_prep.babi import parse_stories
 from data_prep.cloze import PLACEHOLDER, make_cloze, parse_question_file
 from tests.conftest import run_cli
 
@@ -57,7 +58,7 @@ def test_story_parser_errors(text: str, message: str) -> None:
 
 
 def test_task_lists() -> None:
-    from data_prep.babi import format_tasks
+    from attn_cli.data.babi_tasks import format_tasks
 
     assert format_tasks([1, 2, 4, 5, 6, 20]) == "1-2,4-6,20" and parse_tasks("1-2,4-6,20") == [1, 2, 4, 5, 6, 20]
     assert parse_tasks("all") == list(range(1, 21))
@@ -69,7 +70,7 @@ def test_task_lists() -> None:
 
 
 def _archive(tmp_path: Path, missing: str | None = None) -> Path:
-    from data_prep.babi import TASK_NAMES
+    from attn_cli.data.babi_tasks import TASK_NAMES
 
     path = tmp_path / "tasks_1-20_v1-2.tar.gz"
     with tarfile.open(path, "w:gz") as tar:

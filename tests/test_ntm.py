@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from attn_cli.attention.memory import ntm_address
+from attn_cli.data.copy_tasks import draw, sample
 from attn_cli.data.memory import collate_seq
 from attn_cli.models.ntm import NTM
-from data_prep.ntm_tasks import draw, sample
 
 
 def _address(memory: torch.Tensor, w_prev: torch.Tensor, shift: list[float], gate: float = 0.0) -> torch.Tensor:

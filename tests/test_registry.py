@@ -9,7 +9,8 @@ import pytest
 
 from attn_cli import run
 from attn_cli.config import available_recipes, load_recipe
-from attn_cli.registry import DATASETS, MODELS, TABLES, TASKS
+from attn_cli.registry import MODELS, TABLES, TASKS
+from data_prep.base import DATASETS
 
 TINY = [(task, name) for task in TASKS.names() for name in available_recipes(task) if name.startswith("tiny/")]
 ALL = [(task, name) for task in TASKS.names() for name in available_recipes(task)]

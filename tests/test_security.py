@@ -102,12 +102,12 @@ def test_prepared_tensor_files_load_weights_only(generated_data: Path, tmp_path:
 
 def test_pretrained_encoder_weights_load_weights_only(tmp_path: Path) -> None:
     from attn_cli.errors import AttnError
-    from attn_cli.nn.image_encoders import GridCNN
+    from attn_cli.pretrained import trunk_weights
 
     marker = tmp_path / "marker"
     torch.save({"state_dict": {}, "note": Payload(marker)}, tmp_path / "clf.ckpt")
     with pytest.raises(AttnError, match="holds more than weights"):
-        GridCNN([1, 28, 28], (5, 7)).load_trunk(str(tmp_path / "clf.ckpt"), tmp_path)
+        trunk_weights(tmp_path / "clf.ckpt")
     assert not marker.exists()
 
 

@@ -87,7 +87,7 @@ def test_derived_mnist_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_derived_labels() -> None:
-    from data_prep.mnist_derived import KINDS
+    from attn_cli.data.distort import KINDS
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (7, 28, 28)).astype(np.uint8)

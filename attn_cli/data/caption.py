@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from attn_cli.data.base import AttnDataModule
 from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.data.prepared import require_prepared
+from attn_cli.data.vocab import BOS, EOS, PAD
 from attn_cli.errors import AttnError
 from attn_cli.io import read_json, read_jsonl
-from attn_cli.tasks.base import AttnDataModule
-from data_prep.base import require_prepared
-from data_prep.captions import BOS, EOS, PAD
 
 
 @dataclass(frozen=True)

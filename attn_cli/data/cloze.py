@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from attn_cli.data.base import AttnDataModule
 from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.data.prepared import require_prepared
 from attn_cli.io import read_jsonl
-from attn_cli.tasks.base import AttnDataModule
-from data_prep.base import require_prepared
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from attn_cli.data.babi_tasks import parse_tasks
+from attn_cli.data.base import AttnDataModule
 from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.data.copy_tasks import draw
+from attn_cli.data.prepared import require_prepared
 from attn_cli.errors import AttnError
 from attn_cli.io import read_jsonl
-from attn_cli.tasks.base import AttnDataModule
-from data_prep.babi import parse_tasks
-from data_prep.base import require_prepared
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,6 @@ class NtmDataset(Dataset):
         return self.n
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from data_prep.ntm_tasks import draw
-
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         return {**draw(self.kind, self.width, gen, self.min_len, self.max_len), "id": i}
 

@@ -9,11 +9,12 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
+from attn_cli.data.base import AttnDataModule
 from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.data.prepared import require_prepared
+from attn_cli.data.preprocess import Preprocessor, read_parallel
+from attn_cli.data.vocab import BOS, EOS, PAD, SPECIALS, UNK
 from attn_cli.errors import AttnError
-from attn_cli.tasks.base import AttnDataModule
-from data_prep.base import require_prepared
-from data_prep.nmt import BOS, EOS, PAD, SPECIALS, UNK, Preprocessor, read_parallel
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from attn_cli.data.base import AttnDataModule
 from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.data.distort import DIGITS, redistort
+from attn_cli.data.prepared import require_prepared
 from attn_cli.errors import AttnError
-from attn_cli.tasks.base import AttnDataModule
-from data_prep.base import require_prepared
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,6 @@ class ResampleCollate(Collate):
         self.kind, self.seed, self.n = kind, seed, n
 
     def __call__(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
-        from data_prep.mnist_derived import redistort
-
         ids = [it[0] for it in items]
         rng = np.random.default_rng([self.seed, *ids[:1], len(ids)])
         x, y = redistort(self.kind, np.stack([it[1] for it in items]), np.stack([it[2] for it in items]), rng)
@@ -218,8 +217,6 @@ class VisionDataModule(AttnDataModule):
 
     def _digits(self) -> ImageSet:
         """The training split's source digits, for ``data.resample``."""
-        from data_prep.mnist_derived import DIGITS
-
         name = self.cfg.dataset
         if "derived" not in self.manifest:
             raise AttnError(

@@ -221,14 +221,15 @@ class Captioner(nn.Module):
                 raise AttnError("model.freeze_encoder needs a pixel encoder; feature inputs are fixed already")
             encoder.body.requires_grad_(False)  # the position vectors p_i still learn
 
-    def load_pretrained(self, runs_dir: Any) -> dict[str, Any] | None:
-        """Pretrained conv stages for the pixel encoder (``model.encoder_weights``), before training."""
+    def pretrained_encoder(self) -> tuple[str, GridCNN] | None:
+        """What ``model.encoder_weights`` names and the pixel encoder it loads into, or None when nothing is
+        named; :func:`attn_cli.pretrained.load_pretrained` finds and reads the weights."""
         spec = getattr(self.cfg, "encoder_weights", "")
         if not spec:
             return None
         if not isinstance(self.encoder, GridCNN):
             raise AttnError("model.encoder_weights loads a GridCNN trunk; this dataset gives precomputed features")
-        return self.encoder.load_trunk(spec, runs_dir)
+        return spec, self.encoder
 
     def attention_kind(self) -> Attention:
         raise NotImplementedError
@@ -310,7 +311,7 @@ class ShowTell(Captioner):
     class Config:
         channels: tuple[int, ...] = (32, 64, 64)  # GridCNN stages (from scratch); ignored for feature inputs
         position: bool = False  # learned per-location vectors added to the grid (GridCNN docstring)
-        encoder_weights: str = ""  # pretrained conv stages (GridCNN.load_trunk), e.g. vision/grid-cnn-28
+        encoder_weights: str = ""  # pretrained conv stages (attn_cli.pretrained), e.g. vision/grid-cnn-28
         freeze_encoder: bool = False  # keep them fixed, as Xu et al. keep their VGG
         emb_dim: int = 64
         hidden: int = 128
@@ -333,7 +334,7 @@ class ShowAttendTell(Captioner):
         attention: Literal["soft", "hard"] = "soft"
         channels: tuple[int, ...] = (32, 64, 64)
         position: bool = False  # learned per-location vectors added to the grid (GridCNN docstring)
-        encoder_weights: str = ""  # pretrained conv stages (GridCNN.load_trunk), e.g. vision/grid-cnn-28
+        encoder_weights: str = ""  # pretrained conv stages (attn_cli.pretrained), e.g. vision/grid-cnn-28
         freeze_encoder: bool = False  # keep them fixed, as Xu et al. keep their VGG
         emb_dim: int = 64
         hidden: int = 128

@@ -31,6 +31,7 @@ import torch
 
 from attn_cli import __version__
 from attn_cli.config import Recipe, TrainConfig, recipe_from_dict
+from attn_cli.data.base import AttnDataModule
 from attn_cli.errors import AttnError
 from attn_cli.io import write_json, write_jsonl
 from attn_cli.registry import MODELS
@@ -93,14 +94,6 @@ class AttnModule(L.LightningModule):
         self.data = data
         self.eval_out = eval_out
         self.eval_split = eval_split
-
-    def load_pretrained(self, runs_dir: Path) -> dict[str, Any] | None:
-        """Before a fresh training (not a resume): load pretrained weights the recipe names, if any.
-
-        Returns what was loaded (recorded in run.json), or None.
-        """
-        load = getattr(self.model, "load_pretrained", None)
-        return load(runs_dir) if load is not None else None
 
     # -- to implement -------------------------------------------------------------------
     def predict_rows(self, batch: Any, split: str, *, final: bool = True) -> list[dict[str, Any]]:
@@ -227,18 +220,6 @@ def resume_after_processed_batches(checkpoint: dict[str, Any]) -> None:
     for state in (fit.get("state_dict") or {}).get("combined_loader", []):
         if isinstance(state, dict) and "consumed" in state:
             state["consumed"] = done
-
-
-class AttnDataModule(L.LightningDataModule):
-    """A datamodule that also exposes ``meta`` (vocabulary sizes etc.) and per-split loaders."""
-
-    meta: dict[str, Any]
-
-    def split_loader(self, split: str) -> Any:
-        raise NotImplementedError
-
-    def split_names(self) -> list[str]:
-        return ["train", "val", "test"]
 
 
 class Task:

@@ -22,6 +22,7 @@ import torch
 
 from attn_cli.config import Recipe
 from attn_cli.data.caption import CaptionDataConfig, CaptionDataModule, collate
+from attn_cli.data.vocab import MOVES, NAMES
 from attn_cli.errors import AttnError
 from attn_cli.io import write_json, write_jsonl
 from attn_cli.metrics.attention import box_targets, segment_correctness, word_correctness
@@ -29,8 +30,6 @@ from attn_cli.metrics.caption import caption_scores, java_available
 from attn_cli.nn.search import Hypothesis, beam_search, greedy, select
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import AttnModule, Task, perplexity
-from data_prep.mnist_captions import NAMES
-from data_prep.moving_mnist import MOVES
 
 MOTIONS = tuple(MOVES)
 NO_JAVA_SCORER = "pycocoevalcap on lower-cased whitespace tokens (no Java: no PTB tokenizer), all references"

@@ -177,7 +177,7 @@ class MemoryTask(Task):
 
     def dataset_of(self, recipe: Recipe) -> str:
         """``babi-1k`` for joint runs; ``babi-1k-qa3`` for a run trained on task 3 alone (per-task columns)."""
-        from data_prep.babi import parse_tasks
+        from attn_cli.data.babi_tasks import parse_tasks
 
         ds = str(recipe.data.dataset)
         if ds.startswith("babi-") and recipe.data.tasks != "all" and len(parse_tasks(recipe.data.tasks)) == 1:

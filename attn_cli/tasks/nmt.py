@@ -13,13 +13,13 @@ import torch.nn.functional as F
 
 from attn_cli.config import Recipe
 from attn_cli.data.text import NmtDataConfig, TextDataModule
+from attn_cli.data.vocab import BOS, EOS, PAD
 from attn_cli.errors import AttnError
 from attn_cli.io import atomic_write, write_jsonl
 from attn_cli.metrics.text import corpus_bleu
 from attn_cli.nn.search import Ensemble, Hypothesis, beam_search, beam_search_nbest, greedy
 from attn_cli.registry import TASKS
 from attn_cli.tasks.base import AttnModule, Task, load_checkpoint, perplexity
-from data_prep.nmt import BOS, EOS, PAD
 
 
 @dataclass(frozen=True)
