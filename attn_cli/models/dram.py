@@ -58,7 +58,7 @@ class GlimpseCNN(nn.Module):
         return self.fc(self.conv(patch.flatten(1, 2)).flatten(1))  # conv over (B, S·C, g, g)
 
 
-@MODELS.register("dram")
+@MODELS.register("dram", task="vision")
 class DRAM(nn.Module):
     kind = "sequence"
 

@@ -39,7 +39,7 @@ from attn_cli.attention.spatial import draw_params, filter_read, filter_write, w
 from attn_cli.registry import MODELS
 
 
-@MODELS.register("draw")
+@MODELS.register("draw", task="vision")
 class DRAW(nn.Module):
     @dataclass(frozen=True)
     class Config:

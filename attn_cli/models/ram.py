@@ -44,7 +44,7 @@ class GlimpseNet(nn.Module):
         return F.relu(self.what2(hg) + self.where2(hl))  # (B, out)
 
 
-@MODELS.register("ram")
+@MODELS.register("ram", task="vision")
 class RAM(nn.Module):
     kind = "classify"
 

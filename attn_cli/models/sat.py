@@ -303,7 +303,7 @@ class Captioner(nn.Module):
         return loss, logs
 
 
-@MODELS.register("show-tell")
+@MODELS.register("show-tell", task="caption")
 class ShowTell(Captioner):
     """Vinyals et al. (2015): CNN image vector -> LSTM initial state; no attention."""
 
@@ -325,7 +325,7 @@ class ShowTell(Captioner):
         return "none"
 
 
-@MODELS.register("sat")
+@MODELS.register("sat", task="caption")
 class ShowAttendTell(Captioner):
     """Xu et al. (2015): soft (§4.2) or hard (§4.1) attention over the L×D annotation grid."""
 

@@ -38,7 +38,7 @@ from attn_cli.nn.image_encoders import FrameEncoder
 from attn_cli.registry import MODELS
 
 
-@MODELS.register("video")
+@MODELS.register("video", task="caption")
 class VideoCaptioner(Captioner):
     """Frames (B, T, C, H, W) or frame features (B, T, D) -> caption, with or without temporal attention."""
 

@@ -93,14 +93,13 @@ class VisionTask(Task):
     summary = "visual attention: RAM, DRAM, spatial transformers, DRAW on MNIST and its variants"
     data_config = VisionDataConfig
     eval_config = VisionEvalConfig
-    models = ("fc", "cnn", "grid-cnn", "ram", "dram", "stn", "draw")
     module_class = VisionModule
     metric_units = {"error": "%", "seq_error": "%", "digit_error": "%", "nll": "nats", "lz": "nats", "loss": "nats"}
 
     def datamodule(self, recipe: Recipe, data_dir: Path) -> VisionDataModule:
         t = recipe.train
         dm = VisionDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
-        generative = recipe.model_name == "draw" and getattr(recipe.model, "mode", "") == "generate"
+        generative = getattr(recipe.model, "mode", "") == "generate"  # DRAW's generation mode: no labels needed
         if not dm.manifest.get("labelled", True) and not generative:
             raise AttnError(
                 f"{recipe.data.dataset} has no labels (a density-estimation set); train a DRAW generation recipe "
