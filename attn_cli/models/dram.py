@@ -61,6 +61,7 @@ class GlimpseCNN(nn.Module):
 @MODELS.register("dram", task="vision")
 class DRAM(nn.Module):
     kind = "sequence"
+    picture = "glimpses"  # what `attn visualize` draws: the glimpse path (as RAM's)
 
     @dataclass(frozen=True)
     class Config:

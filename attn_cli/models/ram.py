@@ -47,6 +47,7 @@ class GlimpseNet(nn.Module):
 @MODELS.register("ram", task="vision")
 class RAM(nn.Module):
     kind = "classify"
+    picture = "glimpses"  # what `attn visualize` draws: the glimpse path (Mnih et al. Fig. 2)
 
     @dataclass(frozen=True)
     class Config:

@@ -77,6 +77,8 @@ class SpatialTransformer(nn.Module):
 
 @MODELS.register("stn", task="vision")
 class STN(Classifier):
+    picture = "transform"  # what `attn visualize` draws: input, sampling grid, output (Jaderberg et al. Fig. 1)
+
     @dataclass(frozen=True)
     class Config:
         transform: Literal["affine", "projective", "tps", "none"] = "affine"
