@@ -23,6 +23,8 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, plugins: tuple[str, ...] | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        # facts declared with each name (a model's ``task``): the registry answers "which are the task's"
+        self._tags: dict[str, dict[str, str]] = {}
         # the packages whose modules register into this registry (default: all of them); the tables
         # need only ``attn_cli.tables``, so `attn table` never imports torch
         self._plugins = _PLUGIN_PACKAGES if plugins is None else plugins
@@ -31,17 +33,31 @@ class Registry(Generic[T]):
         for pkg_name in self._plugins:
             load_plugins(pkg_name)
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, **tags: str) -> Callable[[T], T]:
+        """Register the decorated object as ``name``; ``tags`` are facts about it that others look up
+        (a model names its family: ``@MODELS.register("luong", task="nmt")``)."""
+
         def deco(obj: T) -> T:
-            self.add(name, obj)
+            self.add(name, obj, **tags)
             return obj
 
         return deco
 
-    def add(self, name: str, obj: T) -> None:
+    def add(self, name: str, obj: T, **tags: str) -> None:
         if name in self._items and self._items[name] is not obj:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = obj
+        self._tags[name] = dict(tags)
+
+    def tag(self, name: str, key: str) -> str | None:
+        """The ``key`` fact ``name`` was registered with (None where it declared none)."""
+        self.get(name)
+        return self._tags[name].get(key)
+
+    def names_where(self, key: str, value: str) -> list[str]:
+        """The sorted names registered with the fact ``key=value`` (a task's models: ``task="nmt"``)."""
+        self._load()
+        return sorted(n for n, tags in self._tags.items() if tags.get(key) == value)
 
     def get(self, name: str) -> T:
         self._load()

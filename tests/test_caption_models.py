@@ -10,8 +10,9 @@ import torch
 
 from attn_cli.errors import AttnError
 from attn_cli.metrics.attention import attention_in_box, box_coverage, word_correctness
-from attn_cli.models.sat import ShowAttendTell, ShowTell, doubly_stochastic_penalty
+from attn_cli.models.sat import ShowAttendTell, ShowTell
 from attn_cli.models.video import VideoCaptioner
+from attn_cli.nn.captioner import doubly_stochastic_penalty
 from attn_cli.nn.search import beam_search, greedy
 
 META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}
@@ -332,7 +333,7 @@ def test_grounded_decoder_sees_the_image_only_through_the_current_attention() ->
 @pytest.mark.parametrize(("kw", "msg"), [({"init": "random"}, "model.init"), ({"attention": "none"}, "blind")])
 def test_decoder_init_errors(kw: dict, msg: str) -> None:
     from attn_cli.errors import AttnError
-    from attn_cli.models.sat import CaptionDecoder
+    from attn_cli.nn.captioner import CaptionDecoder
 
     args = {
         "attention": "soft",

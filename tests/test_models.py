@@ -1,7 +1,7 @@
 """Every registered model, built from its tiny recipe and checked the same way (DESIGN §3.9).
 
 After timm's tests/test_models.py: the cases come from the registry, not from a list here. Each
-registered model belongs to one task (its name is in that task's ``models`` tuple) and has at least
+registered model belongs to one task (it names it when it registers: ``task="nmt"``) and has at least
 one tiny recipe (``recipes/tiny/<task>/``); every tiny recipe of the model is a case. A case builds
 the task's real datamodule on generated data (the session's ``generated_data``), takes one training
 batch, builds the task's LightningModule (so the model gets exactly the meta and loss the trainer
@@ -15,8 +15,8 @@ gives it) and checks:
 * the contract its family's task calls (the Protocols in ``attn_cli/tasks/{nmt,caption,vision}.py``,
   the output keys of the memory and reader models), called once on the batch with the shapes checked.
 
-A new model is covered by registering it, naming it in its task's ``models`` and giving it a tiny
-recipe; without the recipe :func:`test_model` fails for it. Tiny recipes keep the file within about
+A new model is covered by registering it with its task (``@MODELS.register(name, task=...)``) and
+giving it a tiny recipe; without the recipe :func:`test_model` fails for it. Tiny recipes keep the file within about
 a minute of CPU on one thread; a model too heavy for that gets ``pytest.mark.slow`` (none is now).
 """
 
@@ -38,7 +38,8 @@ from attn_cli.tasks.vision import VisionModel
 
 
 def tasks_of(model: str) -> list[str]:
-    return [task for task in TASKS.names() if model in TASKS.get(task).models]
+    """The registered tasks whose models include ``model`` (asked of each task, as the CLI does)."""
+    return [task for task in TASKS.names() if model in TASKS.get(task).model_names()]
 
 
 def tiny_recipes(task: str, model: str) -> list[str]:
@@ -64,7 +65,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*self.trainer. reference is not
 
 @pytest.mark.parametrize("model", MODELS.names())
 def test_every_registered_model_belongs_to_one_task(model: str) -> None:
-    assert len(tasks_of(model)) == 1, f"model {model!r} is in the models of {tasks_of(model) or 'no task'}"
+    assert tasks_of(model) == [MODELS.tag(model, "task")], f"model {model!r} declares no registered task"
 
 
 def build(task: str, recipe_name: str, data_dir: Path) -> tuple[AttnModule, dict[str, Any]]:

@@ -9,7 +9,8 @@ import pytest
 
 from attn_cli import run
 from attn_cli.config import available_recipes, load_recipe
-from attn_cli.registry import MODELS, TABLES, TASKS
+from attn_cli.errors import AttnError
+from attn_cli.registry import MODELS, TABLES, TASKS, Registry
 from data_prep.base import DATASETS
 
 TINY = [(task, name) for task in TASKS.names() for name in available_recipes(task) if name.startswith("tiny/")]
@@ -67,3 +68,19 @@ def test_tables_reference_known_tasks() -> None:
         for row in table.rows:
             task = row.ref.task or table.ref.task
             assert task is None or task in TASKS, f"table {name} row {row.label}"
+
+
+def test_a_task_asks_the_registry_for_its_models() -> None:
+    """The facts a name registers with are what the registry answers by: a model's ``task`` is its family."""
+    reg: Registry[object] = Registry("widget", plugins=())
+    reg.register("a", task="nmt")(object())
+    reg.register("b", task="vision")(object())
+    reg.add("c", object(), task="nmt")
+    reg.add("d", object())
+    assert reg.names_where("task", "nmt") == ["a", "c"]
+    assert reg.names_where("task", "caption") == []
+    assert reg.tag("b", "task") == "vision" and reg.tag("d", "task") is None
+    with pytest.raises(AttnError, match="unknown widget 'e'"):
+        reg.tag("e", "task")
+    assert TASKS.get("nmt").model_names() == ["bahdanau", "luong", "seq2seq"]
+    assert MODELS.tag("ram", "task") == "vision"

@@ -136,3 +136,33 @@ def test_stn_gradients_reach_the_localisation_net() -> None:
         loss.backward()
         last = [m for m in model.sts[0].loc.modules() if isinstance(m, torch.nn.Linear)][-1]
         assert last.weight.grad.abs().sum() > 0, transform
+
+
+def test_emit_location_equals_the_step_ram_and_dram_wrote_out() -> None:
+    """The shared emission step reproduces, draw for draw, the inline code RAM and DRAM had before it."""
+    import math
+
+    from attn_cli.attention.reinforce import emit_location
+
+    torch.manual_seed(0)
+    baseliner = torch.nn.Linear(6, 1)
+    state = torch.randn(5, 6, requires_grad=True)
+    mean = torch.tanh(torch.randn(5, 2) * 3).requires_grad_()  # some entries sample outside [-1, 1]
+    std = 0.4
+
+    torch.manual_seed(1)
+    loc, log_pi, base = emit_location(mean, std, True, baseliner, state)
+    torch.manual_seed(1)
+    ref = (mean + std * torch.randn_like(mean)).detach()
+    ref_log_pi = (-((ref - mean) ** 2) / (2 * std**2) - math.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    assert (ref.abs() > 1).any()  # the clip is exercised
+    assert torch.equal(loc, ref.clamp(-1, 1))
+    assert log_pi is not None and base is not None
+    assert torch.allclose(log_pi, ref_log_pi)
+    assert torch.equal(base, baseliner(state.detach()).squeeze(1))
+    (log_pi.sum() + base.sum()).backward()
+    assert mean.grad is not None and mean.grad.abs().sum() > 0  # REINFORCE reaches the location network
+    assert state.grad is None  # the baseline reads the state detached
+
+    mean_loc, none_pi, none_base = emit_location(mean, std, False, baseliner, state)
+    assert torch.equal(mean_loc, mean.clamp(-1, 1)) and none_pi is None and none_base is None

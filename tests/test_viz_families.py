@@ -70,3 +70,33 @@ def test_a_datamodule_hands_out_its_splits(generated_data: Path) -> None:
         _, dm = _model_and_data(task, recipe, generated_data)
         test = dm.dataset("test")
         assert len(test) > 0 and dm.dataset("test") is test  # read once, kept
+
+
+@pytest.mark.parametrize(
+    ("task", "recipe", "expect"),
+    [
+        ("memory", "tiny/dmn", "episodes-test-0.png"),
+        ("memory", "tiny/memn2n", "hops-test-0.png"),
+        ("memory", "tiny/ntm-lstm", "has no memory weightings to draw"),
+        ("reader", "tiny/deep-lstm-reader", "has no attention to draw"),
+    ],
+)
+def test_task_asks_the_model_what_it_draws(
+    task: str, recipe: str, expect: str, generated_data: Path, tmp_path: Path
+) -> None:
+    """`attn visualize` asks the model (``hop_name``, ``attends``), not its name: DMN's passes are
+    episodes, a model without attention is refused with one line."""
+    from attn_cli.errors import AttnError
+
+    spec = TASKS.get(task)
+    r = load_recipe(task, recipe)
+    dm = spec.datamodule(r, generated_data)
+    dm.setup("test")
+    torch.manual_seed(0)
+    module = spec.module(r, dm.meta)
+    if expect.endswith(".png"):
+        paths = spec.visualize(module, dm, "test", 1, tmp_path)
+        assert [p.name for p in paths] == [expect]
+    else:
+        with pytest.raises(AttnError, match=expect):
+            spec.visualize(module, dm, "test", 1, tmp_path)

@@ -26,6 +26,24 @@ def gaussian_sample(mean: torch.Tensor, std: float) -> tuple[torch.Tensor, torch
     return sample, log_prob.sum(-1)
 
 
+def emit_location(
+    mean: torch.Tensor, std: float, sample: bool, baseliner: nn.Module, state: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """One location-emission step of RAM (Mnih et al. 2014 §3) and DRAM (Ba et al. 2015 §3).
+
+    ``mean`` (B, 2) is the location network's output tanh(Linear(h)). With ``sample`` the location is
+    l ~ N(mean, std²) (:func:`gaussian_sample`) and the step also returns log π(l) (B,) and the
+    baseline b_t = ``baseliner``(state) (B,), read from ``state`` detached so that the baseline's
+    MSE trains only the baseline network; without it (evaluation) the location is the mean and
+    there is no log π nor baseline. The location is clipped to the image, [-1, 1], after log π is
+    taken, so the policy's density stays a Gaussian.
+    """
+    if not sample:
+        return mean.clamp(-1, 1), None, None
+    loc, log_pi = gaussian_sample(mean, std)
+    return loc.clamp(-1, 1), log_pi, baseliner(state.detach()).squeeze(1)
+
+
 def categorical_sample(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sample an index per row of ``probs`` (B, L); returns (index (B,), log p(index) (B,), entropy (B,))."""
     # float32: bf16 rows (autocast) miss the simplex check's tolerance, and sampling wants the precision

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from attn_cli.attention.soft import Attention
-from attn_cli.models.luong import EncoderDecoder, uniform_init
+from attn_cli.nn.encoder_decoder import EncoderDecoder, uniform_init
 from attn_cli.nn.rnn import FeedLSTM, RNNEncoder
 from attn_cli.registry import MODELS
 
@@ -52,7 +52,7 @@ class BahdanauConfig:
     init_range: float = 0.1
 
 
-@MODELS.register("bahdanau")
+@MODELS.register("bahdanau", task="nmt")
 class RNNSearch(EncoderDecoder):
     Config = BahdanauConfig
 

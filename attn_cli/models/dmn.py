@@ -32,8 +32,10 @@ from attn_cli.attention.memory import attention_gru, episodic_gate
 from attn_cli.registry import MODELS
 
 
-@MODELS.register("dmn")
+@MODELS.register("dmn", task="memory")
 class DMN(nn.Module):
+    hop_name = "episode"  # what one pass of attention over the facts is called (Kumar et al. 2016 §2.3)
+
     @dataclass(frozen=True)
     class Config:
         embed_dim: int = 80

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attn_cli.attention.reinforce import gaussian_sample, reinforce_loss
+from attn_cli.attention.reinforce import emit_location, reinforce_loss
 from attn_cli.attention.spatial import retina
 from attn_cli.nn.cnn import SmallCNN
 from attn_cli.registry import MODELS
@@ -58,9 +58,10 @@ class GlimpseCNN(nn.Module):
         return self.fc(self.conv(patch.flatten(1, 2)).flatten(1))  # conv over (B, S·C, g, g)
 
 
-@MODELS.register("dram")
+@MODELS.register("dram", task="vision")
 class DRAM(nn.Module):
     kind = "sequence"
+    picture = "glimpses"  # what `attn visualize` draws: the glimpse path (as RAM's)
 
     @dataclass(frozen=True)
     class Config:
@@ -101,13 +102,10 @@ class DRAM(nn.Module):
         for _ in range(self.seq_len):
             for _ in range(cfg.glimpses):
                 mean = torch.tanh(self.emission(h2))  # (B, 2): REINFORCE trains r^(2) and the context net
-                if sample_locations:
-                    loc, logp = gaussian_sample(mean, cfg.std)
+                loc, logp, base = emit_location(mean, cfg.std, sample_locations, self.baseliner, h2)
+                if logp is not None and base is not None:
                     logps.append(logp)
-                    bases.append(self.baseliner(h2.detach()).squeeze(1))
-                else:
-                    loc = mean
-                loc = loc.clamp(-1, 1)
+                    bases.append(base)
                 locs.append(loc)
                 patch, _ = retina(x, loc, cfg.glimpse_size, cfg.scales)  # (B, S, C, g, g)
                 g = F.relu(self.what(patch)) * F.relu(self.where(loc))  # (B, hidden)

@@ -39,8 +39,10 @@ from attn_cli.attention.spatial import draw_params, filter_read, filter_write, w
 from attn_cli.registry import MODELS
 
 
-@MODELS.register("draw")
+@MODELS.register("draw", task="vision")
 class DRAW(nn.Module):
+    picture = "canvas"  # what `attn visualize` draws: read boxes, or the canvas over time (Gregor et al. Fig. 3, 7)
+
     @dataclass(frozen=True)
     class Config:
         mode: Literal["generate", "classify"] = "generate"

@@ -35,9 +35,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from attn_cli.attention.core import lengths_to_mask
 from attn_cli.attention.soft import Attention
 from attn_cli.errors import AttnError
+from attn_cli.nn.encoder_decoder import EncoderDecoder, uniform_init
 from attn_cli.nn.rnn import FeedLSTM, RaggedSteps, RNNEncoder
 from attn_cli.registry import MODELS
 
@@ -61,39 +61,7 @@ class LuongConfig:
     init_range: float = 0.1
 
 
-def uniform_init(module: nn.Module, init_range: float) -> None:
-    for p in module.parameters():
-        nn.init.uniform_(p, -init_range, init_range)
-
-
-class EncoderDecoder(nn.Module):
-    """What every NMT model shares: the encoder, the memory dict and the step-decoder protocol."""
-
-    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> dict[str, Any]:
-        memory, h, c = self.encoder(src, src_len)  # (B, Tk, Dk), (L, B, Dk)
-        # every tensor batch-first, so search can index and expand rows (final states: (B, L, Dk))
-        out = {
-            "memory": memory,
-            "mask": lengths_to_mask(src_len, src.size(1)),
-            "src_len": src_len,
-            "h": h.transpose(0, 1),
-            "c": c.transpose(0, 1) if c is not None else None,
-        }
-        if getattr(self, "attn", None) is not None:
-            out["keys"] = self.attn.keys(memory)
-        return out
-
-    def step(
-        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
-    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
-        """One decoder step: log p(y_t | y_<t, x) (B, V), the new state, the attention weights (B, Tk) or None.
-
-        Subclasses implement :meth:`step_logits` (the same before the softmax), which search uses."""
-        logits, new, attn = self.step_logits(y_prev, state, mem)
-        return torch.log_softmax(logits, dim=-1), new, attn
-
-
-@MODELS.register("luong")
+@MODELS.register("luong", task="nmt")
 class LuongNMT(EncoderDecoder):
     Config = LuongConfig
 
@@ -263,7 +231,7 @@ class Seq2SeqConfig(LuongConfig):
     init_range: float = 0.08  # §3.4: U(−0.08, 0.08)
 
 
-@MODELS.register("seq2seq")
+@MODELS.register("seq2seq", task="nmt")
 class Seq2Seq(LuongNMT):
     """Sutskever et al. (2014): Luong's decoder with ``attention: none``; the encoder's final state starts it."""
 

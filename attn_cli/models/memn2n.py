@@ -96,7 +96,7 @@ def time_index(story_len: torch.Tensor, m: int, noise: float = 0.0) -> torch.Ten
     return kept.gather(1, recency) * (pos < story_len[:, None])
 
 
-@MODELS.register("memn2n")
+@MODELS.register("memn2n", task="memory")
 class MemN2N(nn.Module):
     @dataclass(frozen=True)
     class Config:

@@ -32,7 +32,7 @@ from attn_cli.attention.memory import ntm_address
 from attn_cli.registry import MODELS
 
 
-@MODELS.register("ntm")
+@MODELS.register("ntm", task="memory")
 class NTM(nn.Module):
     @dataclass(frozen=True)
     class Config:
@@ -91,12 +91,14 @@ class NTM(nn.Module):
         return {"logits": torch.stack(logits, 1), "read_w": torch.stack(reads, 1), "write_w": torch.stack(writes, 1)}
 
 
-@MODELS.register("ntm-lstm")
+@MODELS.register("ntm-lstm", task="memory")
 class LSTMBaseline(nn.Module):
     """The LSTM baseline of Graves et al. (2014) §4: a stacked LSTM straight from inputs to output bits.
 
     Deviation: the paper's baseline has 3 layers of 256 units; the recipes state their sizes.
     """
+
+    attends = False  # no memory, so no weightings for `attn visualize` to draw
 
     @dataclass(frozen=True)
     class Config:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attn_cli.attention.reinforce import gaussian_sample, reinforce_loss
+from attn_cli.attention.reinforce import emit_location, reinforce_loss
 from attn_cli.attention.spatial import retina
 from attn_cli.registry import MODELS
 
@@ -44,9 +44,10 @@ class GlimpseNet(nn.Module):
         return F.relu(self.what2(hg) + self.where2(hl))  # (B, out)
 
 
-@MODELS.register("ram")
+@MODELS.register("ram", task="vision")
 class RAM(nn.Module):
     kind = "classify"
+    picture = "glimpses"  # what `attn visualize` draws: the glimpse path (Mnih et al. Fig. 2)
 
     @dataclass(frozen=True)
     class Config:
@@ -97,13 +98,10 @@ class RAM(nn.Module):
             h, state = self._step(self.glimpse(patch, loc), state)  # (B, hidden)
             if t < cfg.glimpses - 1:
                 mean = torch.tanh(self.locator(h.detach()))  # (B, 2)
-                if sample_locations:
-                    loc, logp = gaussian_sample(mean, cfg.std)
+                loc, logp, base = emit_location(mean, cfg.std, sample_locations, self.baseliner, h)
+                if logp is not None and base is not None:
                     logps.append(logp)
-                    bases.append(self.baseliner(h.detach()).squeeze(1))
-                else:
-                    loc = mean
-                loc = loc.clamp(-1, 1)
+                    bases.append(base)
         out = {"logits": self.action(h), "locations": torch.stack(locs, 1), "glimpses": torch.stack(patches, 1)}
         if logps:
             out["log_pi"], out["baseline"] = torch.stack(logps, 1), torch.stack(bases, 1)

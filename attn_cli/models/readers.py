@@ -64,7 +64,7 @@ class _Reader(nn.Module):
         return self.out(self.drop(g)).masked_fill(~cand, torch.finfo(g.dtype).min)  # (B, E)
 
 
-@MODELS.register("attentive-reader")
+@MODELS.register("attentive-reader", task="reader")
 class AttentiveReader(_Reader):
     def __init__(self, cfg: ReaderConfig, **meta: Any) -> None:
         super().__init__(cfg, **meta)
@@ -88,7 +88,7 @@ class AttentiveReader(_Reader):
         return {"logits": self._answer(g, cand), "attn": s}
 
 
-@MODELS.register("impatient-reader")
+@MODELS.register("impatient-reader", task="reader")
 class ImpatientReader(_Reader):
     def __init__(self, cfg: ReaderConfig, **meta: Any) -> None:
         super().__init__(cfg, **meta)
@@ -119,8 +119,10 @@ class ImpatientReader(_Reader):
         return {"logits": self._answer(g, cand), "attn": torch.stack(weights, 1)}
 
 
-@MODELS.register("deep-lstm-reader")
+@MODELS.register("deep-lstm-reader", task="reader")
 class DeepLSTMReader(_Reader):
+    attends = False  # no attention over the document: `attn visualize` has nothing to draw
+
     def __init__(self, cfg: ReaderConfig, **meta: Any) -> None:
         super().__init__(cfg, **meta)
         h = 2 * cfg.hidden  # same state width as the bidirectional readers

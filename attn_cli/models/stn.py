@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from attn_cli.attention.spatial import affine_grid, projective_grid, sample, tps_control_points, tps_grid
-from attn_cli.models.vision_baselines import Classifier
+from attn_cli.nn.classifier import Classifier
 from attn_cli.nn.cnn import SmallCNN, classifier, mlp
 from attn_cli.registry import MODELS
 
@@ -75,8 +75,10 @@ class SpatialTransformer(nn.Module):
         return sample(x, grid), grid, params
 
 
-@MODELS.register("stn")
+@MODELS.register("stn", task="vision")
 class STN(Classifier):
+    picture = "transform"  # what `attn visualize` draws: input, sampling grid, output (Jaderberg et al. Fig. 1)
+
     @dataclass(frozen=True)
     class Config:
         transform: Literal["affine", "projective", "tps", "none"] = "affine"

@@ -33,12 +33,12 @@ from typing import Any, Literal
 from torch import nn
 
 from attn_cli.errors import AttnError
-from attn_cli.models.sat import Attention, Captioner
+from attn_cli.nn.captioner import Attention, Captioner
 from attn_cli.nn.image_encoders import FrameEncoder
 from attn_cli.registry import MODELS
 
 
-@MODELS.register("video")
+@MODELS.register("video", task="caption")
 class VideoCaptioner(Captioner):
     """Frames (B, T, C, H, W) or frame features (B, T, D) -> caption, with or without temporal attention."""
 

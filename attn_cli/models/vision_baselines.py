@@ -11,33 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from attn_cli.nn.classifier import Classifier
 from attn_cli.nn.cnn import SmallCNN, mlp
 from attn_cli.nn.image_encoders import GridCNN
 from attn_cli.registry import MODELS
 
 
-class Classifier(nn.Module):
-    """The training/prediction contract every vision classifier follows."""
-
-    kind = "classify"
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = self.logits(x)  # (B, K)
-        loss = F.cross_entropy(logits, y)
-        return loss, {"ce": float(loss.detach())}
-
-    def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = self.logits(x)
-        return {"pred": logits.argmax(-1), "loss": F.cross_entropy(logits, y, reduction="none")}
-
-
-@MODELS.register("fc")
+@MODELS.register("fc", task="vision")
 class FC(Classifier):
     @dataclass(frozen=True)
     class Config:
@@ -54,7 +36,7 @@ class FC(Classifier):
         return out
 
 
-@MODELS.register("cnn")
+@MODELS.register("cnn", task="vision")
 class CNN(Classifier):
     @dataclass(frozen=True)
     class Config:
@@ -73,7 +55,7 @@ class CNN(Classifier):
         return out
 
 
-@MODELS.register("grid-cnn")
+@MODELS.register("grid-cnn", task="vision")
 class GridClassifier(Classifier):
     """The digit-caption encoder (:class:`GridCNN`) as a classifier: its L annotation vectors averaged,
     then one linear layer. Trained on MNIST, its conv stages are the pretrained trunk the caption recipes

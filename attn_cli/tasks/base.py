@@ -229,11 +229,11 @@ class Task:
     summary: ClassVar[str] = ""
     data_config: ClassVar[type]
     eval_config: ClassVar[type]
-    models: ClassVar[tuple[str, ...]]
     module_class: ClassVar[type[AttnModule]]
 
     def model_names(self) -> list[str]:
-        return sorted(self.models)
+        """The models registered as this task's (``@MODELS.register(name, task=...)``), sorted."""
+        return MODELS.names_where("task", self.name)
 
     def datamodule(self, recipe: Recipe, data_dir: Path) -> AttnDataModule:
         raise NotImplementedError

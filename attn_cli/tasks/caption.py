@@ -205,7 +205,6 @@ class CaptionTask(Task):
     summary = "image and video captioning: Show and Tell, Show-Attend-Tell soft/hard, temporal attention"
     data_config = CaptionDataConfig
     eval_config = CaptionEvalConfig
-    models = ("show-tell", "sat", "video")
     module_class = CaptionModule
     metric_units = {
         "bleu1": "BLEU-1 (pycocoevalcap, 0-1)",

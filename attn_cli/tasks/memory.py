@@ -162,7 +162,6 @@ class MemoryTask(Task):
     summary = "memory and reasoning: End-to-End Memory Networks, Dynamic Memory Networks (bAbI), NTM copy"
     data_config = MemoryDataConfig
     eval_config = MemoryEvalConfig
-    models = ("dmn", "memn2n", "ntm", "ntm-lstm")
     module_class = MemoryModule
     metric_units = {
         "mean_error": "% (mean over bAbI tasks)",
@@ -203,9 +202,9 @@ class MemoryTask(Task):
                 return viz.story_hops(
                     module.model, collate_babi([ds[i] for i in idx]), [ds.rows[i] for i in idx],
                     memory_size=ds.mem, answers=dm.answers, out_dir=out_dir, split=split,
-                    label="episode" if module.recipe.model_name == "dmn" else "hop",
+                    label=getattr(module.model, "hop_name", "hop"),
                 )  # fmt: skip
-        if module.recipe.model_name != "ntm":
+        if not getattr(module.model, "attends", True):
             raise AttnError(f"{module.recipe.model_name} has no memory weightings to draw; visualise an ntm run")
         with torch.no_grad():
             paths = viz.ntm_weightings(module.model, [collate_seq([ds[i]]) for i in idx], out_dir, split)

@@ -225,7 +225,6 @@ class NmtTask(Task):
     summary = "neural machine translation: seq2seq, RNNsearch, Luong global/local"
     data_config = NmtDataConfig
     eval_config = NmtEvalConfig
-    models = ("seq2seq", "bahdanau", "luong")
     module_class = NmtModule
     metric_units = {
         "bleu": "BLEU (sacreBLEU, 0-100; lowercased when the data was: case:lc in its signature)",

@@ -71,7 +71,6 @@ class ReaderTask(Task):
     summary = "cloze reading comprehension: Deep LSTM, Uniform, Attentive and Impatient Readers"
     data_config = ClozeDataConfig
     eval_config = ReaderEvalConfig
-    models = ("attentive-reader", "deep-lstm-reader", "impatient-reader")
     module_class = ReaderModule
     metric_units = {"accuracy": "% of cloze questions", "loss": "nats per question"}
 
@@ -84,7 +83,7 @@ class ReaderTask(Task):
         (:func:`attn_cli.viz.reader.document_attention`)."""
         from attn_cli.viz.reader import document_attention
 
-        if module.recipe.model_name == "deep-lstm-reader":
+        if not getattr(module.model, "attends", True):
             raise AttnError("the Deep LSTM Reader has no attention to draw; visualise an attentive or impatient reader")
         ds = dm.dataset(split)
         idx = range(min(n, len(ds)))

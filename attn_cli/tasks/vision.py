@@ -8,6 +8,7 @@ generation. Every model follows one contract: ``loss(x, y) -> (loss, logs)``,
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -54,7 +55,7 @@ class VisionModule(AttnModule):
         if kind == "generate":
             out = self.model.predict(batch["x"], batch["y"], seed=seed)
         elif self.recipe.eval.samples > 0:
-            if self.recipe.model_name != "ram":
+            if "samples" not in inspect.signature(self.model.predict).parameters:
                 raise AttnError(f"eval.samples applies to RAM only, not {self.recipe.model_name}")
             out = self.model.predict(batch["x"], batch["y"], samples=self.recipe.eval.samples, seed=seed)
         else:
@@ -93,14 +94,13 @@ class VisionTask(Task):
     summary = "visual attention: RAM, DRAM, spatial transformers, DRAW on MNIST and its variants"
     data_config = VisionDataConfig
     eval_config = VisionEvalConfig
-    models = ("fc", "cnn", "grid-cnn", "ram", "dram", "stn", "draw")
     module_class = VisionModule
     metric_units = {"error": "%", "seq_error": "%", "digit_error": "%", "nll": "nats", "lz": "nats", "loss": "nats"}
 
     def datamodule(self, recipe: Recipe, data_dir: Path) -> VisionDataModule:
         t = recipe.train
         dm = VisionDataModule(recipe.data, data_dir, t.batch_size, t.seed, t.num_workers)
-        generative = recipe.model_name == "draw" and getattr(recipe.model, "mode", "") == "generate"
+        generative = getattr(recipe.model, "mode", "") == "generate"  # DRAW's generation mode: no labels needed
         if not dm.manifest.get("labelled", True) and not generative:
             raise AttnError(
                 f"{recipe.data.dataset} has no labels (a density-estimation set); train a DRAW generation recipe "
@@ -112,7 +112,10 @@ class VisionTask(Task):
         from attn_cli.viz.vision import viz_draw, viz_glimpses, viz_stn
 
         name = module.recipe.model_name
-        fn = {"ram": viz_glimpses, "dram": viz_glimpses, "stn": viz_stn, "draw": viz_draw}.get(name)
+        # the model says what it draws (its ``picture``), so a new glimpse model needs no edit here
+        fn = {"glimpses": viz_glimpses, "transform": viz_stn, "canvas": viz_draw}.get(
+            getattr(module.model, "picture", "")
+        )
         if fn is None:
             raise AttnError(
                 f"{name} ({module.recipe.name}) has no attention to draw; visualise a ram, dram, stn or draw run"

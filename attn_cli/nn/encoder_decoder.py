@@ -1,0 +1,48 @@
+"""What every NMT model shares (Bahdanau et al. 2015, Luong et al. 2015, the seq2seq baseline).
+
+A base, not a paper's model: it lives here so that ``models/bahdanau.py`` and ``models/luong.py``
+subclass it on equal terms. ``encode`` turns the source into the batch-first memory dict that beam
+search and ensembles index; ``step`` is the one-step decoder protocol of
+:class:`attn_cli.tasks.nmt.NmtModel` on top of a subclass's ``step_logits``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from attn_cli.attention.core import lengths_to_mask
+
+
+def uniform_init(module: nn.Module, init_range: float) -> None:
+    for p in module.parameters():
+        nn.init.uniform_(p, -init_range, init_range)
+
+
+class EncoderDecoder(nn.Module):
+    """What every NMT model shares: the encoder, the memory dict and the step-decoder protocol."""
+
+    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> dict[str, Any]:
+        memory, h, c = self.encoder(src, src_len)  # (B, Tk, Dk), (L, B, Dk)
+        # every tensor batch-first, so search can index and expand rows (final states: (B, L, Dk))
+        out = {
+            "memory": memory,
+            "mask": lengths_to_mask(src_len, src.size(1)),
+            "src_len": src_len,
+            "h": h.transpose(0, 1),
+            "c": c.transpose(0, 1) if c is not None else None,
+        }
+        if getattr(self, "attn", None) is not None:
+            out["keys"] = self.attn.keys(memory)
+        return out
+
+    def step(
+        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        """One decoder step: log p(y_t | y_<t, x) (B, V), the new state, the attention weights (B, Tk) or None.
+
+        Subclasses implement :meth:`step_logits` (the same before the softmax), which search uses."""
+        logits, new, attn = self.step_logits(y_prev, state, mem)
+        return torch.log_softmax(logits, dim=-1), new, attn
