@@ -129,8 +129,9 @@ class ImpatientReader(_Reader):
 class DeepLSTMReader(_Reader):
     """Hermann et al. (2015) §4.2: a two-layer LSTM reads document and query as one sequence.
 
-    ``query_first: false`` reads d ||| q, ``true`` reads q ||| d; the paper reports both orders
-    (Table 5 gives the better one). Reading the query first tells the LSTM which entity role it is
+    ``query_first: false`` reads d ||| q, ``true`` reads q ||| d; §4.2 feeds the document, a
+    delimiter, then the query, and "alternatively" the query first (Table 5 has one Deep LSTM row,
+    without saying which order it is). Reading the query first tells the LSTM which entity role it is
     looking for before the document passes, so it only has to hold the matching entity; reading
     it last asks the state to carry every entity through the whole document. Skip connections run
     from the input to both layers and from both layers to the output, y = [y₁(|d|+|q|); y₂(|d|+|q|)],
