@@ -173,7 +173,9 @@ TABLES.add(
             Row("Impatient Reader", Ref(recipe="impatient-reader"), paper={"valid": 61.8, "test": 63.8}),
         ),
         corner="Model",
-        note="Paper: CNN, 256-unit LSTMs trained for days on GPUs; ours: 64-unit models, minutes on a CPU.",
+        note="Paper: CNN, 256-unit LSTMs trained for days on GPUs; ours: 64-unit models, each row 1,031 updates "
+        "of 64 on a CPU (equal budget). Chance (a uniform guess among the document's entities) is 10.6 valid / "
+        "10.8 test. The paper's Deep LSTM row does not say which reading order it used.",
     ),
 )
 
