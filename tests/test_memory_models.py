@@ -194,3 +194,79 @@ def test_memn2n_uses_noise_only_in_training() -> None:
     torch.manual_seed(0)
     outs = [model(story, lens, q)["logits"] for _ in range(8)]
     assert any(not torch.equal(outs[0], o) for o in outs[1:])
+
+
+def test_kumar_gate_is_the_nine_feature_mlp() -> None:
+    from attn_cli.models.dmn import KumarGate
+
+    gate = KumarGate(D, 7)
+    facts, q, mem = torch.randn(B, M, D), torch.randn(B, D), torch.randn(B, D)
+    mask = torch.arange(M)[None] < torch.tensor([2, 5, 3])[:, None]
+    g = gate(facts, q, mem, mask)
+    w = gate.bilinear
+    for b in range(B):
+        for t in range(M):
+            c, qb, mb = facts[b, t], q[b], mem[b]
+            z = torch.cat(
+                [c, mb, qb, c * qb, c * mb, (c - qb).abs(), (c - mb).abs(), (c @ w @ qb)[None], (c @ w @ mb)[None]]
+            )  # Kumar et al. §2.3: 7D + 2 features
+            want = torch.sigmoid(gate.mlp(z))[0] if mask[b, t] else torch.tensor(0.0)
+            assert g[b, t].item() == pytest.approx(want.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("features", ["kumar", "xiong"])
+def test_dmn_gate_loss_is_the_bce_against_supporting_facts(features: str) -> None:
+    from attn_cli.models.dmn import DMN
+
+    model = DMN(DMN.Config(embed_dim=5, hidden=7, passes=2, gate_hidden=3, gate_supervision=0.5,
+                           gate_features=features, dropout=0.0), vocab=V, answers=A)  # fmt: skip
+    story, lens, question = _story()
+    out = model(story, lens, question)
+    supporting = torch.zeros(B, M, dtype=torch.bool)
+    supporting[:, 1] = True
+    gates, keep = out["attn"], torch.arange(M)[None] < lens[:, None]  # (B, T, M), (B, M)
+    want = [
+        -(torch.log(gates[b, t, j]) if supporting[b, j] else torch.log(1 - gates[b, t, j]))
+        for b in range(B) for t in range(2) for j in range(M) if keep[b, j]
+    ]  # fmt: skip
+    loss = out["gate_loss"](supporting)
+    assert loss.item() == pytest.approx(0.5 * torch.stack(want).mean().item(), rel=1e-5)
+    loss.backward()
+    grads = model.gate.mlp[0].weight.grad if features == "kumar" else model.gate_mlp[0].weight.grad
+    assert float(grads.abs().sum()) > 0  # the supervision reaches the gate's parameters
+
+
+def test_dmn_rejects_an_unknown_gate_feature_set() -> None:
+    from attn_cli.config import build
+    from attn_cli.errors import AttnError
+    from attn_cli.models.dmn import DMN
+
+    with pytest.raises(AttnError, match="gate_features"):
+        build(DMN.Config, {"gate_features": "kumr"}, "model")
+
+
+def test_deep_lstm_reader_query_first_reads_q_then_d() -> None:
+    from attn_cli.models.readers import DeepLSTMReader, ReaderConfig
+
+    torch.manual_seed(0)
+    doc_first = DeepLSTMReader(ReaderConfig(embed_dim=5, hidden=7, dropout=0.0), vocab=V, entities=11, entity_offset=4)
+    query_first = DeepLSTMReader(
+        ReaderConfig(embed_dim=5, hidden=7, dropout=0.0, query_first=True), vocab=V, entities=11, entity_offset=4
+    )
+    query_first.load_state_dict(doc_first.state_dict())
+    doc, query = torch.randint(3, V, (B, 17)), torch.randint(3, V, (B, 5))
+    doc_len, q_len = torch.tensor([17, 9, 4]), torch.tensor([5, 2, 3])
+    cand = torch.ones(B, 11, dtype=torch.bool)
+    qd = query_first(doc, doc_len, query, q_len, cand)["logits"]
+    assert torch.allclose(qd, doc_first(query, q_len, doc, doc_len, cand)["logits"], atol=1e-5)  # same as q ||| d
+    assert not torch.allclose(qd, doc_first(doc, doc_len, query, q_len, cand)["logits"], atol=1e-3)  # not d ||| q
+
+
+@pytest.mark.parametrize("name", ["attentive-reader", "impatient-reader"])
+def test_query_first_is_refused_by_the_attentive_readers(name: str) -> None:
+    from attn_cli.errors import AttnError
+    from attn_cli.registry import MODELS
+
+    cls = MODELS.get(name)
+    with pytest.raises(AttnError, match="deep-lstm-reader only"):
+        cls(cls.Config(embed_dim=5, hidden=7, attn_dim=3, query_first=True), vocab=V, entities=11, entity_offset=4)

@@ -3,24 +3,31 @@
 * Input module (§2.1): one GRU over the story's words, concatenated; the facts c_t are its
   states at the end of each sentence.
 * Question module (§2.2): the same embedding, a GRU; q is its final state.
-* Episodic memory (§2.3): T passes; pass t gates each fact with
-  :func:`attn_cli.attention.memory.episodic_gate` and runs the gated GRU
+* Episodic memory (§2.3): T passes; pass t gates each fact with :class:`KumarGate`,
+  g_t = σ(W⁽²⁾ tanh(W⁽¹⁾ z(c_t, m, q) + b⁽¹⁾) + b⁽²⁾) over the paper's nine-feature
+  z(c, m, q) = [c, m, q, c∘q, c∘m, |c−q|, |c−m|, cᵀW⁽ᵇ⁾q, cᵀW⁽ᵇ⁾m] (``gate_features: kumar``,
+  the default), and runs the gated GRU
   :func:`attn_cli.attention.memory.attention_gru` (Eq. 4) to get the episode e^t; the memory
   is m^t = GRU(e^t, m^{t−1}), m^0 = q.
 * Answer module (§2.4): one step, â = softmax(W_a [m^T; q]).
 * Supporting-fact supervision (§3, "strong supervision"): an extra binary cross-entropy
   between every pass's gates and the supporting facts, weighted by ``gate_supervision``.
 
+``gate_features: xiong`` keeps Xiong et al.'s four similarity terms
+(:func:`attn_cli.attention.memory.episodic_gate`), the feature set of the first weakly supervised
+``dmn`` record, so that record stays reproducible.
+
 Deviations: the answer is a single softmax step (bAbI answers are one token here) instead of
 a GRU decoder; gate supervision marks all supporting facts on every pass (the paper supervises
-which fact each pass should pick); the gate's feature vector is Xiong et al.'s four terms (see
-:func:`episodic_gate`).
+which fact each pass should pick, and an end-of-passes marker after the last one; the prepared
+bAbI batches carry the supporting facts as a set, not in reasoning order). On a task with one
+supporting fact (qa1) the two coincide up to that marker.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +37,33 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_se
 from attn_cli.attention.core import lengths_to_mask
 from attn_cli.attention.memory import attention_gru, episodic_gate
 from attn_cli.registry import MODELS
+
+
+class KumarGate(nn.Module):
+    """Kumar et al. (2016) §2.3 attention gate over the nine-feature z(c, m, q).
+
+    z = [c, m, q, c∘q, c∘m, |c−q|, |c−m|, cᵀW⁽ᵇ⁾q, cᵀW⁽ᵇ⁾m] (7H + 2 features; one bilinear W⁽ᵇ⁾
+    shared by both scalar terms, as in the paper), then a two-layer tanh/sigmoid MLP. The raw
+    c, m, q let the gate learn fact- and question-specific patterns the similarity terms alone
+    cannot express (e.g. "the latest fact that mentions this person").
+    """
+
+    def __init__(self, hidden: int, gate_hidden: int) -> None:
+        super().__init__()
+        self.bilinear = nn.Parameter(torch.empty(hidden, hidden))  # W⁽ᵇ⁾: (H, H)
+        nn.init.xavier_uniform_(self.bilinear)
+        self.mlp = nn.Sequential(nn.Linear(7 * hidden + 2, gate_hidden), nn.Tanh(), nn.Linear(gate_hidden, 1))
+
+    def forward(self, facts: torch.Tensor, q: torch.Tensor, mem: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """facts (B, M, H); q, mem (B, H); mask (B, M) -> gates (B, M), 0 on padded slots."""
+        qe, me = q[:, None].expand_as(facts), mem[:, None].expand_as(facts)  # (B, M, H)
+        cw = facts @ self.bilinear  # (B, M, H)
+        cwq = (cw * qe).sum(-1, keepdim=True)  # cᵀW⁽ᵇ⁾q: (B, M, 1)
+        cwm = (cw * me).sum(-1, keepdim=True)  # cᵀW⁽ᵇ⁾m: (B, M, 1)
+        z = torch.cat(
+            [facts, me, qe, facts * qe, facts * me, (facts - qe).abs(), (facts - me).abs(), cwq, cwm], dim=-1
+        )  # (B, M, 7H + 2)
+        return torch.sigmoid(self.mlp(z).squeeze(-1)) * mask.to(facts.dtype)  # (B, M)
 
 
 @MODELS.register("dmn", task="memory")
@@ -43,6 +77,9 @@ class DMN(nn.Module):
         passes: int = 3
         gate_hidden: int = 80
         gate_supervision: float = 0.0  # weight of the supporting-fact loss; 0 = weak supervision
+        gate_features: Literal["kumar", "xiong"] = (
+            "kumar"  # "kumar": the paper's nine-feature z; "xiong": four similarity terms
+        )
         dropout: float = 0.1
 
     def __init__(self, cfg: Config, *, vocab: int, answers: int, **meta: Any) -> None:
@@ -52,7 +89,10 @@ class DMN(nn.Module):
         self.emb = nn.Embedding(vocab, cfg.embed_dim, padding_idx=0)
         self.input_gru = nn.GRU(cfg.embed_dim, h, batch_first=True)
         self.question_gru = nn.GRU(cfg.embed_dim, h, batch_first=True)
-        self.gate_mlp = nn.Sequential(nn.Linear(4 * h, cfg.gate_hidden), nn.Tanh(), nn.Linear(cfg.gate_hidden, 1))
+        if cfg.gate_features == "kumar":
+            self.gate = KumarGate(h, cfg.gate_hidden)
+        else:
+            self.gate_mlp = nn.Sequential(nn.Linear(4 * h, cfg.gate_hidden), nn.Tanh(), nn.Linear(cfg.gate_hidden, 1))
         self.attn_cell = nn.GRUCell(h, h)
         self.memory_cell = nn.GRUCell(h, h)
         self.drop = nn.Dropout(cfg.dropout)
@@ -72,6 +112,11 @@ class DMN(nn.Module):
         ends = (sent_len.cumsum(-1) - 1).clamp(min=0, max=states.size(1) - 1)  # (B, M)
         return states.gather(1, ends[..., None].expand(-1, -1, states.size(-1)))  # (B, M, H)
 
+    def _gate(self, facts: torch.Tensor, q: torch.Tensor, mem: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.cfg.gate_features == "kumar":
+            return self.gate(facts, q, mem, mask)
+        return episodic_gate(facts, q, mem, self.gate_mlp, mask)
+
     def forward(self, story: torch.Tensor, story_len: torch.Tensor, question: torch.Tensor) -> dict[str, Any]:
         """-> logits (B, answers), attn = gates (B, T, M), gate_loss (callable on the supporting mask) or None."""
         mask = lengths_to_mask(story_len, story.size(1))  # (B, M)
@@ -83,7 +128,7 @@ class DMN(nn.Module):
         q = q[:, 0]  # (B, H)
         mem, gates = q, []
         for _ in range(self.cfg.passes):
-            g = episodic_gate(facts, q, mem, self.gate_mlp, mask)  # (B, M)
+            g = self._gate(facts, q, mem, mask)  # (B, M)
             episode, _ = attention_gru(facts, g, self.attn_cell)  # (B, H)
             mem = self.memory_cell(episode, mem)  # (B, H)
             gates.append(g)

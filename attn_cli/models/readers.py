@@ -31,6 +31,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attn_cli.attention.core import lengths_to_mask, masked_softmax
 from attn_cli.attention.scores import AdditiveScore
+from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS
 
 
@@ -49,13 +50,20 @@ class ReaderConfig:
     attn_dim: int = 128
     dropout: float = 0.1
     uniform: bool = False  # attentive-reader only: the Uniform Reader baseline
+    query_first: bool = False  # deep-lstm-reader only: read q ||| d instead of d ||| q (Hermann et al. §4.2)
 
 
 class _Reader(nn.Module):
     Config = ReaderConfig
+    reads_one_sequence = False  # True for the Deep LSTM Reader, the only one whose reading order is a choice
 
     def __init__(self, cfg: ReaderConfig, *, vocab: int, entities: int, entity_offset: int, **meta: Any) -> None:
         super().__init__()
+        if cfg.query_first and not self.reads_one_sequence:
+            raise AttnError(
+                "model.query_first applies to deep-lstm-reader only (the others read d and q with separate "
+                "LSTMs); remove it from the recipe"
+            )
         self.cfg, self.entities, self.offset = cfg, entities, entity_offset
         self.emb = nn.Embedding(vocab, cfg.embed_dim, padding_idx=0)
         self.drop = nn.Dropout(cfg.dropout)
@@ -121,22 +129,36 @@ class ImpatientReader(_Reader):
 
 @MODELS.register("deep-lstm-reader", task="reader")
 class DeepLSTMReader(_Reader):
+    """Hermann et al. (2015) §4.2: a two-layer LSTM reads document and query as one sequence.
+
+    ``query_first: false`` reads d ||| q, ``true`` reads q ||| d; §4.2 feeds the document, a
+    delimiter, then the query, and "alternatively" the query first (Table 5 has one Deep LSTM row,
+    without saying which order it is). Reading the query first tells the LSTM which entity role it is
+    looking for before the document passes, so it only has to hold the matching entity; reading
+    it last asks the state to carry every entity through the whole document. Skip connections run
+    from the input to both layers and from both layers to the output, y = [y₁(|d|+|q|); y₂(|d|+|q|)],
+    and the answer is softmax(W_out y), as in the paper: no extra projection before the output.
+    """
+
     attends = False  # no attention over the document: `attn visualize` has nothing to draw
+    reads_one_sequence = True
 
     def __init__(self, cfg: ReaderConfig, **meta: Any) -> None:
         super().__init__(cfg, **meta)
         h = 2 * cfg.hidden  # same state width as the bidirectional readers
         self.l1 = nn.LSTM(cfg.embed_dim, h, batch_first=True)
         self.l2 = nn.LSTM(cfg.embed_dim + h, h, batch_first=True)  # skip: input to layer 2
-        self.proj = nn.Linear(2 * h, h)  # skip: both layers to the output
-        self.out = nn.Linear(h, self.entities)
+        self.out = nn.Linear(2 * h, self.entities)  # skip: both layers to the output
 
     def forward(self, doc: torch.Tensor, doc_len: torch.Tensor, query: torch.Tensor, q_len: torch.Tensor,
                 cand: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
-        """Reads d ||| q (the collate builds ``joint``); -> logits (B, E)."""
+        """doc (B, Td), query (B, Tq) joined as d ||| q (or q ||| d) -> logits (B, E)."""
         b = doc.size(0)
         sep = doc.new_full((b, 1), 2)  # "|||"
-        seqs = [torch.cat([doc[i, : doc_len[i]], sep[i], query[i, : q_len[i]]]) for i in range(b)]
+        first, first_len, second, second_len = (
+            (query, q_len, doc, doc_len) if self.cfg.query_first else (doc, doc_len, query, q_len)
+        )
+        seqs = [torch.cat([first[i, : first_len[i]], sep[i], second[i, : second_len[i]]]) for i in range(b)]
         lens = torch.tensor([len(s) for s in seqs])
         joint = nn.utils.rnn.pad_sequence(seqs, batch_first=True)  # (B, T)
         x = self.drop(self.emb(joint))  # (B, T, E)
@@ -146,5 +168,5 @@ class DeepLSTMReader(_Reader):
         h2 = pad_packed_sequence(self.l2(p2)[0], batch_first=True)[0]  # (B, T, H)
         last = (lens - 1).to(doc.device)
         ar = torch.arange(b, device=doc.device)
-        g = torch.tanh(self.proj(torch.cat([h1[ar, last], h2[ar, last]], -1)))  # (B, H)
+        g = torch.cat([h1[ar, last], h2[ar, last]], -1)  # (B, 2H)
         return {"logits": self._answer(g, cand)}

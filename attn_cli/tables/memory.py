@@ -109,6 +109,7 @@ DMN_ACC = {
     13: (100, 99.8), 14: (99, 100), 15: (100, 100), 16: (100, 99.4), 17: (65, 59.6), 18: (95, 95.3),
     19: (36, 34.5), 20: (100, 100),
 }  # fmt: skip
+DMN_TASKS = tuple(Ref(dataset=f"babi-1k-qa{n}", metric=f"error/qa{n}") for n in DMN_ACC)
 TABLES.add(
     "dmn",
     Table(
@@ -118,20 +119,39 @@ TABLES.add(
         ref=Ref(task="memory", dataset="babi-1k", split="test"),
         columns=(
             Col("memnn", "MemNN", better="min", ours=False),
-            Col("dmn", "DMN", Ref(recipe="dmn"), better="min"),
-            Col("dmn_ss", "DMN + gate supervision", Ref(recipe="dmn-supervised"), better="min", paper=False),
+            # the paper's DMN is trained per task with gate supervision: our like-for-like column sits beside it
+            Col("dmn", "DMN + gate supervision, per task", Ref(recipe="dmn-supervised"), better="min"),
+            Col("dmn_ss", "DMN + gate supervision, joint", Ref(recipe="dmn-supervised"), better="min", paper=False),
+            Col(
+                "dmn_weak", "DMN, weak supervision (no gate loss), joint", Ref(recipe="dmn"), better="min", paper=False
+            ),
         ),
         rows=tuple(
-            Row(f"{n}", Ref(metric=f"error/qa{n}"), paper={"memnn": round(100 - a, 1), "dmn": round(100 - b, 1)})
+            Row(
+                f"{n}",
+                Ref(metric=f"error/qa{n}"),
+                paper={"memnn": round(100 - a, 1), "dmn": round(100 - b, 1)},
+                cells={"dmn": Ref(dataset=f"babi-1k-qa{n}")},  # the run trained on task n alone
+            )
             for n, (a, b) in DMN_ACC.items()
         )
         + (
-            Row("Mean error (%)", Ref(metric="mean_error"), paper={"memnn": 6.7, "dmn": 6.4}),
-            Row("Failed tasks (err. > 5%)", Ref(metric="failed_tasks")),
+            Row(
+                "Mean error (%)",
+                Ref(metric="mean_error"),
+                paper={"memnn": 6.7, "dmn": 6.4},
+                cells={"dmn": Agg(DMN_TASKS, lambda v: sum(v) / len(v))},
+            ),
+            Row(
+                "Failed tasks (err. > 5%)",
+                Ref(metric="failed_tasks"),
+                cells={"dmn": Agg(DMN_TASKS, lambda v: float(sum(e > 5.0 for e in v)))},
+            ),
         ),
         corner="Task",
-        note="The paper's DMN uses strong supervision of the gates; our `dmn` row is weakly supervised unless "
-        "the recipe says otherwise.",
+        note="The paper's DMN column (per task) uses supporting-fact supervision of the gates; our `dmn` column "
+        "is the weakly supervised variant (answers only), `dmn-supervised` supervises every pass's gates with the "
+        "supporting facts (docs/memory.md).",
     ),
 )
 
@@ -147,13 +167,16 @@ TABLES.add(
             Col("test", "Test", Ref(split="test"), better="max"),
         ),
         rows=(
-            Row("Deep LSTM Reader", Ref(recipe="deep-lstm-reader"), paper={"valid": 55.0, "test": 57.0}),
+            Row("Deep LSTM Reader (d ||| q)", Ref(recipe="deep-lstm-reader"), paper={"valid": 55.0, "test": 57.0}),
+            Row("Deep LSTM Reader (q ||| d)", Ref(recipe="deep-lstm-reader-qd")),
             Row("Uniform Reader", Ref(recipe="uniform-reader"), paper={"valid": 39.0, "test": 39.4}),
             Row("Attentive Reader", Ref(recipe="attentive-reader"), paper={"valid": 61.6, "test": 63.0}),
             Row("Impatient Reader", Ref(recipe="impatient-reader"), paper={"valid": 61.8, "test": 63.8}),
         ),
         corner="Model",
-        note="Paper: CNN, 256-unit LSTMs trained for days on GPUs; ours: 64-unit models, minutes on a CPU.",
+        note="Paper: CNN, 256-unit LSTMs trained for days on GPUs; ours: 64-unit models, each row 1,031 updates "
+        "of 64 on a CPU (equal budget). Chance (a uniform guess among the document's entities) is 10.6 valid / "
+        "10.8 test. The paper's Deep LSTM row does not say which reading order it used.",
     ),
 )
 
