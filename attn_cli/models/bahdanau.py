@@ -26,7 +26,7 @@ choices.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -94,8 +94,10 @@ class RNNSearch(EncoderDecoder):
         a = self.attn(s_prev.unsqueeze(1), mem["memory"], mem["keys"], mem["mask"])
         return a.context.squeeze(1), a.weights.squeeze(1)  # (B, Dk), (B, Tk)
 
-    def _advance(self, emb: torch.Tensor, x_gates: torch.Tensor | None, ctx: torch.Tensor, state: dict) -> dict:
-        if self.cfg.cell == "lstm":
+    def _advance(
+        self, emb: torch.Tensor, x_gates: torch.Tensor | None, ctx: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        if x_gates is not None:  # the LSTM cell (its input gates precomputed); the GRU takes the embedding
             h, c = state["s"].unsqueeze(1), state["c"].unsqueeze(1)
             top, h, c = self.cell.step(x_gates, ctx, h, c)
             return {"s": top, "c": c.squeeze(1)}
@@ -106,10 +108,12 @@ class RNNSearch(EncoderDecoder):
         t = self.U_o(s_prev) + self.V_o(emb) + self.C_o(ctx)  # (..., 2l)
         if self.cfg.maxout:
             t = t.view(*t.shape[:-1], self.cfg.readout_dim, 2).max(-1).values  # (..., l)
-        return self.drop(t)
+        out: torch.Tensor = self.drop(t)
+        return out
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.W_o(hidden)  # (..., V)
+        logits: torch.Tensor = self.W_o(hidden)  # (..., V)
+        return logits
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> dict[str, torch.Tensor | None]:
         mem = self.encode(src, src_len)
@@ -125,12 +129,12 @@ class RNNSearch(EncoderDecoder):
             ws.append(w)
             state = self._advance(embs[t], x_gates[t] if x_gates is not None else None, ctx, state)
         hidden = self._readout(torch.stack(prev, 1), emb, torch.stack(ctxs, 1))  # (B, Tq, l), batched over time
-        weights = torch.stack(ws, 1) if self.attn is not None else None  # (B, Tq, Tk)
+        weights = torch.stack(cast(list[torch.Tensor], ws), 1) if self.attn is not None else None  # (B, Tq, Tk)
         return {"hidden": hidden, "attn": weights, "centers": None}
 
     def step_logits(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
-    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
         """:meth:`step` before the softmax (search normalises only the scores it keeps)."""
         emb = self.tgt_embed(y_prev)  # (B, E)
         ctx, w = self._context(state["s"], mem)

@@ -113,9 +113,12 @@ class DMN(nn.Module):
         return states.gather(1, ends[..., None].expand(-1, -1, states.size(-1)))  # (B, M, H)
 
     def _gate(self, facts: torch.Tensor, q: torch.Tensor, mem: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        gates: torch.Tensor
         if self.cfg.gate_features == "kumar":
-            return self.gate(facts, q, mem, mask)
-        return episodic_gate(facts, q, mem, self.gate_mlp, mask)
+            gates = self.gate(facts, q, mem, mask)
+        else:
+            gates = episodic_gate(facts, q, mem, self.gate_mlp, mask)
+        return gates
 
     def forward(self, story: torch.Tensor, story_len: torch.Tensor, question: torch.Tensor) -> dict[str, Any]:
         """-> logits (B, answers), attn = gates (B, T, M), gate_loss (callable on the supporting mask) or None."""

@@ -55,7 +55,8 @@ class GlimpseCNN(nn.Module):
 
     def forward(self, patch: torch.Tensor) -> torch.Tensor:
         """patch (B, S, C, g, g), the retina's scales -> (B, out_dim)."""
-        return self.fc(self.conv(patch.flatten(1, 2)).flatten(1))  # conv over (B, S·C, g, g)
+        out: torch.Tensor = self.fc(self.conv(patch.flatten(1, 2)).flatten(1))  # conv over (B, S·C, g, g)
+        return out
 
 
 @MODELS.register("dram", task="vision")

@@ -151,10 +151,11 @@ class LuongNMT(EncoderDecoder):
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """Output layer W_s (eq. 6): features (..., H) -> logits (..., V)."""
-        return self.out(hidden)
+        logits: torch.Tensor = self.out(hidden)
+        return logits
 
     def _feed_loop(
-        self, emb: torch.Tensor, state: dict, mem: dict, lengths: torch.Tensor
+        self, emb: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any], lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Input feeding forces a step loop; run it over the still-unfinished sentences only.
 
@@ -185,7 +186,7 @@ class LuongNMT(EncoderDecoder):
     # -- one step (search) ------------------------------------------------------------------
     def step_logits(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
-    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
         """:meth:`step` before the softmax (search normalises only the scores it keeps)."""
         emb = self.tgt_embed(y_prev)  # (B, E)
         t = state["t"]

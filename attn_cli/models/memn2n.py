@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -98,6 +98,8 @@ def time_index(story_len: torch.Tensor, m: int, noise: float = 0.0) -> torch.Ten
 
 @MODELS.register("memn2n", task="memory")
 class MemN2N(nn.Module):
+    emb: nn.ModuleList  # the embedding matrices A, C (per hop, as the tying says)
+
     @dataclass(frozen=True)
     class Config:
         embed_dim: int = 20
@@ -122,7 +124,7 @@ class MemN2N(nn.Module):
         for p in self.parameters():
             nn.init.normal_(p, 0.0, cfg.init_std)
         for e in self.emb:
-            e.weight.data[0].zero_()
+            cast(nn.Embedding, e).weight.data[0].zero_()
         # linear start (§4.2): False until the task switches the softmax back on
         self.register_buffer("softmax_on", torch.tensor(not cfg.linear_start))
 
@@ -134,7 +136,7 @@ class MemN2N(nn.Module):
 
     def _encode(self, ids: torch.Tensor, table: int | nn.Embedding) -> torch.Tensor:
         """ids (..., L) -> (..., D), BoW or position-encoded sum over words."""
-        emb = (self.emb[table] if isinstance(table, int) else table)(ids)  # (..., L, D)
+        emb: torch.Tensor = (self.emb[table] if isinstance(table, int) else table)(ids)  # (..., L, D)
         if self.cfg.encoding == "pe":
             emb = emb * position_encoding((ids != 0).sum(-1), ids.size(-1), emb.size(-1))
         return emb.sum(-2)

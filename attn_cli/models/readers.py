@@ -54,6 +54,7 @@ class ReaderConfig:
 
 
 class _Reader(nn.Module):
+    out: nn.Module  # the answer layer over the entities, built by each reader
     Config = ReaderConfig
     reads_one_sequence = False  # True for the Deep LSTM Reader, the only one whose reading order is a choice
 
@@ -69,7 +70,8 @@ class _Reader(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def _answer(self, g: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-        return self.out(self.drop(g)).masked_fill(~cand, torch.finfo(g.dtype).min)  # (B, E)
+        scores: torch.Tensor = self.out(self.drop(g))
+        return scores.masked_fill(~cand, torch.finfo(g.dtype).min)  # (B, E)
 
 
 @MODELS.register("attentive-reader", task="reader")

@@ -24,6 +24,9 @@ def uniform_init(module: nn.Module, init_range: float) -> None:
 class EncoderDecoder(nn.Module):
     """What every NMT model shares: the encoder, the memory dict and the step-decoder protocol."""
 
+    encoder: nn.Module  # src (B, Tk), src_len (B,) -> memory (B, Tk, Dk), h, c (L, B, Dk)
+    attn: Any  # the attention module, or None for the models without attention (seq2seq, RNNencdec)
+
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> dict[str, Any]:
         memory, h, c = self.encoder(src, src_len)  # (B, Tk, Dk), (L, B, Dk)
         # every tensor batch-first, so search can index and expand rows (final states: (B, L, Dk))
@@ -40,9 +43,15 @@ class EncoderDecoder(nn.Module):
 
     def step(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
-    ) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
         """One decoder step: log p(y_t | y_<t, x) (B, V), the new state, the attention weights (B, Tk) or None.
 
         Subclasses implement :meth:`step_logits` (the same before the softmax), which search uses."""
         logits, new, attn = self.step_logits(y_prev, state, mem)
         return torch.log_softmax(logits, dim=-1), new, attn
+
+    def step_logits(
+        self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+        """:meth:`step` before the softmax; each model implements it."""
+        raise NotImplementedError
