@@ -639,6 +639,7 @@ def demo(
         run_dir = out / task / name
         train(task, name, runs_dir=out, data_dir=data_dir, run_dir=run_dir, progress=progress)
         evaluate(task, run_dir, data_dir=data_dir, progress=progress)
-        record(task, run_dir, results_dir=out / "results")
+        # the demo records into its own folder, never results/: it runs on whatever code is checked out
+        record(task, run_dir, results_dir=out / "results", allow_dirty=True)
         pngs += visualize(task, run_dir, data_dir=data_dir, n=3)
     return summary_table(load_results(out / "results"), title="attn demo (generated data, this machine)"), pngs

@@ -88,3 +88,13 @@ def test_vision_demo_end_to_end_piped(tmp_path: Path) -> None:
     assert any(line.startswith("epoch ") and " val/error " in line for line in proc.stdout.splitlines())
     assert "glimpses-0.png" in proc.stdout and "s CPU" in proc.stdout
     assert (out / run.DEMO_MARKER).is_file()
+
+
+def test_the_demo_runs_on_uncommitted_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo records into its own folder, so edited code (a `-dirty` sha) must not stop it, as
+    `attn record` into results/ is stopped; its rows carry the dagger."""
+    monkeypatch.setenv("ATTN_GIT_SHA", "0123abcd-dirty")
+    out = tmp_path / "demo"
+    run.demo(out, data_dir=tmp_path / "data", tasks=["memory"], progress=False)
+    records = list((out / "results").rglob("result.json"))
+    assert records and all('"git_sha": "0123abcd-dirty"' in p.read_text() for p in records)
