@@ -119,11 +119,13 @@ def record(
         "hardware": info.get("hardware", {}),
         "versions": info.get("versions", {}),
         "train_wall_s": info.get("train_wall_s"),
+        "train_cpu_s": info.get("train_cpu_s"),
         "eval_wall_s": ev.get("eval_wall_s"),
         "epochs": done.get("epochs"),
         "steps": done.get("steps"),
         "seed": recipe.train.seed,
-        "budget": {
+        "budget": {  # the tables' budget cells and equal-budget checks read these (attn_cli/tables/budget.py)
+            "batch_size": recipe.train.batch_size,
             "max_epochs": recipe.train.max_epochs,
             "max_steps": recipe.train.max_steps,
             "max_time_min": recipe.train.max_time_min,
