@@ -269,9 +269,13 @@ def _ours(table: Table, row: Row, col: Col, results: dict) -> tuple[float | None
 
 
 def _budgets(results: dict, refs: list[Ref]) -> list[budget.Budget]:
-    """The budgets of the records behind ``refs``, each record once (a joint run's record feeds every task row)."""
+    """The budgets of the training runs behind ``refs``, each run once: a joint run's record feeds every task
+    row, and one run recorded twice (its test and validation splits, with and without unk replacement) is
+    one training."""
     keys = dict.fromkeys((r.task, r.dataset, r.recipe, r.split or "test") for r in refs)
-    return [budget.of_record(results[k]) for k in keys if k in results]
+    recs = [results.get(k) for k in keys]
+    runs = {rec.get("run_dir") or rec["_path"]: rec for rec in recs if rec is not None}
+    return [budget.of_record(rec) for rec in runs.values()]
 
 
 def _budget_cells(budgets: list[budget.Budget]) -> list[Cell]:
