@@ -193,6 +193,7 @@ def test_a_cell_of_many_records_shows_their_range_and_compares_record_by_record(
         budgets="column",
         orders=(Order("PE ≤ BoW", ("Mean", "pe"), "<=", ("Mean", "bow")),),
     )
+    assert [row[0].text for row in compute(table, {})[2]] == ["Mean"]  # nothing recorded: no budget rows
     results = load_results(tmp_path)
     _, headers, body = compute(table, results)
     assert [row[0].text for row in body] == ["Mean", *BUDGET_HEADERS]

@@ -412,7 +412,7 @@ def compute(table: Table, results: dict) -> tuple[list[str], list[str], list[lis
         if table.orders:
             cells.append(Cell(", ".join(f"{m} ({', '.join(n)})" for m, n in marks.get(row.name, {}).items())))
         body.append(cells)
-    if table.budgets == "column":  # one row per budget figure, one cell per column of ours
+    if table.budgets == "column" and any(column_refs.values()):  # a row per budget figure, a cell per column
         for i, header in enumerate(BUDGET_HEADERS):
             cells = [Cell(header)]
             for col in table.columns:
