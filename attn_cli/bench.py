@@ -262,11 +262,14 @@ def family_lines(out: Path) -> list[str]:
     for path in sorted(out.glob("*-train-cpu.json")):
         row = read_json(path)
         base = row["baseline"]
-        load = base.get("load_avg_1min")
+        load, cores = base.get("load_avg_1min"), row.get("hardware", {}).get("cpu_count")
+        shown = " → ".join(f"{x:.1f}" for x in load) if load else "?"
+        if load and cores and max(load) > cores:  # more runnable threads than cores: the wall figure is low
+            shown += f" on {cores} cores: under load"
         rows.append(
             f"| {row.get('task', '?')} | {row['recipe']} | {row['steps']} (+{row.get('warmup', 0)}) | "
             f"{base['train_examples_s']:.1f} | {base.get('train_examples_cpu_s', '?')} | {base['threads']} | "
-            f"{' → '.join(f'{x:.1f}' for x in load) if load else '?'} | {str(row.get('git_sha', '?'))[:10]} |"
+            f"{shown} | {str(row.get('git_sha', '?'))[:10]} |"
         )
     if not rows:
         return []
@@ -278,7 +281,7 @@ def family_lines(out: Path) -> list[str]:
         "file), so that a regression shows. Examples/s is wall clock; on a shared machine it depends on the",
         "neighbours as much as on the code, so each row has the 1-minute load average before and after and the",
         "examples per CPU second of the training process, the figure to compare across rows measured at",
-        "different loads. Rows measured under heavy load say so by their load average.",
+        'different loads. A row whose load average exceeded the machine\'s cores says "under load".',
         "",
         "| task | recipe | timed updates (+warm-up) | examples/s | examples per CPU s | threads | load (1 min) | git |",
         "|---|---|---|---|---|---|---|---|",
