@@ -212,8 +212,9 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     # --name makes another row of the same run (e.g. after unk replacement), looked up by that name
     from attn_cli.tables.base import load_results
 
-    named = records.record("nmt", trained, results_dir=tmp_path / "results", name="mine+unk")
+    named = records.record("nmt", trained, results_dir=tmp_path / "results", name="mine+unk", note="3 updates")
     assert named.parent.name == "mine+unk" and json.loads(named.read_text())["recipe"] == rec["recipe"]
+    assert json.loads(named.read_text())["note"] == "3 updates" and "note" not in rec  # why it differs, if said
     keys = {k[2:] for k in load_results(tmp_path / "results")}
     assert {(rec["recipe"], "test"), (rec["recipe"], "val"), ("mine+unk", "test")} <= keys
     # two records claiming the same row are refused, not silently shadowed

@@ -103,6 +103,17 @@ def test_an_ordering_holds_fails_is_not_compared_or_waits_for_a_record(
     assert verdict.line in str(rich_table(table, results).caption).replace("\n", " ")
 
 
+def test_a_failed_ordering_without_a_declared_reason_gives_the_records_notes(tmp_path: Path) -> None:
+    _record(tmp_path, "plain", 5.0, **_budget(1000))
+    _record(tmp_path, "attn", 7.0, note="T = 16 glimpses, not the paper's 64.", **_budget(1000))
+    bare = Order("attention < plain", ("attn", "err"), "<", ("plain", "err"))
+    results = load_results(tmp_path)
+    (verdict,) = check_orders(_table(bare), results)
+    assert verdict.mark == "✗" and verdict.line.endswith("Why: T = 16 glimpses, not the paper's 64.")
+    (declared,) = check_orders(_table(ATTN_WINS), results)  # the declaration's reason comes first
+    assert declared.line.endswith("Why: too few updates")
+
+
 def test_equal_examples_seen_is_an_equal_budget_too(tmp_path: Path) -> None:
     """Half the updates at twice the batch: the same examples seen, so the pair is compared."""
     _record(tmp_path, "plain", 5.0, **_budget(1000, batch=64))

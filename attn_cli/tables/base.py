@@ -116,7 +116,7 @@ class Order:
     ``(row key, column key)``; the right side may instead be a number the paper compares with (chance).
 
     Checked on our records (:func:`check_orders`): ✓ when it holds, ✗ when it does not (``why``: the known
-    reason, shown beside it), "budgets differ" when the two cells were not trained for the same number of
+    reason, shown beside it; without one, the notes of the records involved, ``attn record --note``), "budgets differ" when the two cells were not trained for the same number of
     updates or examples (``budget="wall clock"``: the same ``train.max_time_min`` cap instead, for a table
     whose comparison is at the same wall clock), "–" when a cell has no record yet.
 
@@ -130,7 +130,7 @@ class Order:
     op: Op
     right: tuple[str, str] | float
     budget: Literal["updates", "wall clock"] = "updates"
-    why: str = ""  # why it fails where it does (docs/<family>.md has the longer story)
+    why: str = ""  # why it fails where it does (else the records' notes: attn record --note)
 
 
 @dataclass(frozen=True)
@@ -294,11 +294,26 @@ class Verdict:
     line: str
 
 
-def _side(table: Table, side: tuple[str, str], results: dict) -> tuple[Row, Col, float | None, list[budget.Budget]]:
+def _cell(table: Table, side: tuple[str, str]) -> tuple[Row, Col]:
+    """The row and column an ordering's side names (``Table`` checked they exist)."""
     row = next(r for r in table.rows if not r.section and r.name == side[0])
-    col = next(c for c in table.columns if c.key == side[1])
+    return row, next(c for c in table.columns if c.key == side[1])
+
+
+def _side(table: Table, side: tuple[str, str], results: dict) -> tuple[Row, Col, float | None, list[budget.Budget]]:
+    row, col = _cell(table, side)
     value, refs, _ = _ours(table, row, col, results)
     return row, col, value, _budgets(results, refs) if value is not None else []
+
+
+def _notes(table: Table, order: Order, results: dict) -> list[str]:
+    """The notes the records behind an ordering's cells carry (``attn record --note``), each once."""
+    notes: dict[str, None] = {}
+    for side in (order.left, order.right):
+        if isinstance(side, tuple):
+            for ref in _ours(table, *_cell(table, side), results)[1]:
+                notes.update(dict.fromkeys([str((_record(results, ref) or {}).get("note", ""))]))
+    return [n for n in notes if n]
 
 
 def check_orders(table: Table, results: dict) -> list[Verdict]:
@@ -344,7 +359,8 @@ def check_orders(table: Table, results: dict) -> list[Verdict]:
         if holds(left, right):
             out.append(Verdict(order, number, "✓", f"✓ {head}: {shown}{' ' * bool(at)}{at}."))
         else:
-            why = f" Why: {order.why}" if order.why else ""
+            reasons = [order.why] if order.why else _notes(table, order, results)
+            why = f" Why: {' '.join(reasons)}" if reasons else ""
             out.append(Verdict(order, number, "✗", f"✗ {head}: {shown} does not hold{' ' * bool(at)}{at}.{why}"))
     return out
 
