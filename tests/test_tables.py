@@ -17,6 +17,7 @@ from attn_cli.tables.base import (
     BUDGET_HEADERS,
     DIRTY_MARK,
     DIRTY_NOTE,
+    MARKS,
     ORDER_HEADER,
     Agg,
     Col,
@@ -238,7 +239,10 @@ def test_every_table_in_tables_md_shows_budgets_and_its_orderings(tmp_path: Path
     out = tmp_path / "TABLES.md"
     table_command(None, fmt="markdown", all_=True, list_=False, results_dir=results, out=out)
     text = out.read_text(encoding="utf-8")
+    overview = text.split("\n### ", 1)[0]
     for _, spec in TABLES.items():
+        counts = [len([v for v in check_orders(spec, load_results(results)) if v.mark == m]) for m in MARKS]
+        assert f"| {spec.name} | {' | '.join(map(str, counts))} |" in overview, spec.name
         section = text.split(f"### {spec.title}\n", 1)[1].split("\n### ", 1)[0]
         assert "Updates × batch" in section, spec.name
         assert (ORDER_HEADER in section and "Paper's orderings, checked" in section) or not spec.orders, spec.name
