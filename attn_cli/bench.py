@@ -12,10 +12,15 @@ the search alone, as the peer harness times JoeyNMT's ``predict(..., compute_los
 ``--warmup`` untimed updates (they absorb a compilation); ``--compare KEY=VALUE`` (e.g.
 ``train.compile=true``) trains the same recipe again with that setting, back to back, and the figure
 that matters is the ratio: ``results/bench/<recipe>-train-<device>[+KEY=VALUE...].json``.
+Each figure is stored with the command, the thread count, the load average before and after, and the
+examples per CPU second of the process (issue 28: on a shared machine wall-clock speed says as much
+about the neighbours as about the code; CPU seconds much less). `attn bench --report` tabulates one
+row per family from these files (results/bench/README.md).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,7 @@ from lightning.pytorch.callbacks import Callback
 from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.io import read_json, write_json
-from attn_cli.runs import git_sha, hardware
+from attn_cli.runs import command_line, git_sha, hardware
 
 DEFAULT_RECIPES = {"nmt": ["luong-global-general", "bahdanau-lstm"], "vision": ["draw-gen"]}
 
@@ -41,6 +46,8 @@ class Counter(Callback):
         self.precision = ""
         self.warmup, self.seen = warmup, 0
         self.first: float | None = None  # the first batch's start, warm-up included
+        self.cpu_start: float | None = None  # process CPU seconds over the timed steps (every thread)
+        self.cpu_end: float | None = None
 
     def on_train_start(self, trainer: Any, module: Any) -> None:
         self.precision = str(trainer.precision)  # e.g. "32-true", "bf16-mixed"
@@ -49,7 +56,7 @@ class Counter(Callback):
         now = time.perf_counter()
         self.first = now if self.first is None else self.first
         if self.start is None and self.seen >= self.warmup:
-            self.start = now
+            self.start, self.cpu_start = now, time.process_time()
 
     def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: dict, batch_idx: int) -> None:
         self.seen += 1
@@ -61,7 +68,7 @@ class Counter(Callback):
             self.tgt_tokens += int((batch["tgt_out"] > 0).sum()) - int(batch["tgt_out"].size(0))  # EOS excluded
         else:
             self.sentences += len(batch["ids"])
-        self.end = time.perf_counter()
+        self.end, self.cpu_end = time.perf_counter(), time.process_time()
 
 
 def _train_timed(
@@ -98,23 +105,29 @@ def run_train_bench(
     device = "gpu" if torch.cuda.is_available() else "cpu"
     rows = []
     for recipe in recipes or DEFAULT_RECIPES.get(task, []):
-        row: dict[str, Any] = {"recipe": recipe, "device": device, "steps": steps, "warmup": warmup}
+        row: dict[str, Any] = {"task": task, "recipe": recipe, "device": device, "steps": steps, "warmup": warmup}
         for label, extra in (("baseline", []), ("variant", compare)) if compare else (("baseline", []),):
+            load_before = os.getloadavg()[0]
             counter, summary = _train_timed(task, recipe, steps, [*overrides, *extra], data_dir, warmup)
             seconds = counter.end - counter.start  # type: ignore[operator]
+            cpu = counter.cpu_end - counter.cpu_start  # type: ignore[operator]
             row[label] = {
                 "overrides": [*overrides, *extra],
                 "precision": counter.precision,
                 "threads": torch.get_num_threads(),
                 "train_s": round(seconds, 2),
+                "train_cpu_s": round(cpu, 2),
                 "warmup_s": round(counter.start - counter.first, 2),  # type: ignore[operator]
                 "train_examples_s": round(counter.sentences / seconds, 1),
+                "train_examples_cpu_s": round(counter.sentences / cpu, 1),
+                "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
                 "run_dir": summary["run_dir"],
             }
         if compare:
             row["speedup"] = round(row["variant"]["train_examples_s"] / row["baseline"]["train_examples_s"], 3)
-        name = f"{recipe}-train-{device}" + "".join(f"+{c.replace('/', '_')}" for c in compare)
-        write_json(out / f"{name}.json", {**row, "git_sha": git_sha(), "hardware": hardware()})
+        name = f"{recipe.replace('/', '_')}-train-{device}" + "".join(f"+{c.replace('/', '_')}" for c in compare)
+        facts = {"command": command_line(), "git_sha": git_sha(), "hardware": hardware()}
+        write_json(out / f"{name}.json", {**row, **facts})
         rows.append(row)
     return rows
 
@@ -234,8 +247,43 @@ def report(peer_file: Path, out: Path) -> str:
                 f"| {recipe} | {name} | {row.get('precision', '?')} | {row['train_sent_s']:.1f} | "
                 f"{row['train_tgt_tok_s']:.1f} | {row['decode_beam5_sent_s']:.1f} | {str(row.get('git_sha', '?'))[:10]} |"
             )
+    lines += family_lines(out)
     text = "\n".join(lines) + "\n"
     from attn_cli.io import atomic_write
 
     atomic_write(out / "README.md", text)
     return text
+
+
+def family_lines(out: Path) -> list[str]:
+    """The README's section of training speeds, one row per recipe benched alone on the CPU
+    (``<recipe>-train-cpu.json``, no ``--compare``): the families' figures a regression would move."""
+    rows = []
+    for path in sorted(out.glob("*-train-cpu.json")):
+        row = read_json(path)
+        base = row["baseline"]
+        load, cores = base.get("load_avg_1min"), row.get("hardware", {}).get("cpu_count")
+        shown = " → ".join(f"{x:.1f}" for x in load) if load else "?"
+        if load and cores and max(load) > cores:  # more runnable threads than cores: the wall figure is low
+            shown += f" on {cores} cores: under load"
+        rows.append(
+            f"| {row.get('task', '?')} | {row['recipe']} | {row['steps']} (+{row.get('warmup', 0)}) | "
+            f"{base['train_examples_s']:.1f} | {base.get('train_examples_cpu_s', '?')} | {base['threads']} | "
+            f"{shown} | {str(row.get('git_sha', '?'))[:10]} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Training speed of each family on the CPU (ours alone)",
+        "",
+        "One recipe per family, `attn bench TASK --recipe RECIPE --steps N --warmup W` (the command is in each",
+        "file), so that a regression shows. Examples/s is wall clock; on a shared machine it depends on the",
+        "neighbours as much as on the code, so each row has the 1-minute load average before and after and the",
+        "examples per CPU second of the training process, the figure to compare across rows measured at",
+        'different loads. A row whose load average exceeded the machine\'s cores says "under load".',
+        "",
+        "| task | recipe | timed updates (+warm-up) | examples/s | examples per CPU s | threads | load (1 min) | git |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]

@@ -346,15 +346,21 @@ def record(
     allow_dirty: bool = typer.Option(
         False, "--allow-dirty", help="Record a run trained from uncommitted code (its table rows get a †)."
     ),
+    note: str = typer.Option(
+        "", "--note", help="Why this row differs from the paper (shown where it fails an ordering)."
+    ),
 ) -> None:
     """Copy an evaluated run into results/<task>/<dataset>/<recipe>/result.json.
 
     Example: attn record nmt --run runs/nmt/bahdanau/<id>
+    Example: attn record vision --run RUN --name draw-gen@cpu --note "T = 16, not the paper's 64"
     """
     names.check_task(task)
     from attn_cli import records
 
-    path = records.record(task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty)
+    path = records.record(
+        task, run_, split=split, results_dir=State.results_dir, name=name, allow_dirty=allow_dirty, note=note
+    )
     console.print(f"recorded {path}")
 
 

@@ -72,11 +72,19 @@ def eval_dir(run_dir: Path, split: str, name: str | None = None) -> Path:
 
 
 def record(
-    task: str, run: Path, *, split: str = "test", results_dir: Path, name: str | None = None, allow_dirty: bool = False
+    task: str,
+    run: Path,
+    *,
+    split: str = "test",
+    results_dir: Path,
+    name: str | None = None,
+    allow_dirty: bool = False,
+    note: str = "",
 ) -> Path:
     """Copy an evaluated run's durable facts into ``results/`` (small files only). A run trained from uncommitted
     code (a ``-dirty`` git sha in any segment) is refused unless ``allow_dirty``: its sha does not name the code
-    that ran, and the tables mark such rows with a dagger."""
+    that ran, and the tables mark such rows with a dagger. ``note``: why the row differs from the paper, which
+    a table says beside an ordering the row fails (``attn record --note``)."""
     run_dir = check_run_dir(Path(run))
     named = eval_dir(run_dir, split, name)
     src = named if (named / "metrics.json").is_file() else run_dir / "eval" / split
@@ -109,6 +117,7 @@ def record(
         "split": split,
         "recipe": recipe.name,
         **({"name": name} if name else {}),  # the row tables look up: the name, else the recipe
+        **({"note": note} if note else {}),
         "model": recipe.model_name,
         "metrics": {k: {"value": v, "unit": units.get(k, "")} for k, v in ev["metrics"].items()},
         "eval": ev["eval"],
@@ -119,11 +128,13 @@ def record(
         "hardware": info.get("hardware", {}),
         "versions": info.get("versions", {}),
         "train_wall_s": info.get("train_wall_s"),
+        "train_cpu_s": info.get("train_cpu_s"),
         "eval_wall_s": ev.get("eval_wall_s"),
         "epochs": done.get("epochs"),
         "steps": done.get("steps"),
         "seed": recipe.train.seed,
-        "budget": {
+        "budget": {  # the tables' budget cells and equal-budget checks read these (attn_cli/tables/budget.py)
+            "batch_size": recipe.train.batch_size,
             "max_epochs": recipe.train.max_epochs,
             "max_steps": recipe.train.max_steps,
             "max_time_min": recipe.train.max_time_min,

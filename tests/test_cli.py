@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from attn_cli import records, run
 from tests.conftest import ATTN_EXE, run_cli
@@ -199,6 +200,9 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     ):
         assert key in rec, key
     assert rec["metrics"]["bleu"]["unit"].startswith("BLEU")
+    # the budget the tables show and compare: updates of a batch, and the training process's CPU seconds
+    assert rec["budget"]["batch_size"] == yaml.safe_load((trained / "recipe.yaml").read_text())["train"]["batch_size"]
+    assert rec["train_cpu_s"] > 0 and rec["steps"] > 0
     assert "predictions.jsonl" in rec["predictions"] and not (path.parent / "hyp.txt").exists()  # a view of it
     # a validation record sits beside the test record, it does not overwrite it
     run.evaluate("nmt", trained, split="val", data_dir=generated_data, progress=False)
@@ -208,8 +212,9 @@ def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, m
     # --name makes another row of the same run (e.g. after unk replacement), looked up by that name
     from attn_cli.tables.base import load_results
 
-    named = records.record("nmt", trained, results_dir=tmp_path / "results", name="mine+unk")
+    named = records.record("nmt", trained, results_dir=tmp_path / "results", name="mine+unk", note="3 updates")
     assert named.parent.name == "mine+unk" and json.loads(named.read_text())["recipe"] == rec["recipe"]
+    assert json.loads(named.read_text())["note"] == "3 updates" and "note" not in rec  # why it differs, if said
     keys = {k[2:] for k in load_results(tmp_path / "results")}
     assert {(rec["recipe"], "test"), (rec["recipe"], "val"), ("mine+unk", "test")} <= keys
     # two records claiming the same row are refused, not silently shadowed
