@@ -224,8 +224,9 @@ def _iam_fixture(root: Path, *, task_files: bool) -> None:
         add(tar, "ascii/a01/a01-000/a01-000u.txt", b"OCR:\n\nA MOVE to stop\n\nCSR:\n\nA MOVE to stop\nMr. Gaitskell\n")
         add(tar, "ascii/b02/b02-001/b02-001.txt", b"OCR:\n\nhello\n\nCSR:\n\nhello there\n")
     if task_files:
-        for name, forms in (("trainset.txt", "a01-000u"), ("testset_v.txt", "b02-001"), ("testset_t.txt", ""),
-                            ("testset_f.txt", "")):  # fmt: skip
+        # testset_v lists more forms than testset_t: the larger trains, the smaller validates (§4.2)
+        for name, forms in (("trainset.txt", "a01-000u"), ("testset_v.txt", "c03-002\nc03-003"),
+                            ("testset_t.txt", "b02-001"), ("testset_f.txt", "")):  # fmt: skip
             (root / name).write_text(forms + "\n")
 
 
@@ -244,9 +245,10 @@ def test_iam_ondb_preparation_on_its_archive_layout(dirs: dict[str, Path], tmp_p
         s: [json.loads(x)["text"] for x in (out / f"{s}.jsonl").read_text().splitlines()]
         for s in ("train", "val", "test")
     }
-    assert sorted(t for v in texts.values() for t in v) == ["A MOVE to stop", "Mr. Gaitskell", "hello there"]
+    assert sorted({t for v in texts.values() for t in v}) == ["A MOVE to stop", "Mr. Gaitskell", "hello there"]
     if task_files:  # the paper's split: trainset for training, the smaller validation set for validation
         assert texts["train"] == ["A MOVE to stop", "Mr. Gaitskell"] and texts["val"] == ["hello there"]
+        assert texts["test"] == texts["val"]  # the paper reports on the validation set it early-stops on
         assert manifest["split"].startswith("paper")
     else:
         assert manifest["split"].startswith("hashed")

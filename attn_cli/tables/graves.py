@@ -24,7 +24,7 @@ def _paper(rows: dict[str, tuple[float, float]]) -> tuple[Row, ...]:
 def _ours(network: str, dataset: str) -> tuple[Row, ...]:
     on = f"ours ({dataset})"
     return (
-        Row(f"{on}: CPU 2x128, M=20{', K=10' if network == 'synthesis' else ''}, 1,000 updates of 32",
+        Row(f"{on}: CPU 2x128, M=20{', K=10' if network == 'synthesis' else ''}, 500 updates of 32",
             Ref(dataset=dataset, recipe=f"graves-{network}-cpu")),
         Row(f"{on}: 3x400, M=20{', K=10' if network == 'synthesis' else ''}, 20,000 updates of 64",
             Ref(dataset=dataset, recipe=f"graves-{network}")),
