@@ -276,6 +276,9 @@ def test_tiny_synthesis_run_generates_and_refuses_bad_requests(dirs: dict[str, P
     assert run_cli("prepare", "hershey-tiny")[0] == 0
     code, _, err = run_cli("train", "handwriting", "--recipe", "tiny/graves-synthesis", "--set", "data.max_chars=3")
     assert code == 2 and "data.max_chars=3" in err
+    for bad in ("model.mixtures=0", "model.window=0", "model.clip_lstm=-1", "data.max_points=-5"):
+        code, _, err = run_cli("train", "handwriting", "--recipe", "tiny/graves-synthesis", "--set", bad)
+        assert code == 2 and bad.split("=")[0] in err and len(err.strip().splitlines()) == 1, (bad, err)
     code, _, err = run_cli("train", "handwriting", "--recipe", "tiny/graves-synthesis", "--set", "train.threads=1")
     assert code == 0, err
     run_dir = next(p.parent for p in (dirs["runs"] / "handwriting").rglob("train_done.json"))

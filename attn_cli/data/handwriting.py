@@ -94,6 +94,9 @@ def collate_lines(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 class HandwritingDataModule(AttnDataModule):
     def __init__(self, cfg: HandwritingDataConfig, data_dir: Path, batch_size: int, seed: int, num_workers: int = 0):
         super().__init__()
+        for name in ("max_chars", "max_points", "n_train", "n_eval"):
+            if getattr(cfg, name) < 0:
+                raise AttnError(f"data.{name}={getattr(cfg, name)} is invalid: it must be 0 (no limit) or more")
         self.cfg, self.data_dir, self.batch_size, self.seed, self.num_workers = (
             cfg,
             data_dir,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attn_cli.attention.window import SoftWindow
+from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS
 
 RHO_LIMIT = 1 - 1e-6  # keeps 1 − ρ² > 0 in float32 when tanh saturates
@@ -136,6 +137,11 @@ class GravesNet(nn.Module):
 
     def __init__(self, cfg: Any, alphabet: str = "", window: int = 0, **meta: Any) -> None:
         super().__init__()
+        for name, value in (("mixtures", cfg.mixtures), ("window", getattr(cfg, "window", 1))):
+            if value < 1:
+                raise AttnError(f"model.{name}={value} is invalid: it must be 1 or more; fix the recipe or its --set")
+        if min(cfg.clip_lstm, cfg.clip_output) < 0:
+            raise AttnError("model.clip_lstm / model.clip_output must be 0 (off) or a positive bound")
         self.cfg = cfg
         self.alphabet = alphabet
         self.vocab = len(alphabet) + 2  # one-hot width: 0 padding, 1 unknown, then the alphabet
