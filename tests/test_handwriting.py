@@ -340,3 +340,25 @@ def test_unknown_characters_are_encoded_apart_from_padding() -> None:
     from attn_cli.data.handwriting import PAD, UNKNOWN, encode
 
     assert encode("ab?", "ab") == [2, 3, UNKNOWN] and PAD not in encode("ab?", "ab")
+
+
+RECORDS = sorted((Path(__file__).resolve().parent.parent / "results" / "handwriting").rglob("result.json"))
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.parent.name)
+def test_recorded_scores_recompute_from_the_saved_predictions(path: Path) -> None:
+    from attn_cli.tables.base import record_predictions
+    from attn_cli.tasks.handwriting import HandwritingModule
+
+    rows = record_predictions(path)
+    recorded = {k: v["value"] for k, v in json.loads(path.read_text())["metrics"].items()}
+    recomputed = HandwritingModule.score(None, rows, "test")  # type: ignore[arg-type]  # score reads only rows
+    assert recomputed == pytest.approx(recorded, rel=1e-9)
+
+
+def test_the_recorded_synthesis_network_beats_the_prediction_network_at_equal_updates() -> None:
+    """Graves 2013 Tables 2-3's ordering, on the records of the CPU pair (same lines, same budget)."""
+    found = {p.parent.name: json.loads(p.read_text()) for p in RECORDS}
+    pred, synth = found["graves-prediction-cpu"], found["graves-synthesis-cpu"]
+    assert pred["steps"] == synth["steps"] and pred["dataset"] == synth["dataset"]
+    assert synth["metrics"]["nll"]["value"] < pred["metrics"]["nll"]["value"]
