@@ -608,6 +608,38 @@ def classify(
 
 
 @app.command()
+def generate(
+    target: str = typer.Argument(..., help="What to generate: handwriting."),
+    run_: Path = typer.Option(..., "--run", help="A trained handwriting run (graves-synthesis or graves-prediction)."),
+    text: Optional[str] = typer.Option(None, "--text", help="The line to write (synthesis runs)."),
+    bias: float = typer.Option(0.0, "--bias", help="Sampling bias b >= 0 (Graves 2013 eqs. 61-62): higher is tidier."),
+    prime_run_line: Optional[int] = typer.Option(
+        None, "--prime-run-line", help="Write in the style of this line of the run's test split (priming)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed: the same seed writes the same line."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output path without suffix (default: RUN/generated/...)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
+) -> None:
+    """Write a line of handwriting with a trained run, as SVG and PNG.
+
+    Example: attn generate handwriting --run runs/handwriting/graves-synthesis/<id> --text "more of national temperament" --bias 1
+    """
+    if target != "handwriting":
+        raise AttnError(f"`attn generate` writes handwriting only, not {target!r}; use `attn generate handwriting`")
+    from attn_cli.generate import generate_handwriting
+
+    result = generate_handwriting(
+        run_, text=text, bias=bias, seed=seed, prime_line=prime_run_line, data_dir=State.data_dir, out=out,
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    for key in ("svg", "png"):
+        console.print(str(result[key]), markup=False, highlight=False, soft_wrap=True)
+    ended = "the window passed the last character" if result["stopped"] else "the step budget ran out"
+    err_console.print(f"{result['points']} pen points; {ended}" if text else f"{result['points']} pen points",
+                      markup=False, highlight=False)  # fmt: skip
+
+
+@app.command()
 def runs(task: Optional[str] = typer.Argument(None, help="Only this task's runs.")) -> None:
     """List the runs under the runs directory: recipe, status (running, finished, killed), best score, age.
 

@@ -35,6 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "attn_cli.names",
         "attn_cli.preparation",
         "attn_cli.pretrained",
+        "attn_cli.generate",
         "attn_cli.tables",
     ),
     "tasks": ("attn_cli.tasks",),

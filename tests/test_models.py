@@ -33,6 +33,7 @@ from attn_cli.nn.search import select
 from attn_cli.registry import MODELS, TASKS
 from attn_cli.tasks.base import AttnModule
 from attn_cli.tasks.caption import CaptionModel
+from attn_cli.tasks.handwriting import HandwritingModel
 from attn_cli.tasks.nmt import NmtModel
 from attn_cli.tasks.vision import VisionModel
 
@@ -148,6 +149,8 @@ def test_family_contract(task: str, model: str, recipe: str | None, generated_da
             check_memory(m, batch, module.kind)
         elif task == "reader":
             check_reader(m, batch)
+        elif task == "handwriting":
+            check_handwriting(m, batch)
         else:
             pytest.fail(f"task {task!r} has no contract check here: add one")
 
@@ -211,3 +214,14 @@ def check_reader(m: Any, batch: dict[str, torch.Tensor]) -> None:
     assert out["logits"].dim() == 2 and out["logits"].size(0) == b
     if "attn" in out:  # the attentive readers (the Deep LSTM Reader has none): (B, 1 or Tq, Td), drawn by visualize
         assert out["attn"].size(0) == b and out["attn"].size(-1) == batch["doc"].size(1)
+
+
+def check_handwriting(m: Any, batch: dict[str, torch.Tensor]) -> None:
+    assert isinstance(m, HandwritingModel)
+    b, t, _ = batch["inp"].shape
+    out = m(batch["inp"], batch["chars"], batch["char_len"])
+    assert out["y"].shape[:2] == (b, t) and (out["y"].size(2) - 1) % 6 == 0
+    if m.conditional:  # the window's weights over the text, drawn by visualize: (B, T, U)
+        assert out["phi"].shape == (b, t, batch["chars"].size(1))
+    sample = m.sample(batch["chars"][0, : int(batch["char_len"][0])] if m.conditional else None, steps=5)
+    assert sample["offsets"].dim() == 2 and sample["offsets"].size(1) == 3 and len(sample["offsets"]) <= 5
