@@ -67,11 +67,14 @@ class TrainConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     # "none"; "plateau": multiply lr by lr_decay when the monitor stalls for lr_patience validations;
-    # "halve_after": multiply by lr_decay every epoch from epoch lr_decay_start (Luong et al. §4.1)
-    lr_schedule: Literal["none", "plateau", "halve_after"] = "none"
+    # "halve_after": multiply by lr_decay every epoch from epoch lr_decay_start (Luong et al. §4.1);
+    # "step": multiply by lr_decay after every lr_step_epochs epochs, i.e. lr · lr_decay^(epoch // lr_step_epochs)
+    # (Sukhbaatar et al. §4.2: halved every 25 epochs per task, every 15 jointly)
+    lr_schedule: Literal["none", "plateau", "halve_after", "step"] = "none"
     lr_decay: float = 0.5
     lr_patience: int = 1
     lr_decay_start: int = 0
+    lr_step_epochs: int = 1
     min_lr: float = 0.0  # the schedules never lower the rate below this (a long plateau run otherwise freezes)
     grad_clip: float = 5.0  # 0 disables
     grad_clip_algorithm: Literal["norm", "value"] = "norm"
@@ -262,6 +265,7 @@ VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.lr_decay": (lambda v: 0 < v <= 1, "a factor in (0, 1]"),
     "train.lr_patience": (_at_least(0), "0 or more validations"),
     "train.lr_decay_start": (_at_least(0), "an epoch, 0 or more"),
+    "train.lr_step_epochs": (_at_least(1), "1 or more epochs"),
     "train.min_lr": (_at_least(0), "0 or more"),
     "train.grad_clip": (_at_least(0), "0 (off) or a positive bound"),
     "train.val_every_steps": (_positive_or(None), "a positive number of steps, or null for once per epoch"),

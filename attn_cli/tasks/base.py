@@ -129,6 +129,12 @@ class AttnModule(L.LightningModule):
             start, decay, floor = cfg.lr_decay_start, cfg.lr_decay, cfg.min_lr / cfg.lr
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(floor, decay ** max(0, e - start + 1)))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        if cfg.lr_schedule == "step":
+            # a function of the epoch count alone, which the scheduler's state_dict (last_epoch) carries through a
+            # checkpoint: a resumed run continues the staircase where it stopped
+            every, decay, floor = cfg.lr_step_epochs, cfg.lr_decay, cfg.min_lr / cfg.lr
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(floor, decay ** (e // every)))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         return opt
 
     # -- evaluation -----------------------------------------------------------------------
