@@ -212,9 +212,9 @@ TABLES.add(
         ),
         rows=(
             *_draw_pair(
-                "Stochastically binarised (one fixed draw, as the paper's data), equal updates: T = 16, 3,000 "
+                "Stochastically binarised (one fixed draw, as the paper's data), equal updates: T = 16, 2,000 "
                 "updates each (train.max_steps), one CPU thread each, side by side",
-                "@3000steps",
+                "@2000steps",
             ),
             *_draw_pair(
                 "Stochastically binarised, same wall clock: T = 16, 50 minutes each on one CPU thread, side by "
