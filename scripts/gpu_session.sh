@@ -19,7 +19,8 @@
 #   PLAN=vision MNIST_SRC=.gpu-carry/mnist ... bash scripts/gpu_session.sh
 #
 # Knobs (environment): DEADLINE_S (seconds the whole script may take: training minutes shrink to fit),
-# TRAIN_MIN (cap per training, minutes; 4.5), EPOCHS (nmt: 12), RECIPES (the plan's recipes), BENCH_STEPS (300),
+# TRAIN_MIN (cap per training, minutes; 4.5), EPOCHS (nmt: 12), RECIPES (the plan's recipes), STEPS (vision: stop
+# every training at this many updates, for equal-update pairs; default: the time cap only), BENCH_STEPS (300),
 # SKIP_BENCH=1, BENCH_VISION=1 (vision: DRAW eager vs train.compile first), TAG (records are named <recipe>@TAG; gpu), EXTRA_TRAIN_ARGS (appended to each `attn train`), ATTN_BIN (default: python3 -m attn_cli).
 # Data for nmt first, here (the prepared folder travels): attn prepare nmt --dataset multi30k ...
 set -uo pipefail
@@ -144,8 +145,9 @@ plan_vision() {
     say "bench vision (draw-gen, compile) rc=$?"
   fi
   fit_minutes
-  # every recipe keeps its own epochs; DRAW runs at T = 64 (recipe_sets)
-  TRAIN_SETS="--set train.max_steps=-1" train_all vision $recipes
+  # every recipe keeps its own epochs; DRAW runs at T = 64 (recipe_sets); STEPS=N stops every training at N
+  # updates, so that each pair is compared at equal updates (the time cap stays, as a safety net)
+  TRAIN_SETS="--set train.max_steps=${STEPS:--1}" train_all vision $recipes
   set_eval_cap
   for r in $recipes; do
     evaluate vision "$r@$tag" "runs/vision/$r@$tag/$ts" &

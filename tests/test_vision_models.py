@@ -137,9 +137,10 @@ def _record(root: Path, dataset: str, recipe: str, metric: str, value: float) ->
 
 def test_tables_render_from_records(tmp_path: Path) -> None:
     _record(tmp_path, "mnist", "ram-28-6g", "error", 1.734)
-    _record(tmp_path, "mnist-rts", "stn-cnn-affine-rts", "error", 0.917)
-    _record(tmp_path, "mnist-rts", "cnn-rts", "error", 1.313)
-    _record(tmp_path, "mnist", "draw-gen", "nll", 91.234)
+    # the records the tables' equal-update pairs name: the RTS pair of Table 1's first block, DRAW at 2,000 updates
+    _record(tmp_path, "mnist-rts", "stn-cnn-affine-rts@gpu", "error", 0.917)
+    _record(tmp_path, "mnist-rts", "cnn-rts@gpu", "error", 1.313)
+    _record(tmp_path, "mnist", "draw-gen@2000steps", "nll", 91.234)
     ram = table_command("ram", fmt="markdown", all_=False, list_=False, results_dir=tmp_path, out=None)
     stn = table_command("stn", fmt="markdown", all_=False, list_=False, results_dir=tmp_path, out=None)
     draw = table_command("draw", fmt="csv", all_=False, list_=False, results_dir=tmp_path, out=None)
@@ -192,7 +193,7 @@ def test_training_bench_compares_a_setting_back_to_back(
         "--warmup", "2", "--compare", "train.lr=0.01", "--out", str(tmp_path / "bench"),
     )  # fmt: skip
     assert code == 0, err
-    row = json.loads((tmp_path / "bench" / "tiny" / "fc-train-cpu+train.lr=0.01.json").read_text())
+    row = json.loads((tmp_path / "bench" / "tiny_fc-train-cpu+train.lr=0.01.json").read_text())
     assert row["steps"] == 3 and row["warmup"] == 2
     assert row["variant"]["overrides"] == ["train.lr=0.01"] and row["baseline"]["overrides"] == []
     assert row["baseline"]["train_examples_s"] > 0 and row["baseline"]["warmup_s"] > 0
