@@ -15,7 +15,7 @@ on the trunk), Attention-92 (1, 2, 3). ``mask: none`` drops every mask branch an
 plain pre-activation ResNet of equal depth, the baseline of the comparison.
 
 Deviations, all stated in docs/vision.md: the stage widths are a recipe choice (the paper's CIFAR
-widths are 256/512/1024 with bottlenecks of a quarter; the CPU recipes use 32/64/128); the mask
+widths are 256/512/1024 with bottlenecks of a quarter; the CPU recipes use 16/32/64); the mask
 branch's depth per stage (``mask_pools``) is 2, 1, 1 max-poolings on 32×32 inputs, from the authors'
 CIFAR code rather than the paper's ImageNet 3, 2, 1; no data augmentation is done here (the paper pads
 and crops and flips), so errors are higher than the paper's at any budget.
