@@ -14,7 +14,7 @@ from attn_cli.tables.base import Col, Ref, Row, Table
 
 CIFAR = Ref(task="vision", dataset="cifar10", split="test", metric="error")
 CPU = "-cpu"
-CPU_SECTION = "CPU: narrow (widths 16-32-64), 500 updates of 64 images (0.71 epoch), one CPU thread, no augmentation"
+CPU_SECTION = "CPU: narrow (widths 16-32-64), 300 updates of 64 images (0.43 epoch), one CPU thread, no augmentation"
 GPU_SECTION = "GPU: full width (256-512-1024), 160k updates of 64 (the paper's schedule)"
 
 
@@ -94,7 +94,7 @@ TABLES.add(
         ),
         rows=tuple(Row(label, Ref(metric=metric), paper=paper) for label, metric, paper in RACNN_ROWS),
         note="Ours: one run per column, every row of a column from the same run (equal updates by construction): "
-        "racnn-fashion-zoom trains 500 updates of 64 on one CPU thread with 16-32-32 sub-networks from scratch. "
+        "racnn-fashion-zoom trains 300 updates of 64 on one CPU thread with 16-32-32 sub-networks from scratch. "
         "The CUB, Dogs and Cars columns stay empty until a user prepares those datasets (attn prepare cub | "
         "stanford-dogs | stanford-cars) and trains the recipes on a GPU. The paper's scale-1 row is VGG-19 alone; "
         "its per-scale CUB numbers are from memory (docs/references.md).",
