@@ -70,6 +70,6 @@ def read_mat5_any(path: Path) -> dict[str, Any]:
             elif mtype == MI_MATRIX:
                 name, value = _value(payload, endian)
                 out[name] = value
-    except (zlib.error, struct.error, IndexError, ValueError, UnicodeDecodeError) as err:
+    except (AttnError, zlib.error, struct.error, IndexError, ValueError, UnicodeDecodeError) as err:
         raise AttnError(f"{path} is a damaged MATLAB file ({err}); download it again") from err
     return out
