@@ -165,7 +165,7 @@ class ResidualAttentionNet(Classifier):
         masks: list[torch.Tensor] = []
         for entry, stage in zip(self.entries, self.stages):
             h = entry(h)
-            for module in stage:
+            for module in stage.children():
                 h, mask = module(h)
                 if mask is not None:
                     masks.append(mask)

@@ -63,7 +63,7 @@ TABLES.add(
     ),
 )
 
-RACNN_ROWS = (
+RACNN_ROWS: tuple[tuple[str, str, dict[str, float | str]], ...] = (
     ("Scale 1 (the first sub-network alone)", "error_scale1", {"cub": 22.2}),
     ("RA-CNN scale 2", "error_scale2", {"cub": 17.6}),
     ("RA-CNN scale 3", "error_scale3", {"cub": 18.8}),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -88,7 +89,7 @@ def viz_zoom(model: Any, batch: dict[str, torch.Tensor], out_dir: Path, title: s
             tx, ty, tl = (float(v) for v in box[i])
             side = tl * size
             x0, y0 = (tx + 1) * size / 2 - side - 0.5, (ty + 1) * size / 2 - side - 0.5
-            ax.add_patch(plt.Rectangle((x0, y0), 2 * side, 2 * side, fill=False, edgecolor=COLOURS[s % 4], lw=1.2))
+            ax.add_patch(Rectangle((x0, y0), 2 * side, 2 * side, fill=False, edgecolor=COLOURS[s % 4], lw=1.2))
         ax.set_title(f"label {int(batch['y'][i])}, fused pred {int(preds['pred'][i])}", fontsize=7)
         for s, inp in enumerate(inputs):
             a = axes[0, s + 1]
