@@ -158,3 +158,23 @@ def test_each_recipe_builds_and_takes_a_step(recipe: str, shape: list[int]) -> N
     loss, logs = model.loss(torch.rand(2, *shape), torch.tensor([1, 7]))
     loss.backward()
     assert torch.isfinite(loss) and set(logs) == {"ce", "fused_ce", "rank"}
+
+
+@pytest.mark.ddp
+@pytest.mark.parametrize("recipe", ["tiny/racnn", "tiny/resattn"])
+def test_trains_under_two_process_ddp(recipe: str, generated_data: Path, tmp_path: Path) -> None:
+    """The recipes run unchanged apart from --devices under DDP: every parameter is in every step's graph (the
+    RA-CNN's two losses each reach their own part in the same update), so DDP's reducer has nothing unused."""
+    import json
+    import os
+    import subprocess
+
+    from tests.conftest import ATTN_EXE
+
+    env = {**os.environ, "ATTN_DATA": str(generated_data), "OMP_NUM_THREADS": "1"}
+    run_dir = tmp_path / "run"
+    args = ["train", "vision", "--recipe", recipe, "--devices", "2", "--accelerator", "cpu", "--run-dir", str(run_dir)]
+    proc = subprocess.run([ATTN_EXE, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = json.loads((run_dir / "train_done.json").read_text())
+    assert done["steps"] == 4
