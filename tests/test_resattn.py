@@ -157,3 +157,13 @@ def test_masks_are_drawn_over_the_image(tmp_path: Path) -> None:
     plain = ResidualAttentionNet(ResidualAttentionNet.Config(mask="none", widths=(8, 12, 16), stem=4), [1, 28, 28], 10)
     with torch.no_grad(), pytest.raises(AttnError, match="no mask to draw"):
         viz_masks(plain.eval(), batch, tmp_path, "test")
+
+
+@pytest.mark.parametrize(("model", "picture"), [("resattn", "resattn-masks"), ("racnn", "racnn-zoom")])
+def test_attn_visualize_draws_a_trained_run(model: str, picture: str, generated_data: Path, tmp_path: Path) -> None:
+    from attn_cli import run
+
+    summary = run.train("vision", f"tiny/{model}", runs_dir=tmp_path, data_dir=generated_data, progress=False)
+    paths = run.visualize(model, Path(summary["run_dir"]), split="val", n=2, data_dir=generated_data)
+    assert sorted(p.name for p in paths) == [f"{picture}-0.png", f"{picture}-1.png"]
+    assert all(p.parent.name == "viz" and p.stat().st_size > 0 for p in paths)
