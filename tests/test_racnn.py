@@ -132,6 +132,13 @@ def test_nested_boxes_map_to_the_first_scale() -> None:
     assert torch.allclose(out[1], torch.tensor([[0.0, 0.0, 0.25]]))
 
 
+def test_squares_are_drawn_where_the_crop_is() -> None:
+    from attn_cli.viz.resattn import square_in_pixels
+
+    assert square_in_pixels(torch.tensor([0.0, 0.0, 1.0]), 8) == (-0.5, -0.5, 8.0)  # the whole image, edge to edge
+    assert square_in_pixels(torch.tensor([0.5, -0.5, 0.25]), 8) == (4.5, 0.5, 2.0)  # columns 5-6, rows 1-2
+
+
 def test_zoom_pictures(tmp_path: Path) -> None:
     from attn_cli.viz.resattn import viz_zoom
 

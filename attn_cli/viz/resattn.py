@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-from matplotlib.patches import Rectangle
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.patches import Rectangle
 
 from attn_cli.errors import AttnError
 from attn_cli.viz.core import save
@@ -72,6 +72,13 @@ def nested_boxes(boxes: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
+def square_in_pixels(box: torch.Tensor, size: int) -> tuple[float, float, float]:
+    """A box (tx, ty, tl) in normalised coordinates -> imshow's (left, top, side) on a size×size image: the
+    normalised u is the pixel coordinate (u + 1)·size/2 − 0.5 (pixel centres), so the square spans tl·size pixels."""
+    tx, ty, tl = (float(v) for v in box)
+    return (tx - tl + 1) * size / 2 - 0.5, (ty - tl + 1) * size / 2 - 0.5, tl * size
+
+
 def viz_zoom(model: Any, batch: dict[str, torch.Tensor], out_dir: Path, title: str) -> list[Path]:
     """RA-CNN: scale 1's input with every scale's square on it (nested), then each scale's zoomed input."""
     x = batch["x"]
@@ -86,10 +93,8 @@ def viz_zoom(model: Any, batch: dict[str, torch.Tensor], out_dir: Path, title: s
         ax = axes[0, 0]
         ax.imshow(_img(inputs[0][i]), cmap="gray", vmin=0, vmax=1)
         for s, box in enumerate(boxes):
-            tx, ty, tl = (float(v) for v in box[i])
-            side = tl * size
-            x0, y0 = (tx + 1) * size / 2 - side - 0.5, (ty + 1) * size / 2 - side - 0.5
-            ax.add_patch(Rectangle((x0, y0), 2 * side, 2 * side, fill=False, edgecolor=COLOURS[s % 4], lw=1.2))
+            x0, y0, side = square_in_pixels(box[i], size)
+            ax.add_patch(Rectangle((x0, y0), side, side, fill=False, edgecolor=COLOURS[s % 4], lw=1.2))
         ax.set_title(f"label {int(batch['y'][i])}, fused pred {int(preds['pred'][i])}", fontsize=7)
         for s, inp in enumerate(inputs):
             a = axes[0, s + 1]
