@@ -37,6 +37,7 @@ class RawFile:
     name: str
     url: str
     sha256: str | None = None
+    md5: str | None = None  # where only an MD5 is published (Stanford Cars); checked when no SHA-256 is known
 
 
 @dataclass
@@ -61,7 +62,7 @@ def download(files: list[RawFile], dest: Path, dataset: str) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for raw in files:
         target = dest / raw.name
-        if target.is_file() and (raw.sha256 is None or sha256_file(target) == raw.sha256):
+        if target.is_file() and _matches(raw, target):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".part")
@@ -78,8 +79,18 @@ def download(files: list[RawFile], dest: Path, dataset: str) -> Path:
         if raw.sha256 and (got := sha256_file(tmp)) != raw.sha256:
             tmp.unlink(missing_ok=True)
             raise AttnError(f"{raw.url} has checksum {got[:12]}…, expected {raw.sha256[:12]}…; download again")
+        if not raw.sha256 and raw.md5 and (got := md5_file(tmp)) != raw.md5:
+            tmp.unlink(missing_ok=True)
+            raise AttnError(f"{raw.url} has MD5 {got[:12]}…, expected {raw.md5[:12]}…; download again")
         os.replace(tmp, target)
     return dest
+
+
+def _matches(raw: RawFile, path: Path) -> bool:
+    """Whether an already downloaded file has the published checksum (none published: keep it)."""
+    if raw.sha256:
+        return sha256_file(path) == raw.sha256
+    return raw.md5 is None or md5_file(path) == raw.md5
 
 
 def resolve_source(spec: DatasetSpec, source: Path | None, data_dir: Path) -> Path | None:

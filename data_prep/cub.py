@@ -15,8 +15,17 @@ from typing import Any
 import numpy as np
 
 from attn_cli.errors import AttnError
-from data_prep.base import DATASETS, DatasetSpec
+from data_prep.base import DATASETS, DatasetSpec, RawFile
+from data_prep.finegrained import unpacked
 from data_prep.mnist import write_splits
+
+CUB_RAW = [
+    RawFile(
+        "CUB_200_2011.tgz",
+        "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
+        "0c685df5597a8b24909f6a7c9db6d11e008733779a671760afef78feb49bf081",
+    )
+]
 
 
 def _table(path: Path, width: int) -> dict[int, list[str]]:
@@ -41,9 +50,15 @@ class CubConfig:
 
 
 def build_cub(cfg: CubConfig, source: Path | None, out: Path) -> dict[str, Any]:
+    assert source is not None  # guaranteed by needs_source
+    with unpacked(source) as root:  # the folder, or the official CUB_200_2011.tgz (downloaded when online)
+        folder = root if (root / "images.txt").is_file() else root / "CUB_200_2011"
+        return _build_cub(cfg, folder, out)
+
+
+def _build_cub(cfg: CubConfig, source: Path, out: Path) -> dict[str, Any]:
     from PIL import Image
 
-    assert source is not None  # guaranteed by needs_source
     images = _table(source / "images.txt", 1)
     labels = _table(source / "image_class_labels.txt", 1)
     split = _table(source / "train_test_split.txt", 1)
@@ -80,9 +95,10 @@ DATASETS.add(
     DatasetSpec(
         name="cub",
         task="vision",
-        summary="CUB-200-2011 birds from the official CUB_200_2011/ folder (--source)",
+        summary="CUB-200-2011 birds: the official CUB_200_2011/ folder or .tgz (--source, or downloaded with checksum)",
         Config=CubConfig,
         build=build_cub,
         default_name=lambda cfg: "cub",
+        raw_files=CUB_RAW,
     ),
 )

@@ -68,6 +68,8 @@ class VisionModule(AttnModule):
             else:
                 pred, label = out["pred"][i], batch["y"][i]
                 row.update(pred=pred.tolist(), label=label.tolist(), loss=float(out["loss"][i]))
+                # further predictions a model makes beside its own (RA-CNN: each scale's), each scored below
+                row.update({k: out[k][i].tolist() for k in out if k.startswith("pred_")})
             rows.append(row)
         return rows
 
@@ -86,7 +88,12 @@ class VisionModule(AttnModule):
                 "loss": loss,
             }
         self.metrics_info = {"metric": "top-1 error (%) on the full split, policy mean locations for RAM"}
-        return {"error": 100.0 * sum(r["pred"] != r["label"] for r in rows) / n, "loss": loss}
+        extra = {  # pred_scale1 -> error_scale1: the error of each further prediction (RA-CNN's scales)
+            "error_" + k.removeprefix("pred_"): 100.0 * sum(r[k] != r["label"] for r in rows) / n
+            for k in rows[0]
+            if k.startswith("pred_")
+        }
+        return {"error": 100.0 * sum(r["pred"] != r["label"] for r in rows) / n, "loss": loss, **extra}
 
 
 class VisionTask(Task):
@@ -109,16 +116,22 @@ class VisionTask(Task):
         return dm
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
+        from attn_cli.viz.resattn import viz_masks, viz_zoom
         from attn_cli.viz.vision import viz_draw, viz_glimpses, viz_stn
 
         name = module.recipe.model_name
         # the model says what it draws (its ``picture``), so a new glimpse model needs no edit here
-        fn = {"glimpses": viz_glimpses, "transform": viz_stn, "canvas": viz_draw}.get(
-            getattr(module.model, "picture", "")
-        )
+        pictures = {
+            "glimpses": viz_glimpses,
+            "transform": viz_stn,
+            "canvas": viz_draw,
+            "masks": viz_masks,
+            "zoom": viz_zoom,
+        }
+        fn = pictures.get(getattr(module.model, "picture", ""))
         if fn is None:
             raise AttnError(
-                f"{name} ({module.recipe.name}) has no attention to draw; visualise a ram, dram, stn or draw run"
+                f"{name} ({module.recipe.name}) has no attention to draw; visualise a ram, dram, stn, draw, resattn or racnn run"
             )
         ds = dm.dataset(split)
         batch = dm.collate([ds[i] for i in range(min(n, len(ds)))])
