@@ -168,7 +168,7 @@ def test_each_recipe_builds_and_takes_a_step(recipe: str, shape: list[int]) -> N
 
 
 @pytest.mark.ddp
-@pytest.mark.parametrize("recipe", ["tiny/racnn", "tiny/resattn"])
+@pytest.mark.parametrize("recipe", ["tiny/racnn", pytest.param("tiny/resattn", marks=pytest.mark.slow)])
 def test_trains_under_two_process_ddp(recipe: str, generated_data: Path, tmp_path: Path) -> None:
     """The recipes run unchanged apart from --devices under DDP: every parameter is in every step's graph (the
     RA-CNN's two losses each reach their own part in the same update), so DDP's reducer has nothing unused."""
