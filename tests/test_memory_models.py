@@ -256,6 +256,21 @@ def test_dmn_pass_targets_follow_the_order_and_skip_facts_out_of_memory() -> Non
     assert target[3].sum() == 0
 
 
+def test_dmn_gate_loss_on_one_fact_questions_supervises_every_pass_with_the_fact() -> None:
+    """Why the one-fact tasks' records (made when every pass was supervised with all facts) still stand."""
+    from attn_cli.models.dmn import DMN
+
+    model = DMN(DMN.Config(embed_dim=5, hidden=7, passes=3, gate_hidden=3, gate_supervision=1.0), vocab=V, answers=A)
+    story, lens, question = _story()
+    out = model(story, lens, question)
+    supporting = torch.zeros(B, M, dtype=torch.long)
+    supporting[torch.arange(B), torch.tensor([2, 4, 0])] = 1
+    gates, keep = out["attn"], (torch.arange(M)[None] < lens[:, None])[:, None].expand(-1, 3, -1)  # (B, T, M)
+    every_pass = supporting.bool()[:, None].expand_as(gates).float()
+    want = torch.nn.functional.binary_cross_entropy(gates.clamp(1e-6, 1 - 1e-6)[keep], every_pass[keep])
+    assert torch.equal(out["gate_loss"](supporting), want)
+
+
 def test_dmn_gate_loss_is_zero_without_supporting_facts() -> None:
     from attn_cli.models.dmn import DMN
 
