@@ -43,6 +43,20 @@ def test_story_parser_restarting_ids_several_questions_supporting_lists() -> Non
     assert ex[3]["question"] == ["where", "is", "sandra"]
 
 
+def test_batches_rank_the_supporting_facts_in_babis_order() -> None:
+    from attn_cli.data.memory import BabiDataset, collate_babi
+
+    ex = parse_stories(TRICKY.splitlines(), "tricky.txt", task=2)
+    words = {w: i for i, w in enumerate(["<pad>", "<unk>"] + sorted({t for e in ex for s in e["story"] for t in s}))}
+    answers = {a: i for i, a in enumerate(sorted({e["answer"] for e in ex}))}
+    batch = collate_babi([BabiDataset(ex, words, answers, mem=5)[i] for i in (1, 2)])
+    # "where is John?": statement 4 first, then statement 1 (the DMN's passes 1 and 2)
+    assert batch["supporting"].tolist() == [[0, 0, 1, 0, 0], [0, 2, 0, 0, 1]]
+    # three kept memories: statement 1 (John's 2nd fact) is out of memory and has no slot; the 1st keeps rank 1
+    batch = collate_babi([BabiDataset(ex, words, answers, mem=3)[2]])
+    assert batch["supporting"].tolist() == [[0, 0, 1]]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

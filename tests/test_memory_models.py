@@ -215,25 +215,69 @@ def test_kumar_gate_is_the_nine_feature_mlp() -> None:
 
 
 @pytest.mark.parametrize("features", ["kumar", "xiong"])
-def test_dmn_gate_loss_is_the_bce_against_supporting_facts(features: str) -> None:
+def test_dmn_gate_loss_supervises_pass_t_with_the_t_th_supporting_fact(features: str) -> None:
     from attn_cli.models.dmn import DMN
 
-    model = DMN(DMN.Config(embed_dim=5, hidden=7, passes=2, gate_hidden=3, gate_supervision=0.5,
+    model = DMN(DMN.Config(embed_dim=5, hidden=7, passes=3, gate_hidden=3, gate_supervision=0.5,
                            gate_features=features, dropout=0.0), vocab=V, answers=A)  # fmt: skip
     story, lens, question = _story()
     out = model(story, lens, question)
-    supporting = torch.zeros(B, M, dtype=torch.bool)
-    supporting[:, 1] = True
+    supporting = torch.zeros(B, M, dtype=torch.long)  # rank k on the k-th supporting fact
+    supporting[0, 2], supporting[0, 0] = 1, 2  # two facts, the later statement first (as qa2 lists them)
+    supporting[1, 4], supporting[1, 1], supporting[1, 3] = 1, 2, 3  # three facts: one per pass
+    # story 2 has no supporting fact: no loss
     gates, keep = out["attn"], torch.arange(M)[None] < lens[:, None]  # (B, T, M), (B, M)
-    want = [
-        -(torch.log(gates[b, t, j]) if supporting[b, j] else torch.log(1 - gates[b, t, j]))
-        for b in range(B) for t in range(2) for j in range(M) if keep[b, j]
-    ]  # fmt: skip
+    want = []
+    for b in range(B):
+        k = int(supporting[b].max())
+        for t in range(3):
+            for j in range(M):
+                if k and keep[b, j]:  # pass t+1 picks fact min(t+1, K): passes past the last re-read it
+                    hit = int(supporting[b, j]) == min(t + 1, k)
+                    want.append(-(torch.log(gates[b, t, j]) if hit else torch.log(1 - gates[b, t, j])))
     loss = out["gate_loss"](supporting)
+    assert len(want) == 3 * 3 + 3 * M
     assert loss.item() == pytest.approx(0.5 * torch.stack(want).mean().item(), rel=1e-5)
     loss.backward()
     grads = model.gate.mlp[0].weight.grad if features == "kumar" else model.gate_mlp[0].weight.grad
     assert float(grads.abs().sum()) > 0  # the supervision reaches the gate's parameters
+
+
+def test_dmn_pass_targets_follow_the_order_and_skip_facts_out_of_memory() -> None:
+    from attn_cli.models.dmn import pass_targets
+
+    supporting = torch.tensor([[0, 2, 0, 1], [0, 0, 1, 0], [0, 2, 0, 0], [0, 0, 0, 0]])  # (4, 4)
+    target, supervised = pass_targets(supporting, 3)
+    assert target[0].long().argmax(-1).tolist() == [3, 1, 1]  # 1st fact, 2nd fact, 2nd again
+    assert target[1].long().argmax(-1).tolist() == [2, 2, 2]  # one fact: every pass
+    assert target.sum(-1).le(1).all()  # one-hot or empty
+    # row 2: its 1st fact fell out of the memories (only rank 2 kept): pass 1 is not supervised
+    assert supervised.tolist() == [[True] * 3, [True] * 3, [False, True, True], [False] * 3]
+    assert target[3].sum() == 0
+
+
+def test_dmn_gate_loss_on_one_fact_questions_supervises_every_pass_with_the_fact() -> None:
+    """Why the one-fact tasks' records (made when every pass was supervised with all facts) still stand."""
+    from attn_cli.models.dmn import DMN
+
+    model = DMN(DMN.Config(embed_dim=5, hidden=7, passes=3, gate_hidden=3, gate_supervision=1.0), vocab=V, answers=A)
+    story, lens, question = _story()
+    out = model(story, lens, question)
+    supporting = torch.zeros(B, M, dtype=torch.long)
+    supporting[torch.arange(B), torch.tensor([2, 4, 0])] = 1
+    gates, keep = out["attn"], (torch.arange(M)[None] < lens[:, None])[:, None].expand(-1, 3, -1)  # (B, T, M)
+    every_pass = supporting.bool()[:, None].expand_as(gates).float()
+    want = torch.nn.functional.binary_cross_entropy(gates.clamp(1e-6, 1 - 1e-6)[keep], every_pass[keep])
+    assert torch.equal(out["gate_loss"](supporting), want)
+
+
+def test_dmn_gate_loss_is_zero_without_supporting_facts() -> None:
+    from attn_cli.models.dmn import DMN
+
+    model = DMN(DMN.Config(embed_dim=5, hidden=7, gate_hidden=3, gate_supervision=1.0), vocab=V, answers=A)
+    story, lens, question = _story()
+    loss = model(story, lens, question)["gate_loss"](torch.zeros(B, M, dtype=torch.long))
+    assert loss.item() == 0.0  # not NaN (the mean of nothing)
 
 
 def test_dmn_rejects_an_unknown_gate_feature_set() -> None:

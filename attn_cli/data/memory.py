@@ -1,8 +1,9 @@
 """Datamodules of the memory family: bAbI stories (MemN2N, DMN) and NTM algorithmic sequences.
 
 bAbI batch: ``story`` (B, M, L) word ids (the last ``memory_size`` statements, oldest first),
-``story_len`` (B,), ``question`` (B, Lq), ``answer`` (B,), ``supporting`` (B, M) bool,
-``task`` (B,), ``ids`` (B,). NTM batch: ``inp`` (B, T, W+2), ``tgt`` (B, T, W+1),
+``story_len`` (B,), ``question`` (B, Lq), ``answer`` (B,), ``supporting`` (B, M) long (0 for a
+statement that supports nothing, k for the k-th supporting fact in the order bAbI lists them, which is
+the order of reasoning: DMN supervises pass k with the k-th), ``task`` (B,), ``ids`` (B,). NTM batch: ``inp`` (B, T, W+2), ``tgt`` (B, T, W+1),
 ``out_mask`` (B, T), ``length`` (B,), ``ids`` (B,).
 """
 
@@ -52,7 +53,7 @@ class BabiDataset(Dataset):
             "story": [[self.w.get(t, unk) for t in s] for s in story],
             "question": [self.w.get(t, unk) for t in ex["question"]],
             "answer": self.a.get(ex["answer"], 0),
-            "supporting": [j - start for j in ex["supporting"] if j >= start],
+            "supporting": [j - start for j in ex["supporting"]],  # in bAbI's order; < 0: out of memory
             "task": ex["task"],
             "id": i,
         }
@@ -65,12 +66,14 @@ def collate_babi(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     lq = max(len(x["question"]) for x in items)
     story = torch.zeros(b, m, length, dtype=torch.long)  # (B, M, L)
     question = torch.zeros(b, lq, dtype=torch.long)  # (B, Lq)
-    supporting = torch.zeros(b, m, dtype=torch.bool)  # (B, M)
+    supporting = torch.zeros(b, m, dtype=torch.long)  # (B, M): k for the k-th supporting fact, else 0
     for i, x in enumerate(items):
         for j, s in enumerate(x["story"]):
             story[i, j, : len(s)] = torch.tensor(s, dtype=torch.long)
         question[i, : len(x["question"])] = torch.tensor(x["question"], dtype=torch.long)
-        supporting[i, x["supporting"]] = True
+        for k, j in enumerate(x["supporting"], 1):
+            if j >= 0:  # a supporting fact older than the kept memories has no slot; its rank stays unused
+                supporting[i, j] = k
     return {
         "story": story,
         "story_len": torch.tensor([len(x["story"]) for x in items]),

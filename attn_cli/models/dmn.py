@@ -10,18 +10,24 @@
   :func:`attn_cli.attention.memory.attention_gru` (Eq. 4) to get the episode e^t; the memory
   is m^t = GRU(e^t, m^{t−1}), m^0 = q.
 * Answer module (§2.4): one step, â = softmax(W_a [m^T; q]).
-* Supporting-fact supervision (§3, "strong supervision"): an extra binary cross-entropy
-  between every pass's gates and the supporting facts, weighted by ``gate_supervision``.
+* Supporting-fact supervision (§3, "strong supervision"; :func:`pass_targets`): the gates of pass t
+  get a binary cross-entropy against the t-th supporting fact (1 on that fact, 0 on every other fact
+  of the story), weighted by ``gate_supervision`` and added to the answer's cost. bAbI lists a
+  question's supporting facts in the order of reasoning (qa2 "where is the football?": first "Mary
+  dropped the football", then "Mary went back to the garden"), which the batches keep as ranks.
 
 ``gate_features: xiong`` keeps Xiong et al.'s four similarity terms
 (:func:`attn_cli.attention.memory.episodic_gate`), the feature set of the first weakly supervised
 ``dmn`` record, so that record stays reproducible.
 
 Deviations: the answer is a single softmax step (bAbI answers are one token here) instead of
-a GRU decoder; gate supervision marks all supporting facts on every pass (the paper supervises
-which fact each pass should pick, and an end-of-passes marker after the last one; the prepared
-bAbI batches carry the supporting facts as a set, not in reasoning order). On a task with one
-supporting fact (qa1) the two coincide up to that marker.
+a GRU decoder. The paper appends an end-of-passes representation that the gate must pick after the
+last supporting fact, and stops there; we run a fixed number of passes, and a pass beyond the
+question's K supporting facts is supervised with the K-th again (re-reading the last fact stands in
+for stopping: the memory is asked to stay where the reasoning ended). On a one-fact task (qa1, 4-6,
+9, 10, 12, 20) this is the same loss as supervising every pass with the fact. Facts beyond the
+number of passes (qa7 and qa8 list up to 8; ``passes`` is 3) get no supervision, nor does a fact
+older than the kept memories (``data.memory_size``; none in bAbI 1k with 50).
 """
 
 from __future__ import annotations
@@ -64,6 +70,20 @@ class KumarGate(nn.Module):
             [facts, me, qe, facts * qe, facts * me, (facts - qe).abs(), (facts - me).abs(), cwq, cwm], dim=-1
         )  # (B, M, 7H + 2)
         return torch.sigmoid(self.mlp(z).squeeze(-1)) * mask.to(facts.dtype)  # (B, M)
+
+
+def pass_targets(supporting: torch.Tensor, passes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fact each pass's gates are supervised with (Kumar et al. 2016 §3: pass t picks the t-th fact).
+
+    supporting (B, M) long: k on the k-th supporting fact, 0 elsewhere (:func:`attn_cli.data.memory.collate_babi`).
+    Returns target (B, T, M) bool, one-hot on fact min(t, K) for pass t = 1..T where K is the question's
+    last supporting fact in memory (passes beyond K re-read it; see the module docstring), and
+    supervised (B, T) bool, False where that fact is not among the memories (or the question has none).
+    """
+    last = supporting.amax(-1)  # (B,) K
+    rank = torch.minimum(torch.arange(1, passes + 1, device=supporting.device)[None], last[:, None])  # (B, T)
+    target = (supporting[:, None, :] == rank[..., None]) & (rank[..., None] > 0)  # (B, T, M)
+    return target, target.any(-1)
 
 
 @MODELS.register("dmn", task="memory")
@@ -141,9 +161,11 @@ class DMN(nn.Module):
         if self.cfg.gate_supervision > 0:
 
             def gate_loss(supporting: torch.Tensor) -> torch.Tensor:
-                target = supporting[:, None].expand_as(gates_t).float()  # (B, T, M)
-                keep = mask[:, None].expand_as(gates_t)
-                bce = F.binary_cross_entropy(gates_t.clamp(1e-6, 1 - 1e-6)[keep], target[keep])
+                target, supervised = pass_targets(supporting, gates_t.size(1))  # (B, T, M), (B, T)
+                keep = mask[:, None] & supervised[..., None]  # (B, T, M)
+                if not bool(keep.any()):  # no supporting fact in the batch's memories: nothing to supervise
+                    return gates_t.new_zeros(())
+                bce = F.binary_cross_entropy(gates_t.clamp(1e-6, 1 - 1e-6)[keep], target[keep].to(gates_t.dtype))
                 return self.cfg.gate_supervision * bce
 
         return {"logits": logits, "attn": gates_t, "gate_loss": gate_loss}

@@ -173,8 +173,8 @@ TABLES.add(
             ),
         ),
         note="The paper's DMN column (per task) uses supporting-fact supervision of the gates; our `dmn` column "
-        "is the weakly supervised variant (answers only), `dmn-supervised` supervises every pass's gates with the "
-        "supporting facts (docs/memory.md).",
+        "is the weakly supervised variant (answers only), `dmn-supervised` supervises the gates of pass t with the "
+        "t-th supporting fact (docs/memory.md says which rows were recorded before that change).",
     ),
 )
 
