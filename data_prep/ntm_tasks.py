@@ -8,7 +8,7 @@ further channel; the target is the sequence repeated that many times, then an en
 Training sequences are drawn on the fly from ``(seed, index)`` (see
 :class:`attn_cli.data.memory.NtmDataset`); this preparation fixes the validation set
 (lengths 1-20) and the test sets at the lengths of the paper's generalisation figures
-(10, 20, 30, 50, 120), so every run is scored on the same sequences.
+(10, 20, ..., 120), so every run is scored on the same sequences.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class NtmTaskConfig:
     width: int = 8
     val_size: int = 256
     test_size: int = 64  # per test length
-    test_lengths: tuple[int, ...] = (10, 20, 30, 50, 120)
+    test_lengths: tuple[int, ...] = tuple(range(10, 130, 10))  # Fig. 4-5: 10 ... 120
     seed: int = 11
 
 

@@ -31,6 +31,7 @@ from attn_cli.registry import MODELS, TASKS
 from attn_cli.tasks.base import AttnModule, Task
 
 FAIL_THRESHOLD = 5.0  # % error above which a bAbI task counts as failed
+NTM_TEST_LENGTHS = range(10, 130, 10)  # the copy test lengths (data_prep.ntm_tasks, Graves et al. Fig. 4-5)
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,8 @@ class MemoryTask(Task):
         "loss": "nats per example",
         "bits_per_seq": "bits per sequence (binary cross-entropy, log2)",
         **{f"error/qa{n}": "% of the task's test questions" for n in range(1, 21)},
-        **{f"bits_per_seq/len{n}": "bits per sequence at this length" for n in (10, 20, 30, 50, 120)},
-        **{f"bit_errors/len{n}": "wrong output bits per sequence (threshold 0.5)" for n in (10, 20, 30, 50, 120)},
+        **{f"bits_per_seq/len{n}": "bits per sequence at this length" for n in NTM_TEST_LENGTHS},
+        **{f"bit_errors/len{n}": "wrong output bits per sequence (threshold 0.5)" for n in NTM_TEST_LENGTHS},
     }
 
     def dataset_of(self, recipe: Recipe) -> str:
