@@ -158,6 +158,16 @@ class MemoryModule(AttnModule):
             linear_start_update(self.model, self.ls_best, float(loss))
 
 
+def longest_first(ds: Any, n: int, scan: int = 4096) -> list[int]:
+    """Indices of the first example of each length among the first ``scan`` of ``ds``, longest first, at most
+    ``n``: `attn visualize` on an NTM test set then draws the longest test sequences (length 120 on copy,
+    Graves et al. Fig. 6), which the first ``n`` examples (the shortest length) would never reach."""
+    first: dict[int, int] = {}
+    for i in range(min(scan, len(ds))):
+        first.setdefault(int(ds[i]["length"]), i)
+    return [first[length] for length in sorted(first, reverse=True)[:n]]
+
+
 class MemoryTask(Task):
     name = "memory"
     summary = "memory and reasoning: End-to-End Memory Networks, Dynamic Memory Networks (bAbI), NTM copy"
@@ -208,11 +218,13 @@ class MemoryTask(Task):
         if not getattr(module.model, "attends", True):
             raise AttnError(f"{module.recipe.model_name} has no memory weightings to draw; visualise an ntm run")
         with torch.no_grad():
-            paths = viz.ntm_weightings(module.model, [collate_seq([ds[i]]) for i in idx], out_dir, split)
+            paths = viz.ntm_weightings(
+                module.model, [collate_seq([ds[i]]) for i in longest_first(ds, n)], out_dir, split
+            )
         metrics_path = Path(out_dir).parent / "eval" / "test" / "metrics.json"
         if metrics_path.is_file():
             metrics = json.loads(metrics_path.read_text(encoding="utf-8"))["metrics"]
-            paths += viz.length_generalisation(metrics, module.recipe.name, out_dir)
+            paths += viz.length_generalisation(metrics, module.recipe.name, out_dir, task=dm.meta["task_kind"])
         return paths
 
 

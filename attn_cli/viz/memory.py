@@ -65,19 +65,26 @@ def ntm_weightings(model: Any, batches: list[dict[str, torch.Tensor]], out_dir: 
     return paths
 
 
-def length_generalisation(metrics: dict[str, float], name: str, out_dir: Path) -> list[Path]:
-    """Bits per sequence against the test lengths of an evaluation's ``metrics`` (``bits_per_seq/lenN``);
-    nothing when it scored no lengths."""
+def length_generalisation(
+    metrics: dict[str, float], name: str, out_dir: Path, *, task: str = "copy", size: str = "sequence length"
+) -> list[Path]:
+    """Wrong bits per sequence (``bit_errors/lenN``, the issue's target: < 1 up to length 60) and cost per
+    sequence (``bits_per_seq/lenN``, the y axis of Graves et al. Fig. 4) against the test sizes of an
+    evaluation's ``metrics``; nothing when it scored no sizes."""
     lens = sorted(int(k.split("len")[1]) for k in metrics if k.startswith("bits_per_seq/len"))
     if not lens:
         return []
     return [
         line_plot(
-            {name: [metrics[f"bits_per_seq/len{x}"] for x in lens]},
+            {name: [metrics[f"{key}/len{x}"] for x in lens]},
             lens,
-            out_dir / "length-generalisation.png",
-            xlabel="sequence length",
-            ylabel="bits per sequence",
-            title="copy: generalisation past the training lengths (1-20)",
+            out_dir / f"length-generalisation-{stem}.png",
+            xlabel=size,
+            ylabel=ylabel,
+            title=f"{task}: {ylabel} by test {size}",
+        )
+        for key, stem, ylabel in (
+            ("bit_errors", "errors", "wrong bits per sequence"),
+            ("bits_per_seq", "cost", "cost per sequence (bits)"),
         )
     ]
