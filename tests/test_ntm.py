@@ -193,3 +193,22 @@ def test_controllers_and_heads(controller_type: str, layers: int) -> None:
     assert torch.allclose(model(inp[1:])["logits"][0], out["logits"][1], atol=1e-5)
     out["logits"].sum().backward()
     assert bool((model.w0_read.grad.abs().sum(-1) > 0).all()) and model.r0.grad.shape == (3, 20)
+
+
+def test_learning_curves_from_records(tmp_path: Path) -> None:
+    # scripts/ntm_learning_curves.py draws one figure per task from the records' logged curves: here two
+    # N-gram records (the LSTM's absent) and no other task
+    import runpy
+
+    draw_all = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "ntm_learning_curves.py"))["draw_all"]
+    for prefix in ("ntm", "ntm-ff"):
+        rec = tmp_path / "memory" / "ntm-ngrams" / f"{prefix}-ngrams"
+        rec.mkdir(parents=True)
+        (rec / "recipe.yaml").write_text("train: {batch_size: 16}\n")
+        (rec / "learning_curve.csv").write_text(
+            "epoch,step,train/loss,val/bits_per_seq,val/loss\n0,9,120.0,,\n0,19,110.0,,\n0,19,,150.0,104.0\n"
+        )
+        (rec / "result.json").write_text('{"metrics": {"optimal_bits_per_seq": {"value": 130.0, "unit": ""}}}')
+    paths = draw_all(tmp_path)
+    assert [p.name for p in paths] == ["ntm-ngrams-learning-curves.png"] and paths[0].stat().st_size > 1000
+    assert draw_all(tmp_path / "empty") == []

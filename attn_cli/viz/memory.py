@@ -1,15 +1,19 @@
 """Memory pictures: a bAbI story's sentences × hops (Sukhbaatar et al. 2015, Fig. 2) or DMN episodes
 (Kumar et al. 2016), and an NTM's read and write weightings over time (Graves et al. 2014, Fig. 6)
-with its length-generalisation curve."""
+with its length-generalisation curve and the learning curves of recorded runs."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import torch
+import yaml
 
-from attn_cli.viz.core import heatmap, line_plot
+from attn_cli.viz.core import heatmap, line_plot, save
 
 
 def story_hops(
@@ -88,3 +92,28 @@ def length_generalisation(
             ("bits_per_seq", "cost", "cost per sequence (bits)"),
         )
     ]
+
+
+def learning_curves(records: dict[str, Path], path: Path, *, title: str, floor: float | None = None) -> Path:
+    """Cost per sequence (bits) against sequences seen, one curve per recorded run (``label -> record folder``),
+    as Graves et al. draw their learning curves (Fig. 3, 7, 10, 13, 18): the logged training cost (the mean
+    over one batch, every ``log_every_n_steps``) as a line and the validation cost as dots. Sequences seen
+    are (step + 1) × the record's batch size. ``floor``: a dashed line (the Bayes-optimal N-gram cost)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, folder in records.items():
+        batch = int(yaml.safe_load((folder / "recipe.yaml").read_text(encoding="utf-8"))["train"]["batch_size"])
+        with (folder / "learning_curve.csv").open(encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        train = [((int(r["step"]) + 1) * batch, float(r["train/loss"]) / math.log(2)) for r in rows if r["train/loss"]]
+        val = [((int(r["step"]) + 1) * batch, float(r["val/bits_per_seq"])) for r in rows if r.get("val/bits_per_seq")]
+        (line,) = ax.plot(*zip(*train), lw=0.8, alpha=0.8, label=f"{label} (training)")
+        if val:
+            ax.plot(*zip(*val), "o", ms=4, color=line.get_color(), label=f"{label} (validation)")
+    if floor is not None:
+        ax.axhline(floor, ls="--", color="k", lw=1, label="Bayes-optimal")
+    ax.set_xlabel("sequences seen")
+    ax.set_ylabel("cost per sequence (bits)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return save(fig, path)
