@@ -212,3 +212,17 @@ def test_learning_curves_from_records(tmp_path: Path) -> None:
     paths = draw_all(tmp_path)
     assert [p.name for p in paths] == ["ntm-ngrams-learning-curves.png"] and paths[0].stat().st_size > 1000
     assert draw_all(tmp_path / "empty") == []
+
+
+def test_ngram_metrics_report_the_optimal_floor() -> None:
+    from attn_cli.tasks.memory import seq_metrics
+
+    rows = [
+        {"length": 200, "bits": 150.0, "bit_errors": 40, "optimal_bits": 120.0},
+        {"length": 200, "bits": 170.0, "bit_errors": 50, "optimal_bits": 140.0},
+    ]
+    m = seq_metrics(rows)
+    assert m["optimal_bits_per_seq"] == 130.0 and m["excess_bits_per_seq"] == 30.0 and m["bits_per_seq/len200"] == 160.0
+    assert "optimal_bits_per_seq" not in seq_metrics(
+        [{k: v for k, v in r.items() if k != "optimal_bits"} for r in rows]
+    )
