@@ -105,7 +105,7 @@ def test_ntm_addressing_weights_sum_to_one() -> None:
 def test_ntm_model_weightings() -> None:
     from attn_cli.models.ntm import NTM
 
-    model = NTM(NTM.Config(controller=7, slots=11, slot_width=5), width=3)
+    model = NTM(NTM.Config(controller=7, slots=11, slot_width=5), in_width=5, out_width=4)
     out = model(torch.rand(B, 13, 5))
     assert out["logits"].shape == (B, 13, 4) and out["read_w"].shape == (B, 13, 11)
     assert torch.allclose(out["write_w"].sum(-1), torch.ones(B, 13), atol=1e-5)
@@ -117,7 +117,7 @@ def test_ntm_slots_start_distinguishable() -> None:
     from attn_cli.models.ntm import NTM
 
     torch.manual_seed(0)
-    model = NTM(NTM.Config(controller=7, slots=11, slot_width=5), width=3)
+    model = NTM(NTM.Config(controller=7, slots=11, slot_width=5), in_width=5, out_width=4)
     out = model(torch.rand(B, 6, 5))
     assert float(out["write_w"][:, 0].std(-1).min()) > 1e-3  # not uniform at the first write
     loss = out["logits"].sum()

@@ -45,8 +45,9 @@ def test_ntm_weightings_and_length_curve(generated_data: Path, tmp_path: Path) -
     with torch.no_grad():
         paths = ntm_weightings(model, [collate_seq([ds[i]]) for i in range(2)], tmp_path, "test")
     assert [p.name for p in paths] == [f"ntm-{h}-test-{i}.png" for i in range(2) for h in ("read", "write")]
-    curve = length_generalisation({"bits_per_seq/len20": 3.0, "bits_per_seq/len10": 1.0, "loss": 2.0}, "ntm", tmp_path)
-    assert [p.name for p in curve] == ["length-generalisation.png"]
+    metrics = {"bits_per_seq/len20": 3.0, "bits_per_seq/len10": 1.0, "bit_errors/len20": 2.0, "bit_errors/len10": 0.0}
+    curve = length_generalisation({**metrics, "loss": 2.0}, "ntm", tmp_path)
+    assert [p.name for p in curve] == ["length-generalisation-errors.png", "length-generalisation-cost.png"]
     assert length_generalisation({"bits_per_seq": 1.0}, "ntm", tmp_path / "none") == []
 
 

@@ -3,8 +3,9 @@
 bAbI batch: ``story`` (B, M, L) word ids (the last ``memory_size`` statements, oldest first),
 ``story_len`` (B,), ``question`` (B, Lq), ``answer`` (B,), ``supporting`` (B, M) long (0 for a
 statement that supports nothing, k for the k-th supporting fact in the order bAbI lists them, which is
-the order of reasoning: DMN supervises pass k with the k-th), ``task`` (B,), ``ids`` (B,). NTM batch: ``inp`` (B, T, W+2), ``tgt`` (B, T, W+1),
-``out_mask`` (B, T), ``length`` (B,), ``ids`` (B,).
+the order of reasoning: DMN supervises pass k with the k-th), ``task`` (B,), ``ids`` (B,). NTM batch:
+``inp`` (B, T, I), ``tgt`` (B, T, O) (I, O: the task's ``in_width``, ``out_width``; copy W+2, W+1),
+``out_mask`` (B, T), ``length`` (B,), ``ids`` (B,), and on dynamic N-grams ``optimal_bits`` (B,).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch.utils.data import Dataset
 from attn_cli.data.babi_tasks import parse_tasks
 from attn_cli.data.base import AttnDataModule
 from attn_cli.data.common import eval_loader, train_loader
-from attn_cli.data.copy_tasks import draw
+from attn_cli.data.copy_tasks import NTM_TASKS, check, draw
 from attn_cli.data.prepared import require_prepared
 from attn_cli.errors import AttnError
 from attn_cli.io import read_jsonl
@@ -28,12 +29,12 @@ from attn_cli.io import read_jsonl
 
 @dataclass(frozen=True)
 class MemoryDataConfig:
-    dataset: str = "babi-1k"  # a prepared bAbI set (babi-1k, babi-10k, babi-gen) or ntm-copy / ntm-repeat-copy
+    dataset: str = "babi-1k"  # a prepared bAbI set (babi-1k, babi-10k, babi-gen) or ntm-copy, ntm-ngrams, ...
     tasks: str = "all"  # bAbI: "all" (joint training) or e.g. "1" (per-task) or "1,2,4-20"
     memory_size: int = 50  # bAbI: the most recent statements kept as memories (Sukhbaatar et al. §4.2)
     eval_batch_size: int = 128
     train_size: int = 200_000  # NTM: sequences per "epoch", drawn from (seed, index)
-    min_len: int = 1  # NTM training lengths (Graves et al.: 1-20)
+    min_len: int = 1  # NTM training sizes (Graves et al.: copy lengths 1-20, associative recall 2-6 items)
     max_len: int = 20
 
 
@@ -119,13 +120,16 @@ def collate_seq(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     for i, x in enumerate(items):
         n = x["inp"].size(0)
         inp[i, :n], tgt[i, :n], mask[i, :n] = x["inp"], x["tgt"], x["out_mask"]
-    return {
+    batch = {
         "inp": inp,
         "tgt": tgt,
         "out_mask": mask,
         "length": torch.stack([torch.as_tensor(x["length"]) for x in items]),
         "ids": torch.tensor([x["id"] for x in items]),
     }
+    if "optimal_bits" in items[0]:  # dynamic N-grams: the Bayes-optimal cost of each sequence (B,)
+        batch["optimal_bits"] = torch.stack([x["optimal_bits"] for x in items])
+    return batch
 
 
 class MemoryDataModule(AttnDataModule):
@@ -165,7 +169,15 @@ class MemoryDataModule(AttnDataModule):
                 "max_sentence": int(self.manifest.get("max_sentence_len", 12)),
             }
         else:
-            self.meta = {"kind": "seq", "width": int(self.manifest["width"]), "task_kind": self.manifest["kind"]}
+            kind, width = self.manifest["kind"], int(self.manifest["width"])
+            check(kind, width, cfg.min_len)
+            self.meta = {
+                "kind": "seq",
+                "width": width,
+                "in_width": width + NTM_TASKS[kind].in_extra,
+                "out_width": width + NTM_TASKS[kind].out_extra,
+                "task_kind": kind,
+            }
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -1,11 +1,15 @@
-"""Neural Turing Machine (Graves, Wayne & Danihelka 2014) and its LSTM baseline, for copy / repeat copy.
+"""Neural Turing Machine (Graves, Wayne & Danihelka 2014) and its LSTM baseline, for the paper's five tasks.
 
-An LSTM controller reads [x_t, r_{t−1}]; one write head then one read head are addressed by
-:func:`attn_cli.attention.memory.ntm_address` (content then location, §3.3, Eq. 5-9). The write
-erases then adds (§3.2, Eq. 3-4); the read is r_t = Σ_i w_t(i) M_t(i) (Eq. 2); the output is
-y_t = W[h_t, r_t] (logits of the output bits).
+A controller reads [x_t, r_{t−1}] (every read head's vector of the previous step): an LSTM (one or
+more layers, Table 3) or a feed-forward network (tanh layers, Table 2). Each write head then each
+read head is addressed by :func:`attn_cli.attention.memory.ntm_address` (content then location,
+§3.3, Eq. 5-9). The writes erase then add (§3.2, Eq. 3-4); with several write heads every erase
+applies before every add, M̃ = M ∏_h (1 − w_h e_h), M = M̃ + Σ_h w_h a_h, which is the paper's
+"erasures can be performed in any order". A read is r_t = Σ_i w_t(i) M_t(i) (Eq. 2); the output is
+y_t = W[h_t, r_t] (logits of the output bits). ``heads`` is the paper's #Heads (Tables 2-3), read
+and write heads alike. The tasks' widths come from the data (``in_width``, ``out_width``).
 
-Deviations: the memory starts at a small constant (1e-6) and the first read vector and
+Deviations: the memory starts at a small constant (1e-6) and the first read vectors and
 weightings are learned biases passed through a softmax, choices of later reimplementations
 (Collier & Beel 2018) that the paper leaves open. The weighting biases start focused on slot 0
 (logit ``init_focus`` = 10 there, 0 elsewhere: w_0(0) ≈ 0.994), not near uniform: with a constant
@@ -15,14 +19,13 @@ addressing parameters (key, β, g, s, γ) vanish — at the Glorot-range random 
 Beel's ``learned_init`` they are ~1e-7, five orders below the erase/add gradients, and a 20,000-update
 run still wrote with weightings no sharper than 0.05 (``test_ntm_addressing_gets_gradient``). A
 focused start is a point from which location addressing (Eq. 7-9: g → 0, shift +1) walks the memory
-at once. One read and one write head (the paper's copy setup); the paper trains with RMSProp, the
-recipes state what they use.
+at once. The paper trains with RMSProp, the recipes state what they use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,63 +34,98 @@ from torch import nn
 from attn_cli.attention.memory import ntm_address
 from attn_cli.registry import MODELS
 
+State = list[tuple[torch.Tensor, torch.Tensor]]  # per LSTM layer (h, c), each (B, C); empty for feed-forward
+
+
+def ntm_write(memory: torch.Tensor, w: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+    """Every write head's erase, then every add (§3.2, Eq. 3-4): M̃ = M ∏_h (1 − w_h e_h), M' = M̃ + Σ_h w_h a_h.
+
+    memory (B, N, W); w (B, H, N) write weightings; erase (B, H, W) in [0, 1]; add (B, H, W).
+    """
+    keep = (1 - w[..., None] * erase[:, :, None]).prod(1)  # (B, N, W)
+    return memory * keep + torch.einsum("bhn,bhw->bnw", w, add)  # (B, N, W)
+
 
 @MODELS.register("ntm", task="memory")
 class NTM(nn.Module):
     @dataclass(frozen=True)
     class Config:
-        controller: int = 100  # LSTM controller units (Graves et al. Table 2: 100)
+        controller: int = 100  # units per controller layer (Graves et al. Tables 2-3: 100 on copy)
+        controller_type: Literal["lstm", "feedforward"] = "lstm"
+        controller_layers: int = 1  # priority sort's LSTM controller has 2 (Table 3: 2 x 100)
+        heads: int = 1  # read heads, and as many write heads (Tables 2-3: #Heads)
         slots: int = 128  # N memory locations
         slot_width: int = 20  # W per location
         shift_range: int = 1  # shifts −1, 0, +1
         init_focus: float = 10.0  # logit of slot 0 in the learned first weightings (0: uniform, see docstring)
 
-    def __init__(self, cfg: Config, *, width: int, **meta: Any) -> None:
+    def __init__(self, cfg: Config, *, in_width: int, out_width: int, **meta: Any) -> None:
         super().__init__()
         self.cfg = cfg
-        n, w, s = cfg.slots, cfg.slot_width, 2 * cfg.shift_range + 1
-        self.in_dim, self.out_dim = width + 2, width + 1
-        self.cell = nn.LSTMCell(self.in_dim + w, cfg.controller)
+        n, w, s, h = cfg.slots, cfg.slot_width, 2 * cfg.shift_range + 1, cfg.heads
+        sizes = [in_width + h * w] + [cfg.controller] * cfg.controller_layers
+        self.layers = nn.ModuleList(
+            nn.LSTMCell(a, b) if cfg.controller_type == "lstm" else nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])
+        )
         self.addr_sizes = [w, 1, 1, s, 1]  # key, beta, gate, shift, gamma
-        self.read_head = nn.Linear(cfg.controller, sum(self.addr_sizes))
-        self.write_head = nn.Linear(cfg.controller, sum(self.addr_sizes) + 2 * w)  # + erase, add
-        self.out = nn.Linear(cfg.controller + w, self.out_dim)
-        self.r0 = nn.Parameter(torch.randn(w) * 0.01)
-        focus = torch.zeros(n)
-        focus[0] = cfg.init_focus  # focused, not uniform: see the module docstring (symmetry breaking)
+        self.read_head = nn.Linear(cfg.controller, h * sum(self.addr_sizes))
+        self.write_head = nn.Linear(cfg.controller, h * (sum(self.addr_sizes) + 2 * w))  # + erase, add
+        self.out = nn.Linear(cfg.controller + h * w, out_width)
+        self.r0 = nn.Parameter(torch.randn(h, w) * 0.01)
+        focus = torch.zeros(h, n)
+        focus[:, 0] = cfg.init_focus  # focused, not uniform: see the module docstring (symmetry breaking)
         self.w0_read = nn.Parameter(focus.clone())
         self.w0_write = nn.Parameter(focus.clone())
 
+    def _control(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """x (B, I + H·W) -> the last layer's output (B, C) and the new LSTM state."""
+        new: State = []
+        for k, layer in enumerate(self.layers):
+            if isinstance(layer, nn.LSTMCell):
+                hc = layer(x, state[k])
+                new.append(hc)
+                x = hc[0]
+            else:
+                x = torch.tanh(layer(x))
+        return x, new
+
     def _address(self, params: torch.Tensor, memory: torch.Tensor, w_prev: torch.Tensor) -> torch.Tensor:
-        key, beta, gate, shift, gamma = params.split(self.addr_sizes, dim=-1)
+        """params (B, H, A), memory (B, N, W), w_prev (B, H, N) -> w (B, H, N); heads go through
+        ``ntm_address`` as extra batch rows."""
+        b, h, _ = params.shape
+        key, beta, gate, shift, gamma = params.reshape(b * h, -1).split(self.addr_sizes, dim=-1)
+        mem = memory[:, None].expand(-1, h, -1, -1).reshape(b * h, *memory.shape[1:])  # (B·H, N, W)
         w, _ = ntm_address(
-            memory, torch.tanh(key), F.softplus(beta), torch.sigmoid(gate), torch.softmax(shift, -1),
-            1 + F.softplus(gamma), w_prev,
+            mem, torch.tanh(key), F.softplus(beta), torch.sigmoid(gate), torch.softmax(shift, -1),
+            1 + F.softplus(gamma), w_prev.reshape(b * h, -1),
         )  # fmt: skip
-        return w  # (B, N)
+        return w.view(b, h, -1)  # (B, H, N)
 
     def forward(self, inp: torch.Tensor) -> dict[str, torch.Tensor]:
-        """inp (B, T, I) -> logits (B, T, O), read_w / write_w (B, T, N)."""
+        """inp (B, T, I) -> logits (B, T, O), read_w / write_w (B, T, N): the first read and write head's
+        weightings (what `attn visualize` draws)."""
         b, t, _ = inp.shape
         cfg = self.cfg
-        memory = inp.new_full((b, cfg.slots, cfg.slot_width), 1e-6)  # (B, N, W)
-        r = self.r0.expand(b, -1)  # (B, W)
-        w_r = torch.softmax(self.w0_read, 0).expand(b, -1)  # (B, N)
-        w_w = torch.softmax(self.w0_write, 0).expand(b, -1)  # (B, N)
-        h = c = inp.new_zeros(b, cfg.controller)
+        h_n, wd = cfg.heads, cfg.slot_width
+        memory = inp.new_full((b, cfg.slots, wd), 1e-6)  # (B, N, W)
+        r = self.r0.expand(b, -1, -1).reshape(b, h_n * wd)  # (B, H·W)
+        w_r = torch.softmax(self.w0_read, -1).expand(b, -1, -1)  # (B, H, N)
+        w_w = torch.softmax(self.w0_write, -1).expand(b, -1, -1)  # (B, H, N)
+        zeros = inp.new_zeros(b, cfg.controller)
+        state: State = [(zeros, zeros) for layer in self.layers if isinstance(layer, nn.LSTMCell)]
         logits, reads, writes = [], [], []
         na = sum(self.addr_sizes)
         for step in range(t):
-            h, c = self.cell(torch.cat([inp[:, step], r], -1), (h, c))  # (B, C)
-            wp = self.write_head(h)
-            w_w = self._address(wp[:, :na], memory, w_w)  # (B, N)
-            erase, add = torch.sigmoid(wp[:, na : na + cfg.slot_width]), torch.tanh(wp[:, na + cfg.slot_width :])
-            memory = memory * (1 - w_w[..., None] * erase[:, None]) + w_w[..., None] * add[:, None]  # Eq. 3-4
-            w_r = self._address(self.read_head(h), memory, w_r)  # (B, N)
-            r = torch.einsum("bn,bnw->bw", w_r, memory)  # (B, W)  Eq. 2
-            logits.append(self.out(torch.cat([h, r], -1)))
-            reads.append(w_r)
-            writes.append(w_w)
+            ctrl, state = self._control(torch.cat([inp[:, step], r], -1), state)  # (B, C)
+            wp = self.write_head(ctrl).view(b, h_n, -1)  # (B, H, A + 2W)
+            w_w = self._address(wp[..., :na], memory, w_w)  # (B, H, N)
+            erase, add = torch.sigmoid(wp[..., na : na + wd]), torch.tanh(wp[..., na + wd :])  # (B, H, W)
+            memory = ntm_write(memory, w_w, erase, add)  # (B, N, W)
+            w_r = self._address(self.read_head(ctrl).view(b, h_n, -1), memory, w_r)  # (B, H, N)
+            r = torch.einsum("bhn,bnw->bhw", w_r, memory).reshape(b, h_n * wd)  # (B, H·W)  Eq. 2
+            logits.append(self.out(torch.cat([ctrl, r], -1)))
+            reads.append(w_r[:, 0])
+            writes.append(w_w[:, 0])
         return {"logits": torch.stack(logits, 1), "read_w": torch.stack(reads, 1), "write_w": torch.stack(writes, 1)}
 
 
@@ -95,7 +133,8 @@ class NTM(nn.Module):
 class LSTMBaseline(nn.Module):
     """The LSTM baseline of Graves et al. (2014) §4: a stacked LSTM straight from inputs to output bits.
 
-    Deviation: the paper's baseline has 3 layers of 256 units; the recipes state their sizes.
+    The paper's sizes (Table 4): 3 layers of 256 on copy, repeat copy and associative recall, 3 x 128 on
+    N-grams and priority sort; the recipes state theirs.
     """
 
     attends = False  # no memory, so no weightings for `attn visualize` to draw
@@ -105,10 +144,10 @@ class LSTMBaseline(nn.Module):
         hidden: int = 256
         layers: int = 3
 
-    def __init__(self, cfg: Config, *, width: int, **meta: Any) -> None:
+    def __init__(self, cfg: Config, *, in_width: int, out_width: int, **meta: Any) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(width + 2, cfg.hidden, cfg.layers, batch_first=True)
-        self.out = nn.Linear(cfg.hidden, width + 1)
+        self.lstm = nn.LSTM(in_width, cfg.hidden, cfg.layers, batch_first=True)
+        self.out = nn.Linear(cfg.hidden, out_width)
 
     def forward(self, inp: torch.Tensor) -> dict[str, torch.Tensor]:
         hidden, _ = self.lstm(inp)  # (B, T, H)

@@ -7,9 +7,10 @@ One task, two kinds of data, told apart by the prepared dataset (``meta["kind"]`
   run, ``failed_tasks`` (error > 5%, Sukhbaatar et al.'s criterion), ``accuracy``. The
   DMN adds its supporting-fact gate loss when asked. Linear start (MemN2N §4.2) is switched
   off here, once, when validation loss stops falling.
-* ``seq`` (NTM copy): binary cross-entropy on the output bits; ``bits_per_seq`` is that
+* ``seq`` (the NTM tasks): binary cross-entropy on the output bits; ``bits_per_seq`` is that
   cost summed over a sequence in bits (Graves et al. 2014, Fig. 3-4), reported per test
-  length (``bits_per_seq/len20``) together with the wrong bits after thresholding.
+  size (``bits_per_seq/len20``) together with the wrong bits after thresholding; on dynamic
+  N-grams also the Bayes-optimal estimator's cost (``optimal_bits_per_seq``, Eq. 10).
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ import torch
 import torch.nn.functional as F
 
 from attn_cli.config import Recipe
+from attn_cli.data.copy_tasks import NTM_TASKS
 from attn_cli.data.memory import MemoryDataConfig, MemoryDataModule
 from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS, TASKS
 from attn_cli.tasks.base import AttnModule, Task
 
 FAIL_THRESHOLD = 5.0  # % error above which a bAbI task counts as failed
+# every NTM task's test sizes (data_prep.ntm_tasks: copy lengths 10 ... 120, associative recall items, ...)
+NTM_TEST_SIZES = sorted({n for t in NTM_TASKS.values() for n in t.test_sizes})
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ def seq_metrics(rows: list[dict[str, Any]], final: bool = True) -> dict[str, flo
         for n, rs in sorted(by_len.items()):
             metrics[f"bits_per_seq/len{n}"] = sum(r["bits"] for r in rs) / len(rs)
             metrics[f"bit_errors/len{n}"] = sum(r["bit_errors"] for r in rs) / len(rs)
+    if "optimal_bits" in rows[0]:  # dynamic N-grams: the Bayes-optimal estimator's cost, the paper's floor
+        metrics["optimal_bits_per_seq"] = sum(r["optimal_bits"] for r in rows) / len(rows)
+        metrics["excess_bits_per_seq"] = metrics["bits_per_seq"] - metrics["optimal_bits_per_seq"]
     metrics["loss"] = metrics["bits_per_seq"] * math.log(2)
     return metrics
 
@@ -143,6 +150,7 @@ class MemoryModule(AttnModule):
                     "length": int(batch["length"][i]),
                     "bits": float(per_seq[i]) / math.log(2),
                     "bit_errors": int(wrong[i].sum()),
+                    **({"optimal_bits": float(batch["optimal_bits"][i])} if "optimal_bits" in batch else {}),
                 }
             )
         return rows
@@ -157,9 +165,19 @@ class MemoryModule(AttnModule):
             linear_start_update(self.model, self.ls_best, float(loss))
 
 
+def longest_first(ds: Any, n: int, scan: int = 4096) -> list[int]:
+    """Indices of the first example of each length among the first ``scan`` of ``ds``, longest first, at most
+    ``n``: `attn visualize` on an NTM test set then draws the longest test sequences (length 120 on copy,
+    Graves et al. Fig. 6), which the first ``n`` examples (the shortest length) would never reach."""
+    first: dict[int, int] = {}
+    for i in range(min(scan, len(ds))):
+        first.setdefault(int(ds[i]["length"]), i)
+    return [first[length] for length in sorted(first, reverse=True)[:n]]
+
+
 class MemoryTask(Task):
     name = "memory"
-    summary = "memory and reasoning: End-to-End Memory Networks, Dynamic Memory Networks (bAbI), NTM copy"
+    summary = "memory and reasoning: End-to-End Memory Networks, Dynamic Memory Networks (bAbI), the NTM tasks"
     data_config = MemoryDataConfig
     eval_config = MemoryEvalConfig
     module_class = MemoryModule
@@ -170,8 +188,10 @@ class MemoryTask(Task):
         "loss": "nats per example",
         "bits_per_seq": "bits per sequence (binary cross-entropy, log2)",
         **{f"error/qa{n}": "% of the task's test questions" for n in range(1, 21)},
-        **{f"bits_per_seq/len{n}": "bits per sequence at this length" for n in (10, 20, 30, 50, 120)},
-        **{f"bit_errors/len{n}": "wrong output bits per sequence (threshold 0.5)" for n in (10, 20, 30, 50, 120)},
+        **{f"bits_per_seq/len{n}": "bits per sequence at this test size" for n in NTM_TEST_SIZES},
+        **{f"bit_errors/len{n}": "wrong output bits per sequence (threshold 0.5)" for n in NTM_TEST_SIZES},
+        "optimal_bits_per_seq": "bits per sequence of the Bayes-optimal N-gram estimator (Graves et al. Eq. 10)",
+        "excess_bits_per_seq": "bits per sequence above the Bayes-optimal N-gram estimator",
     }
 
     def dataset_of(self, recipe: Recipe) -> str:
@@ -207,11 +227,16 @@ class MemoryTask(Task):
         if not getattr(module.model, "attends", True):
             raise AttnError(f"{module.recipe.model_name} has no memory weightings to draw; visualise an ntm run")
         with torch.no_grad():
-            paths = viz.ntm_weightings(module.model, [collate_seq([ds[i]]) for i in idx], out_dir, split)
+            paths = viz.ntm_weightings(
+                module.model, [collate_seq([ds[i]]) for i in longest_first(ds, n)], out_dir, split
+            )
         metrics_path = Path(out_dir).parent / "eval" / "test" / "metrics.json"
         if metrics_path.is_file():
             metrics = json.loads(metrics_path.read_text(encoding="utf-8"))["metrics"]
-            paths += viz.length_generalisation(metrics, module.recipe.name, out_dir)
+            kind = dm.meta["task_kind"]
+            paths += viz.length_generalisation(
+                metrics, module.recipe.name, out_dir, task=kind, size=NTM_TASKS[kind].size_name
+            )
         return paths
 
 

@@ -1,15 +1,19 @@
 """Memory pictures: a bAbI story's sentences × hops (Sukhbaatar et al. 2015, Fig. 2) or DMN episodes
 (Kumar et al. 2016), and an NTM's read and write weightings over time (Graves et al. 2014, Fig. 6)
-with its length-generalisation curve."""
+with its length-generalisation curve and the learning curves of recorded runs."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import torch
+import yaml
 
-from attn_cli.viz.core import heatmap, line_plot
+from attn_cli.viz.core import heatmap, line_plot, save
 
 
 def story_hops(
@@ -65,19 +69,51 @@ def ntm_weightings(model: Any, batches: list[dict[str, torch.Tensor]], out_dir: 
     return paths
 
 
-def length_generalisation(metrics: dict[str, float], name: str, out_dir: Path) -> list[Path]:
-    """Bits per sequence against the test lengths of an evaluation's ``metrics`` (``bits_per_seq/lenN``);
-    nothing when it scored no lengths."""
+def length_generalisation(
+    metrics: dict[str, float], name: str, out_dir: Path, *, task: str = "copy", size: str = "sequence length"
+) -> list[Path]:
+    """Wrong bits per sequence (``bit_errors/lenN``, the issue's target: < 1 up to length 60) and cost per
+    sequence (``bits_per_seq/lenN``, the y axis of Graves et al. Fig. 4) against the test sizes of an
+    evaluation's ``metrics``; nothing when it scored no sizes."""
     lens = sorted(int(k.split("len")[1]) for k in metrics if k.startswith("bits_per_seq/len"))
     if not lens:
         return []
     return [
         line_plot(
-            {name: [metrics[f"bits_per_seq/len{x}"] for x in lens]},
+            {name: [metrics[f"{key}/len{x}"] for x in lens]},
             lens,
-            out_dir / "length-generalisation.png",
-            xlabel="sequence length",
-            ylabel="bits per sequence",
-            title="copy: generalisation past the training lengths (1-20)",
+            out_dir / f"length-generalisation-{stem}.png",
+            xlabel=size,
+            ylabel=ylabel,
+            title=f"{task}: {ylabel} by test {size}",
+        )
+        for key, stem, ylabel in (
+            ("bit_errors", "errors", "wrong bits per sequence"),
+            ("bits_per_seq", "cost", "cost per sequence (bits)"),
         )
     ]
+
+
+def learning_curves(records: dict[str, Path], path: Path, *, title: str, floor: float | None = None) -> Path:
+    """Cost per sequence (bits) against sequences seen, one curve per recorded run (``label -> record folder``),
+    as Graves et al. draw their learning curves (Fig. 3, 7, 10, 13, 18): the logged training cost (the mean
+    over one batch, every ``log_every_n_steps``) as a line and the validation cost as dots. Sequences seen
+    are (step + 1) × the record's batch size. ``floor``: a dashed line (the Bayes-optimal N-gram cost)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, folder in records.items():
+        batch = int(yaml.safe_load((folder / "recipe.yaml").read_text(encoding="utf-8"))["train"]["batch_size"])
+        with (folder / "learning_curve.csv").open(encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        train = [((int(r["step"]) + 1) * batch, float(r["train/loss"]) / math.log(2)) for r in rows if r["train/loss"]]
+        val = [((int(r["step"]) + 1) * batch, float(r["val/bits_per_seq"])) for r in rows if r.get("val/bits_per_seq")]
+        (line,) = ax.plot(*zip(*train), lw=0.8, alpha=0.8, label=f"{label} (training)")
+        if val:
+            ax.plot(*zip(*val), "o", ms=4, color=line.get_color(), label=f"{label} (validation)")
+    if floor is not None:
+        ax.axhline(floor, ls="--", color="k", lw=1, label="Bayes-optimal")
+    ax.set_xlabel("sequences seen")
+    ax.set_ylabel("cost per sequence (bits)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return save(fig, path)
