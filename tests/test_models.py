@@ -148,6 +148,8 @@ def test_family_contract(task: str, model: str, recipe: str | None, generated_da
             check_memory(m, batch, module.kind)
         elif task == "reader":
             check_reader(m, batch)
+        elif task == "patterns":
+            check_patterns(m, batch, int(module.meta["vocab"]))
         else:
             pytest.fail(f"task {task!r} has no contract check here: add one")
 
@@ -211,3 +213,12 @@ def check_reader(m: Any, batch: dict[str, torch.Tensor]) -> None:
     assert out["logits"].dim() == 2 and out["logits"].size(0) == b
     if "attn" in out:  # the attentive readers (the Deep LSTM Reader has none): (B, 1 or Tq, Td), drawn by visualize
         assert out["attn"].size(0) == b and out["attn"].size(-1) == batch["doc"].size(1)
+
+
+def check_patterns(m: Any, batch: dict[str, torch.Tensor], vocab: int) -> None:
+    out = m(batch["inp"], rounding=True)
+    assert out["logits"].shape == (*batch["inp"].shape, vocab)
+    if getattr(m, "stack_model", False):  # `attn visualize` draws the actions and the stacks: (B, T, K, A|S)
+        assert out["actions"].shape[:2] == batch["inp"].shape
+        assert set(out["actions"].unique().tolist()) <= {0.0, 1.0}  # rounded: one action per stack and step
+        assert m(batch["inp"], keep_stacks=True)["stacks"].shape[:2] == batch["inp"].shape
