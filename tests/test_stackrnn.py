@@ -122,6 +122,10 @@ def test_bad_pattern_settings_are_one_line_errors(dirs: dict[str, Path]) -> None
     assert code == 2 and "unknown pattern 'anbnx'" in err and "Traceback" not in err
     code, _, err = run_cli("train", "patterns", "--recipe", "tiny/stack-rnn", "--set", "data.max_n=8")
     assert code == 2 and "data.test_max_n=7" in err
+    code, _, err = run_cli("train", "patterns", "--recipe", "tiny/stack-rnn", "--set", "model.depth=12")
+    assert code == 2 and "set model.depth <= model.stack_size" in err
+    code, _, err = run_cli("train", "patterns", "--recipe", "tiny/stack-rnn", "--set", "data.test_per_n=0")
+    assert code == 2 and "data.test_per_n=0 is invalid" in err
     assert not any(dirs["runs"].rglob("recipe.yaml"))  # nothing half-written
 
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS
 
 EMPTY = -1.0  # the value of an empty stack cell (the authors' EMPTY_VALUE)
@@ -74,6 +75,9 @@ class StackRNN(nn.Module):
 
     def __init__(self, cfg: Config, *, vocab: int, **meta: Any) -> None:
         super().__init__()
+        if cfg.depth > cfg.stack_size:
+            raise AttnError(f"model.depth={cfg.depth} reads below the bottom of a stack of {cfg.stack_size}; "
+                            "set model.depth <= model.stack_size")  # fmt: skip
         self.cfg = cfg
         self.n_actions = 3 if cfg.noop else 2
         self.embed = nn.Embedding(vocab, cfg.hidden)  # U x_t for a one-hot x_t
