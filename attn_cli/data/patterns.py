@@ -1,17 +1,17 @@
-"""The algorithmic patterns of Joulin & Mikolov (2015) §4.1, generated on the fly from a seed.
+"""The algorithmic patterns of Joulin & Mikolov (2015) §5.1, generated on the fly from a seed.
 
 Each example is one sequence of a pattern, read one symbol at a time and predicted one symbol ahead,
 as in the paper's stream of concatenated sequences: the input starts with the symbol that ended the
 previous sequence and the target ends with the symbol that starts the next one (for the counting
 patterns always ``a``: predicting it is predicting where the sequence ends). Patterns (the paper's
-Table 1 and §4.1; the generators follow the authors' ``task.h``):
+Table 1 and §5.1; the generators follow the authors' ``task.h``):
 
 * ``anbn``, ``anbncn``, ``anbncndn``: aⁿbⁿ, aⁿbⁿcⁿ, aⁿbⁿcⁿdⁿ;
 * ``anb2n``: aⁿb²ⁿ;
 * ``anbmcnm``: aⁿbᵐcⁿ⁺ᵐ with n + m the drawn length and 1 ≤ m < n + m;
 * ``memorise``: n symbols from {b, c}, the separator ``a``, then the n symbols reversed.
 
-A sequence counts as correct only if every *deterministic* symbol is predicted (§4.1): for the
+A sequence counts as correct only if every *deterministic* symbol is predicted (§5.1): for the
 counting patterns every symbol after the first ``b`` (aⁿbᵐcⁿ⁺ᵐ: after the first ``c``) including the
 next sequence's ``a``; for memorisation the reversed half. Those positions are ``scored``.
 

@@ -1,27 +1,28 @@
 """Stack-augmented RNN (Joulin & Mikolov 2015, "Inferring Algorithmic Patterns with Stack-Augmented
 Recurrent Nets", NIPS) and its RNN and LSTM baselines, predicting the next symbol of a pattern.
 
-The stack RNN (§3.1) is a sigmoid RNN with k continuous stacks of scalars. At step t, with x_t the
-one-hot input and s^d_{t-1} the top d elements of every stack,
+The stack RNN (§3.1; equation numbers of the NIPS version) is a sigmoid RNN with k continuous stacks of
+scalars. At step t, with x_t the one-hot input and s^d_{t-1} the top d elements of every stack,
 
-    h_t = σ(U x_t + R h_{t-1} + P s^d_{t-1})          (eq. 4; R dropped with ``hidden_recurrence=False``)
+    h_t = σ(U x_t + R h_{t-1} + P s^d_{t-1})          (eq. 6; R = 0 with ``hidden_recurrence=False``)
     y_t = softmax(V h_t)                               (eq. 2)
-    a_t = softmax(A h_t)  per stack, over PUSH, POP (and NO-OP)           (eq. 5)
-    s_t[0] = a_t[PUSH] σ(D h_t) + a_t[POP] s_{t-1}[1] + a_t[NO-OP] s_{t-1}[0]   (eq. 6)
-    s_t[i] = a_t[PUSH] s_{t-1}[i-1] + a_t[POP] s_{t-1}[i+1] + a_t[NO-OP] s_{t-1}[i]   (eq. 7)
+    a_t = softmax(A h_t)  per stack, over PUSH, POP (and NO-OP)           (eq. 3)
+    s_t[0] = a_t[PUSH] σ(D h_t) + a_t[POP] s_{t-1}[1] (+ a_t[NO-OP] s_{t-1}[0])   (eq. 4 and §3.1's NO-OP)
+    s_t[i] = a_t[PUSH] s_{t-1}[i-1] + a_t[POP] s_{t-1}[i+1] (+ a_t[NO-OP] s_{t-1}[i])   (eq. 5)
 
-so PUSH shifts the stack down and writes σ(D h_t) on top, POP shifts it up, NO-OP leaves it. A stack
-holds ``stack_size`` elements; below the last one it reads the empty value −1 (the authors' code), and
-every stack starts empty (all −1). With ``rounding`` (§3.1, "discrete" actions at test time) a_t is
-replaced by the one-hot of its largest action, so the stacks hold exact values however long the
-sequence.
+so PUSH shifts the stack down and writes σ(D h_t) on top, POP shifts it up, NO-OP leaves it (the paper
+writes the NO-OP term for the top only; deeper elements keep their value likewise). A stack holds
+``stack_size`` elements; below the last one it reads the empty value −1 ("when the stack is empty, s_t
+is set to −1"), and every stack starts empty. With ``rounding`` ("discretizing the controllers at test
+time", §3.1) a_t is replaced by the one-hot of its largest action, so the stacks hold exact values
+however long the sequence. The counting experiments (§5.1) use R = 0, no NO-OP and d = 2.
 
 Deviations: every sequence starts with empty stacks and a zero hidden state (the authors' code runs
 one stream and empties the stacks every 1,000 sequences); training is by minibatches of whole
-sequences with Adam (theirs: SGD, lr 0.1, BPTT 50, one update per symbol). The list RNN of §3.2 is
-not here.
+sequences with Adam (theirs: SGD, lr 0.1 halved when validation entropy stops falling, BPTT 50, one
+update per symbol, random restarts on the harder tasks). The list RNN of §3.1 is not here.
 
-Baselines (Table 1): ``pattern-rnn`` is eq. (1)-(2), h_t = σ(U x_t + R h_{t-1}); ``pattern-lstm`` a
+Baselines (Table 2): ``pattern-rnn`` is eq. (1)-(2), h_t = σ(U x_t + R h_{t-1}); ``pattern-lstm`` a
 one-layer LSTM; both with the stack RNN's hidden size for a matching comparison.
 """
 
@@ -42,7 +43,7 @@ PUSH, POP, NOOP = 0, 1, 2
 
 
 def stack_update(stack: torch.Tensor, actions: torch.Tensor, pushed: torch.Tensor) -> torch.Tensor:
-    """Eqs. (6)-(7): the new stacks from the old ones, the action probabilities and the pushed values.
+    """Eqs. (4)-(5) with NO-OP: the new stacks from the old ones, the action probabilities and the pushed values.
 
     stack: (B, K, S) top first; actions: (B, K, 2 or 3) over PUSH, POP (, NO-OP), summing to 1;
     pushed: (B, K) the value σ(D h_t) a PUSH writes on top. Returns (B, K, S)."""
@@ -56,7 +57,7 @@ def stack_update(stack: torch.Tensor, actions: torch.Tensor, pushed: torch.Tenso
 
 
 def round_actions(actions: torch.Tensor) -> torch.Tensor:
-    """The one-hot of each stack's most probable action (§3.1: discrete actions at test time)."""
+    """The one-hot of each stack's most probable action (§3.1, "Rounding": discrete actions at test time)."""
     return F.one_hot(actions.argmax(-1), actions.size(-1)).to(actions.dtype)
 
 
@@ -64,12 +65,12 @@ def round_actions(actions: torch.Tensor) -> torch.Tensor:
 class StackRNN(nn.Module):
     @dataclass(frozen=True)
     class Config:
-        hidden: int = 40  # Joulin & Mikolov Table 1: 40 hidden units
+        hidden: int = 40  # Joulin & Mikolov Table 2: 40 hidden units
         stacks: int = 10  # k stacks
         depth: int = 2  # top elements of each stack read into the hidden layer (the authors' -depth 2)
         stack_size: int = 256  # elements per stack: more than the longest test sequence pushes
-        noop: bool = True  # a NO-OP action beside PUSH and POP (§3.1 lists it as an extension)
-        hidden_recurrence: bool = True  # R h_{t-1} in eq. (4); the authors' scripts run without (-mod 1)
+        noop: bool = True  # a NO-OP action beside PUSH and POP (§3.1; not used on the counting tasks)
+        hidden_recurrence: bool = True  # R h_{t-1} in eq. (6); 0 on the toy tasks (§5.1)
 
     stack_model = True  # attn visualize draws its stacks and actions
 

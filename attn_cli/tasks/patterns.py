@@ -1,13 +1,13 @@
 """The patterns task: next-symbol prediction on the algorithmic patterns of Joulin & Mikolov (2015).
 
 Training minimises the cross-entropy of every next symbol (the paper trains on the whole stream).
-Scoring follows §4.1: a sequence is correct only if the argmax prediction of every deterministic
+Scoring follows §5.1: a sequence is correct only if the argmax prediction of every deterministic
 symbol is right (:mod:`attn_cli.data.patterns` says which are). Metrics:
 
 * ``seq_accuracy``: % of the split's sequences correct;
 * final scoring (``attn eval``) adds ``accuracy/n{n}`` per test size n, ``accuracy_beyond``: % correct
   among the sizes beyond training (n > ``data.max_n``), and ``solved_n``: % of the test sizes n at which
-  every sequence is correct — the measure of the paper's Table 1 ("percent of n for which the model
+  every sequence is correct — the measure of the paper's Table 2 ("percent of n for which the model
   correctly predicts the sequences", n up to 60);
 * ``loss``: nats per symbol.
 
@@ -93,7 +93,7 @@ class PatternsTask(Task):
     metric_units = {
         "seq_accuracy": "% of sequences with every deterministic symbol predicted",
         "accuracy_beyond": "% of test sequences correct, sizes n beyond training",
-        "solved_n": "% of test sizes n with every sequence correct (Joulin & Mikolov Table 1)",
+        "solved_n": "% of test sizes n with every sequence correct (Joulin & Mikolov Table 2)",
         "loss": "nats per symbol",
         **{f"accuracy/n{n}": "% of the sequences of this size correct" for n in range(2, 61)},
     }
