@@ -8,7 +8,7 @@ n up to 14 (aⁿb²ⁿ 19, aⁿbᵐcⁿ⁺ᵐ 9, the authors' scripts), so about
 training sizes alone and more means the model generalises. The "+ rounding" row is the stack RNN's own
 run evaluated with discrete actions (``attn eval --set eval.rounding=true --record --name
 stack-rnn-<pattern>+rounding``). Paper numbers: Table 2 of the NIPS 2015 version (arXiv:1503.01007), checked
-against a text extraction of the paper (docs/references.md); its caption: trained on n < 20, tested up
+against a text extraction of the paper (docs/patterns.md); its caption: trained on n < 20, tested up
 to n = 60, "percent of n for which the model was able to correctly predict the sequences". The list RNN row of the paper is not built here.
 """
 
@@ -49,7 +49,7 @@ TABLES.add(
     Table(
         name="joulin",
         title="Joulin & Mikolov (2015) Table 2: % of sizes n ≤ 60 predicted correctly (trained on small n)",
-        source="Joulin & Mikolov, NIPS 2015, Table 2 (verified: docs/references.md)",
+        source="Joulin & Mikolov, NIPS 2015, Table 2 (verified: docs/patterns.md)",
         ref=Ref(task="patterns", split="test", metric="solved_n"),
         corner="Method",
         columns=tuple(Col(p, header) for p, header in PATTERNS),
