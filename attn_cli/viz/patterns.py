@@ -1,4 +1,4 @@
-"""Pictures of a stack RNN reading a pattern (Joulin & Mikolov 2015, Fig. 2-3): what each stack holds and
+"""Pictures of a stack RNN reading a pattern (Joulin & Mikolov 2015, Table 3 and Fig. 3): what each stack holds and
 which action it takes at every step, under the input symbols and the predictions."""
 
 from __future__ import annotations
