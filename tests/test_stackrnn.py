@@ -145,6 +145,9 @@ def test_visualize_draws_the_stacks_of_a_stack_rnn(dirs: dict[str, Path]) -> Non
     assert code == 0, err
     pngs = sorted((run_dir / "viz").glob("*.png"))
     assert len(pngs) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert run_cli("eval", "patterns", "--run", str(run_dir))[0] == 0
+    assert run_cli("visualize", "patterns", "--run", str(run_dir), "--n", "1")[0] == 0
+    assert (run_dir / "viz" / "accuracy_by_n.png").is_file()  # the per-n curve once the run is evaluated
     assert load_recipe("patterns", str(run_dir / "recipe.yaml")).model_name == "stack-rnn"
 
 

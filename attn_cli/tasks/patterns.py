@@ -16,6 +16,7 @@ symbol is right (:mod:`attn_cli.data.patterns` says which are). Metrics:
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,8 @@ class PatternsTask(Task):
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
         """The first ``n`` sequences of ``split``: each stack's top elements and the action probabilities
-        over the sequence, under the predicted and true symbols (:mod:`attn_cli.viz.patterns`)."""
+        over the sequence, under the predicted and true symbols (:mod:`attn_cli.viz.patterns`); once the run
+        has been evaluated, its accuracy at each test size n as well (the paper's Fig. 2)."""
         from attn_cli.viz import patterns as viz
 
         if not getattr(module.model, "stack_model", False):
@@ -121,6 +123,10 @@ class PatternsTask(Task):
                         rounding=module.recipe.eval.rounding,
                     )
                 )  # fmt: skip
+        metrics_path = Path(out_dir).parent / "eval" / "test" / "metrics.json"
+        if metrics_path.is_file():
+            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))["metrics"]
+            paths.append(viz.accuracy_by_n(metrics, module.recipe.name, int(module.meta["max_n"]), out_dir))
         return paths
 
 

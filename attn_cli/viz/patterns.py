@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from attn_cli.data.patterns import LETTERS
-from attn_cli.viz.core import plt, save
+from attn_cli.viz.core import line_plot, plt, save
 
 SHOWN_DEPTH = 8  # stack elements drawn for the busiest stack
 
@@ -49,3 +49,17 @@ def stack_trace(model: Any, batch: dict[str, torch.Tensor], path: Path, *, round
     n = int(batch["n"][0])
     fig.suptitle(f"n = {n}{' (rounded actions)' if rounding else ''}: input→prediction", fontsize=10)
     return save(fig, path)
+
+
+def accuracy_by_n(metrics: dict[str, float], label: str, max_n: int, out_dir: Path) -> Path:
+    """% of the test sequences correct at each size n (``accuracy/n{n}`` of an evaluation), the paper's Fig. 2;
+    the title says where training stopped."""
+    sizes = sorted(int(k.split("/n")[1]) for k in metrics if k.startswith("accuracy/n"))
+    return line_plot(
+        {label: [metrics[f"accuracy/n{n}"] for n in sizes]},
+        sizes,
+        out_dir / "accuracy_by_n.png",
+        xlabel="n",
+        ylabel="% of sequences correct",
+        title=f"trained on n ≤ {max_n}",
+    )
