@@ -16,7 +16,7 @@ SHOWN_DEPTH = 8  # stack elements drawn for the busiest stack
 
 def stack_trace(model: Any, batch: dict[str, torch.Tensor], path: Path, *, rounding: bool = False) -> Path:
     """One sequence (batch of one): four panels over time — every stack's top element s_t[0], P(PUSH) and
-    P(POP) of every stack, and the top ``SHOWN_DEPTH`` elements of the stack that pushes most. Column
+    P(POP) of every stack, and the top ``SHOWN_DEPTH`` elements of the stack whose P(PUSH) varies most over the sequence. Column
     labels are ``input→prediction``; a red label marks a wrong prediction of a deterministic symbol."""
     out = model(batch["inp"], rounding=rounding, keep_stacks=True)
     length = int(batch["mask"][0].sum())
@@ -26,7 +26,7 @@ def stack_trace(model: Any, batch: dict[str, torch.Tensor], path: Path, *, round
     inp, tgt, scored = batch["inp"][0, :length], batch["tgt"][0, :length], batch["scored"][0, :length]
     labels = [f"{LETTERS[int(i)]}→{LETTERS[int(p)]}" for i, p in zip(inp, pred, strict=True)]
     wrong = [bool(s) and int(p) != int(t) for p, t, s in zip(pred, tgt, scored, strict=True)]
-    busiest = int(actions[:, :, 0].sum(0).argmax())
+    busiest = int(actions[:, :, 0].std(0).argmax())  # the stack whose PUSH probability varies most: a counter
     k = stacks.shape[1]
     fig, axes = plt.subplots(4, 1, figsize=(max(6.0, 0.3 * length + 2), 2.2 + 0.25 * (3 * k + SHOWN_DEPTH)),
                              gridspec_kw={"height_ratios": [k, k, k, SHOWN_DEPTH]})  # fmt: skip
