@@ -101,7 +101,7 @@ class PatternsDataConfig:
     eval_batch_size: int = 128
 
 
-class TrainPatterns(Dataset):
+class TrainPatterns(Dataset[dict[str, Any]]):
     """Training sequences drawn from ``(seed, index)``; the index carries the epoch (``epoch * size + i``),
     which sets the curriculum's largest n."""
 
@@ -118,7 +118,7 @@ class TrainPatterns(Dataset):
         return {**example(cfg.dataset, _randint(2, top, gen), gen), "id": i}
 
 
-class FixedPatterns(Dataset):
+class FixedPatterns(Dataset[dict[str, Any]]):
     def __init__(self, items: list[dict[str, Any]]) -> None:
         self.items = items
 
@@ -164,7 +164,7 @@ class PatternsDataModule(AttnDataModule):
             )
         self.cfg, self.batch_size, self.seed, self.num_workers = cfg, batch_size, seed, num_workers
         self.meta = {"vocab": PATTERNS[cfg.dataset], "pattern": cfg.dataset, "max_n": cfg.max_n}
-        self.splits: dict[str, Dataset] = {}
+        self.splits: dict[str, Dataset[dict[str, Any]]] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -186,7 +186,7 @@ class PatternsDataModule(AttnDataModule):
     def val_dataloader(self) -> Any:
         return self.split_loader("val")
 
-    def dataset(self, split: str) -> Dataset:
+    def dataset(self, split: str) -> Dataset[dict[str, Any]]:
         """Split ``split`` as a dataset (made by :meth:`setup`)."""
         return self.splits[split]
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import torch
 
 from attn_cli.data.patterns import LETTERS
-from attn_cli.viz.core import line_plot, plt, save
+from attn_cli.viz.core import line_plot, save  # core selects the headless Agg backend
 
 SHOWN_DEPTH = 8  # stack elements drawn for the busiest stack
 
