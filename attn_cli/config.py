@@ -290,6 +290,8 @@ VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.memory_size": (_positive, "a positive number of memories"),
     "data.train_size": (_positive, "a positive number of sequences"),
     "data.min_len": (_positive, "a positive length"),
+    "data.val_size": (_positive, "a positive number of sequences"),
+    "data.test_per_n": (_positive, "a positive number of sequences per size"),
     "prepare.vocab_size": (lambda v: v == 0 or v > 4, "0 (no limit) or more than the 4 special tokens"),
     "prepare.sp_vocab_size": (lambda v: v > 4, "more than the 4 special tokens"),
     "prepare.min_freq": (_at_least(1), "1 or more"),
@@ -308,6 +310,7 @@ _MODEL_SIZES = [
     *("enc_layers", "fc", "gate_hidden", "glimpse_dim", "glimpse_size", "glimpses", "hg", "hidden", "hl", "hops"),
     *("kernel", "layers", "max_src_len", "passes", "patch", "read_n", "readout_dim", "scales", "slot_width"),
     *("slots", "steps", "tps_k", "transformers", "write_n", "z"),
+    *("stacks", "depth", "stack_size"),
 ]
 VALUE_CHECKS.update({f"model.{name}": (_sizes, "a positive size (or list of sizes)") for name in _MODEL_SIZES})
 

@@ -151,6 +151,8 @@ def test_family_contract(task: str, model: str, recipe: str | None, generated_da
             check_reader(m, batch)
         elif task == "handwriting":
             check_handwriting(m, batch)
+        elif task == "patterns":
+            check_patterns(m, batch, int(module.meta["vocab"]))
         else:
             pytest.fail(f"task {task!r} has no contract check here: add one")
 
@@ -225,3 +227,12 @@ def check_handwriting(m: Any, batch: dict[str, torch.Tensor]) -> None:
         assert out["phi"].shape == (b, t, batch["chars"].size(1))
     sample = m.sample(batch["chars"][0, : int(batch["char_len"][0])] if m.conditional else None, steps=5)
     assert sample["offsets"].dim() == 2 and sample["offsets"].size(1) == 3 and len(sample["offsets"]) <= 5
+
+
+def check_patterns(m: Any, batch: dict[str, torch.Tensor], vocab: int) -> None:
+    out = m(batch["inp"], rounding=True)
+    assert out["logits"].shape == (*batch["inp"].shape, vocab)
+    if getattr(m, "stack_model", False):  # `attn visualize` draws the actions and the stacks: (B, T, K, A|S)
+        assert out["actions"].shape[:2] == batch["inp"].shape
+        assert set(out["actions"].unique().tolist()) <= {0.0, 1.0}  # rounded: one action per stack and step
+        assert m(batch["inp"], keep_stacks=True)["stacks"].shape[:2] == batch["inp"].shape

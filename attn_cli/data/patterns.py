@@ -1,0 +1,194 @@
+"""The algorithmic patterns of Joulin & Mikolov (2015) §5.1, generated on the fly from a seed.
+
+Each example is one sequence of a pattern, read one symbol at a time and predicted one symbol ahead,
+as in the paper's stream of concatenated sequences: the input starts with the symbol that ended the
+previous sequence and the target ends with the symbol that starts the next one (for the counting
+patterns always ``a``: predicting it is predicting where the sequence ends). Patterns (the paper's
+Table 1 and §5.1; the generators follow the authors' ``task.h``):
+
+* ``anbn``, ``anbncn``, ``anbncndn``: aⁿbⁿ, aⁿbⁿcⁿ, aⁿbⁿcⁿdⁿ;
+* ``anb2n``: aⁿb²ⁿ;
+* ``anbmcnm``: aⁿbᵐcⁿ⁺ᵐ with n + m the drawn length and 1 ≤ m < n + m;
+* ``memorise``: n symbols from {b, c}, the separator ``a``, then the n symbols reversed.
+
+A sequence counts as correct only if every *deterministic* symbol is predicted (§5.1): for the
+counting patterns every symbol after the first ``b`` (aⁿbᵐcⁿ⁺ᵐ: after the first ``c``) including the
+next sequence's ``a``; for memorisation the reversed half. Those positions are ``scored``.
+
+Training draws n uniformly in [2, n_max(epoch)] with the authors' curriculum: n_max starts at 2 and
+grows by one each epoch of ``train_size`` sequences up to ``max_n`` (``train_toy.cpp``: nmax =
+min(e + 3, nmaxmax), exclusive). Validation draws n in [2, max(max_n, 19)] (the authors' validation
+range); the test set holds ``test_per_n`` sequences at each n in [2, ``test_max_n``] (the paper tests
+n up to 60), so lengths beyond training are scored. Validation and test sequences come from fixed
+seeds, independent of the run's seed: every run is scored on the same sequences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from attn_cli.data.base import AttnDataModule
+from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.errors import AttnError
+
+LETTERS = "abcd"
+# pattern -> number of letters in its vocabulary
+PATTERNS: dict[str, int] = {"anbn": 2, "anbncn": 3, "anbncndn": 4, "anb2n": 2, "anbmcnm": 3, "memorise": 3}
+VAL_SEED, TEST_SEED = 1_000_003, 2_000_003
+
+
+def _randint(lo: int, hi: int, gen: torch.Generator) -> int:
+    """Uniform integer in [lo, hi]."""
+    return int(torch.randint(lo, hi + 1, (1,), generator=gen))
+
+
+def sequence(pattern: str, n: int, gen: torch.Generator) -> tuple[list[int], list[bool], int]:
+    """One sequence of ``pattern`` at size ``n``: (symbols, scored, next first symbol).
+
+    ``scored[i]`` says whether symbol i is deterministic given the symbols before it; the next
+    sequence's first symbol is scored too for the counting patterns (the caller appends it)."""
+    if pattern in ("anbn", "anbncn", "anbncndn"):
+        k = PATTERNS[pattern]
+        seq = [c for c in range(k) for _ in range(n)]
+        return seq, [i > n for i in range(len(seq))], 0
+    if pattern == "anb2n":
+        seq = [0] * n + [1] * (2 * n)
+        return seq, [i > n for i in range(len(seq))], 0
+    if pattern == "anbmcnm":
+        m = _randint(1, n - 1, gen)
+        first = n - m
+        seq = [0] * first + [1] * m + [2] * n
+        return seq, [i > n for i in range(len(seq))], 0
+    if pattern == "memorise":
+        half = [_randint(1, 2, gen) for _ in range(n)]
+        seq = [*half, 0, *reversed(half)]
+        return seq, [i > n for i in range(len(seq))], _randint(1, 2, gen)
+    raise AttnError(f"unknown pattern {pattern!r}; pick one of {', '.join(PATTERNS)}")
+
+
+def example(pattern: str, n: int, gen: torch.Generator) -> dict[str, Any]:
+    """``inp`` (T,) the previous symbol then the sequence; ``tgt`` (T,) the sequence then the next sequence's
+    first symbol; ``scored`` (T,) True where the target is deterministic; ``n``."""
+    seq, scored, nxt = sequence(pattern, n, gen)
+    last = PATTERNS[pattern] - 1 if pattern != "memorise" else _randint(1, 2, gen)
+    counting = pattern != "memorise"
+    return {
+        "inp": torch.tensor([last, *seq]),
+        "tgt": torch.tensor([*seq, nxt]),
+        "scored": torch.tensor([*scored, counting]),
+        "n": n,
+    }
+
+
+def curriculum_max(epoch: int, max_n: int) -> int:
+    """The largest n drawn in training epoch ``epoch`` (Joulin & Mikolov's code: one more each epoch, from 2)."""
+    return max(2, min(epoch + 2, max_n))
+
+
+@dataclass(frozen=True)
+class PatternsDataConfig:
+    dataset: str = "anbn"  # the pattern: anbn, anbncn, anbncndn, anb2n, anbmcnm, memorise
+    max_n: int = 14  # largest n in training (the authors' script: -nmax 15, exclusive)
+    curriculum: bool = True  # grow the largest n by one per epoch from 2 (else draw up to max_n from the start)
+    train_size: int = 2000  # sequences per epoch (the authors' -nseq)
+    val_size: int = 500
+    test_max_n: int = 60  # test n = 2 .. test_max_n
+    test_per_n: int = 20
+    eval_batch_size: int = 128
+
+
+class TrainPatterns(Dataset[dict[str, Any]]):
+    """Training sequences drawn from ``(seed, index)``; the index carries the epoch (``epoch * size + i``),
+    which sets the curriculum's largest n."""
+
+    def __init__(self, cfg: PatternsDataConfig, seed: int) -> None:
+        self.cfg, self.seed = cfg, seed
+
+    def __len__(self) -> int:
+        return self.cfg.train_size
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+        top = curriculum_max(i // cfg.train_size, cfg.max_n) if cfg.curriculum else cfg.max_n
+        return {**example(cfg.dataset, _randint(2, top, gen), gen), "id": i}
+
+
+class FixedPatterns(Dataset[dict[str, Any]]):
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.items[i], "id": i}
+
+
+def collate_patterns(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Pad to the longest: ``inp``/``tgt`` (B, T) (padding 0), ``mask`` (B, T) real symbols, ``scored`` (B, T)."""
+    t = max(len(x["inp"]) for x in items)
+    b = len(items)
+    inp = torch.zeros(b, t, dtype=torch.long)  # (B, T)
+    tgt = torch.zeros(b, t, dtype=torch.long)  # (B, T)
+    mask = torch.zeros(b, t, dtype=torch.bool)  # (B, T)
+    scored = torch.zeros(b, t, dtype=torch.bool)  # (B, T)
+    for i, x in enumerate(items):
+        n = len(x["inp"])
+        inp[i, :n], tgt[i, :n], mask[i, :n], scored[i, :n] = x["inp"], x["tgt"], True, x["scored"]
+    return {
+        "inp": inp,
+        "tgt": tgt,
+        "mask": mask,
+        "scored": scored,
+        "n": torch.tensor([x["n"] for x in items]),
+        "ids": torch.tensor([x["id"] for x in items]),
+    }
+
+
+class PatternsDataModule(AttnDataModule):
+    """No prepared files: every split is generated from its seed (training from the run's)."""
+
+    def __init__(self, cfg: PatternsDataConfig, batch_size: int, seed: int, num_workers: int = 0) -> None:
+        super().__init__()
+        if cfg.dataset not in PATTERNS:
+            raise AttnError(f"unknown pattern {cfg.dataset!r}; set data.dataset to one of {', '.join(PATTERNS)}")
+        if not 2 <= cfg.max_n <= cfg.test_max_n:
+            raise AttnError(
+                f"data.max_n={cfg.max_n} must be at least 2 and at most data.test_max_n={cfg.test_max_n}; "
+                "set them so the test range covers training"
+            )
+        self.cfg, self.batch_size, self.seed, self.num_workers = cfg, batch_size, seed, num_workers
+        self.meta = {"vocab": PATTERNS[cfg.dataset], "pattern": cfg.dataset, "max_n": cfg.max_n}
+        self.splits: dict[str, Dataset[dict[str, Any]]] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(VAL_SEED)
+        val_top = max(cfg.max_n, 19)
+        val = [example(cfg.dataset, _randint(2, val_top, gen), gen) for _ in range(cfg.val_size)]
+        gen = torch.Generator().manual_seed(TEST_SEED)
+        test = [example(cfg.dataset, n, gen) for n in range(2, cfg.test_max_n + 1) for _ in range(cfg.test_per_n)]
+        self.splits = {"train": TrainPatterns(cfg, self.seed), "val": FixedPatterns(val), "test": FixedPatterns(test)}
+
+    def train_dataloader(self) -> Any:
+        return train_loader(
+            self.splits["train"], self.batch_size, self.seed, collate_patterns, num_workers=self.num_workers,
+            epoch_ids=True,
+        )  # fmt: skip
+
+    def val_dataloader(self) -> Any:
+        return self.split_loader("val")
+
+    def dataset(self, split: str) -> Dataset[dict[str, Any]]:
+        """Split ``split`` as a dataset (made by :meth:`setup`)."""
+        return self.splits[split]
+
+    def split_loader(self, split: str) -> Any:
+        return eval_loader(self.splits[split], self.cfg.eval_batch_size, collate_patterns, num_workers=self.num_workers)
