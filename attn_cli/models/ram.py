@@ -13,18 +13,20 @@ Checked against §4 (classification experiments): the core is the rectifier RNN 
 (``core: rnn``; the paper's LSTM core is for the dynamic "catch" game only, ``core: lstm`` here);
 h_g, h_l 128 and g_t 256 units; the retina is 8×8 at one scale on 28×28 and 12×12 at 3 scales (4 on
 100×100) on the larger images (the recipes); the reward comes once, after the last glimpse; the
-baseline is learned by regressing it on R. Locations use the paper's normalised frame: (0, 0) is the
-image's centre and ±1 its edges, so σ is in half-image units — the recipes' σ = 0.17 is 2.4 px on
-28×28 and 5.1 px on 60×60. The paper chooses its hyperparameters by random search and does not print
-σ; the recipes used 0.1 (1.4 px on 28×28), below the 0.17-0.22 of public re-implementations, and now
-use 0.17 (a short comparison of 0.17 and 0.22 on 28×28, docs/vision.md, did not separate them). The translated and cluttered training images are drawn afresh every batch
-(``data.resample``), as the paper generates them on the fly; test sets stay fixed.
+baseline is learned by regressing it on R; the gradient estimate uses one episode per image and
+update (eq. (2) with M = 1: the batch supplies the average). Locations use the paper's normalised
+frame, (0, 0) the image's centre and ±1 its edges, so σ is in half-image units: the recipes'
+σ = 0.17 is 2.4 px on 28×28 and 5.1 px on 60×60. The paper chose σ by random search and does not
+print it; the recipes used 0.1 (1.4 px on 28×28), below the 0.17-0.22 of public re-implementations,
+and now use 0.17 (a short comparison with 0.22 on 28×28, docs/vision.md, did not separate them).
+The translated and cluttered training images are drawn afresh every batch (``data.resample``), as
+the paper generates them on the fly; the test sets stay fixed.
 
 Deviations (stated): the location and baseline networks read h_t detached, so REINFORCE trains
 only them and the supervised loss trains everything else (as in most public re-implementations);
 the location mean is tanh(Linear(h_t)) (the paper: Linear(h_t)), so it stays inside the image;
 the first glimpse is at the centre; training uses Adam with the rate halved on plateaus (the paper:
-SGD with momentum); at evaluation the location is the policy's mean (no sampling), so evaluation
+SGD with momentum 0.9, the rate annealed linearly to 0); at evaluation the location is the policy's mean (no sampling), so evaluation
 is deterministic, unless ``eval.samples`` = M > 0 averages M sampled trajectories
 (:meth:`RAM.predict`); locations are clipped to [-1, 1].
 """
