@@ -113,7 +113,7 @@ def test_real_mnist_reads(shared_data: Path) -> None:
     assert raw["train_images"].shape == (60000, 28, 28) and raw["test_labels"].shape == (10000,)
 
 
-@pytest.mark.parametrize("kind", ["rts", "addition"])
+@pytest.mark.parametrize("kind", ["rts", "addition", "translated-60", "cluttered-60"])
 def test_resample_draws_fresh_distortions_per_epoch_and_the_same_after_a_resume(kind: str, tmp_path: Path) -> None:
     from attn_cli.data.vision import VisionDataConfig, VisionDataModule
 
@@ -131,9 +131,21 @@ def test_resample_draws_fresh_distortions_per_epoch_and_the_same_after_a_resume(
     assert torch.equal(a["x"], again["x"]) and torch.equal(a["y"], again["y"])
     assert not torch.equal(a["x"], later["x"])
     assert int(a["ids"].max()) < 23 and int(later["ids"].max()) < 23  # ids index the split, whatever the epoch
-    if kind == "rts":  # a distortion keeps the digit's label
+    if kind != "addition":  # a distortion, a translation or clutter keeps the digit's label
         digits_y = np.load(tmp_path / f"glyphs-{kind}" / "train_digits_y.npy")
         assert (a["y"].numpy() == digits_y[a["ids"].numpy()]).all()
+
+
+def test_ram_recipes_on_generated_sets_train_on_fresh_draws_with_the_tuned_policy_std() -> None:
+    """Mnih et al. generate translated and cluttered MNIST on the fly; fixed sets overfit (docs/vision.md)."""
+    from attn_cli.config import available_recipes, load_recipe
+
+    names = [n for n in available_recipes("vision") if n.startswith("ram-")]
+    assert len(names) == 15  # 28×28 with 2-7 glimpses, 60×60 translated and cluttered with 4, 6, 8, 100×100, two GPU
+    for name in names:
+        recipe = load_recipe("vision", name)
+        assert recipe.data.resample == (recipe.data.dataset != "mnist"), name
+        assert 0.17 <= recipe.model.std <= 0.22, name
 
 
 def test_resample_errors_name_the_fix(tmp_path: Path) -> None:

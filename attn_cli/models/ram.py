@@ -9,10 +9,25 @@ with fixed σ; action network: softmax(Linear(h_T)) after the last glimpse.
 baseline b_t = Linear(h_t) (variance reduction, eq. (3)); the hybrid loss adds the supervised
 cross-entropy of the action network and the MSE of the baseline against R.
 
+Checked against §4 (classification experiments): the core is the rectifier RNN above with 256 units
+(``core: rnn``; the paper's LSTM core is for the dynamic "catch" game only, ``core: lstm`` here);
+h_g, h_l 128 and g_t 256 units; the retina is 8×8 at one scale on 28×28 and 12×12 at 3 scales (4 on
+100×100) on the larger images (the recipes); the reward comes once, after the last glimpse; the
+baseline is learned by regressing it on R; the gradient estimate uses one episode per image and
+update (eq. (2) with M = 1: the batch supplies the average). Locations use the paper's normalised
+frame, (0, 0) the image's centre and ±1 its edges, so σ is in half-image units: the recipes'
+σ = 0.17 is 2.4 px on 28×28 and 5.1 px on 60×60. The paper chose σ by random search and does not
+print it; the recipes used 0.1 (1.4 px on 28×28), below the 0.17-0.22 of public re-implementations,
+and now use 0.17 (a short comparison with 0.22 on 28×28, docs/vision.md, did not separate them).
+The translated and cluttered training images are drawn afresh every batch (``data.resample``), as
+the paper generates them on the fly; the test sets stay fixed.
+
 Deviations (stated): the location and baseline networks read h_t detached, so REINFORCE trains
 only them and the supervised loss trains everything else (as in most public re-implementations);
-the first glimpse is at the centre; at evaluation the location is the policy's mean (no sampling),
-so evaluation is deterministic, unless ``eval.samples`` = M > 0 averages M sampled trajectories
+the location mean is tanh(Linear(h_t)) (the paper: Linear(h_t)), so it stays inside the image;
+the first glimpse is at the centre; training uses Adam with the rate halved on plateaus (the paper:
+SGD with momentum 0.9, the rate annealed linearly to 0); at evaluation the location is the policy's mean (no sampling), so evaluation
+is deterministic, unless ``eval.samples`` = M > 0 averages M sampled trajectories
 (:meth:`RAM.predict`); locations are clipped to [-1, 1].
 """
 
@@ -59,7 +74,7 @@ class RAM(nn.Module):
         glimpse_dim: int = 256
         hidden: int = 256
         core: Literal["rnn", "lstm"] = "rnn"
-        std: float = 0.17  # fixed σ of the Gaussian location policy (normalised units)
+        std: float = 0.17  # fixed σ of the Gaussian location policy, in half-image units (±1 = the edges)
         reinforce_weight: float = 1.0
 
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:

@@ -98,6 +98,29 @@ TABLES.add(
                 section=True,
             ),
             _ram6_row("@60min-compiled", "tr60", "mnist-translated-60", "ram-60-translated-6g@60min-compiled"),
+            Row(
+                "78 minutes on one CPU thread under heavy load, σ = 0.17, fresh translations / clutter every batch",
+                section=True,
+            ),
+            _ram6_row("@78min", "cl60", "mnist-cluttered-60", "ram-60-cluttered-6g@78min-resample"),
+            Row(
+                "the same, Monte-Carlo evaluation: class probabilities averaged over 10 sampled trajectories",
+                paper={"m28": 1.12, "cl60": 4.08},
+                cells={
+                    "m28": _c("mnist", "ram-28-6g@78min+mc10"),
+                    "cl60": _c("mnist-cluttered-60", "ram-60-cluttered-6g@78min-resample+mc10"),
+                },
+            ),
+            Row(
+                "RAM, 6 glimpses, 12×12, 3 scales: the cluttered run resumed to 98 minutes",
+                paper={"cl60": 4.08},
+                cells={"cl60": _c("mnist-cluttered-60", "ram-60-cluttered-6g@98min-resample")},
+            ),
+            Row(
+                "the same, Monte-Carlo evaluation (10 sampled trajectories)",
+                paper={"cl60": 4.08},
+                cells={"cl60": _c("mnist-cluttered-60", "ram-60-cluttered-6g@98min-resample+mc10")},
+            ),
             Row("5.3 minutes on one H200 GPU (scripts/gpu_session.sh, PLAN=vision)", section=True),
             Row(
                 "RAM, 6 glimpses, 8×8, 1 scale",
