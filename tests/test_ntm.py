@@ -97,10 +97,10 @@ def test_bits_per_seq_is_summed_bce_in_bits() -> None:
 
 def test_visualize_draws_the_longest_test_sequences_first() -> None:
     # a test set is ordered by length (64 of length 10 first): the weightings worth drawing are at 120
-    from attn_cli.data.memory import FixedDataset
+    from attn_cli.data.common import FixedItems
     from attn_cli.tasks.memory import longest_first
 
-    ds = FixedDataset([{"length": torch.tensor(n)} for n in (10, 10, 20, 20, 120, 120)])
+    ds = FixedItems([{"length": torch.tensor(n)} for n in (10, 10, 20, 20, 120, 120)])
     assert longest_first(ds, 2) == [4, 2]
     assert longest_first(ds, 5) == [4, 2, 0]
 

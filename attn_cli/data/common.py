@@ -176,3 +176,16 @@ def eval_loader(
         collate_fn=collate,
         num_workers=num_workers,
     )
+
+
+class FixedItems(Dataset[dict[str, Any]]):
+    """A split generated once and kept (the NTM tasks' and the patterns' val/test sets): item i with its id."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.items[i], "id": i}

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from attn_cli.data.babi_tasks import parse_tasks
 from attn_cli.data.base import AttnDataModule
-from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.data.common import FixedItems, eval_loader, train_loader
 from attn_cli.data.copy_tasks import NTM_TASKS, check, draw
 from attn_cli.data.prepared import require_prepared
 from attn_cli.errors import AttnError
@@ -98,17 +98,6 @@ class NtmDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         return {**draw(self.kind, self.width, gen, self.min_len, self.max_len), "id": i}
-
-
-class FixedDataset(Dataset):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {**self.items[i], "id": i}
 
 
 def collate_seq(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -205,7 +194,7 @@ class MemoryDataModule(AttnDataModule):
             self.splits["train"] = NtmDataset(
                 self.manifest["kind"], self.meta["width"], c.train_size, self.seed, c.min_len, c.max_len
             )
-            self.splits["val"], self.splits["test"] = FixedDataset(sets["val"]), FixedDataset(sets["test"])
+            self.splits["val"], self.splits["test"] = FixedItems(sets["val"]), FixedItems(sets["test"])
 
     @property
     def collate(self) -> Any:

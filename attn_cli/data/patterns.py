@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from attn_cli.data.base import AttnDataModule
-from attn_cli.data.common import eval_loader, train_loader
+from attn_cli.data.common import FixedItems, eval_loader, train_loader
 from attn_cli.errors import AttnError
 
 LETTERS = "abcd"
@@ -118,17 +118,6 @@ class TrainPatterns(Dataset[dict[str, Any]]):
         return {**example(cfg.dataset, _randint(2, top, gen), gen), "id": i}
 
 
-class FixedPatterns(Dataset[dict[str, Any]]):
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {**self.items[i], "id": i}
-
-
 def collate_patterns(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Pad to the longest: ``inp``/``tgt`` (B, T) (padding 0), ``mask`` (B, T) real symbols, ``scored`` (B, T)."""
     t = max(len(x["inp"]) for x in items)
@@ -175,7 +164,7 @@ class PatternsDataModule(AttnDataModule):
         val = [example(cfg.dataset, _randint(2, val_top, gen), gen) for _ in range(cfg.val_size)]
         gen = torch.Generator().manual_seed(TEST_SEED)
         test = [example(cfg.dataset, n, gen) for n in range(2, cfg.test_max_n + 1) for _ in range(cfg.test_per_n)]
-        self.splits = {"train": TrainPatterns(cfg, self.seed), "val": FixedPatterns(val), "test": FixedPatterns(test)}
+        self.splits = {"train": TrainPatterns(cfg, self.seed), "val": FixedItems(val), "test": FixedItems(test)}
 
     def train_dataloader(self) -> Any:
         return train_loader(
