@@ -93,9 +93,10 @@ RACNN_ROWS: tuple[tuple[str, str, dict[str, float | str]], ...] = (
 
 
 RACNN_WHY = (
-    "600 updates from scratch with 16-32-32 sub-networks, where the paper fine-tunes ImageNet VGG-19 at each "
-    "scale and alternates the APN and classifier training to convergence: every scale is still within about a "
-    "point of the others (docs/vision.md, RA-CNN)"
+    "300-600 updates from scratch with 16-32-32 sub-networks, where the paper fine-tunes ImageNet VGG-19 at each "
+    "scale and alternates APN and classifier training to convergence: the zoomed crops (blurred upsamplings) are "
+    "not yet read better than the whole image; on CIFAR-10 the object fills the frame, so zooming has little to "
+    "gain (docs/vision.md, RA-CNN)"
 )
 
 
