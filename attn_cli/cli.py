@@ -495,10 +495,14 @@ def bench(
     out: Path = typer.Option(Path("results/bench"), "--out", help="Where the figures go."),
     report_: bool = typer.Option(False, "--report", help="Only write the comparison with the peer (no timing)."),
     peer: Path = typer.Option(Path("results/bench/peer-joeynmt.txt"), "--peer", help="The peer's summary lines."),
+    tag: str = typer.Option("", "--tag", help="nmt: a suffix for the figures' file (repeats: r1, r2, ...)."),
+    limit: bool = typer.Option(
+        False, "--limit", help="nmt: also replay the updates under a FLOP census and time its GEMMs alone."
+    ),
 ) -> None:
     """Time training (tokens/s, sentences/s) and beam-5 decoding; figures go to results/bench/.
 
-    Example: attn bench nmt --recipe luong-global-general --steps 300
+    Example: attn bench nmt --recipe luong-global-general --steps 300 --limit
     Example: attn bench vision --recipe draw-gen --steps 40 --warmup 5 --compare train.compile=true
     """
     names.check_task(task)
@@ -508,6 +512,8 @@ def bench(
         sys.stdout.write(bench_mod.report(peer, out))
         return
     if task != "nmt":
+        if tag or limit:
+            raise AttnError(f"--tag and --limit belong to the nmt benchmark (training + decoding), not {task}'s")
         rows = bench_mod.run_train_bench(
             task, recipe, steps=steps, warmup=warmup, overrides=set_, compare=compare, data_dir=State.data_dir, out=out
         )
@@ -518,8 +524,16 @@ def bench(
         return
     if compare or warmup:
         raise AttnError("--compare and --warmup time training alone: use them with a task other than nmt")
-    for row in bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out):
-        _print_summary(f"bench {task} {row['recipe']}", {k: v for k, v in row.items() if k != "recipe"})
+    if tag and not all(c.isalnum() or c in "-_." for c in tag):
+        raise AttnError(f"--tag {tag!r}: use letters, digits, '-', '_' or '.' (it becomes part of a file name)")
+    rows = bench_mod.run_bench(
+        task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out, tag=tag, with_limit=limit
+    )
+    for row in rows:
+        flat = {k: v for k, v in row.items() if k not in ("recipe", "limit")}
+        if "limit" in row:
+            flat.update({f"limit/{k}": v for k, v in row["limit"].items() if k != "by_op"})
+        _print_summary(f"bench {task} {row['recipe']}", flat)
 
 
 @app.command()
