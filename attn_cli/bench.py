@@ -39,7 +39,7 @@ from lightning.pytorch.callbacks import Callback
 from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.flops import Census, replay
-from attn_cli.io import read_json, write_json
+from attn_cli.io import atomic_write, read_json, write_json
 from attn_cli.runs import command_line, git_sha, hardware
 
 DEFAULT_RECIPES = {"nmt": ["luong-global-general", "bahdanau-lstm"], "vision": ["draw-gen"]}
@@ -156,6 +156,75 @@ def limit(
         "distinct_calls": timed["distinct_calls"],
         "by_op": timed["by_op"],
     }
+
+
+class _ProfileOne(Callback):
+    """torch.profiler around one training batch (forward, backward, optimizer step), after ``warmup`` others."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.seen = warmup, 0
+        self.prof: Any = None
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+        if self.seen == self.warmup:
+            self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            self.prof.__enter__()
+
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.seen == self.warmup:
+            self.prof.__exit__(None, None, None)
+        self.seen += 1
+
+
+def _profile_text(prof: Any, title: str, rows: int = 30) -> str:
+    head = [
+        f"# {title}",
+        f"# command: {command_line()}",
+        f"# git {git_sha()}, {torch.get_num_threads()} torch threads, load average (1 min) {os.getloadavg()[0]:.2f}",
+        "# sorted by self CPU time: where the time goes, op by op (torch.profiler; the profiler adds its own",
+        "# overhead per op, so the shares matter, not the totals)",
+        "",
+    ]
+    return "\n".join(head) + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows) + "\n"
+
+
+def profile_nmt(recipe: str, overrides: list[str], data_dir: Path, out: Path, warmup: int = 10) -> list[Path]:
+    """One training step (after ``warmup`` updates) and the beam-5 search of one test batch (the longest
+    sentences: eval batches are sorted), each under torch.profiler: ``profile-<recipe>-{train,beam}.txt``."""
+    from attn_cli.registry import TASKS
+    from attn_cli.tasks.base import load_checkpoint
+
+    callback = _ProfileOne(warmup)
+    summary = run.train(
+        "nmt",
+        recipe,
+        runs_dir=Path("runs") / "bench",
+        data_dir=data_dir,
+        progress=False,
+        extra_callbacks=[callback],
+        overrides=[
+            f"train.max_steps={warmup + 1}",
+            "train.max_time_min=null",
+            "train.val_every_steps=null",
+            "train.limit_val_batches=0",
+            *overrides,
+        ],
+    )
+    if callback.prof is None:
+        raise AttnError(f"no training step was profiled: the recipe stopped before update {warmup + 1}")
+    name = recipe.replace("/", "_")
+    paths = [out / f"profile-{name}-train.txt", out / f"profile-{name}-beam.txt"]
+    atomic_write(paths[0], _profile_text(callback.prof, f"one training update of {recipe} (update {warmup + 1})"))
+    module, rec = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", "nmt")
+    dm = TASKS.get("nmt").datamodule(rec, data_dir)
+    dm.setup("test")
+    batch = next(iter(dm.split_loader("test")))
+    module.eval()
+    with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        module.decode(batch, 5)  # type: ignore[operator]
+    title = f"beam-5 search of one test batch of {recipe} ({batch['src'].size(0)} sentences, the longest)"
+    atomic_write(paths[1], _profile_text(prof, title))
+    return paths
 
 
 def run_train_bench(
@@ -369,8 +438,6 @@ def report(peer_file: Path, out: Path) -> str:
             )
     lines += family_lines(out)
     text = "\n".join(lines) + "\n"
-    from attn_cli.io import atomic_write
-
     atomic_write(out / "README.md", text)
     return text
 

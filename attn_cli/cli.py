@@ -499,6 +499,9 @@ def bench(
     limit: bool = typer.Option(
         False, "--limit", help="nmt: also replay the updates under a FLOP census and time its GEMMs alone."
     ),
+    profile: bool = typer.Option(
+        False, "--profile", help="nmt: profile one training update and one beam-5 batch (profile-*.txt), no timing."
+    ),
 ) -> None:
     """Time training (tokens/s, sentences/s) and beam-5 decoding; figures go to results/bench/.
 
@@ -512,8 +515,8 @@ def bench(
         sys.stdout.write(bench_mod.report(peer, out))
         return
     if task != "nmt":
-        if tag or limit:
-            raise AttnError(f"--tag and --limit belong to the nmt benchmark (training + decoding), not {task}'s")
+        if tag or limit or profile:
+            raise AttnError(f"--tag, --limit and --profile belong to the nmt benchmark, not {task}'s")
         rows = bench_mod.run_train_bench(
             task, recipe, steps=steps, warmup=warmup, overrides=set_, compare=compare, data_dir=State.data_dir, out=out
         )
@@ -524,6 +527,11 @@ def bench(
         return
     if compare or warmup:
         raise AttnError("--compare and --warmup time training alone: use them with a task other than nmt")
+    if profile:
+        for recipe_name in recipe or bench_mod.DEFAULT_RECIPES[task]:
+            for path in bench_mod.profile_nmt(recipe_name, set_, State.data_dir, out):
+                console.print(f"wrote {path}")
+        return
     if tag and not all(c.isalnum() or c in "-_." for c in tag):
         raise AttnError(f"--tag {tag!r}: use letters, digits, '-', '_' or '.' (it becomes part of a file name)")
     rows = bench_mod.run_bench(
