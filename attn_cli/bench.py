@@ -221,8 +221,12 @@ def profile_nmt(recipe: str, overrides: list[str], data_dir: Path, out: Path, wa
     batch = next(iter(dm.split_loader("test")))
     module.eval()
     with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        module.decode(batch, 5)  # type: ignore[operator]
-    title = f"beam-5 search of one test batch of {recipe} ({batch['src'].size(0)} sentences, the longest)"
+        hyps = module.decode(batch, 5)  # type: ignore[operator]
+    longest = max(len(h.tokens) for h in hyps) + 1  # the search's steps: the longest output and its EOS
+    title = (
+        f"beam-5 search of one test batch of {recipe} after {warmup + 1} updates ({batch['src'].size(0)} sentences,"
+        f" the longest; {longest} search steps: an early model stops sooner than a trained one)"
+    )
     atomic_write(paths[1], _profile_text(prof, title))
     return paths
 
