@@ -507,6 +507,7 @@ def bench(
 
     Example: attn bench nmt --recipe luong-global-general --steps 300 --limit
     Example: attn bench vision --recipe draw-gen --steps 40 --warmup 5 --compare train.compile=true
+    Example: attn bench nmt --steps 60 --warmup 3 --compare data.batching=bucket   (training alone)
     """
     names.check_task(task)
     from attn_cli import bench as bench_mod
@@ -514,9 +515,12 @@ def bench(
     if report_:
         sys.stdout.write(bench_mod.report(peer, out))
         return
-    if task != "nmt":
+    if task != "nmt" or compare or warmup:  # nmt with --compare/--warmup: its training alone, as the others
         if tag or limit or profile:
-            raise AttnError(f"--tag, --limit and --profile belong to the nmt benchmark, not {task}'s")
+            raise AttnError(
+                f"--tag, --limit and --profile belong to the nmt benchmark of training and decoding (not {task}'s,"
+                " nor with --compare/--warmup)"
+            )
         rows = bench_mod.run_train_bench(
             task, recipe, steps=steps, warmup=warmup, overrides=set_, compare=compare, data_dir=State.data_dir, out=out
         )
@@ -525,8 +529,6 @@ def bench(
             flat.update({k: v for k, v in row.items() if not isinstance(v, dict) and k != "recipe"})
             _print_summary(f"bench {task} {row['recipe']}", flat)
         return
-    if compare or warmup:
-        raise AttnError("--compare and --warmup time training alone: use them with a task other than nmt")
     if profile:
         for recipe_name in recipe or bench_mod.DEFAULT_RECIPES[task]:
             for path in bench_mod.profile_nmt(recipe_name, set_, State.data_dir, out):
