@@ -176,11 +176,11 @@ class _ProfileOne(Callback):
         self.seen += 1
 
 
-def _profile_text(prof: Any, title: str, rows: int = 30) -> str:
+def _profile_text(prof: Any, title: str, sha: str, rows: int = 30) -> str:
     head = [
         f"# {title}",
         f"# command: {command_line()}",
-        f"# git {git_sha()}, {torch.get_num_threads()} torch threads, load average (1 min) {os.getloadavg()[0]:.2f}",
+        f"# git {sha}, {torch.get_num_threads()} torch threads, load average (1 min) {os.getloadavg()[0]:.2f}",
         "# sorted by self CPU time: where the time goes, op by op (torch.profiler; the profiler adds its own",
         "# overhead per op, so the shares matter, not the totals)",
         "",
@@ -188,9 +188,14 @@ def _profile_text(prof: Any, title: str, rows: int = 30) -> str:
     return "\n".join(head) + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows) + "\n"
 
 
-def profile_nmt(recipe: str, overrides: list[str], data_dir: Path, out: Path, warmup: int = 10) -> list[Path]:
-    """One training step (after ``warmup`` updates) and the beam-5 search of one test batch (the longest
-    sentences: eval batches are sorted), each under torch.profiler: ``profile-<recipe>-{train,beam}.txt``."""
+def profile_nmt(
+    recipe: str, overrides: list[str], data_dir: Path, out: Path, warmup: int = 10, updates: int = 300
+) -> list[Path]:
+    """One training step (after ``warmup`` updates) and, after ``updates`` updates, the beam-5 search of one
+    test batch (the longest sentences: eval batches are sorted), each under torch.profiler:
+    ``profile-<recipe>-{train,beam}.txt``. The search is profiled on a model trained long enough to write
+    sentences of a realistic length (an 11-update model stops after two or three steps)."""
+    sha = git_sha()  # before this writes anything into the tree
     from attn_cli.registry import TASKS
     from attn_cli.tasks.base import load_checkpoint
 
@@ -203,10 +208,11 @@ def profile_nmt(recipe: str, overrides: list[str], data_dir: Path, out: Path, wa
         progress=False,
         extra_callbacks=[callback],
         overrides=[
-            f"train.max_steps={warmup + 1}",
+            f"train.max_steps={max(updates, warmup + 1)}",
             "train.max_time_min=null",
             "train.val_every_steps=null",
             "train.limit_val_batches=0",
+            "train.max_epochs=1000",
             *overrides,
         ],
     )
@@ -214,7 +220,7 @@ def profile_nmt(recipe: str, overrides: list[str], data_dir: Path, out: Path, wa
         raise AttnError(f"no training step was profiled: the recipe stopped before update {warmup + 1}")
     name = recipe.replace("/", "_")
     paths = [out / f"profile-{name}-train.txt", out / f"profile-{name}-beam.txt"]
-    atomic_write(paths[0], _profile_text(callback.prof, f"one training update of {recipe} (update {warmup + 1})"))
+    atomic_write(paths[0], _profile_text(callback.prof, f"one training update of {recipe} (update {warmup + 1})", sha))
     module, rec = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", "nmt")
     dm = TASKS.get("nmt").datamodule(rec, data_dir)
     dm.setup("test")
@@ -224,10 +230,10 @@ def profile_nmt(recipe: str, overrides: list[str], data_dir: Path, out: Path, wa
         hyps = module.decode(batch, 5)  # type: ignore[operator]
     longest = max(len(h.tokens) for h in hyps) + 1  # the search's steps: the longest output and its EOS
     title = (
-        f"beam-5 search of one test batch of {recipe} after {warmup + 1} updates ({batch['src'].size(0)} sentences,"
-        f" the longest; {longest} search steps: an early model stops sooner than a trained one)"
+        f"beam-5 search of one test batch of {recipe} after {max(updates, warmup + 1)} updates"
+        f" ({batch['src'].size(0)} sentences, the longest; {longest} search steps)"
     )
-    atomic_write(paths[1], _profile_text(prof, title))
+    atomic_write(paths[1], _profile_text(prof, title, sha))
     return paths
 
 

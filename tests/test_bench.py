@@ -114,7 +114,7 @@ def test_the_peer_report_still_reads_a_single_unrepeated_pair(tmp_path: Path) ->
 def test_the_nmt_profile_writes_one_training_update_and_one_beam_batch(generated_data: Path, tmp_path: Path) -> None:
     from attn_cli.bench import profile_nmt
 
-    train, beam = profile_nmt("tiny/luong-global-general", [], generated_data, tmp_path, warmup=2)
+    train, beam = profile_nmt("tiny/luong-global-general", [], generated_data, tmp_path, warmup=2, updates=4)
     assert train.name == "profile-tiny_luong-global-general-train.txt" and beam.name.endswith("-beam.txt")
     for path in (train, beam):
         text = path.read_text()
@@ -129,4 +129,4 @@ def test_a_profile_longer_than_the_recipe_is_refused(generated_data: Path, tmp_p
     from attn_cli.errors import AttnError
 
     with pytest.raises(AttnError, match="no training step was profiled"):
-        profile_nmt("tiny/luong-global-general", ["train.max_epochs=1", "train.max_steps=1"], generated_data, tmp_path)
+        profile_nmt("tiny/luong-global-general", ["train.max_steps=1"], generated_data, tmp_path, updates=4)
