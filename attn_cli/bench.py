@@ -176,7 +176,7 @@ class _ProfileOne(Callback):
         self.seen += 1
 
 
-def _profile_text(prof: Any, title: str, sha: str, rows: int = 30) -> str:
+def _profile_text(prof: Any, title: str, sha: str, rows: int = 40) -> str:
     head = [
         f"# {title}",
         f"# command: {command_line()}",
