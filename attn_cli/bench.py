@@ -6,7 +6,14 @@ tokens (words, without BOS/EOS) and sentences per second are reported separately
 Decoding: beam 5 over the whole test split through ``attn eval`` with ``eval.perplexity=false``:
 the search alone, as the peer harness times JoeyNMT's ``predict(..., compute_loss=False)``
 (figures recorded before 2026-11-26 also included our teacher-forced perplexity pass). Figures go to
-``results/bench/<recipe>-<device>.json`` with the hardware, thread count and git sha.
+``results/bench/<recipe>-<device>[-<tag>].json`` with the hardware, thread count, load average and git sha
+(``--tag`` keeps repeats apart: ``scripts/peer_bench.sh`` runs each pair ``REPEATS`` times).
+
+``--limit`` measures how far training is from the machine's limit (issue 28): the same updates are run again
+under :class:`attn_cli.flops.Census`, which counts the FLOPs of every matrix product, convolution and fused RNN
+layer, and each distinct call is re-timed alone on this machine at the same thread count; the sum is the time
+the run would take doing nothing but its own arithmetic. The figure reported is that limit as a fraction of the
+measured training time, with our GFLOP/s beside the GEMMs' own.
 
 `attn bench vision` (any task but nmt): training speed only, in examples per second, after
 ``--warmup`` untimed updates (they absorb a compilation); ``--compare KEY=VALUE`` (e.g.
@@ -21,6 +28,7 @@ row per family from these files (results/bench/README.md).
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +38,8 @@ from lightning.pytorch.callbacks import Callback
 
 from attn_cli import run
 from attn_cli.errors import AttnError
-from attn_cli.io import read_json, write_json
+from attn_cli.flops import Census, replay
+from attn_cli.io import atomic_write, read_json, write_json
 from attn_cli.runs import command_line, git_sha, hardware
 
 DEFAULT_RECIPES = {"nmt": ["luong-global-general", "bahdanau-lstm"], "vision": ["draw-gen"]}
@@ -97,6 +106,137 @@ def _train_timed(
     return counter, summary
 
 
+class _CensusCallback(Callback):
+    """Holds a :class:`Census` open over each training batch after ``warmup`` (forward, backward, step)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.census, self.warmup, self.seen, self.active = Census(), warmup, 0, False
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+        if self.seen >= self.warmup:
+            self.census.__enter__()
+            self.active = True
+
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.seen += 1
+        if self.active:
+            self.census.__exit__(None, None, None)
+            self.active = False
+
+
+def limit(
+    task: str, recipe: str, steps: int, overrides: list[str], data_dir: Path, train_s: float, warmup: int = 0
+) -> dict[str, Any]:
+    """The timed updates again under a census (same seed: the same batches), then the census re-timed alone:
+    the time the arithmetic alone needs, as a fraction of ``train_s`` (see the module docstring)."""
+    callback = _CensusCallback(warmup)
+    run.train(
+        task,
+        recipe,
+        runs_dir=Path("runs") / "bench",
+        data_dir=data_dir,
+        progress=False,
+        extra_callbacks=[callback],
+        overrides=[
+            f"train.max_steps={steps + warmup}",
+            "train.max_time_min=null",
+            "train.val_every_steps=null",
+            "train.limit_val_batches=0",
+            "train.max_epochs=1000",
+            *overrides,
+        ],
+    )
+    timed = replay(callback.census)
+    return {
+        "gflop_per_step": round(timed["flops"] / steps / 1e9, 4),
+        "train_gflop_s": round(timed["flops"] / train_s / 1e9, 2),
+        "gemm_gflop_s": round(timed["flops"] / timed["limit_s"] / 1e9, 2),
+        "limit_s": round(timed["limit_s"], 4),
+        "limit_fraction": round(timed["limit_s"] / train_s, 3),
+        "distinct_calls": timed["distinct_calls"],
+        "by_op": timed["by_op"],
+    }
+
+
+class _ProfileOne(Callback):
+    """torch.profiler around one training batch (forward, backward, optimizer step), after ``warmup`` others."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.seen = warmup, 0
+        self.prof: Any = None
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+        if self.seen == self.warmup:
+            self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            self.prof.__enter__()
+
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.seen == self.warmup:
+            self.prof.__exit__(None, None, None)
+        self.seen += 1
+
+
+def _profile_text(prof: Any, title: str, sha: str, rows: int = 40) -> str:
+    head = [
+        f"# {title}",
+        f"# command: {command_line()}",
+        f"# git {sha}, {torch.get_num_threads()} torch threads, load average (1 min) {os.getloadavg()[0]:.2f}",
+        "# sorted by self CPU time: where the time goes, op by op (torch.profiler; the profiler adds its own",
+        "# overhead per op, so the shares matter, not the totals)",
+        "",
+    ]
+    return "\n".join(head) + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows) + "\n"
+
+
+def profile_nmt(
+    recipe: str, overrides: list[str], data_dir: Path, out: Path, warmup: int = 10, updates: int = 300
+) -> list[Path]:
+    """One training step (after ``warmup`` updates) and, after ``updates`` updates, the beam-5 search of one
+    test batch (the longest sentences: eval batches are sorted), each under torch.profiler:
+    ``profile-<recipe>-{train,beam}.txt``. The search is profiled on a model trained long enough to write
+    sentences of a realistic length (an 11-update model stops after two or three steps)."""
+    sha = git_sha()  # before this writes anything into the tree
+    from attn_cli.registry import TASKS
+    from attn_cli.tasks.base import load_checkpoint
+
+    callback = _ProfileOne(warmup)
+    summary = run.train(
+        "nmt",
+        recipe,
+        runs_dir=Path("runs") / "bench",
+        data_dir=data_dir,
+        progress=False,
+        extra_callbacks=[callback],
+        overrides=[
+            f"train.max_steps={max(updates, warmup + 1)}",
+            "train.max_time_min=null",
+            "train.val_every_steps=null",
+            "train.limit_val_batches=0",
+            "train.max_epochs=1000",
+            *overrides,
+        ],
+    )
+    if callback.prof is None:
+        raise AttnError(f"no training step was profiled: the recipe stopped before update {warmup + 1}")
+    name = recipe.replace("/", "_")
+    paths = [out / f"profile-{name}-train.txt", out / f"profile-{name}-beam.txt"]
+    atomic_write(paths[0], _profile_text(callback.prof, f"one training update of {recipe} (update {warmup + 1})", sha))
+    module, rec = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", "nmt")
+    dm = TASKS.get("nmt").datamodule(rec, data_dir)
+    dm.setup("test")
+    batch = next(iter(dm.split_loader("test")))
+    module.eval()
+    with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        hyps = module.decode(batch, 5)  # type: ignore[operator]
+    longest = max(len(h.tokens) for h in hyps) + 1  # the search's steps: the longest output and its EOS
+    title = (
+        f"beam-5 search of one test batch of {recipe} after {max(updates, warmup + 1)} updates"
+        f" ({batch['src'].size(0)} sentences, the longest; {longest} search steps)"
+    )
+    atomic_write(paths[1], _profile_text(prof, title, sha))
+    return paths
+
+
 def run_train_bench(
     task: str, recipes: list[str], *, steps: int, warmup: int, overrides: list[str], compare: list[str],
     data_dir: Path, out: Path,
@@ -133,15 +273,18 @@ def run_train_bench(
 
 
 def run_bench(
-    task: str, recipes: list[str], *, steps: int, overrides: list[str], data_dir: Path, out: Path
-) -> list[dict[str, Any]]:
+    task: str, recipes: list[str], *, steps: int, overrides: list[str], data_dir: Path, out: Path,
+    tag: str = "", with_limit: bool = False,
+) -> list[dict[str, Any]]:  # fmt: skip
     if task != "nmt":
         raise AttnError(f"training and decoding are benched for nmt; got {task!r}")
     rows = []
     device = "gpu" if torch.cuda.is_available() else "cpu"
     for recipe in recipes or DEFAULT_RECIPES[task]:
+        load_before = os.getloadavg()[0]
         counter, summary = _train_timed(task, recipe, steps, overrides, data_dir)
-        train_s = counter.end - counter.start
+        train_s = counter.end - counter.start  # type: ignore[operator]
+        train_cpu_s = counter.cpu_end - counter.cpu_start  # type: ignore[operator]
         result = run.evaluate(
             task,
             Path(summary["run_dir"]),
@@ -165,11 +308,16 @@ def run_bench(
             "decode_s": test["eval_wall_s"],
             "decode_beam5_sent_s": round(n_test / test["eval_wall_s"], 1),
             "bleu_after_steps": round(result["metrics"]["bleu"], 2),
+            "train_cpu_s": round(train_cpu_s, 2),
+            "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
         }
+        if with_limit:
+            row["limit"] = limit(task, recipe, steps, overrides, data_dir, train_s)
         write_json(
-            out / f"{recipe}-{device}.json",
+            out / f"{recipe.replace('/', '_')}-{device}{'-' + tag if tag else ''}.json",
             {
                 **row,
+                "command": command_line(),
                 "git_sha": git_sha(),
                 "hardware": hardware(),
                 "overrides": overrides,
@@ -183,20 +331,42 @@ def run_bench(
 PAIRS = {"luong": "luong-global-general", "bahdanau": "bahdanau-lstm"}
 
 
-def parse_peer(path: Path) -> dict[str, dict[str, str]]:
-    """`PEER joeynmt NAME key=value ...` lines -> {NAME: {key: value}} (the last line per NAME wins)."""
+def parse_peer(path: Path) -> dict[str, list[dict[str, str]]]:
+    """`PEER joeynmt NAME key=value ...` lines -> {NAME: [{key: value}, ...]} in file order (one per repeat)."""
     if not path.is_file():
         raise AttnError(f"peer results {path} do not exist; run scripts/peer_bench.sh")
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, list[dict[str, str]]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[0] == "PEER":
-            out[parts[2]] = dict(p.split("=", 1) for p in parts[3:] if "=" in p)
+            out.setdefault(parts[2], []).append(dict(p.split("=", 1) for p in parts[3:] if "=" in p))
     return out
 
 
+def _pairs(peer: list[dict[str, str]], out: Path, recipe: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """(peer, ours) per repeat: peer lines carrying ``rep=K`` with ``<recipe>-cpu-rK.json``; without repeats,
+    the last peer line with ``<recipe>-cpu.json`` (the layout before repeats)."""
+    pairs = [
+        (line, read_json(out / f"{recipe}-cpu-r{line['rep']}.json"))
+        for line in peer
+        if "rep" in line and (out / f"{recipe}-cpu-r{line['rep']}.json").is_file()
+    ]
+    if not pairs and peer and (out / f"{recipe}-cpu.json").is_file():
+        pairs = [(peer[-1], read_json(out / f"{recipe}-cpu.json"))]
+    return pairs
+
+
+def _spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """median (min–max) of the repeats; a single value alone."""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    lo, mid, hi = min(values), statistics.median(values), max(values)
+    return f"{fmt.format(mid)} ({fmt.format(lo)}–{fmt.format(hi)})"
+
+
 def report(peer_file: Path, out: Path) -> str:
-    """results/bench/README.md: our figures beside the peer's, as ratios (same machine, run back to back)."""
+    """results/bench/README.md: our figures beside the peer's, as ratios (same machine, run back to back);
+    with repeats, the median and the range of each figure and of the ratio taken pair by pair."""
     peer = parse_peer(peer_file)
     lines = [
         "# NMT speed: attn beside JoeyNMT 2.3 (generated by `attn bench nmt --report`)",
@@ -205,7 +375,10 @@ def report(peer_file: Path, out: Path) -> str:
         "same model (bi-LSTM 2×256 encoder, LSTM 256 decoder, emb 256, dropout 0.3, input feeding), batches of",
         "64 random sentences, 300 updates from scratch, then beam-5 decoding of the 1,000 test sentences",
         "(the search alone on both sides: JoeyNMT's predict without its loss, our eval with eval.perplexity=false).",
-        "Peer lines come from `../shared/peers/joeynmt/bench.sh`; ours from `attn bench nmt`. Each pair ran back to back.",
+        "Peer lines come from `../shared/peers/joeynmt/bench.sh`; ours from `attn bench nmt`. Each pair ran back to back",
+        "(`scripts/peer_bench.sh`); with repeats, each cell is the median (min–max) over the pairs, and the ratio is",
+        "taken within each pair before the median. The load column is the 1-minute load average around our runs:",
+        "above the number of cores, the machine was shared and the wall-clock figures flatter nobody.",
         "",
         "| model | figure | JoeyNMT | attn | attn / JoeyNMT |",
         "|---|---|---|---|---|",
@@ -216,15 +389,41 @@ def report(peer_file: Path, out: Path) -> str:
         ("train_tgt_tok_s", "train target tokens/s"),
         ("decode_beam5_sent_s", "beam-5 decode sentences/s"),
     ]
+    limits = []
     for name, recipe in PAIRS.items():
-        ours_path = out / f"{recipe}-cpu.json"
-        if name not in peer or not ours_path.is_file():
+        pairs = _pairs(peer.get(name, []), out, recipe)
+        if not pairs:
             continue
-        ours = read_json(ours_path)
         for key, label in keys:
-            p, o = float(peer[name][key]), float(ours[key])
-            lines.append(f"| {name} / {recipe} | {label} | {p:.1f} | {o:.1f} | **{o / p:.2f}×** |")
-        lines.append(f"| {name} / {recipe} | threads | {peer[name].get('threads', '?')} | {ours['threads']} | |")
+            p = [float(pl[key]) for pl, _ in pairs]
+            o = [float(ours[key]) for _, ours in pairs]
+            ratio = _spread([b / a for a, b in zip(p, o, strict=True)], "{:.2f}×")
+            lines.append(f"| {name} / {recipe} | {label} | {_spread(p)} | {_spread(o)} | **{ratio}** |")
+        threads = pairs[-1][1]["threads"]
+        lines.append(f"| {name} / {recipe} | threads | {pairs[-1][0].get('threads', '?')} | {threads} | |")
+        loads = [x for _, ours in pairs for x in ours.get("load_avg_1min", [])]
+        if loads:
+            lines.append(f"| {name} / {recipe} | load (1 min) | | {min(loads):.2f}–{max(loads):.2f} | |")
+        lines.append(f"| {name} / {recipe} | pairs | {len(pairs)} | | |")
+        limits += [(recipe, ours["limit"], ours["threads"]) for _, ours in pairs if "limit" in ours]
+    if limits:
+        lines += [
+            "",
+            "## How far from this machine's limit (`attn bench nmt --limit`)",
+            "",
+            "The same updates are replayed under a census of every matrix product / convolution / fused RNN layer",
+            "(`attn_cli/flops.py`); each distinct call is re-timed alone at the same thread count. *Limit* is the time",
+            "the training would take doing only its own arithmetic, each GEMM at the speed this machine gives that",
+            "shape; the fraction is limit / measured training time (1.0 = nothing but arithmetic).",
+            "",
+            "| recipe | threads | GFLOP per update | our GFLOP/s | the GEMMs' GFLOP/s alone | limit / measured |",
+            "|---|---|---|---|---|---|",
+        ]
+        for recipe, lim, threads in limits:
+            lines.append(
+                f"| {recipe} | {threads} | {lim['gflop_per_step']:.2f} | {lim['train_gflop_s']:.1f} | "
+                f"{lim['gemm_gflop_s']:.1f} | **{lim['limit_fraction']:.0%}** |"
+            )
     gpu = [
         (recipe, read_json(out / f"{recipe}-gpu.json"))
         for recipe in PAIRS.values()
@@ -249,8 +448,6 @@ def report(peer_file: Path, out: Path) -> str:
             )
     lines += family_lines(out)
     text = "\n".join(lines) + "\n"
-    from attn_cli.io import atomic_write
-
     atomic_write(out / "README.md", text)
     return text
 

@@ -495,11 +495,19 @@ def bench(
     out: Path = typer.Option(Path("results/bench"), "--out", help="Where the figures go."),
     report_: bool = typer.Option(False, "--report", help="Only write the comparison with the peer (no timing)."),
     peer: Path = typer.Option(Path("results/bench/peer-joeynmt.txt"), "--peer", help="The peer's summary lines."),
+    tag: str = typer.Option("", "--tag", help="nmt: a suffix for the figures' file (repeats: r1, r2, ...)."),
+    limit: bool = typer.Option(
+        False, "--limit", help="nmt: also replay the updates under a FLOP census and time its GEMMs alone."
+    ),
+    profile: bool = typer.Option(
+        False, "--profile", help="nmt: profile one training update and one beam-5 batch (profile-*.txt), no timing."
+    ),
 ) -> None:
     """Time training (tokens/s, sentences/s) and beam-5 decoding; figures go to results/bench/.
 
-    Example: attn bench nmt --recipe luong-global-general --steps 300
+    Example: attn bench nmt --recipe luong-global-general --steps 300 --limit
     Example: attn bench vision --recipe draw-gen --steps 40 --warmup 5 --compare train.compile=true
+    Example: attn bench nmt --steps 60 --warmup 3 --compare data.batching=bucket   (training alone)
     """
     names.check_task(task)
     from attn_cli import bench as bench_mod
@@ -507,7 +515,12 @@ def bench(
     if report_:
         sys.stdout.write(bench_mod.report(peer, out))
         return
-    if task != "nmt":
+    if task != "nmt" or compare or warmup:  # nmt with --compare/--warmup: its training alone, as the others
+        if tag or limit or profile:
+            raise AttnError(
+                f"--tag, --limit and --profile belong to the nmt benchmark of training and decoding (not {task}'s,"
+                " nor with --compare/--warmup)"
+            )
         rows = bench_mod.run_train_bench(
             task, recipe, steps=steps, warmup=warmup, overrides=set_, compare=compare, data_dir=State.data_dir, out=out
         )
@@ -516,10 +529,21 @@ def bench(
             flat.update({k: v for k, v in row.items() if not isinstance(v, dict) and k != "recipe"})
             _print_summary(f"bench {task} {row['recipe']}", flat)
         return
-    if compare or warmup:
-        raise AttnError("--compare and --warmup time training alone: use them with a task other than nmt")
-    for row in bench_mod.run_bench(task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out):
-        _print_summary(f"bench {task} {row['recipe']}", {k: v for k, v in row.items() if k != "recipe"})
+    if profile:
+        for recipe_name in recipe or bench_mod.DEFAULT_RECIPES[task]:
+            for path in bench_mod.profile_nmt(recipe_name, set_, State.data_dir, out):
+                console.print(f"wrote {path}")
+        return
+    if tag and not all(c.isalnum() or c in "-_." for c in tag):
+        raise AttnError(f"--tag {tag!r}: use letters, digits, '-', '_' or '.' (it becomes part of a file name)")
+    rows = bench_mod.run_bench(
+        task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out, tag=tag, with_limit=limit
+    )
+    for row in rows:
+        flat = {k: v for k, v in row.items() if k not in ("recipe", "limit")}
+        if "limit" in row:
+            flat.update({f"limit/{k}": v for k, v in row["limit"].items() if k != "by_op"})
+        _print_summary(f"bench {task} {row['recipe']}", flat)
 
 
 @app.command()

@@ -312,7 +312,9 @@ CASES: dict[str, Args] = {
     "average/corrupt": F("average", "{afile}", "{truncated_ckpt}", "--out", "{emptydir}/avg.ckpt"),
     "bench/steps-zero": F("bench", "nmt", "--steps", "0", "--out", "{emptydir}"),
     "bench/unknown-recipe": F("bench", "nmt", "--recipe", "nosuch", "--out", "{emptydir}"),
-    "bench/compare-on-nmt": F("bench", "nmt", "--compare", "train.lr=1", "--out", "{emptydir}"),
+    "bench/limit-with-compare": F("bench", "nmt", "--compare", "train.lr=1", "--limit", "--out", "{emptydir}"),
+    "bench/limit-on-vision": F("bench", "vision", "--limit", "--out", "{emptydir}"),
+    "bench/tag-not-a-file-name": F("bench", "nmt", "--tag", "../x", "--out", "{emptydir}"),
 }
 
 

@@ -25,3 +25,108 @@ def test_a_family_bench_records_load_threads_cpu_seconds_and_its_command(generat
     if row["device"] == "cpu":
         lines = family_lines(tmp_path)
         assert lines[1].startswith("## Training speed of each family") and lines[-1].startswith("| vision | tiny/ram |")
+
+
+def test_the_census_counts_matrix_products_and_fused_lstm_layers_exactly() -> None:
+    """2mkn FLOPs per product; an LSTM layer's gate products 2·T·B·4H·(in + H), and twice that backward."""
+    import torch
+
+    from attn_cli.flops import Census, replay
+
+    a, b = torch.rand(7, 5), torch.rand(5, 3)
+    with Census() as census:
+        a @ b
+        a @ b
+    assert census.total_flops == 2 * (2 * 7 * 5 * 3) and len(census.calls) == 1
+    lstm = torch.nn.LSTM(6, 4, batch_first=True)
+    x = torch.rand(2, 9, 6, requires_grad=True)
+    with Census() as census:
+        out, _ = lstm(x)
+    forward = census.total_flops
+    if forward:  # the fused CPU layer (mkldnn); other builds decompose it into counted products
+        assert forward == 2 * 9 * 2 * 16 * (6 + 4)
+    with Census() as census:
+        out, _ = lstm(x)
+        out.sum().backward()
+    assert census.total_flops >= 3 * forward
+    timed = replay(census, repeats=1)
+    assert timed["limit_s"] > 0 and timed["flops"] == census.total_flops
+    assert sum(op["calls"] for op in timed["by_op"].values()) == sum(c.count for c in census.calls.values())
+
+
+def test_the_nmt_bench_tags_its_file_and_measures_the_limit(generated_data: Path, tmp_path: Path) -> None:
+    from attn_cli.bench import run_bench
+
+    (row,) = run_bench(
+        "nmt", ["tiny/luong-global-general"], steps=3, overrides=[], data_dir=generated_data, out=tmp_path,
+        tag="r2", with_limit=True,
+    )  # fmt: skip
+    (path,) = tmp_path.glob("*.json")
+    assert path.name == f"tiny_luong-global-general-{row['device']}-r2.json"
+    saved = read_json(path)
+    limit = saved["limit"]
+    assert limit["gflop_per_step"] > 0 and limit["distinct_calls"] > 0 and limit["limit_s"] > 0
+    assert set(limit["by_op"]) >= {"mm"}  # the decoder's products at least
+    assert len(saved["load_avg_1min"]) == 2 and saved["train_cpu_s"] > 0 and saved["command"]
+
+
+def _peer_line(name: str, rep: int, sent: float) -> str:
+    return (
+        f"PEER joeynmt {name} train_src_tok_s={sent * 10} train_tgt_tok_s={sent * 11} train_sent_s={sent} "
+        f"decode_beam5_sent_s={sent / 2} threads=2 rep={rep} load_before=0.1 load_after=0.2"
+    )
+
+
+def test_the_peer_report_gives_median_and_range_of_ratios_taken_pair_by_pair(tmp_path: Path) -> None:
+    from attn_cli.bench import report
+    from attn_cli.io import write_json
+
+    ours = {1: 200.0, 2: 300.0, 3: 150.0}
+    peer = {1: 100.0, 2: 100.0, 3: 100.0}
+    (tmp_path / "peer.txt").write_text("\n".join(_peer_line("luong", k, peer[k]) for k in ours) + "\n")
+    for k, sent in ours.items():
+        write_json(
+            tmp_path / f"luong-global-general-cpu-r{k}.json",
+            {"train_sent_s": sent, "train_src_tok_s": sent * 10, "train_tgt_tok_s": sent * 11,
+             "decode_beam5_sent_s": sent, "threads": 2, "load_avg_1min": [0.3, 0.5 + k]},
+        )  # fmt: skip
+    text = report(tmp_path / "peer.txt", tmp_path)
+    (line,) = [x for x in text.splitlines() if "| train sentences/s |" in x]
+    assert line.endswith("| 100.0 (100.0–100.0) | 200.0 (150.0–300.0) | **2.00× (1.50×–3.00×)** |")
+    assert "| load (1 min) | | 0.30–3.50 |" in text and "| pairs | 3 |" in text
+    assert (tmp_path / "README.md").read_text() == text
+
+
+def test_the_peer_report_still_reads_a_single_unrepeated_pair(tmp_path: Path) -> None:
+    from attn_cli.bench import report
+    from attn_cli.io import write_json
+
+    (tmp_path / "peer.txt").write_text(_peer_line("bahdanau", 1, 80.0).replace(" rep=1", "") + "\n")
+    write_json(
+        tmp_path / "bahdanau-lstm-cpu.json",
+        {"train_sent_s": 120.0, "train_src_tok_s": 1.0, "train_tgt_tok_s": 1.0, "decode_beam5_sent_s": 60.0,
+         "threads": 2},
+    )  # fmt: skip
+    text = report(tmp_path / "peer.txt", tmp_path)
+    assert "| bahdanau / bahdanau-lstm | train sentences/s | 80.0 | 120.0 | **1.50×** |" in text
+
+
+def test_the_nmt_profile_writes_one_training_update_and_one_beam_batch(generated_data: Path, tmp_path: Path) -> None:
+    from attn_cli.bench import profile_nmt
+
+    train, beam = profile_nmt("tiny/luong-global-general", [], generated_data, tmp_path, warmup=2, updates=4)
+    assert train.name == "profile-tiny_luong-global-general-train.txt" and beam.name.endswith("-beam.txt")
+    for path in (train, beam):
+        text = path.read_text()
+        assert "Self CPU" in text and "# command:" in text  # the profiler's table under our header
+    assert "aten::mm" in train.read_text() and "backward" in train.read_text().lower()  # a whole update
+
+
+def test_a_profile_longer_than_the_recipe_is_refused(generated_data: Path, tmp_path: Path) -> None:
+    import pytest
+
+    from attn_cli.bench import profile_nmt
+    from attn_cli.errors import AttnError
+
+    with pytest.raises(AttnError, match="no training step was profiled"):
+        profile_nmt("tiny/luong-global-general", ["train.max_steps=1"], generated_data, tmp_path, updates=4)

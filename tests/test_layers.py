@@ -30,6 +30,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "attn_cli.guards",
         "attn_cli.use",
         "attn_cli.bench",
+        "attn_cli.flops",
         "attn_cli.runlist",
         "attn_cli.records",
         "attn_cli.names",
