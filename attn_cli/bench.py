@@ -80,20 +80,20 @@ class Counter(Callback):
         self.end, self.cpu_end = time.perf_counter(), time.process_time()
 
 
-def _train_timed(
-    task: str, recipe: str, steps: int, overrides: list[str], data_dir: Path, warmup: int = 0
-) -> tuple[Counter, dict[str, Any]]:
-    """``steps`` timed updates (after ``warmup`` untimed ones) through the real Lightning path, validation off."""
-    counter = Counter(warmup)
-    summary = run.train(
+def _bench_train(
+    task: str, recipe: str, steps: int, overrides: list[str], data_dir: Path, callback: Callback
+) -> dict[str, Any]:
+    """``steps`` updates of ``recipe`` through the real Lightning path with ``callback``, validation and the
+    recipe's time limit off (``overrides`` still win), under runs/bench/."""
+    return run.train(
         task,
         recipe,
         runs_dir=Path("runs") / "bench",
         data_dir=data_dir,
         progress=False,
-        extra_callbacks=[counter],
+        extra_callbacks=[callback],
         overrides=[
-            f"train.max_steps={steps + warmup}",
+            f"train.max_steps={steps}",
             "train.max_time_min=null",
             "train.val_every_steps=null",
             "train.limit_val_batches=0",
@@ -101,6 +101,14 @@ def _train_timed(
             *overrides,
         ],
     )
+
+
+def _train_timed(
+    task: str, recipe: str, steps: int, overrides: list[str], data_dir: Path, warmup: int = 0
+) -> tuple[Counter, dict[str, Any]]:
+    """``steps`` timed updates (after ``warmup`` untimed ones) through the real Lightning path, validation off."""
+    counter = Counter(warmup)
+    summary = _bench_train(task, recipe, steps + warmup, overrides, data_dir, counter)
     if counter.start is None or counter.end is None:
         raise AttnError("no training step was timed; raise --steps")
     return counter, summary
@@ -130,22 +138,7 @@ def limit(
     """The timed updates again under a census (same seed: the same batches), then the census re-timed alone:
     the time the arithmetic alone needs, as a fraction of ``train_s`` (see the module docstring)."""
     callback = _CensusCallback(warmup)
-    run.train(
-        task,
-        recipe,
-        runs_dir=Path("runs") / "bench",
-        data_dir=data_dir,
-        progress=False,
-        extra_callbacks=[callback],
-        overrides=[
-            f"train.max_steps={steps + warmup}",
-            "train.max_time_min=null",
-            "train.val_every_steps=null",
-            "train.limit_val_batches=0",
-            "train.max_epochs=1000",
-            *overrides,
-        ],
-    )
+    _bench_train(task, recipe, steps + warmup, overrides, data_dir, callback)
     timed = replay(callback.census)
     return {
         "gflop_per_step": round(timed["flops"] / steps / 1e9, 4),
@@ -200,22 +193,7 @@ def profile_nmt(
     from attn_cli.tasks.base import load_checkpoint
 
     callback = _ProfileOne(warmup)
-    summary = run.train(
-        "nmt",
-        recipe,
-        runs_dir=Path("runs") / "bench",
-        data_dir=data_dir,
-        progress=False,
-        extra_callbacks=[callback],
-        overrides=[
-            f"train.max_steps={max(updates, warmup + 1)}",
-            "train.max_time_min=null",
-            "train.val_every_steps=null",
-            "train.limit_val_batches=0",
-            "train.max_epochs=1000",
-            *overrides,
-        ],
-    )
+    summary = _bench_train("nmt", recipe, max(updates, warmup + 1), overrides, data_dir, callback)
     if callback.prof is None:
         raise AttnError(f"no training step was profiled: the recipe stopped before update {warmup + 1}")
     name = recipe.replace("/", "_")
