@@ -20,6 +20,9 @@ Gradient clipping (§4.2): derivatives are clipped elementwise, to [−100, 100]
 paper clips the derivatives with respect to the LSTM layers' net inputs; torch's fused LSTM offers no hook
 inside the cell, so here they are clipped where they leave each layer, on its hidden outputs hⁿₜ (every step
 of the stepped first layer of the synthesis network, the whole sequence of the others).
+
+The window's κ̂ bias starts at log(``window_step``) (ours; the paper gives no initialisation), so the window
+starts at about the pen's pace rather than one character per point (:mod:`attn_cli.attention.window`).
 """
 
 from __future__ import annotations
