@@ -52,6 +52,17 @@ def test_window_moves_forward_only_and_reads_the_weighted_characters() -> None:
         kappa = new
 
 
+def test_window_starts_at_the_pace_of_the_pen_not_one_character_a_point() -> None:
+    torch.manual_seed(3)
+    cfg = GravesSynthesis.Config(layers=2, hidden=16, mixtures=3, window=5, window_step=0.125)
+    model = GravesSynthesis(cfg, alphabet=ALPHABET)
+    chars = torch.randint(2, 2 + len(ALPHABET), (3, 7))
+    out = model(torch.randn(3, 24, 3) * 0.5, chars, torch.full((3,), 7))
+    kappa = out["kappa"][:, -1]  # (B, K) after 24 points: about 24 / 8 = 3 characters, not 24
+    assert ((kappa > 1.5) & (kappa < 6)).all(), kappa
+    assert out["phi"][:, -1].argmax(-1).tolist() == [2, 2, 2]  # the bumps sit on character 3 (0-based 2)
+
+
 def test_window_gradients_pass_a_numerical_check() -> None:
     torch.manual_seed(1)
     win = SoftWindow(hidden=5, bumps=3).double()
@@ -276,7 +287,13 @@ def test_tiny_synthesis_run_generates_and_refuses_bad_requests(dirs: dict[str, P
     assert run_cli("prepare", "hershey-tiny")[0] == 0
     code, _, err = run_cli("train", "handwriting", "--recipe", "tiny/graves-synthesis", "--set", "data.max_chars=3")
     assert code == 2 and "data.max_chars=3" in err
-    for bad in ("model.mixtures=0", "model.window=0", "model.clip_lstm=-1", "data.max_points=-5"):
+    for bad in (
+        "model.mixtures=0",
+        "model.window=0",
+        "model.window_step=0",
+        "model.clip_lstm=-1",
+        "data.max_points=-5",
+    ):
         code, _, err = run_cli("train", "handwriting", "--recipe", "tiny/graves-synthesis", "--set", bad)
         assert code == 2 and bad.split("=")[0] in err and len(err.strip().splitlines()) == 1, (bad, err)
     code, _, err = run_cli("train", "handwriting", "--recipe", "tiny/graves-synthesis", "--set", "train.threads=1")

@@ -20,6 +20,9 @@ Gradient clipping (§4.2): derivatives are clipped elementwise, to [−100, 100]
 paper clips the derivatives with respect to the LSTM layers' net inputs; torch's fused LSTM offers no hook
 inside the cell, so here they are clipped where they leave each layer, on its hidden outputs hⁿₜ (every step
 of the stepped first layer of the synthesis network, the whole sequence of the others).
+
+The window's κ̂ bias starts at log(``window_step``) (ours; the paper gives no initialisation), so the window
+starts at about the pen's pace rather than one character per point (:mod:`attn_cli.attention.window`).
 """
 
 from __future__ import annotations
@@ -140,6 +143,10 @@ class GravesNet(nn.Module):
         for name, value in (("mixtures", cfg.mixtures), ("window", getattr(cfg, "window", 1))):
             if value < 1:
                 raise AttnError(f"model.{name}={value} is invalid: it must be 1 or more; fix the recipe or its --set")
+        if getattr(cfg, "window_step", 1.0) <= 0:
+            raise AttnError(
+                f"model.window_step={cfg.window_step} is invalid: it must be above 0 (characters per pen point)"
+            )
         if min(cfg.clip_lstm, cfg.clip_output) < 0:
             raise AttnError("model.clip_lstm / model.clip_output must be 0 (off) or a positive bound")
         self.cfg = cfg
@@ -149,7 +156,7 @@ class GravesNet(nn.Module):
         h = cfg.hidden
         if window:
             self.layer1 = nn.LSTMCell(3 + w_dim, h)
-            self.window = SoftWindow(h, window)
+            self.window = SoftWindow(h, window, init_step=cfg.window_step)
         else:
             self.layer1 = nn.LSTM(3, h, batch_first=True)
             self.window = None
@@ -255,8 +262,8 @@ class GravesNet(nn.Module):
                 raise ValueError("the synthesis network writes a text: give chars")
             onehot, mask = self._onehot(chars[None].to(device))
             length = mask.sum(1)
-        x = torch.zeros(1, 3, device=device)
-        inputs = [x] + ([p[None].to(device) for p in prime] if prime is not None else [])
+        # training's first input is a line's first row (0, 0, e); a prime is a whole line, first row included
+        inputs = [p[None].to(device) for p in prime] if prime is not None else [torch.zeros(1, 3, device=device)]
         for x in inputs:
             y, state, phi = self.step(x, state, onehot, mask)
         points, phis = [], []
@@ -290,6 +297,9 @@ class GravesSynthesis(GravesNet):
     @dataclass(frozen=True)
     class Config(GravesNet.Config):
         window: int = 10  # K, the window's Gaussian bumps
+        # κ's initial advance per pen point, in characters: ~1 / (points per character); 1/8 suits hershey-lines,
+        # 1/25 IAM-OnDB (attn_cli.attention.window: a bias initialisation, eq. 51 unchanged)
+        window_step: float = 0.125
 
     conditional = True
 
