@@ -12,7 +12,8 @@
 ``lists.tar``; ``cars_train.tgz``, ``cars_test.tgz``, ``car_devkit.tgz``, the test annotations), which are
 unpacked into a temporary folder. Images are resized to ``size``×``size`` (optionally cropped to the
 annotated box first) and stored uint8 (N, 3, size, size), labels 0-based; val = every ``val_every``-th
-training image, as CUB. Checksums: Stanford Dogs' ``lists.tar`` SHA-256 is the one public staging scripts
+training image, as CUB, and every split stored in an order drawn from ``seed`` (dataset version 2: Stanford
+Dogs' lists are sorted by breed, so version 1's val began with the first breeds only). Checksums: Stanford Dogs' ``lists.tar`` SHA-256 is the one public staging scripts
 verify; no checksum for ``images.tar`` was found, so it is downloaded unchecked. The Stanford Cars files are
 checked against the MD5 sums torchvision publishes (its former host, ai.stanford.edu, no longer serves them:
 offline or not, most users will pass --source).
@@ -33,7 +34,7 @@ import numpy as np
 from attn_cli.errors import AttnError
 from data_prep.base import DATASETS, DatasetSpec, RawFile
 from data_prep.matlab import read_mat5_any
-from data_prep.mnist import write_splits
+from data_prep.mnist import shuffle_splits, write_splits
 
 DOGS_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/"
 DOGS_RAW = [
@@ -58,6 +59,7 @@ class FineGrainedConfig:
     size: int = 224
     bbox: bool = False  # Cars: crop to the annotated box first (Dogs: the whole image)
     val_every: int = 10
+    seed: int = 0  # the order every split is stored in (the official lists are sorted by class)
 
 
 @contextmanager
@@ -112,10 +114,11 @@ def _splits(cfg: FineGrainedConfig, train: list[tuple[np.ndarray, int]], test: l
         "test": test,
     }
     empty = np.zeros((0, 3, cfg.size, cfg.size), np.uint8)
-    return {
+    splits = {
         k: (np.stack([x for x, _ in v]) if v else empty, np.asarray([y for _, y in v], np.int64))
         for k, v in parts.items()
     }
+    return shuffle_splits(splits, cfg.seed)
 
 
 def _list(path: Path) -> list[tuple[str, int]]:
@@ -175,6 +178,7 @@ DATASETS.add(
         build=build_dogs,
         default_name=lambda cfg: "stanford-dogs",
         raw_files=DOGS_RAW,
+        version=2,
     ),
 )
 DATASETS.add(
@@ -187,5 +191,6 @@ DATASETS.add(
         build=build_cars,
         default_name=lambda cfg: "stanford-cars",
         raw_files=CARS_RAW,
+        version=2,
     ),
 )
