@@ -37,7 +37,7 @@ class RawFile:
     name: str
     url: str
     sha256: str | None = None
-    md5: str | None = None  # where only an MD5 is published (Stanford Cars); checked when no SHA-256 is known
+    md5: str | None = None  # a published MD5; checked only when no SHA-256 is known
 
 
 @dataclass

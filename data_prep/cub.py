@@ -20,6 +20,7 @@ from data_prep.base import DATASETS, DatasetSpec, RawFile
 from data_prep.finegrained import unpacked
 from data_prep.mnist import shuffle_splits, write_splits
 
+# SHA-256 as TensorFlow Datasets publishes it (tensorflow_datasets/url_checksums/caltech_birds2011.txt, commit 333639b)
 CUB_RAW = [
     RawFile(
         "CUB_200_2011.tgz",
