@@ -75,7 +75,7 @@ TABLES.add(
         rows=(*_sections(CPU, CPU_SECTION), *_sections("", GPU_SECTION)),
         orders=tuple(o for suffix, where in ((CPU, "CPU"), ("", "GPU")) for o in _resattn_orders(suffix, where)),
         note="Ours: CIFAR-10 from the JPEG re-encodings in ../shared/data (attn prepare cifar10; val = every 10th "
-        "training image). The CPU rows are the first 0.7 epoch of narrow networks, equal updates within each "
+        "training image, every split stored in a seeded order: dataset version 2). The CPU rows are the first 0.7 epoch of narrow networks, equal updates within each "
         "section, on a 2-core machine shared with other jobs (wall times in docs/vision.md): they compare the "
         "rows of a section with each other, never with the paper's full-width numbers. The masks-removed ResNet "
         "keeps every trunk unit of the attention network (the paper compares with ResNet-164 instead). "
