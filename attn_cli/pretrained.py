@@ -69,9 +69,14 @@ def load_pretrained(model: nn.Module, runs_dir: Path) -> dict[str, Any] | None:
     """Before a fresh training (not a resume): load the pretrained weights the model's recipe names, if any.
 
     A model that can start from pretrained conv stages says so with ``pretrained_encoder()``: the
-    ``encoder_weights`` spec and the GridCNN to load, or None. Returns what was loaded (recorded in
-    run.json), or None.
+    ``encoder_weights`` spec and the GridCNN to load, or None; one built on torchvision backbones (RA-CNN's
+    VGG-19 sub-networks) with ``pretrained_backbones()``: see :func:`load_backbones`. Returns what was loaded
+    (recorded in run.json), or None.
     """
+    backbones = getattr(model, "pretrained_backbones", None)
+    wanted_backbones = backbones() if backbones is not None else None
+    if wanted_backbones is not None:
+        return load_backbones(*wanted_backbones)
     ask = getattr(model, "pretrained_encoder", None)
     wanted = ask() if ask is not None else None
     if wanted is None:
@@ -139,13 +144,14 @@ def _load_state_dict(model: nn.Module, weights: str, name: str) -> None:
         )
 
 
-def _imagenet_weights(tv: Any, ctor: str, name: str) -> Any:
-    """torchvision's ImageNet weights: from its cache (``$TORCH_HOME/hub/checkpoints``) or downloaded."""
+def _imagenet_weights(tv: Any, ctor: str, name: str, option: str = "encoder_weights") -> Any:
+    """torchvision's ImageNet weights: from its cache (``$TORCH_HOME/hub/checkpoints``) or downloaded.
+    ``option``: the recipe key that takes a local file instead, named in the offline errors."""
     default = tv.models.get_model_weights(ctor).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(default.url).name
     if not cached.is_file() and not download_enabled():
         raise AttnError(
-            f"offline (ATTN_OFFLINE) and no local weights for {name}; pass --set encoder_weights=FILE "
+            f"offline (ATTN_OFFLINE) and no local weights for {name}; pass --set {option}=FILE "
             f"(a torchvision {name} state dict)"
         )
     try:
@@ -153,8 +159,47 @@ def _imagenet_weights(tv: Any, ctor: str, name: str) -> Any:
     except Exception as err:  # urllib/ssl/socket errors when offline, wrapped differently across versions
         raise AttnError(
             f"cannot download ImageNet weights for {name} ({type(err).__name__}); offline? "
-            f"pass a local state dict with --set encoder_weights=FILE"
+            f"pass a local state dict with --set {option}=FILE"
         ) from err
+
+
+BACKBONE_OPTION = "model.backbone_weights"
+
+
+def load_backbones(name: str, spec: str, nets: Sequence[Any]) -> dict[str, Any]:
+    """Load the torchvision ``name`` weights ``spec`` names into every net (each with ``load_torchvision``).
+
+    ``spec`` is ``imagenet`` (torchvision's ImageNet weights, from its cache or downloaded: needs torchvision
+    and, without a cached copy, the network) or a local torchvision state dict file (needs neither). Returns
+    what was loaded, for run.json."""
+    if spec == "imagenet":
+        try:
+            tv = _torchvision()
+        except AttnError as err:
+            raise AttnError(
+                f"{BACKBONE_OPTION}=imagenet needs torchvision ({TORCHVISION_HINT}); or pass "
+                f"--set {BACKBONE_OPTION}=FILE (a torchvision {name} state dict)"
+            ) from err
+        state = _imagenet_weights(tv, name, name, option=BACKBONE_OPTION).state_dict()
+        where, digest = f"torchvision's ImageNet {name} weights", None
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise AttnError(
+                f"{BACKBONE_OPTION}: {spec} does not exist; pass a torchvision {name} state dict (.pth) or 'imagenet'"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # pickle, zip and unpickler errors differ by how the file is broken
+            raise AttnError(
+                f"{BACKBONE_OPTION}: {path} cannot be read as a state dict ({type(err).__name__}); "
+                f"save one with torch.save(model.state_dict(), FILE)"
+            ) from err
+        if not isinstance(state, dict):
+            raise AttnError(f"{BACKBONE_OPTION}: {path} holds a {type(state).__name__}, not a state dict")
+        where, digest = str(path), sha256_file(path)
+    tensors = [net.load_torchvision(state, where) for net in nets]
+    return {"backbone_weights": where, "sha256": digest, "backbone": name, "tensors": sum(tensors)}
 
 
 def torchvision_backbone(name: str, weights: str | None = None, pretrained: bool = True) -> nn.Module:

@@ -37,7 +37,7 @@ class RawFile:
     name: str
     url: str
     sha256: str | None = None
-    md5: str | None = None  # where only an MD5 is published (Stanford Cars); checked when no SHA-256 is known
+    md5: str | None = None  # a published MD5; checked only when no SHA-256 is known
 
 
 @dataclass
@@ -50,6 +50,7 @@ class DatasetSpec:
     default_name: Callable[[Any], str]
     raw_files: list[RawFile] = field(default_factory=list)
     needs_source: bool = True  # False for generated datasets
+    version: int = 1  # raised when this dataset's prepared files change (2: CIFAR, CUB, Dogs, Cars, GTSRB shuffled)
 
 
 # the preparation layer's own registry: every module of this package registers its datasets here, and the
@@ -119,6 +120,7 @@ def run_prepare(
             old.get("config") == config
             and old.get("source") == (str(src) if src else None)
             and old.get("prep_version") == PREP_VERSION
+            and old.get("dataset_version", 1) == spec.version
         ):
             return out  # idempotent: same inputs, same outputs
     remove_stale_temps(data_dir)  # what killed preparations of any dataset left behind
@@ -136,6 +138,7 @@ def run_prepare(
                 "prepared": dt.datetime.now().isoformat(timespec="seconds"),
                 "attn_version": __version__,
                 "prep_version": PREP_VERSION,
+                "dataset_version": spec.version,
                 "files": files,
                 **facts,
             },

@@ -11,7 +11,9 @@
 
 ``attn prepare cifar100`` reads ``cifar-100-python.tar.gz`` (``train``, ``test``; ``fine_labels``, 100
 classes). The validation split is every ``val_every``-th official training image (5,000 of 50,000 by
-default) — a stride, because the image folders are sorted by class; test is the official 10k.
+default) — a stride, because the image folders are sorted by class; test is the official 10k. Every split
+is then stored in an order drawn from ``seed`` (dataset version 2): version 1 kept the folders' class order,
+so a recipe validating on the first 40% of val saw airplanes, cars, birds and cats only.
 Pickles are read with ``encoding="bytes"`` from the official, checksum-verified archive only.
 """
 
@@ -29,7 +31,7 @@ import numpy as np
 
 from attn_cli.errors import AttnError
 from data_prep.base import DATASETS, DatasetSpec, RawFile
-from data_prep.mnist import write_splits
+from data_prep.mnist import shuffle_splits, write_splits
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_RAW = [
@@ -51,6 +53,7 @@ CIFAR100_RAW = [
 @dataclass(frozen=True)
 class CifarConfig:
     val_every: int = 10  # every 10th official training image is held out for validation
+    seed: int = 0  # the order every split is stored in (not the class order of the image folders)
 
 
 def _members(source: Path) -> Iterator[tuple[str, bytes]]:
@@ -129,11 +132,15 @@ def _images(files: dict[str, bytes], split: str) -> tuple[np.ndarray, np.ndarray
     return np.stack(xs), np.asarray(ys, dtype=np.int64)
 
 
-def _split(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], every: int) -> dict[str, Any]:
+def _split(
+    train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], cfg: CifarConfig
+) -> dict[str, Any]:
+    every = cfg.val_every
     if every < 2:
         raise AttnError(f"val_every={every}: give 2 or more (every N-th training image is held out)")
     held = np.arange(len(train[0])) % every == every - 1
-    return {"train": (train[0][~held], train[1][~held]), "val": (train[0][held], train[1][held]), "test": test}
+    splits = {"train": (train[0][~held], train[1][~held]), "val": (train[0][held], train[1][held]), "test": test}
+    return shuffle_splits(splits, cfg.seed)
 
 
 def build_cifar10(cfg: CifarConfig, source: Path | None, out: Path) -> dict[str, Any]:
@@ -146,7 +153,7 @@ def build_cifar10(cfg: CifarConfig, source: Path | None, out: Path) -> dict[str,
     else:
         layout = "JPEG images per class (lossy re-encodings of the official images)"
         train, test = _images(files, "train"), _images(files, "test")
-    facts = write_splits(out, _split(train, test, cfg.val_every))
+    facts = write_splits(out, _split(train, test, cfg))
     return {**facts, "class_names": list(CIFAR10_CLASSES), "layout": layout, "note": f"CIFAR-10 32×32, {layout}"}
 
 
@@ -155,7 +162,7 @@ def build_cifar100(cfg: CifarConfig, source: Path | None, out: Path) -> dict[str
     files = dict(_members(_find_archive(source, CIFAR100_RAW[0].name)))
     train = _batches(files, ["train"], b"fine_labels")
     test = _batches(files, ["test"], b"fine_labels")
-    return {**write_splits(out, _split(train, test, cfg.val_every)), "note": "CIFAR-100 32×32, fine labels"}
+    return {**write_splits(out, _split(train, test, cfg)), "note": "CIFAR-100 32×32, fine labels"}
 
 
 DATASETS.add(
@@ -168,6 +175,7 @@ DATASETS.add(
         build=build_cifar10,
         default_name=lambda cfg: "cifar10",
         raw_files=CIFAR10_RAW,
+        version=2,
     ),
 )
 DATASETS.add(
@@ -180,5 +188,6 @@ DATASETS.add(
         build=build_cifar100,
         default_name=lambda cfg: "cifar100",
         raw_files=CIFAR100_RAW,
+        version=2,
     ),
 )

@@ -3,7 +3,8 @@
 ``images.txt`` (id path), ``image_class_labels.txt`` (id class, 1-based), ``train_test_split.txt``
 (id is_train) and ``images/<path>``. Images are resized to ``size``×``size`` (optionally cropped
 to ``bounding_boxes.txt`` first) and stored uint8 (N, 3, size, size); labels 0-based. The val
-split is every ``val_every``-th training image.
+split is every ``val_every``-th training image; every split is stored in an order drawn from ``seed``
+(dataset version 2: ``images.txt`` is sorted by class, so version 1's val began with the first species only).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 from attn_cli.errors import AttnError
 from data_prep.base import DATASETS, DatasetSpec, RawFile
 from data_prep.finegrained import unpacked
-from data_prep.mnist import write_splits
+from data_prep.mnist import shuffle_splits, write_splits
 
+# SHA-256 as TensorFlow Datasets publishes it (tensorflow_datasets/url_checksums/caltech_birds2011.txt, commit 333639b)
 CUB_RAW = [
     RawFile(
         "CUB_200_2011.tgz",
@@ -47,6 +49,7 @@ class CubConfig:
     size: int = 224
     bbox: bool = False  # crop to the annotated bounding box first
     val_every: int = 10
+    seed: int = 0  # the order every split is stored in (images.txt is sorted by class)
 
 
 def build_cub(cfg: CubConfig, source: Path | None, out: Path) -> dict[str, Any]:
@@ -87,7 +90,7 @@ def _build_cub(cfg: CubConfig, source: Path, out: Path) -> dict[str, Any]:
         k: (np.stack(xs) if xs else np.zeros((0, 3, cfg.size, cfg.size), np.uint8), np.asarray(ys, np.int64))
         for k, (xs, ys) in parts.items()
     }
-    return {**write_splits(out, splits), "note": f"CUB-200-2011 {cfg.size}×{cfg.size}"}
+    return {**write_splits(out, shuffle_splits(splits, cfg.seed)), "note": f"CUB-200-2011 {cfg.size}×{cfg.size}"}
 
 
 DATASETS.add(
@@ -100,5 +103,6 @@ DATASETS.add(
         build=build_cub,
         default_name=lambda cfg: "cub",
         raw_files=CUB_RAW,
+        version=2,
     ),
 )

@@ -12,10 +12,15 @@
 ``lists.tar``; ``cars_train.tgz``, ``cars_test.tgz``, ``car_devkit.tgz``, the test annotations), which are
 unpacked into a temporary folder. Images are resized to ``size``×``size`` (optionally cropped to the
 annotated box first) and stored uint8 (N, 3, size, size), labels 0-based; val = every ``val_every``-th
-training image, as CUB. Checksums: Stanford Dogs' ``lists.tar`` SHA-256 is the one public staging scripts
-verify; no checksum for ``images.tar`` was found, so it is downloaded unchecked. The Stanford Cars files are
-checked against the MD5 sums torchvision publishes (its former host, ai.stanford.edu, no longer serves them:
-offline or not, most users will pass --source).
+training image, as CUB, and every split stored in an order drawn from ``seed`` (dataset version 2: Stanford
+Dogs' lists are sorted by breed, so version 1's val began with the first breeds only).
+
+Checksums (SHA-256, verified on download): the two Stanford Dogs archives and the four Stanford Cars files as
+TensorFlow Datasets publishes them (``tensorflow_datasets/url_checksums/stanford_dogs.txt`` and ``cars196.txt``
+in github.com/tensorflow/datasets, commits 24211da and 31f1255; Dogs' ``lists.tar`` sum is also the one public
+staging scripts verify). The Cars entries keep the MD5 sums torchvision's ``StanfordCars`` publishes for the
+same files. Their former host, ai.stanford.edu, no longer serves the Cars files: offline or not, most users
+will pass --source.
 """
 
 from __future__ import annotations
@@ -33,21 +38,37 @@ import numpy as np
 from attn_cli.errors import AttnError
 from data_prep.base import DATASETS, DatasetSpec, RawFile
 from data_prep.matlab import read_mat5_any
-from data_prep.mnist import write_splits
+from data_prep.mnist import shuffle_splits, write_splits
 
 DOGS_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/"
 DOGS_RAW = [
-    RawFile("images.tar", DOGS_URL + "images.tar"),
+    RawFile("images.tar", DOGS_URL + "images.tar", "a443fc2f9a851aa1a7b8e4fa4af94b8459fce2c9f5a2f4dd4669cf9673a4ec58"),
     RawFile("lists.tar", DOGS_URL + "lists.tar", "34b47cacd9a98b5d150e084f24d29391c084c55272295ec65c85651bc35f4d6c"),
 ]
 CARS_URL = "https://ai.stanford.edu/~jkrause/"
 CARS_RAW = [
-    RawFile("cars_train.tgz", CARS_URL + "car196/cars_train.tgz", md5="065e5b463ae28d29e77c1b4b166cfe61"),
-    RawFile("cars_test.tgz", CARS_URL + "car196/cars_test.tgz", md5="4ce7ebf6a94d07f1952d94dd34c4d501"),
-    RawFile("car_devkit.tgz", CARS_URL + "cars/car_devkit.tgz", md5="c3b158d763b6e2245038c8ad08e45376"),
+    RawFile(
+        "cars_train.tgz",
+        CARS_URL + "car196/cars_train.tgz",
+        "512b227b30e2f0a8aab9e09485786ab4479582073a144998da74d64b801fd288",
+        md5="065e5b463ae28d29e77c1b4b166cfe61",
+    ),
+    RawFile(
+        "cars_test.tgz",
+        CARS_URL + "car196/cars_test.tgz",
+        "bffea656d6f425cba3c91c6d83336e4c5f86c6cffd8975b0f375d3a10da8e243",
+        md5="4ce7ebf6a94d07f1952d94dd34c4d501",
+    ),
+    RawFile(
+        "car_devkit.tgz",
+        CARS_URL + "cars/car_devkit.tgz",
+        "b97deb463af7d58b6bfaa18b2a4de9829f0f79e8ce663dfa9261bf7810e9accd",
+        md5="c3b158d763b6e2245038c8ad08e45376",
+    ),
     RawFile(
         "cars_test_annos_withlabels.mat",
         CARS_URL + "car196/cars_test_annos_withlabels.mat",
+        "790f75be8ea34eeded134cc559332baf23e30e91367e9ddca97d26ed9b895f05",
         md5="b0a2b23655a3edd16d84508592a98d10",
     ),
 ]
@@ -58,6 +79,7 @@ class FineGrainedConfig:
     size: int = 224
     bbox: bool = False  # Cars: crop to the annotated box first (Dogs: the whole image)
     val_every: int = 10
+    seed: int = 0  # the order every split is stored in (the official lists are sorted by class)
 
 
 @contextmanager
@@ -112,10 +134,11 @@ def _splits(cfg: FineGrainedConfig, train: list[tuple[np.ndarray, int]], test: l
         "test": test,
     }
     empty = np.zeros((0, 3, cfg.size, cfg.size), np.uint8)
-    return {
+    splits = {
         k: (np.stack([x for x, _ in v]) if v else empty, np.asarray([y for _, y in v], np.int64))
         for k, v in parts.items()
     }
+    return shuffle_splits(splits, cfg.seed)
 
 
 def _list(path: Path) -> list[tuple[str, int]]:
@@ -175,6 +198,7 @@ DATASETS.add(
         build=build_dogs,
         default_name=lambda cfg: "stanford-dogs",
         raw_files=DOGS_RAW,
+        version=2,
     ),
 )
 DATASETS.add(
@@ -187,5 +211,6 @@ DATASETS.add(
         build=build_cars,
         default_name=lambda cfg: "stanford-cars",
         raw_files=CARS_RAW,
+        version=2,
     ),
 )

@@ -3,7 +3,9 @@
 Training: ``Final_Training/Images/<00000..00042>/GT-<class>.csv`` (``Filename;Width;Height;Roi.X1;
 Roi.Y1;Roi.X2;Roi.Y2;ClassId``) beside the .ppm images. Test: a folder whose CSV
 (``GT-final_test.csv``) carries ClassId. Each image is cropped to its ROI and resized to
-``size``×``size`` (bilinear, PIL), stored uint8 (N, 3, size, size).
+``size``×``size`` (bilinear, PIL), stored uint8 (N, 3, size, size). Val is the last ``val_fraction`` of
+each class's training images; every split is stored in an order drawn from ``seed`` (dataset version 2:
+version 1 kept the class folders' order, so a partial validation saw the first classes only).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from attn_cli.errors import AttnError
 from data_prep.base import DATASETS, DatasetSpec
-from data_prep.mnist import write_splits
+from data_prep.mnist import shuffle_splits, write_splits
 
 
 def read_annotated(csv_path: Path, size: int, crop: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +48,7 @@ class GtsrbConfig:
     size: int = 48
     crop: bool = True  # crop to the annotated region of interest
     val_fraction: float = 0.1  # the last fraction of each class's training images
-    seed: int = 0
+    seed: int = 0  # the order every split is stored in (the training folders are per class)
 
 
 def build_gtsrb(cfg: GtsrbConfig, source: Path | None, out: Path) -> dict[str, Any]:
@@ -69,7 +71,10 @@ def build_gtsrb(cfg: GtsrbConfig, source: Path | None, out: Path) -> dict[str, A
         "val": (np.concatenate(vx), np.concatenate(vy)),
         "test": (np.concatenate([t[0] for t in test]), np.concatenate([t[1] for t in test])),
     }
-    return {**write_splits(out, splits), "note": f"GTSRB, ROI-cropped={cfg.crop}, {cfg.size}×{cfg.size}"}
+    return {
+        **write_splits(out, shuffle_splits(splits, cfg.seed)),
+        "note": f"GTSRB, ROI-cropped={cfg.crop}, {cfg.size}×{cfg.size}",
+    }
 
 
 DATASETS.add(
@@ -81,5 +86,6 @@ DATASETS.add(
         Config=GtsrbConfig,
         build=build_gtsrb,
         default_name=lambda cfg: "gtsrb",
+        version=2,
     ),
 )

@@ -42,6 +42,21 @@ def write_splits(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) ->
     return {"counts": counts, "image_shape": shape, "classes": classes}
 
 
+def shuffle_splits(
+    splits: dict[str, tuple[np.ndarray, np.ndarray]], seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every split in an order drawn from ``seed`` (the same seed, the same bytes).
+
+    Why: raw files stored per class (CIFAR's JPEG folders, CUB's and Stanford Dogs' lists, GTSRB's class
+    folders) give class-ordered splits, and a recipe that validates on a fraction of val
+    (``limit_val_batches: 0.4``) would then select its checkpoints on the first classes only."""
+    out = {}
+    for k, (name, (x, y)) in enumerate(splits.items()):
+        order = np.random.default_rng([seed, k]).permutation(len(y))
+        out[name] = (x[order], y[order])
+    return out
+
+
 def mnist_splits(source: Path, n_val: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """train/val/test (images (N, 28, 28) uint8, labels (N,)) from the official files in ``source``."""
     raw = load_mnist(source)

@@ -108,7 +108,7 @@ def test_stanford_dogs_from_the_unpacked_folder(tmp_path: Path) -> None:
     )
     assert np.load(out / "train_x.npy").shape == (6, 3, 5, 5) and len(np.load(out / "val_y.npy")) == 3
     y = np.load(out / "test_y.npy")
-    assert y.tolist() == [0, 1, 2] and np.load(out / "test_x.npy")[2].mean() == pytest.approx(120, abs=3)
+    assert sorted(y.tolist()) == [0, 1, 2] and np.load(out / "test_x.npy")[y == 2].mean() == pytest.approx(120, abs=3)
 
 
 def test_stanford_dogs_from_the_official_archives(tmp_path: Path) -> None:
@@ -146,7 +146,8 @@ def test_stanford_cars_with_and_without_boxes(tmp_path: Path) -> None:
     out = run.prepare(
         "stanford-cars", source=src, data_dir=tmp_path / "d", overrides=["size=7", "bbox=true", "val_every=2"]
     )
-    assert np.load(out / "train_x.npy").shape == (2, 3, 7, 7) and np.load(out / "test_y.npy").tolist() == [0, 1, 0]
+    assert np.load(out / "train_x.npy").shape == (2, 3, 7, 7)
+    assert sorted(np.load(out / "test_y.npy").tolist()) == [0, 0, 1]
     assert "cropped" in (out / "manifest.json").read_text()
 
 

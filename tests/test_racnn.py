@@ -12,7 +12,9 @@ from attn_cli.attention.zoom import box_from_apn, boxcar_mask, crop_zoom, rankin
 from attn_cli.config import load_recipe
 from attn_cli.errors import AttnError
 from attn_cli.models.racnn import RACNN
+from attn_cli.nn.vgg import VGGTrunk
 from attn_cli.registry import TASKS
+from tests.conftest import run_cli
 
 
 def tiny(scales: int = 3) -> RACNN:
@@ -168,10 +170,18 @@ def test_each_recipe_builds_and_takes_a_step(recipe: str, shape: list[int]) -> N
 
 
 @pytest.mark.ddp
-@pytest.mark.parametrize("recipe", ["tiny/racnn", pytest.param("tiny/resattn", marks=pytest.mark.slow)])
-def test_trains_under_two_process_ddp(recipe: str, generated_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("recipe", "sets"),
+    [
+        ("tiny/racnn", []),
+        ("tiny/racnn", ["--set", "model.alternate=phases", "--set", "model.phase_updates=1"]),
+        pytest.param("tiny/resattn", [], marks=pytest.mark.slow),
+    ],
+)
+def test_trains_under_two_process_ddp(recipe: str, sets: list[str], generated_data: Path, tmp_path: Path) -> None:
     """The recipes run unchanged apart from --devices under DDP: every parameter is in every step's graph (the
-    RA-CNN's two losses each reach their own part in the same update), so DDP's reducer has nothing unused."""
+    RA-CNN's two losses each reach their own part in the same update; with alternate=phases the resting part
+    enters with weight 0), so DDP's reducer has nothing unused."""
     import json
     import os
     import subprocess
@@ -180,8 +190,174 @@ def test_trains_under_two_process_ddp(recipe: str, generated_data: Path, tmp_pat
 
     env = {**os.environ, "ATTN_DATA": str(generated_data), "OMP_NUM_THREADS": "1"}
     run_dir = tmp_path / "run"
-    args = ["train", "vision", "--recipe", recipe, "--devices", "2", "--accelerator", "cpu", "--run-dir", str(run_dir)]
+    args = [
+        "train",
+        "vision",
+        "--recipe",
+        recipe,
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--run-dir",
+        str(run_dir),
+        *sets,
+    ]
     proc = subprocess.run([ATTN_EXE, *args], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = json.loads((run_dir / "train_done.json").read_text())
     assert done["steps"] == 4
+
+
+def phased(phase_updates: int = 2) -> RACNN:
+    torch.manual_seed(0)
+    cfg = RACNN.Config(
+        scales=3, size=16, channels=(5, 7), apn_hidden=11, alternate="phases", phase_updates=phase_updates
+    )
+    return RACNN(cfg, [1, 40, 40], 10)
+
+
+def grads(params: object) -> list[float]:
+    return [float(p.grad.abs().sum()) if p.grad is not None else -1.0 for p in params]  # type: ignore[attr-defined]
+
+
+def test_phases_train_the_classification_nets_then_the_apns() -> None:
+    """alternate=phases (Fu et al. §3.5): phase_updates updates of the classification nets with the APNs fixed,
+    then as many of the APNs with the nets fixed; every parameter stays in the graph (weight 0 at rest)."""
+    model = phased(phase_updates=2)
+    x, y = torch.rand(4, 1, 40, 40), torch.tensor([1, 2, 3, 4])
+    assert [model.phase(s) for s in range(6)] == ["classify", "classify", "apn", "apn", "classify", "classify"]
+    loss, logs = model.loss(x, y, step=1)
+    loss.backward()
+    assert set(logs) == {"ce", "fused_ce", "phase_apn"} and logs["phase_apn"] == 0.0
+    assert all(g == 0.0 for g in grads(model.apns.parameters()))  # in the graph, but no gradient
+    assert all(g > 0.0 for g in grads([model.nets[0].net[0].weight, model.heads[2].weight, model.fused[1].weight]))
+    assert model.resting_parameters(1) == list(model.apns.parameters())
+    model.zero_grad(set_to_none=True)
+    loss, logs = model.loss(x, y, step=2)
+    loss.backward()
+    assert set(logs) == {"rank", "phase_apn"} and logs["phase_apn"] == 1.0
+    nets = [*model.nets.parameters(), *model.heads.parameters(), *model.fused.parameters()]
+    assert all(g == 0.0 for g in grads(nets))
+    assert all(float(apn[-1].weight.grad.abs().sum()) > 0 for apn in model.apns)  # type: ignore[index,union-attr]
+    assert model.resting_parameters(3) == nets and tiny().resting_parameters(3) == []
+
+
+@pytest.mark.filterwarnings("ignore:.*self.trainer. reference is not registered")  # training_step logs, no Trainer
+def test_the_task_keeps_the_resting_part_fixed_under_adam(generated_data: Path) -> None:
+    """A zero gradient still moves a parameter by Adam's momentum: the vision task drops the resting part's
+    gradients before the optimizer step, so the APNs do not move in a classification phase (global step 0)."""
+    recipe = load_recipe("vision", "tiny/racnn", ["model.alternate=phases", "model.phase_updates=3"])
+    spec = TASKS.get("vision")
+    dm = spec.datamodule(recipe, generated_data)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    module = spec.module(recipe, dm.meta).train()
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    for p in module.parameters():  # momentum everywhere, as after an APN phase
+        p.grad = torch.ones_like(p)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    apn = module.model.apns[0][-1].weight  # type: ignore[index]
+    net = module.model.nets[1].net[0].weight  # type: ignore[index]
+    before_apn, before_net = apn.detach().clone(), net.detach().clone()
+    module.training_step(batch, 0).backward()
+    assert apn.grad is not None and float(apn.grad.abs().sum()) == 0.0  # without the hook Adam would move it
+    module.on_before_optimizer_step(opt)
+    opt.step()
+    assert torch.equal(apn, before_apn) and not torch.equal(net, before_net)
+
+
+def test_phase_configuration_errors() -> None:
+    with pytest.raises(AttnError, match="unknown RA-CNN alternation .*did you mean 'phases'"):
+        RACNN(RACNN.Config(size=16, channels=(5, 7), alternate="phase"), [1, 40, 40], 10)
+    with pytest.raises(AttnError, match="phase_updates=0"):
+        phased(phase_updates=0)
+
+
+def test_a_phased_recipe_trains_from_the_cli(dirs: dict[str, Path], generated_data: Path) -> None:
+    """A smoke test of the phase schedule through Lightning: 4 updates, phases of 1 (classify, APN, ...)."""
+    import json
+
+    run_dir = dirs["runs"] / "phased"
+    sets = ["--set", "model.alternate=phases", "--set", "model.phase_updates=1"]
+    args = ["--data-dir", str(generated_data), "train", "vision", "--recipe", "tiny/racnn", "--run-dir", str(run_dir)]
+    code, _, err = run_cli(*args, *sets)
+    assert code == 0, err
+    assert json.loads((run_dir / "train_done.json").read_text())["steps"] == 4
+
+
+def vgg_racnn(size: int = 32, cin: int = 3, **kw: str) -> RACNN:
+    torch.manual_seed(0)
+    cfg = RACNN.Config(scales=2, size=size, apn_hidden=5, backbone="vgg19", **kw)  # type: ignore[arg-type]
+    return RACNN(cfg, [cin, 40, 40], 10)
+
+
+@pytest.mark.parametrize("cin", [3, 1])
+def test_vgg19_sub_networks_build_with_random_weights_and_take_a_step(cin: int) -> None:
+    """model.backbone=vgg19 (the paper's sub-networks, here from scratch): conv5_4 maps of 512 × (size/16)²;
+    grey images are repeated over R, G, B. No weights are read and nothing is downloaded."""
+    model = vgg_racnn(cin=cin)
+    assert all(isinstance(net, VGGTrunk) for net in model.nets)
+    assert model.nets[0](torch.rand(2, cin, 32, 32)).shape == (2, 512, 2, 2)
+    loss, _ = model.loss(torch.rand(2, cin, 40, 40), torch.tensor([1, 7]))
+    loss.backward()
+    assert torch.isfinite(loss) and model.nets[1].features[0].weight.grad is not None  # type: ignore[index]
+    assert model.pretrained_backbones() is None  # no backbone_weights: from scratch
+
+
+def test_vgg_trunk_has_torchvisions_layout() -> None:
+    """The ``features.*`` names and shapes of torchvision's vgg19 (less the last pool, which holds nothing), so
+    its ImageNet state dict loads by name. torchvision is optional: skipped without it."""
+    tv = pytest.importorskip("torchvision")
+    theirs = {f"features.{k}": v.shape for k, v in tv.models.vgg19(weights=None).features.state_dict().items()}
+    ours = {k: v.shape for k, v in VGGTrunk("vgg19").state_dict().items()}
+    assert ours == theirs
+
+
+def test_backbone_weights_load_from_a_torchvision_state_dict_file(tmp_path: Path) -> None:
+    """model.backbone_weights=FILE: every scale's VGG-19 starts from the file's ``features.*`` tensors (the
+    classifier's are ignored); no torchvision needed."""
+    from attn_cli.pretrained import load_pretrained
+
+    torch.manual_seed(3)
+    source = VGGTrunk("vgg19")
+    state = {**source.state_dict(), "classifier.0.weight": torch.zeros(3, 5)}
+    torch.save(state, tmp_path / "vgg19.pth")
+    model = vgg_racnn(size=16, backbone_weights=str(tmp_path / "vgg19.pth"))
+    info = load_pretrained(model, tmp_path)
+    assert info is not None and info["tensors"] == 2 * 32  # 16 convs (weight, bias) per scale, 2 scales
+    for net in model.nets:
+        assert torch.equal(net.features[34].weight, source.features[34].weight)  # type: ignore[index]
+
+
+def test_backbone_weight_errors(tmp_path: Path) -> None:
+    from attn_cli.pretrained import load_pretrained
+
+    with pytest.raises(AttnError, match="does not exist; pass a torchvision vgg19 state dict"):
+        load_pretrained(vgg_racnn(size=16, backbone_weights=str(tmp_path / "none.pth")), tmp_path)
+    torch.save(VGGTrunk("vgg16").state_dict(), tmp_path / "vgg16.pth")
+    with pytest.raises(AttnError, match="does not fit vgg19"):
+        load_pretrained(vgg_racnn(size=16, backbone_weights=str(tmp_path / "vgg16.pth")), tmp_path)
+    with pytest.raises(AttnError, match="set model.backbone=vgg19 too"):
+        RACNN(RACNN.Config(size=16, channels=(5, 7), backbone_weights="imagenet"), [1, 40, 40], 10)
+    with pytest.raises(AttnError, match="unknown RA-CNN backbone .*did you mean 'vgg19'"):
+        RACNN(RACNN.Config(size=16, channels=(5, 7), backbone="vgg"), [1, 40, 40], 10)
+    with pytest.raises(AttnError, match="2 channels"):
+        vgg_racnn(cin=2)
+
+
+def test_imagenet_weights_offline_is_one_line_naming_the_file_option(
+    dirs: dict[str, Path], generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline (or without torchvision) and no cached weights: one line naming --set model.backbone_weights=FILE,
+    exit 2, no run directory. Nothing is downloaded."""
+    monkeypatch.setenv("ATTN_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # no cached ImageNet weights
+    run_dir = dirs["runs"] / "vgg"
+    sets = ["model.backbone=vgg19", "model.backbone_weights=imagenet", "model.scales=2"]
+    args = ["--data-dir", str(generated_data), "train", "vision", "--recipe", "tiny/racnn", "--run-dir", str(run_dir)]
+    code, _, err = run_cli(*args, *[a for s in sets for a in ("--set", s)])
+    assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+    assert "--set model.backbone_weights=FILE" in err and "Traceback" not in err
+    assert not run_dir.exists()

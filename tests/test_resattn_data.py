@@ -75,8 +75,35 @@ def test_cifar10_from_the_official_python_batches(tmp_path: Path) -> None:
     assert x.shape == (14, 3, 32, 32) and len(np.load(out / "val_x.npy")) == 1 and len(np.load(out / "test_y.npy")) == 5
     with tarfile.open(src) as tar:
         first = pickle.loads(tar.extractfile("cifar-10-batches-py/data_batch_1").read())  # type: ignore[union-attr]
-    # row-major R, G, B planes of 1024 values each
-    assert np.array_equal(x[0], np.asarray(first[b"data"][0]).reshape(3, 32, 32))
+    # row-major R, G, B planes of 1024 values each; the splits are stored shuffled, so look for the image
+    assert any(np.array_equal(img, np.asarray(first[b"data"][0]).reshape(3, 32, 32)) for img in x)
+
+
+def first_classes(out: Path, split: str, fraction: float) -> set[int]:
+    """The classes in the first ``fraction`` of a prepared split: what ``limit_val_batches`` validates on."""
+    y = np.load(out / f"{split}_y.npy")
+    return set(y[: int(fraction * len(y))].tolist())
+
+
+def test_cifar10_splits_are_not_stored_in_class_order(tmp_path: Path) -> None:
+    """The JPEG folders are per class: stored in that order, the first 40% of val (the CPU recipes'
+    ``limit_val_batches: 0.4``) held 4 classes of 10 and chose checkpoints on them (dataset version 1)."""
+    files = {
+        f"{split}/{name}/{i:04d}.jpg": _jpeg(np.full((32, 32, 3), 20 * c, np.uint8))
+        for split, n in (("train", 20), ("test", 5))
+        for c, name in enumerate(CIFAR10_CLASSES)
+        for i in range(n)
+    }
+    src = _tar(tmp_path / "cifar10-jpg.tar.gz", files)
+    out = run.prepare("cifar10", source=src, data_dir=tmp_path / "d", overrides=["val_every=4"])
+    assert np.bincount(np.load(out / "val_y.npy")).tolist() == [5] * 10  # every 4th of 20 per class
+    assert len(first_classes(out, "val", 0.4)) >= 8  # the old order: {0, 1, 2, 3}
+    assert len(first_classes(out, "test", 0.4)) >= 8 and len(first_classes(out, "train", 0.4)) == 10
+    again = run.prepare("cifar10", source=src, data_dir=tmp_path / "e", overrides=["val_every=4"])
+    other = run.prepare("cifar10", source=src, data_dir=tmp_path / "f", overrides=["val_every=4", "seed=1"])
+    assert _bytes(out) == _bytes(again) and _bytes(out)["val_y.npy"] != _bytes(other)["val_y.npy"]
+    manifest = __import__("json").loads((out / "manifest.json").read_text())
+    assert manifest["dataset_version"] == 2 and manifest["config"]["seed"] == 0
 
 
 def test_cifar100_fine_labels(tmp_path: Path) -> None:

@@ -11,17 +11,29 @@ pooled descriptor, concatenates them and classifies with a fully connected layer
 one for 1+2+3 — the rows of the paper's Tables 1-3.
 
 Training (§3.5): the paper alternates — the classification nets with the APNs fixed, then the APNs
-with the classification nets fixed, each until convergence. Here every update does both, each loss
-reaching only its own part: the cross-entropies see crops from detached boxes (they train the
-classification nets, never the APNs), and the ranking loss runs the finer scales' sub-networks with
-detached weights (it trains the APNs, never the classification nets). That is the alternation at the
-granularity of one update; it keeps every parameter in every step's graph, which DDP needs. The fused
-classifiers read detached descriptors, so they never change the scales they fuse.
+with the classification nets fixed, each until convergence. ``alternate`` picks how:
 
-Deviations: a small conv-ReLU-pool sub-network per scale instead of VGG-19 pretrained on ImageNet (no
-weights here; ``channels`` and ``size`` are the recipe's); the APNs start from zero output weights (a
-centred box of half side (1 + min_half)/2) instead of the paper's search for the most responsive square;
-sub-networks share no weights, as in the paper.
+* ``update`` (default): every update does both, each loss reaching only its own part: the cross-entropies
+  see crops from detached boxes (they train the classification nets, never the APNs), and the ranking loss
+  runs the finer scales' sub-networks with detached weights (it trains the APNs, never the classification
+  nets). The alternation at the granularity of one update.
+* ``phases``: the paper's schedule with a fixed phase length: ``phase_updates`` updates of the
+  classification nets and fused classifiers (cross-entropies only), then ``phase_updates`` of the APNs
+  (ranking loss only), and so on; the phase is a function of the global step, so a resumed run continues
+  in the same phase. The part at rest is held fixed by :meth:`RACNN.resting_parameters` (the task drops its
+  gradients before the optimizer step, so neither the gradient nor the optimizer's momentum moves it).
+  Deviation: a phase ends after a fixed number of updates, not at convergence (the paper's criterion).
+
+Either way every parameter is in every step's graph (the resting part with weight 0), which DDP needs.
+The fused classifiers read detached descriptors, so they never change the scales they fuse.
+
+Sub-networks (``backbone``): ``conv``, a small conv-ReLU-pool stack of ``channels`` from scratch; or
+``vgg19``, VGG-19's conv stages up to conv5_4 (:mod:`attn_cli.nn.vgg`, the paper's), from scratch or with
+``backbone_weights``: ``imagenet`` (torchvision's weights, cached or downloaded) or a torchvision vgg19 state
+dict file, loaded by :mod:`attn_cli.pretrained` before a fresh training (this module takes weights already
+loaded). Deviations: the scales' classifiers are one linear layer on the pooled conv map, not VGG's fully
+connected layers; the APNs start from zero output weights (a centred box of half side (1 + min_half)/2)
+instead of the paper's search for the most responsive square; sub-networks share no weights, as in the paper.
 """
 
 from __future__ import annotations
@@ -35,8 +47,11 @@ from torch import nn
 from torch.func import functional_call
 
 from attn_cli.attention.zoom import box_from_apn, crop_zoom, ranking_loss
-from attn_cli.errors import AttnError
+from attn_cli.errors import AttnError, unknown
+from attn_cli.nn.vgg import VGG_STRIDE, VGG_WIDTH, VGGTrunk
 from attn_cli.registry import MODELS
+
+ALTERNATE = ("update", "phases")
 
 
 class ScaleNet(nn.Module):
@@ -53,6 +68,15 @@ class ScaleNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.net(x)
         return out
+
+
+def scale_nets(cfg: RACNN.Config, cin: int) -> tuple[list[nn.Module], int, int]:
+    """One sub-network per scale for ``cfg.backbone``, the width C of its last map and its stride."""
+    if cfg.backbone == "conv":
+        return [ScaleNet(cin, tuple(cfg.channels)) for _ in range(cfg.scales)], cfg.channels[-1], 2 ** len(cfg.channels)
+    if cfg.backbone == "vgg19":
+        return [VGGTrunk("vgg19", cin) for _ in range(cfg.scales)], VGG_WIDTH, VGG_STRIDE
+    raise unknown("RA-CNN backbone (model.backbone)", cfg.backbone, ["conv", "vgg19"])
 
 
 def frozen(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -77,17 +101,27 @@ class RACNN(nn.Module):
         sharpness: float = 1.0  # the boxcar's logistic k, per input pixel
         margin: float = 0.05  # the ranking loss's margin (the paper's)
         rank_weight: float = 1.0
+        alternate: str = "update"  # "update": both parts every update; "phases": the paper's alternation (§3.5)
+        phase_updates: int = 100  # with "phases": updates per phase (classification nets first, then APNs)
+        backbone: str = "conv"  # "conv": conv-ReLU-pool per entry of channels; "vgg19": VGG-19 to conv5_4
+        backbone_weights: str = ""  # vgg19: "" from scratch, "imagenet" (torchvision's), or a vgg19 state dict file
 
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
         super().__init__()
         if cfg.scales < 2:
             raise AttnError(f"model.scales={cfg.scales}: RA-CNN needs at least 2 scales to zoom between")
-        grid = cfg.size // 2 ** len(cfg.channels)
+        if cfg.alternate not in ALTERNATE:
+            raise unknown("RA-CNN alternation (model.alternate)", cfg.alternate, ALTERNATE)
+        if cfg.phase_updates < 1:
+            raise AttnError(f"model.phase_updates={cfg.phase_updates}: give 1 or more updates per phase")
+        if cfg.backbone_weights and cfg.backbone == "conv":
+            raise AttnError("model.backbone_weights loads VGG-19 weights; set model.backbone=vgg19 too")
+        nets, c, stride = scale_nets(cfg, image_shape[0])
+        grid = cfg.size // stride
         if grid < 1:
-            raise AttnError(f"model.size={cfg.size} is too small for {len(cfg.channels)} poolings; raise it")
+            raise AttnError(f"model.size={cfg.size} is too small for a {cfg.backbone} stride of {stride}; raise it")
         self.cfg = cfg
-        c = cfg.channels[-1]
-        self.nets = nn.ModuleList([ScaleNet(image_shape[0], tuple(cfg.channels)) for _ in range(cfg.scales)])
+        self.nets = nn.ModuleList(nets)
         self.heads = nn.ModuleList([nn.Linear(c, classes) for _ in range(cfg.scales)])
         self.apns = nn.ModuleList()
         for _ in range(cfg.scales - 1):
@@ -97,6 +131,13 @@ class RACNN(nn.Module):
             self.apns.append(nn.Sequential(nn.Flatten(), nn.Linear(c * grid * grid, cfg.apn_hidden), nn.Tanh(), last))
         # fused[j] classifies the concatenated descriptors of scales 1 .. j + 2
         self.fused = nn.ModuleList([nn.Linear(c * (j + 2), classes) for j in range(cfg.scales - 1)])
+
+    def pretrained_backbones(self) -> tuple[str, str, list[VGGTrunk]] | None:
+        """What :func:`attn_cli.pretrained.load_pretrained` loads before a fresh training: the backbone's name,
+        ``backbone_weights`` and every scale's sub-network (the paper starts each from the same ImageNet VGG)."""
+        if not self.cfg.backbone_weights:
+            return None
+        return self.cfg.backbone, self.cfg.backbone_weights, [net for net in self.nets if isinstance(net, VGGTrunk)]
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         """The image (B, C, H, W) as scale 1's input (B, C, size, size) (CIFAR-10 upsampled, bilinear)."""
@@ -142,14 +183,50 @@ class RACNN(nn.Module):
             probs.append(F.softmax(logits, dim=1).gather(1, y[:, None]))
         return torch.cat(probs, dim=1)  # (B, S)
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        out = self.scales_forward(x)
-        ce = torch.stack([F.cross_entropy(logits, y) for logits in out["logits"]]).sum()
-        fused = torch.stack([F.cross_entropy(f, y) for f in self.fused_logits([d.detach() for d in out["desc"]])]).sum()
-        first = {"input": out["inputs"][0], "logits": out["logits"][0], "fmap": out["fmaps"][0]}
-        rank = ranking_loss(self.true_class_probs(first, y), self.cfg.margin)
-        loss = ce + fused + self.cfg.rank_weight * rank
-        return loss, {"ce": float(ce.detach()), "fused_ce": float(fused.detach()), "rank": float(rank.detach())}
+    def phase(self, step: int) -> str:
+        """Which part ``step`` trains: ``both`` (alternate=update), else ``classify`` or ``apn`` (§3.5)."""
+        if self.cfg.alternate == "update":
+            return "both"
+        return ("classify", "apn")[(step // self.cfg.phase_updates) % 2]
+
+    def resting_parameters(self, step: int) -> list[nn.Parameter]:
+        """The parameters held fixed at ``step``: the APNs in a classification phase, the sub-networks, their
+        classifiers and the fused classifiers in an APN phase, none with alternate=update."""
+        phase = self.phase(step)
+        if phase == "classify":
+            return list(self.apns.parameters())
+        if phase == "apn":
+            return [*self.nets.parameters(), *self.heads.parameters(), *self.fused.parameters()]
+        return []
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+        """Eq. (8) at ``step`` (the global step: it picks the phase with alternate=phases). The part at rest
+        enters with weight 0, so every parameter is in the graph (DDP) while only the phase's part learns."""
+        phase = self.phase(step)
+        logs: dict[str, float] = {}
+        loss = torch.zeros((), device=x.device)
+        if phase in ("both", "classify"):
+            out = self.scales_forward(x)
+            ce = torch.stack([F.cross_entropy(logits, y) for logits in out["logits"]]).sum()
+            desc = [d.detach() for d in out["desc"]]
+            fused = torch.stack([F.cross_entropy(f, y) for f in self.fused_logits(desc)]).sum()
+            loss = loss + ce + fused
+            logs |= {"ce": float(ce.detach()), "fused_ce": float(fused.detach())}
+            first = {"input": out["inputs"][0], "logits": out["logits"][0], "fmap": out["fmaps"][0]}
+        else:
+            inp = self.resize(x)
+            with torch.no_grad():
+                fmap = self.nets[0](inp)  # (B, C, g, g)
+            first = {"input": inp, "logits": self.heads[0](fmap.mean(dim=(2, 3))), "fmap": fmap}
+        if phase in ("both", "apn"):
+            rank = ranking_loss(self.true_class_probs(first, y), self.cfg.margin)
+            loss = loss + self.cfg.rank_weight * rank
+            logs["rank"] = float(rank.detach())
+        resting = self.resting_parameters(step)
+        if resting:
+            loss = loss + 0.0 * sum(p.sum() for p in resting)  # in the graph for DDP; the task drops these grads
+            logs["phase_apn"] = float(phase == "apn")
+        return loss, logs
 
     def predict(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """The fused prediction of every scale as ``pred`` (what the task scores as ``error``), and each scale's

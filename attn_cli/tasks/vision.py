@@ -43,11 +43,21 @@ class VisionModel(Protocol):
 
 class VisionModule(AttnModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, logs = self.model.loss(batch["x"], batch["y"])
+        # a model whose loss depends on the schedule (RA-CNN's alternating phases) takes the global step
+        step = {"step": self.global_step} if "step" in inspect.signature(self.model.loss).parameters else {}
+        loss, logs = self.model.loss(batch["x"], batch["y"], **step)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["ids"]))
         for k, v in logs.items():
             self.log(f"train/{k}", v, batch_size=len(batch["ids"]))
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Parameters the model holds fixed at this step (``resting_parameters``, RA-CNN's alternation) lose their
+        gradient, so the optimizer skips them: a zero gradient would still move them by Adam's momentum."""
+        resting = getattr(self.model, "resting_parameters", None)
+        if resting is not None:
+            for p in resting(self.global_step):
+                p.grad = None
 
     def predict_rows(self, batch: dict[str, torch.Tensor], split: str, *, final: bool = True) -> list[dict[str, Any]]:
         kind = self.model.kind
