@@ -7,9 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from attn_cli.config import load_recipe
-from attn_cli.data.patterns import PatternsDataConfig, PatternsDataModule, curriculum_max, example, sequence
+from attn_cli.data.patterns import (
+    PATTERNS,
+    PatternsDataConfig,
+    PatternsDataModule,
+    collate_patterns,
+    curriculum_max,
+    example,
+    sequence,
+)
 from attn_cli.errors import AttnError
 from attn_cli.models.stackrnn import EMPTY, StackRNN, round_actions, stack_update
 from attn_cli.tasks.patterns import pattern_metrics
@@ -85,6 +94,49 @@ def test_patterns_and_their_deterministic_symbols() -> None:
     assert not bool(mem["scored"][-1])  # the next sequence's first symbol is random: never scored
     s, _, _ = sequence("anb2n", 3, gen)
     assert s == [0] * 3 + [1] * 6
+
+
+def _text(ids: torch.Tensor) -> str:
+    return "".join(PATTERNS["addition"][int(i)] for i in ids)
+
+
+def test_binary_addition_writes_the_sum_reversed_and_scores_only_it() -> None:
+    gen = torch.Generator().manual_seed(5)
+    for n in range(0, 30):
+        ex = example("addition", n, gen)
+        inp, tgt = _text(ex["inp"]), _text(ex["tgt"])
+        assert inp[0] == "." and inp[1:] == tgt[:-1]  # the previous sequence's "." then the sequence
+        x, rest = tgt[:-1].split("+")
+        y, sum_reversed = rest.split("=")
+        assert sum_reversed.endswith(".") and tgt[-1] in "01"
+        # the two lengths add up to n (a length-0 number is written "0"), leading digits are 1
+        assert len(x.lstrip("0")) + len(y.lstrip("0")) == n
+        assert all(len(v) == 1 or v[0] == "1" for v in (x, y))
+        assert int(sum_reversed[:-1][::-1], 2) == int(x, 2) + int(y, 2)
+        # scored and trained: exactly the sum's digits and its "." (the paper's supervised setting)
+        first = tgt.index("=") + 1
+        assert ex["scored"].tolist() == [first <= i < len(tgt) - 1 for i in range(len(tgt))]
+        assert torch.equal(ex["trained"], ex["scored"])
+    assert _text(example("addition", 3, torch.Generator().manual_seed(1))["tgt"]).count("+") == 1
+    counting = example("anbn", 3, gen)
+    assert bool(counting["trained"].all())  # the unsupervised patterns train on every symbol
+
+
+def test_addition_trains_on_the_sum_only() -> None:
+    """The training loss is the cross-entropy of the sum's digits and "." alone, not of the numbers before "="."""
+    from attn_cli.tasks.patterns import PatternsModule
+
+    recipe = load_recipe("patterns", "tiny/stack-rnn-addition")
+    gen = torch.Generator().manual_seed(2)
+    batch = collate_patterns([{**example("addition", n, gen), "id": n} for n in (3, 6)])
+    module = PatternsModule(recipe, {"vocab": 5, "pattern": "addition", "max_n": 5})
+    with torch.no_grad():
+        loss = module.training_step(batch, 0)
+        logits = module.model(batch["inp"])["logits"]  # (B, T, V)
+    trained, real = batch["trained"], batch["mask"]
+    assert int(trained.sum()) < int(real.sum())
+    assert torch.isclose(loss, F.cross_entropy(logits[trained], batch["tgt"][trained]))
+    assert not torch.isclose(loss, F.cross_entropy(logits[real], batch["tgt"][real]))
 
 
 def test_curriculum_grows_one_per_epoch_up_to_max_n() -> None:

@@ -9,23 +9,24 @@ from typing import Any
 import matplotlib.pyplot as plt
 import torch
 
-from attn_cli.data.patterns import LETTERS
 from attn_cli.viz.core import line_plot, save  # core selects the headless Agg backend
 
 SHOWN_DEPTH = 8  # stack elements drawn for the busiest stack
 
 
-def stack_trace(model: Any, batch: dict[str, torch.Tensor], path: Path, *, rounding: bool = False) -> Path:
+def stack_trace(
+    model: Any, batch: dict[str, torch.Tensor], path: Path, *, symbols: str, rounding: bool = False
+) -> Path:
     """One sequence (batch of one): four panels over time — every stack's top element s_t[0], P(PUSH) and
     P(POP) of every stack, and the top ``SHOWN_DEPTH`` elements of the stack whose P(PUSH) varies most over the sequence. Column
-    labels are ``input→prediction``; a red label marks a wrong prediction of a deterministic symbol."""
+    labels are ``input→prediction`` (``symbols``: the pattern's, in id order); a red label marks a wrong prediction of a deterministic symbol."""
     out = model(batch["inp"], rounding=rounding, keep_stacks=True)
     length = int(batch["mask"][0].sum())
     stacks = out["stacks"][0, :length].numpy()  # (T, K, S)
     actions = out["actions"][0, :length].numpy()  # (T, K, A)
     pred = out["logits"][0, :length].argmax(-1)
     inp, tgt, scored = batch["inp"][0, :length], batch["tgt"][0, :length], batch["scored"][0, :length]
-    labels = [f"{LETTERS[int(i)]}→{LETTERS[int(p)]}" for i, p in zip(inp, pred, strict=True)]
+    labels = [f"{symbols[int(i)]}→{symbols[int(p)]}" for i, p in zip(inp, pred, strict=True)]
     wrong = [bool(s) and int(p) != int(t) for p, t, s in zip(pred, tgt, scored, strict=True)]
     busiest = int(actions[:, :, 0].std(0).argmax())  # the stack whose PUSH probability varies most: a counter
     k = stacks.shape[1]
