@@ -109,13 +109,13 @@ class PatternsTask(Task):
         return PatternsDataModule(recipe.data, t.batch_size, t.seed, t.num_workers)
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-        """The first ``n`` sequences of ``split``: each stack's top elements and the action probabilities
+        """The first ``n`` sequences of ``split``: each stack's top elements (list's head) and the action probabilities
         over the sequence, under the predicted and true symbols (:mod:`attn_cli.viz.patterns`); once the run
         has been evaluated, its accuracy at each test size n as well (the paper's Fig. 2)."""
         from attn_cli.viz import patterns as viz
 
-        if not getattr(module.model, "stack_model", False):
-            raise AttnError(f"{module.recipe.model_name} has no stack to draw; visualise a stack-rnn run")
+        if not getattr(module.model, "memory_model", False):
+            raise AttnError(f"{module.recipe.model_name} has no stack to draw; visualise a stack-rnn or list-rnn run")
         ds = dm.dataset(split)
         module.eval()
         paths = []
