@@ -100,10 +100,13 @@ TABLES.add(
                 ("stack-rnn", "anbmcnm"),
             ),
             # Table 2's list RNN row: 100 % where the LSTM has 68.3 and 75 %, 33.3 % where the stack RNN has 100
-            *(
-                Order(f"List RNN ≥ LSTM on {header}", ("list-rnn", p), ">=", ("lstm", p))
-                for p, header in PATTERNS
-                if p in ("anbncndn", "anb2n")
+            Order("List RNN ≥ LSTM on aⁿbⁿcⁿdⁿ", ("list-rnn", "anbncndn"), ">=", ("lstm", "anbncndn")),
+            Order(
+                "List RNN ≥ LSTM on aⁿb²ⁿ",
+                ("list-rnn", "anb2n"),
+                ">=",
+                ("lstm", "anb2n"),
+                why="one seed each, no restarts: the list RNN solves every n up to 23, the LSTM every n up to 29",
             ),
             Order("Stack RNN > List RNN on aⁿbⁿcⁿ", ("stack-rnn", "anbncn"), ">", ("list-rnn", "anbncn")),
             Order(
