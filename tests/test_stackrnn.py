@@ -244,6 +244,21 @@ def test_visualize_draws_the_stacks_of_a_stack_rnn(dirs: dict[str, Path], recipe
     )
 
 
+def test_joulin_table_carries_table_2_and_no_number_for_addition() -> None:
+    from attn_cli.registry import TABLES
+
+    rows = {r.key: r for r in TABLES.get("joulin").rows}
+    assert rows["list-rnn"].paper == {
+        "anbn": 100.0,
+        "anbncn": 33.3,
+        "anbncndn": 100.0,
+        "anb2n": 100.0,
+        "anbmcnm": 100.0,
+    }
+    assert rows["stack-rnn"].paper["anbmcnm"] == 43.3 and rows["stack-rnn-rounded"].paper == {"anbmcnm": 100.0}
+    assert "addition" not in rows["lstm"].paper and "addition" not in rows["rnn"].paper  # the paper runs neither
+
+
 def test_unknown_pattern_in_the_datamodule_raises() -> None:
     with pytest.raises(AttnError, match="unknown pattern"):
         PatternsDataModule(PatternsDataConfig(dataset="abc"), 4, seed=1)
