@@ -49,6 +49,8 @@ def stack_trace(
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_xticks([])
+    shown = panels[-1][0].shape[0]  # SHOWN_DEPTH, or fewer for a smaller memory
+    axes[-1].set_yticks(range(shown), labels=[str(lo - head + i) for i in range(shown)], fontsize=7)  # from top/head
     axes[-1].set_xticks(range(length), labels=labels, rotation=90, fontsize=7)
     for tick, bad in zip(axes[-1].get_xticklabels(), wrong, strict=True):
         if bad:
