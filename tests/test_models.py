@@ -232,7 +232,7 @@ def check_handwriting(m: Any, batch: dict[str, torch.Tensor]) -> None:
 def check_patterns(m: Any, batch: dict[str, torch.Tensor], vocab: int) -> None:
     out = m(batch["inp"], rounding=True)
     assert out["logits"].shape == (*batch["inp"].shape, vocab)
-    if getattr(m, "stack_model", False):  # `attn visualize` draws the actions and the stacks: (B, T, K, A|S)
+    if getattr(m, "memory_model", False):  # `attn visualize` draws the actions and the stacks/lists: (B, T, K, A|S)
         assert out["actions"].shape[:2] == batch["inp"].shape
         assert set(out["actions"].unique().tolist()) <= {0.0, 1.0}  # rounded: one action per stack and step
-        assert m(batch["inp"], keep_stacks=True)["stacks"].shape[:2] == batch["inp"].shape
+        assert m(batch["inp"], keep_memory=True)["memory"].shape[:2] == batch["inp"].shape

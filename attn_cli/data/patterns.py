@@ -9,11 +9,19 @@ Table 1 and §5.1; the generators follow the authors' ``task.h``):
 * ``anbn``, ``anbncn``, ``anbncndn``: aⁿbⁿ, aⁿbⁿcⁿ, aⁿbⁿcⁿdⁿ;
 * ``anb2n``: aⁿb²ⁿ;
 * ``anbmcnm``: aⁿbᵐcⁿ⁺ᵐ with n + m the drawn length and 1 ≤ m < n + m;
-* ``memorise``: n symbols from {b, c}, the separator ``a``, then the n symbols reversed.
+* ``memorise``: n symbols from {b, c}, the separator ``a``, then the n symbols reversed;
+* ``addition``: binary addition (§5.1, "Binary addition"; the authors' ``generate_addition`` in base 2),
+  e.g. ``101+1=011.``: two numbers written most significant digit first, whose lengths add up to n
+  (the first length uniform in [0, n]; a number of length 0 is written ``0``; otherwise its leading
+  digit is 1), then their sum written in reverse (least significant digit first) and ``.``.
 
 A sequence counts as correct only if every *deterministic* symbol is predicted (§5.1): for the
 counting patterns every symbol after the first ``b`` (aⁿbᵐcⁿ⁺ᵐ: after the first ``c``) including the
-next sequence's ``a``; for memorisation the reversed half. Those positions are ``scored``.
+next sequence's ``a``; for memorisation the reversed half; for addition the sum and its ``.``. Those
+positions are ``scored``. Training is on every symbol (the paper's patterns are unsupervised: "we do
+not have access to the boundary of any sequence"), except for addition, which the paper makes
+supervised ("the location of the deterministic tokens is provided"; the authors' ``train_add.cpp``
+back-propagates only from the symbols after ``=``): its ``trained`` positions are the scored ones.
 
 Training draws n uniformly in [2, n_max(epoch)] with the authors' curriculum: n_max starts at 2 and
 grows by one each epoch of ``train_size`` sequences up to ``max_n`` (``train_toy.cpp``: nmax =
@@ -35,9 +43,18 @@ from attn_cli.data.base import AttnDataModule
 from attn_cli.data.common import FixedItems, eval_loader, train_loader
 from attn_cli.errors import AttnError
 
-LETTERS = "abcd"
-# pattern -> number of letters in its vocabulary
-PATTERNS: dict[str, int] = {"anbn": 2, "anbncn": 3, "anbncndn": 4, "anb2n": 2, "anbmcnm": 3, "memorise": 3}
+# pattern -> its symbols, in the order of their ids (the vocabulary)
+PATTERNS: dict[str, str] = {
+    "anbn": "ab",
+    "anbncn": "abc",
+    "anbncndn": "abcd",
+    "anb2n": "ab",
+    "anbmcnm": "abc",
+    "memorise": "abc",
+    "addition": "+=.01",  # the authors' dictionary order: + = . then the digits
+}
+PLUS, EQUALS, END, DIGIT0 = range(4)  # the ids of addition's symbols ("+=.01")
+SUPERVISED = ("addition",)  # trained on the deterministic symbols only (§5.1)
 VAL_SEED, TEST_SEED = 1_000_003, 2_000_003
 
 
@@ -52,7 +69,7 @@ def sequence(pattern: str, n: int, gen: torch.Generator) -> tuple[list[int], lis
     ``scored[i]`` says whether symbol i is deterministic given the symbols before it; the next
     sequence's first symbol is scored too for the counting patterns (the caller appends it)."""
     if pattern in ("anbn", "anbncn", "anbncndn"):
-        k = PATTERNS[pattern]
+        k = len(PATTERNS[pattern])
         seq = [c for c in range(k) for _ in range(n)]
         return seq, [i > n for i in range(len(seq))], 0
     if pattern == "anb2n":
@@ -67,19 +84,49 @@ def sequence(pattern: str, n: int, gen: torch.Generator) -> tuple[list[int], lis
         half = [_randint(1, 2, gen) for _ in range(n)]
         seq = [*half, 0, *reversed(half)]
         return seq, [i > n for i in range(len(seq))], _randint(1, 2, gen)
+    if pattern == "addition":
+        return addition(n, gen)
     raise AttnError(f"unknown pattern {pattern!r}; pick one of {', '.join(PATTERNS)}")
+
+
+def _binary(length: int, gen: torch.Generator) -> list[int]:
+    """A binary number of ``length`` digits, most significant first, as addition's symbol ids: leading digit 1,
+    the others uniform; length 0 is the number 0 (the authors' ``generate_addition``)."""
+    if length == 0:
+        return [DIGIT0]
+    return [DIGIT0 + 1] + [DIGIT0 + _randint(0, 1, gen) for _ in range(length - 1)]
+
+
+def addition(n: int, gen: torch.Generator) -> tuple[list[int], list[bool], int]:
+    """``x+y=`` then the sum least significant digit first and ``.``, the two numbers' lengths adding up to n:
+    (symbols, scored, next first symbol). The scored symbols are the sum's digits and the ``.``; the next
+    sequence's first digit is that of a fresh sequence of size n (``0`` when its first number has length 0)."""
+    first = _randint(0, n, gen)
+    x, y = _binary(first, gen), _binary(n - first, gen)
+    total = int("".join(str(d - DIGIT0) for d in x), 2) + int("".join(str(d - DIGIT0) for d in y), 2)
+    digits = [DIGIT0 + int(c) for c in reversed(f"{total:b}")]
+    seq = [*x, PLUS, *y, EQUALS, *digits, END]
+    start = len(x) + len(y) + 2  # the first digit of the sum
+    nxt = DIGIT0 if _randint(0, n, gen) == 0 else DIGIT0 + 1
+    return seq, [i >= start for i in range(len(seq))], nxt
 
 
 def example(pattern: str, n: int, gen: torch.Generator) -> dict[str, Any]:
     """``inp`` (T,) the previous symbol then the sequence; ``tgt`` (T,) the sequence then the next sequence's
-    first symbol; ``scored`` (T,) True where the target is deterministic; ``n``."""
+    first symbol; ``scored`` (T,) True where the target is deterministic; ``trained`` (T,) True where the
+    training loss reads the target; ``n``."""
     seq, scored, nxt = sequence(pattern, n, gen)
-    last = PATTERNS[pattern] - 1 if pattern != "memorise" else _randint(1, 2, gen)
-    counting = pattern != "memorise"
+    if pattern == "addition":
+        last = END
+    else:
+        last = len(PATTERNS[pattern]) - 1 if pattern != "memorise" else _randint(1, 2, gen)
+    next_scored = pattern not in ("memorise", "addition")  # only the counting patterns' next ``a`` is certain
+    scored_t = torch.tensor([*scored, next_scored])
     return {
         "inp": torch.tensor([last, *seq]),
         "tgt": torch.tensor([*seq, nxt]),
-        "scored": torch.tensor([*scored, counting]),
+        "scored": scored_t,
+        "trained": scored_t if pattern in SUPERVISED else torch.ones_like(scored_t),
         "n": n,
     }
 
@@ -91,7 +138,7 @@ def curriculum_max(epoch: int, max_n: int) -> int:
 
 @dataclass(frozen=True)
 class PatternsDataConfig:
-    dataset: str = "anbn"  # the pattern: anbn, anbncn, anbncndn, anb2n, anbmcnm, memorise
+    dataset: str = "anbn"  # the pattern: anbn, anbncn, anbncndn, anb2n, anbmcnm, memorise, addition
     max_n: int = 14  # largest n in training (the authors' script: -nmax 15, exclusive)
     curriculum: bool = True  # grow the largest n by one per epoch from 2 (else draw up to max_n from the start)
     train_size: int = 2000  # sequences per epoch (the authors' -nseq)
@@ -119,21 +166,25 @@ class TrainPatterns(Dataset[dict[str, Any]]):
 
 
 def collate_patterns(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Pad to the longest: ``inp``/``tgt`` (B, T) (padding 0), ``mask`` (B, T) real symbols, ``scored`` (B, T)."""
+    """Pad to the longest: ``inp``/``tgt`` (B, T) (padding 0), ``mask`` (B, T) real symbols, ``scored`` and
+    ``trained`` (B, T) (False on padding)."""
     t = max(len(x["inp"]) for x in items)
     b = len(items)
     inp = torch.zeros(b, t, dtype=torch.long)  # (B, T)
     tgt = torch.zeros(b, t, dtype=torch.long)  # (B, T)
     mask = torch.zeros(b, t, dtype=torch.bool)  # (B, T)
     scored = torch.zeros(b, t, dtype=torch.bool)  # (B, T)
+    trained = torch.zeros(b, t, dtype=torch.bool)  # (B, T)
     for i, x in enumerate(items):
         n = len(x["inp"])
-        inp[i, :n], tgt[i, :n], mask[i, :n], scored[i, :n] = x["inp"], x["tgt"], True, x["scored"]
+        inp[i, :n], tgt[i, :n], mask[i, :n] = x["inp"], x["tgt"], True
+        scored[i, :n], trained[i, :n] = x["scored"], x["trained"]
     return {
         "inp": inp,
         "tgt": tgt,
         "mask": mask,
         "scored": scored,
+        "trained": trained,
         "n": torch.tensor([x["n"] for x in items]),
         "ids": torch.tensor([x["id"] for x in items]),
     }
@@ -152,7 +203,7 @@ class PatternsDataModule(AttnDataModule):
                 "set them so the test range covers training"
             )
         self.cfg, self.batch_size, self.seed, self.num_workers = cfg, batch_size, seed, num_workers
-        self.meta = {"vocab": PATTERNS[cfg.dataset], "pattern": cfg.dataset, "max_n": cfg.max_n}
+        self.meta = {"vocab": len(PATTERNS[cfg.dataset]), "pattern": cfg.dataset, "max_n": cfg.max_n}
         self.splits: dict[str, Dataset[dict[str, Any]]] = {}
 
     def setup(self, stage: str | None = None) -> None:
