@@ -129,20 +129,20 @@ TABLES.add(
                 cells={"cl60": _c("mnist-cluttered-60", "ram-60-cluttered-6g@98min-resample+mc10")},
             ),
             Row(
-                "85 minutes on one CPU thread under heavy load, σ = 0.17, the plateau schedule stepped once per "
+                "54 minutes on one CPU thread under heavy load, σ = 0.17, the plateau schedule stepped once per "
                 "validation (every 1,000 updates, patience 3, floor 1e-5)",
                 section=True,
             ),
             Row(
                 "RAM, 6 glimpses, 8×8, 1 scale: the learning rate halved after 3 validations without improvement",
                 paper={"m28": 1.12},
-                cells={"m28": _c("mnist", "ram-28-6g@85min")},
-                key="ram-28-6g@85min",
+                cells={"m28": _c("mnist", "ram-28-6g@54min")},
+                key="ram-28-6g@54min",
             ),
             Row(
                 "the same, Monte-Carlo evaluation (10 sampled trajectories)",
                 paper={"m28": 1.12},
-                cells={"m28": _c("mnist", "ram-28-6g@85min+mc10")},
+                cells={"m28": _c("mnist", "ram-28-6g@54min+mc10")},
             ),
             Row("5.3 minutes on one H200 GPU (scripts/gpu_session.sh, PLAN=vision)", section=True),
             Row(
@@ -176,7 +176,7 @@ TABLES.add(
             ),
             Order(
                 "RAM (6 glimpses) < CNN on 28×28, the schedule stepped once per validation",
-                ("ram-28-6g@85min", "m28"),
+                ("ram-28-6g@54min", "m28"),
                 "<",
                 ("cnn@32811", "m28"),
             ),
