@@ -65,6 +65,19 @@ def test_eval_samples_is_for_ram_only(generated_data: Path, tmp_path: Path) -> N
         run.evaluate("vision", run_dir, data_dir=generated_data, overrides=["eval.samples=3"])
 
 
+def test_the_error_note_says_how_ram_chose_its_glimpses(generated_data: Path, tmp_path: Path) -> None:
+    """A Monte-Carlo record once carried the note "policy mean locations": the note follows eval.samples, and
+    a model without glimpses gets no glimpse note."""
+    where = {"runs_dir": tmp_path, "data_dir": generated_data, "progress": False}
+    ram = Path(run.train("vision", "tiny/ram", overrides=["train.max_steps=2"], **where)["run_dir"])
+    mean = run.evaluate("vision", ram, data_dir=generated_data)["info"]["metric"]
+    sampled = run.evaluate("vision", ram, data_dir=generated_data, overrides=["eval.samples=3", "eval.seed=5"])
+    assert mean.endswith("; glimpses: the location policy's mean path")
+    assert sampled["info"]["metric"].endswith("averaged over 3 paths sampled from the location policy (eval.seed 5)")
+    cnn = Path(run.train("vision", "tiny/cnn", overrides=["train.max_steps=2"], **where)["run_dir"])
+    assert run.evaluate("vision", cnn, data_dir=generated_data)["info"]["metric"] == "top-1 error (%) on the full split"
+
+
 def test_draw_generation_bound_and_samples() -> None:
     from attn_cli.models.draw import DRAW
 

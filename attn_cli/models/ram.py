@@ -25,7 +25,8 @@ the paper generates them on the fly; the test sets stay fixed.
 Deviations (stated): the location and baseline networks read h_t detached, so REINFORCE trains
 only them and the supervised loss trains everything else (as in most public re-implementations);
 the location mean is tanh(Linear(h_t)) (the paper: Linear(h_t)), so it stays inside the image;
-the first glimpse is at the centre; training uses Adam with the rate halved on plateaus (the paper:
+the first glimpse is at the centre; training uses Adam with the rate halved after ``lr_patience``
+validations without improvement, down to 1e-5 (``lr_schedule: plateau``, stepped once per validation) (the paper:
 SGD with momentum 0.9, the rate annealed linearly to 0); at evaluation the location is the policy's mean (no sampling), so evaluation
 is deterministic, unless ``eval.samples`` = M > 0 averages M sampled trajectories
 (:meth:`RAM.predict`); locations are clipped to [-1, 1].

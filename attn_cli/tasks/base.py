@@ -120,9 +120,10 @@ class AttnModule(L.LightningModule):
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 opt, mode=cfg.monitor_mode, factor=cfg.lr_decay, patience=cfg.lr_patience, min_lr=cfg.min_lr
             )
-            # stepped at epoch ends on the latest validation score; strict=False because with
-            # step-based validation an epoch can end before the first validation has run (that
-            # skipped step is expected, so Lightning's warning about it is silenced)
+            # stepped by on_validation_epoch_end, once per real validation (lr_scheduler_step leaves it alone);
+            # handed to Lightning only so that its state travels in the checkpoint. Lightning still looks up the
+            # monitor at each epoch end before calling that hook: an epoch can end before the first step-based
+            # validation has run, hence strict=False and its warning about the missing metric silenced
             warnings.filterwarnings("ignore", message=r"ReduceLROnPlateau conditioned on metric .* not available")
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": cfg.monitor, "strict": False}}
         if cfg.lr_schedule == "halve_after":
@@ -136,6 +137,17 @@ class AttnModule(L.LightningModule):
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(floor, decay ** (e // every)))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         return opt
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        """Lightning's stepping, except for the plateau schedule, which :meth:`step_plateau` steps.
+
+        Lightning steps a ``ReduceLROnPlateau`` at each epoch end (``interval: epoch``) or every N epoch-local
+        batches (``interval: step``) on the *latest logged* score: with ``train.val_every_steps`` a score was
+        counted again at every epoch end until the next validation (RAM on MNIST validates every ~2.3 epochs,
+        so a stale score counted twice or three times and the rate was halved six times in a handful of real
+        validations), and when validations are closer than an epoch all but the last were skipped."""
+        if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            super().lr_scheduler_step(scheduler, metric)
 
     # -- evaluation -----------------------------------------------------------------------
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -154,8 +166,27 @@ class AttnModule(L.LightningModule):
         if self.trainer.sanity_checking or not rows:
             return
         metrics = self.score(rows, "val", final=False)
-        # every rank holds the same gathered rows, so the values agree without a reduction
-        self.log_dict({f"val/{k}": float(v) for k, v in metrics.items()}, prog_bar=True, sync_dist=False)
+        # every rank holds the same gathered rows, so the values agree without a reduction (and every rank's
+        # plateau schedule takes the same step)
+        logged = {f"val/{k}": float(v) for k, v in metrics.items()}
+        self.log_dict(logged, prog_bar=True, sync_dist=False)
+        self.step_plateau(logged)
+
+    def step_plateau(self, logged: dict[str, float]) -> None:
+        """Step the plateau schedule once on this validation's ``train.monitor``: ``lr_patience`` then counts
+        validations, as its recipes mean. Called from the validation epoch end, before ``ModelCheckpoint``
+        saves (``on_validation_end``), so every checkpoint, ``last.ckpt`` and a preemption's among them, holds
+        the schedule's state after this validation and a resumed run continues where the killed one stood."""
+        sched = self.lr_schedulers() if self.trainer.state.fn == "fit" else None
+        if not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            return
+        monitor = self.recipe.train.monitor
+        if monitor not in logged:
+            raise AttnError(
+                f"train.lr_schedule=plateau follows train.monitor={monitor}, which validation does not report "
+                f"(it reports {', '.join(sorted(logged))}); set train.monitor to one of these"
+            )
+        sched.step(logged[monitor])
 
     def on_test_epoch_end(self) -> None:
         rows, self._rows = gather_rows(self._rows), []

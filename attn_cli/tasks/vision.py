@@ -83,6 +83,17 @@ class VisionModule(AttnModule):
             rows.append(row)
         return rows
 
+    def glimpse_protocol(self) -> str:
+        """How a RAM-like model chose its glimpses for these scores (nothing for other models): a record's note
+        must say whether the error is of the policy's mean path or of Monte-Carlo sampled paths, which on
+        60×60 clutter differ by several points (docs/vision.md, RAM)."""
+        if "samples" not in inspect.signature(self.model.predict).parameters:
+            return ""
+        m, seed = self.recipe.eval.samples, self.recipe.eval.seed
+        if m > 0:
+            return f"; glimpses: class probabilities averaged over {m} paths sampled from the location policy (eval.seed {seed})"
+        return "; glimpses: the location policy's mean path"
+
     def score(self, rows: list[dict[str, Any]], split: str, *, final: bool = True) -> dict[str, float]:
         kind = self.model.kind
         n = len(rows)
@@ -97,7 +108,7 @@ class VisionModule(AttnModule):
                 "digit_error": 100.0 * sum(int(w.sum()) for w in wrong) / sum(w.size for w in wrong),
                 "loss": loss,
             }
-        self.metrics_info = {"metric": "top-1 error (%) on the full split, policy mean locations for RAM"}
+        self.metrics_info = {"metric": "top-1 error (%) on the full split" + self.glimpse_protocol()}
         extra = {  # pred_scale1 -> error_scale1: the error of each further prediction (RA-CNN's scales)
             "error_" + k.removeprefix("pred_"): 100.0 * sum(r[k] != r["label"] for r in rows) / n
             for k in rows[0]
