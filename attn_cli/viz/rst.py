@@ -40,9 +40,10 @@ def viz_affine_steps(model: Any, batch: dict[str, torch.Tensor], out_dir: Path, 
         corners = glimpse_corners(out["theta"][i]).cpu().numpy()  # (T, 5, 2)
         for t in range(steps):
             colour = COLOURS[t % len(COLOURS)]
-            px, py = _to_px(corners[t, :, 0], w), _to_px(corners[t, :, 1], h)
+            px = [_to_px(float(v), w) for v in corners[t, :, 0]]
+            py = [_to_px(float(v), h) for v in corners[t, :, 1]]
             ax.plot(px, py, color=colour, linewidth=1.2)
-            ax.text(float(px[0]), float(py[0]), str(t + 1), color=colour, fontsize=7, va="bottom")
+            ax.text(px[0], py[0], str(t + 1), color=colour, fontsize=7, va="bottom")
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.axis("off")
