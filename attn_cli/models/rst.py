@@ -16,7 +16,8 @@ conv3(32)-maxpool2-conv3(32)-maxpool2-conv3(32)-FC400-softmax. ``cell: lstm`` is
 the authors' GRU. No dropout (the authors' default is 0 too).
 
 The CNN baseline (``seq-cnn``, the paper's "CNN"): the same convolution stack as the RNN-SPN's
-classifier on the whole image, FC400, and one softmax head per digit position (the authors'
+classifier on the whole image (``pool_first``: max-pooled 2× first, 50×50 — still more pixels than the
+RNN-SPN's 33×33 glimpses), FC400, and one softmax head per digit position (the authors'
 ``ffn_spn.py`` has those heads behind its transformer; the baseline's sizes are ours: the
 authors' 96 channels at 100×100 do not fit a CPU budget).
 """
@@ -147,12 +148,13 @@ class SequenceCNN(SequenceClassifier):
     class Config:
         channels: tuple[int, ...] = (32, 32, 32)  # valid conv3 layers, maxpool2 between them
         fc: int = 400
+        pool_first: bool = False  # maxpool2 the image before the first convolution (a CPU budget)
 
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, seq_len: int = 1, **meta: Any) -> None:
         super().__init__()
         self.cfg, self.seq_len, self.classes = cfg, seq_len, classes
         c, h, w = image_shape
-        conv = conv_stack(c, tuple(cfg.channels), pool_first=False)
+        conv = conv_stack(c, tuple(cfg.channels), pool_first=cfg.pool_first)
         self.body = nn.Sequential(conv, nn.Linear(flat_size(conv, (c, h, w), "channels"), cfg.fc), nn.ReLU())
         self.heads = nn.Linear(cfg.fc, seq_len * classes)  # one softmax per digit position
 
