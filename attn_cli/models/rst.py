@@ -13,7 +13,13 @@ Sizes from the authors' released code (github.com/skaae/recurrent-spatial-transf
 ``rnn_spn.py``; the paper gives fewer): f_loc = maxpool2-conv3(20)-maxpool2-conv3(20)-maxpool2-conv3(20)
 (valid convolutions, ReLU), GRU of 256 units, d = 3 (100×100 → 33×33 glimpses), the classifier
 conv3(32)-maxpool2-conv3(32)-maxpool2-conv3(32)-FC400-softmax. ``cell: lstm`` is offered beside
-the authors' GRU. No dropout (the authors' default is 0 too).
+the authors' GRU. No dropout (the authors' default is 0 too). ``loc_scale`` (1 in the paper; 0.1 in
+our recipes) multiplies W h_t: Adam moves each of W's weights by about the learning rate per update,
+so with 256 hidden units in step the zero-initialised head's output moved by up to 256 × lr per
+update; in our first CPU run (Adam, lr 1e-3) A_t reached translations of -4 (two image widths) and
+the glimpses left the image, where the zero-padded sampler returns no gradient to bring them back
+(docs/vision.md). The scale slows the transform alone, as STN implementations lower the localisation
+network's learning rate.
 
 The CNN baseline (``seq-cnn``, the paper's "CNN"): the same convolution stack as the RNN-SPN's
 classifier on the whole image (``pool_first``: max-pooled 2× first, 50×50 — still more pixels than the
@@ -99,6 +105,8 @@ class RecurrentST(SequenceClassifier):
         downsample: float = 3.0  # d: the glimpse is (H/d)×(W/d)
         channels: tuple[int, ...] = (32, 32, 32)  # the glimpse classifier's valid conv3 layers
         fc: int = 400
+        # A_t = b + loc_scale · W h_t: below 1, Adam's steps on W move A_t loc_scale times slower (see the docstring)
+        loc_scale: float = 1.0
 
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, seq_len: int = 1, **meta: Any) -> None:
         super().__init__()
@@ -122,15 +130,15 @@ class RecurrentST(SequenceClassifier):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """logits (B, T, K), theta (B, T, 2, 3) and glimpses (B, T, C, h, w) for the T = seq_len digits."""
-        b = x.size(0)
+        cfg, b = self.cfg, x.size(0)
         code: torch.Tensor = self.encoder(x)  # (B, F): the same input at every step
-        h = x.new_zeros(b, self.cfg.hidden)
-        state: Any = h if self.cfg.cell == "gru" else (h, h)
+        h = x.new_zeros(b, cfg.hidden)
+        state: Any = h if cfg.cell == "gru" else (h, h)
         thetas, glimpses = [], []
         for _ in range(self.seq_len):
             state = self.rnn(code, state)
-            hidden = state if self.cfg.cell == "gru" else state[0]  # (B, hidden)
-            theta = self.affine(hidden).view(b, 2, 3)  # A_t
+            hidden = state if cfg.cell == "gru" else state[0]  # (B, hidden)
+            theta = (self.affine.bias + cfg.loc_scale * F.linear(hidden, self.affine.weight)).view(b, 2, 3)  # A_t
             thetas.append(theta)
             glimpses.append(sample(x, affine_grid(theta, self.out_size)))  # (B, C, h, w)
         v = torch.stack(glimpses, 1)  # (B, T, C, h, w)

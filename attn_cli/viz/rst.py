@@ -43,7 +43,7 @@ def viz_affine_steps(model: Any, batch: dict[str, torch.Tensor], out_dir: Path, 
             px = [_to_px(float(v), w) for v in corners[t, :, 0]]
             py = [_to_px(float(v), h) for v in corners[t, :, 1]]
             ax.plot(px, py, color=colour, linewidth=1.2)
-            ax.text(px[0], py[0], str(t + 1), color=colour, fontsize=7, va="bottom")
+            ax.text(px[0], py[0], str(t + 1), color=colour, fontsize=7, va="bottom", clip_on=True)  # off-image: hidden
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.axis("off")
