@@ -64,6 +64,19 @@ def test_the_steps_emit_different_transforms_once_trained() -> None:
     assert model(torch.rand(2, 1, 11, 13))["glimpses"].shape == (2, 3, 1, 5, 6)  # ⌊11/2⌋ × ⌊13/2⌋
 
 
+def test_loc_scale_scales_the_learned_part_of_the_transform() -> None:
+    # A_t = b + s · W h_t: the same weights at s = 0.5 move A_t half as far from b as at s = 1
+    torch.manual_seed(1)
+    base = {"loc_channels": (3,), "hidden": 7, "downsample": 2.0, "channels": (3,), "fc": 11}
+    full = RecurrentST(RecurrentST.Config(**base), image_shape=[1, 11, 13], classes=5, seq_len=2)
+    half = RecurrentST(RecurrentST.Config(**base, loc_scale=0.5), image_shape=[1, 11, 13], classes=5, seq_len=2)
+    torch.nn.init.normal_(full.affine.weight, std=0.5)
+    half.load_state_dict(full.state_dict())
+    x = torch.rand(2, 1, 11, 13)
+    identity = torch.tensor(IDENTITY).view(2, 3)
+    assert torch.allclose(half(x)["theta"] - identity, 0.5 * (full(x)["theta"] - identity), atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("model_cls", "cfg", "message"),
     [
