@@ -36,10 +36,15 @@ TABLES.add(
             Row("CNN, one softmax per digit", key="cnn", ref=_c("seq-cnn-sequence"), paper={"digit": 2.9}),
             Row("CNN-SPN (not built here)", key="cnn-spn", paper={"digit": 2.0}),
             Row(
-                "RNN-SPN (GRU, affine glimpse 33×33 per digit)",
+                "RNN-SPN (GRU, affine glimpse 33×33 per digit, loc_scale 0.1)",
                 key="rst",
                 ref=_c("rst-sequence"),
                 paper={"digit": 1.5},
+            ),
+            Row(
+                "RNN-SPN, loc_scale 1: its glimpses left the image (docs/vision.md)",
+                key="rst-unscaled",
+                ref=_c("rst-sequence@loc-scale-1"),
             ),
             Row("DRAM, 3 glimpses per digit (not in the paper)", key="dram", ref=_c("dram-sequence")),
         ),
