@@ -18,8 +18,7 @@ our recipes) multiplies W h_t: Adam moves each of W's weights by about the learn
 so with 256 hidden units in step the zero-initialised head's output moved by up to 256 × lr per
 update; in our first CPU run (Adam, lr 1e-3) A_t reached translations of -4 (two image widths) and
 the glimpses left the image, where the zero-padded sampler returns no gradient to bring them back
-(docs/vision.md). The scale slows the transform alone, as STN implementations lower the localisation
-network's learning rate.
+(docs/vision.md). The scale slows the transform alone, like a lower learning rate for that layer.
 
 The CNN baseline (``seq-cnn``, the paper's "CNN"): the same convolution stack as the RNN-SPN's
 classifier on the whole image (``pool_first``: max-pooled 2× first, 50×50 — still more pixels than the
