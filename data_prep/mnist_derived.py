@@ -13,6 +13,8 @@ e              elastic: random displacement field smoothed by a Gaussian (Simard
 addition       two digits, each independently RTS-distorted into 42×42, stacked as 2      STN App. A
                channels; label = their sum (19 classes)
 multi          two digits side by side in 64×64 (random jitter); label = the sequence    DRAM §5.1
+sequence-100   three digits in a sloped row on 100×100 + 8 distractors of 9×9           RNN-SPN §3
+               (:mod:`attn_cli.data.sequences`); label = the sequence
 =============  ======================================================================  ==========
 
 Each ``mnist-<kind>`` reads the official MNIST files (``--source``); each ``glyphs-<kind>``

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from attn_cli.attention.spatial import affine_grid, base_grid, projective_grid, sample
+from attn_cli.data.sequences import sequence
 
 Digits = tuple[np.ndarray, np.ndarray]
 
@@ -160,6 +161,10 @@ KINDS: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray, np.random.Generato
         lambda x, y, r: _addition(x, y, r),
     ),
     "multi": ("two digits side by side in 64×64, label = the sequence (DRAM)", lambda x, y, r: multi(x, y, r)),
+    "sequence-100": (
+        "three digits in a sloped row on 100×100 with 8 distractor pieces of 9×9, label = the sequence (RNN-SPN)",
+        lambda x, y, r: sequence(x, y, r),
+    ),
 }
 
 

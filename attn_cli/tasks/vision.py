@@ -138,6 +138,7 @@ class VisionTask(Task):
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
         from attn_cli.viz.resattn import viz_masks, viz_zoom
+        from attn_cli.viz.rst import viz_affine_steps
         from attn_cli.viz.vision import viz_draw, viz_glimpses, viz_stn
 
         name = module.recipe.model_name
@@ -148,6 +149,7 @@ class VisionTask(Task):
             "canvas": viz_draw,
             "masks": viz_masks,
             "zoom": viz_zoom,
+            "affine-steps": viz_affine_steps,
         }
         fn = pictures.get(getattr(module.model, "picture", ""))
         if fn is None:
