@@ -4,8 +4,9 @@ For each question: the answer right or not, and for each pass t whether the fact
 the fact pass t is supervised with (the t-th supporting fact, the last one again past it:
 :func:`attn_cli.models.dmn.pass_targets`; a pass with nothing to supervise counts as a hit). Also the
 mean gate on the supervised facts and on the others, and the gate loss beside that of a constant gate at
-the rate of supervised facts (what a gate that learned nothing scores). Reads the prepared data in
-``--data-dir`` (default ./data); nothing is written.
+the rate of supervised facts (what a gate that learned nothing scores). Then, per task, the questions
+with more supporting facts than the run has passes (those facts get no supervision and may go unread).
+Reads the prepared data in ``--data-dir`` (default ./data); nothing is written.
 
     python scripts/dmn_gates.py RUN [--splits train,test] [--checkpoint best.ckpt]
 """
@@ -69,6 +70,15 @@ def main() -> None:
             off = sum(s["off"]) / max(1, len(s["off"]))
             print(f"| {split} | qa{task} | {n} | {100 * (1 - sum(s['right']) / n):.1f} | {passes} "
                   f"| {on:.3f} / {off:.3f} | {bce:.3f} / {const:.3f} |")  # fmt: skip
+    passes = recipe.model.passes
+    print(f"\n| split | task | questions | more supporting facts than the {passes} passes | most facts |")
+    print("| --- | --- | --- | --- | --- |")
+    for split in args.splits.split(","):
+        rows = dm.dataset(split).rows
+        for task in sorted({r["task"] for r in rows}):
+            counts = [len(r["supporting"]) for r in rows if r["task"] == task]
+            over = sum(k > passes for k in counts)
+            print(f"| {split} | qa{task} | {len(counts)} | {over} | {max(counts)} |")
 
 
 if __name__ == "__main__":
