@@ -121,7 +121,7 @@ TABLES.add("memn2n", _memn2n_table())
 # here: qa16 (basic induction), 1.3% in the PE LS RN column, 54.1 for our one seed. One run per seed below, each
 # recorded three times (`attn eval --split train|val|test --record --name memn2n-pe-ls-rn-seedS`).
 RESTART_TASK = 16
-RESTART_SEEDS = (1, 2, 3)
+RESTART_SEEDS = (42, 1, 2)  # 42: the per-task column's own run (recorded again under its seed's name)
 
 
 def _pick(criterion: str, seeds: tuple[int, ...]) -> Agg:
@@ -152,7 +152,6 @@ def _restarts_table() -> Table:
                 cells={"test": _pick("train", RESTART_SEEDS)},
             ),
             Row(f"best of {n} by validation error", cells={"test": _pick("val", RESTART_SEEDS)}),
-            Row("seed 42, the per-task column's record", Ref(recipe="memn2n-pe-ls-rn")),
         ),
         corner="Run",
         no_orders="a protocol table: which of N restarts the paper's rule picks, and what it scores; the paper's "
@@ -160,7 +159,8 @@ def _restarts_table() -> Table:
         note="Each seed is one 100-epoch run (2,900 updates of 32) of `memory/memn2n-pe-ls-rn` on task 16 alone "
         "(`--set data.tasks=16 --set train.seed=S`), validation on whole held-out stories; a 'best of N' row is "
         "the test error of the seed its criterion picks, computed from the records (docs/memory.md). N is what "
-        "the shared CPU allowed, against the paper's 10. Seed 42's record predates the story split of validation.",
+        "the shared CPU allowed, against the paper's 10. Seed 42 is the run of the per-task column (made before "
+        "validation held out whole stories: on qa16, one question per story, both splits hold out the same 100).",
     )
 
 
