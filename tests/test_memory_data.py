@@ -137,8 +137,39 @@ def test_validation_is_a_tenth_of_train(tmp_path: Path) -> None:
     out = run.prepare("babi", source=_archive(tmp_path), data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1"])
     import json
 
-    counts = json.loads((out / "manifest.json").read_text())["counts"]
-    assert counts["qa1/val"] == round(0.1 * (counts["qa1/train"] + counts["qa1/val"]))
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    tenth = round(0.1 * (counts["qa1/train"] + counts["qa1/val"]))
+    # whole stories: at least a tenth of the questions, over by less than one story (TRICKY's longest has 3)
+    assert tenth <= counts["qa1/val"] < tenth + 3 and manifest["val_split"] == "stories"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_validation_holds_out_whole_stories(seed: int) -> None:
+    """A held-out question must not share its story with a training question: the old question-level split
+    left 74 of qa2's 100 validation questions with a training twin (same story, question and answer)."""
+    from data_prep.babi import split_val
+
+    rows = parse_stories((TRICKY * 20).splitlines(), "tricky.txt", task=2)
+    assert [r["story_id"] for r in rows[:5]] == [0, 0, 0, 1, 3]  # the question-less story 2 is counted too
+    train, val = split_val(rows, 0.1, seed)
+    assert {r["story_id"] for r in train}.isdisjoint({r["story_id"] for r in val})
+    assert len(train) + len(val) == len(rows) and len(val) >= round(0.1 * len(rows))
+
+
+def test_a_babi_set_with_the_old_leaky_split_is_refused(tmp_path: Path) -> None:
+    import json
+
+    out = run.prepare("babi", source=_archive(tmp_path), data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["val_split"]  # as data_prep.babi wrote it before the split held out whole stories
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = run_cli(
+        "--data-dir", str(tmp_path / "data"), "train", "memory", "--recipe", "tiny/memn2n",
+        "--set", "data.dataset=babi-10k", "--set", "data.tasks=1", "--run-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert code == 2 and "old validation split" in err and "--force" in err
+    assert err.count("\n") <= 1 and not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_generated_babi_has_its_answer_in_the_supporting_fact(tmp_path: Path) -> None:

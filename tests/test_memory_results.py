@@ -27,3 +27,14 @@ def test_memory_metrics_recompute_from_predictions(path: Path) -> None:
         got = seq_metrics(rows)
     for name, metric in rec["metrics"].items():
         assert got[name] == pytest.approx(metric["value"], abs=1e-6), name
+
+
+def test_best_of_n_picks_the_test_error_of_the_seed_its_criterion_picks() -> None:
+    from attn_cli.tables.memory import _pick
+
+    agg = _pick("train", (1, 2, 3))
+    assert [r.split for r in agg.refs] == ["train"] * 3 + ["test"] * 3
+    assert [r.recipe for r in agg.refs[:3]] == [f"memn2n-pe-ls-rn-seed{s}" for s in (1, 2, 3)]
+    # training errors 9, 2, 5 -> seed 2 -> its test error 40; a tie goes to the first seed
+    assert agg.fn([9.0, 2.0, 5.0, 10.0, 40.0, 20.0]) == 40.0
+    assert agg.fn([3.0, 3.0, 5.0, 10.0, 40.0, 20.0]) == 10.0

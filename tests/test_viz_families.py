@@ -36,6 +36,16 @@ def test_story_hops_one_heatmap_per_story(recipe: str, label: str, generated_dat
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
 
 
+def test_fact_marks_box_fact_t_on_pass_t_for_the_dmn() -> None:
+    from attn_cli.viz.memory import fact_marks
+
+    ranks = torch.tensor([0, 2, 0, 1, 0])  # 2 supporting facts: statement 3 first, then statement 1
+    assert fact_marks(ranks, 3, per_pass=True) == [(3, 0), (1, 1), (1, 2)]  # pass 3 re-reads the last fact
+    assert sorted(fact_marks(ranks, 2, per_pass=False)) == [(1, 0), (1, 1), (3, 0), (3, 1)]  # MemN2N: every hop
+    assert fact_marks(torch.tensor([0, 2, 0]), 3, per_pass=True) == [(1, 1), (1, 2)]  # fact 1 out of memory
+    assert fact_marks(torch.zeros(4, dtype=torch.long), 3, per_pass=True) == []
+
+
 def test_ntm_weightings_and_length_curve(generated_data: Path, tmp_path: Path) -> None:
     from attn_cli.data.memory import collate_seq
     from attn_cli.viz.memory import length_generalisation, ntm_weightings

@@ -138,6 +138,13 @@ class MemoryDataModule(AttnDataModule):
         )
         self.manifest = require_prepared(data_dir, cfg.dataset, hint)
         self.kind = "seq" if "width" in self.manifest else "qa"
+        if self.manifest.get("dataset") == "babi" and self.manifest.get("val_split") != "stories":
+            # data_prep.babi before 2026-12-06 held out questions, not stories: validation shared its
+            # stories (and often question and answer) with training and read far below test error
+            raise AttnError(
+                f"dataset {cfg.dataset} was prepared with the old validation split (questions whose stories "
+                f"also train, a leak); prepare it again: `{hint} --force`"
+            )
         self.splits: dict[str, Dataset] = {}
         if self.kind == "qa":
             vocab = json.loads((data_dir / cfg.dataset / "vocab.json").read_text(encoding="utf-8"))

@@ -89,6 +89,7 @@ def pass_targets(supporting: torch.Tensor, passes: int) -> tuple[torch.Tensor, t
 @MODELS.register("dmn", task="memory")
 class DMN(nn.Module):
     hop_name = "episode"  # what one pass of attention over the facts is called (Kumar et al. 2016 §2.3)
+    passes_follow_facts = True  # pass t reads the t-th supporting fact (pass_targets): `attn visualize` boxes it
 
     @dataclass(frozen=True)
     class Config:

@@ -116,6 +116,56 @@ def _memn2n_table() -> Table:
 
 TABLES.add("memn2n", _memn2n_table())
 
+# The paper's restarts (Sukhbaatar et al. 2015, §4.2: "repeated each training 10 times with different random
+# initializations, and picked the one with the lowest training error"), shown on the task where they matter most
+# here: qa16 (basic induction), 1.3% in the PE LS RN column, 54.1 for our one seed. One run per seed below, each
+# recorded three times (`attn eval --split train|val|test --record --name memn2n-pe-ls-rn-seedS`).
+RESTART_TASK = 16
+RESTART_SEEDS = (42, *range(1, 10))  # 42: the per-task column's own run (recorded again under its seed's name)
+
+
+def _pick(criterion: str, seeds: tuple[int, ...]) -> Agg:
+    """Test error of the seed with the lowest ``criterion`` error (first seed on a tie), from the records."""
+    names = [f"memn2n-pe-ls-rn-seed{s}" for s in seeds]
+    refs = tuple(Ref(recipe=n, split=criterion) for n in names) + tuple(Ref(recipe=n, split="test") for n in names)
+    n = len(seeds)
+    return Agg(refs, lambda v: v[n + min(range(n), key=lambda i: v[i])])
+
+
+def _restarts_table() -> Table:
+    n = len(RESTART_SEEDS)
+    return Table(
+        name="memn2n-restarts",
+        title=f"MemN2N PE LS RN on bAbI qa{RESTART_TASK} alone: best of N = {n} random restarts, error (%)",
+        source="Sukhbaatar et al. 2015, §4.2 (best of 10 restarts by training error) and Table 1 (PE LS RN, task 16)",
+        ref=Ref(task="memory", dataset=f"babi-1k-qa{RESTART_TASK}", metric=f"error/qa{RESTART_TASK}"),
+        columns=(
+            Col("train", "Training error", Ref(split="train"), better="min", paper=False),
+            Col("val", "Validation error", Ref(split="val"), better="min", paper=False),
+            Col("test", "Test error", Ref(split="test"), better="min"),
+        ),
+        rows=tuple(Row(f"seed {s}", Ref(recipe=f"memn2n-pe-ls-rn-seed{s}")) for s in RESTART_SEEDS)
+        + (
+            Row(
+                f"best of {n} by training error (the paper's choice)",
+                paper={"test": MEMN2N_1K[RESTART_TASK][3]},
+                cells={"test": _pick("train", RESTART_SEEDS)},
+            ),
+            Row(f"best of {n} by validation error", cells={"test": _pick("val", RESTART_SEEDS)}),
+        ),
+        corner="Run",
+        no_orders="a protocol table: which of N restarts the paper's rule picks, and what it scores; the paper's "
+        "number for the picked run (1.3) is beside it, and no ordering between models is at stake",
+        note="Each seed is one 100-epoch run (2,900 updates of 32) of `memory/memn2n-pe-ls-rn` on task 16 alone "
+        "(`--set data.tasks=16 --set train.seed=S`), validation on whole held-out stories; a 'best of N' row is "
+        "the test error of the seed its criterion picks, computed from the records (docs/memory.md). N = 10, as "
+        "the paper. Seed 42 is the run of the per-task column (made before "
+        "validation held out whole stories: on qa16, one question per story, both splits hold out the same 100).",
+    )
+
+
+TABLES.add("memn2n-restarts", _restarts_table())
+
 # Kumar et al. 2016, Table 1: test accuracy (%) of MemNN (Weston et al., strong supervision) and the DMN
 DMN_ACC = {
     1: (100, 100), 2: (100, 98.2), 3: (100, 95.2), 4: (100, 100), 5: (98, 99.3), 6: (100, 100),
@@ -176,7 +226,11 @@ TABLES.add(
         ),
         note="The paper's DMN column (per task) uses supporting-fact supervision of the gates; our `dmn` column "
         "is the weakly supervised variant (answers only), `dmn-supervised` supervises the gates of pass t with the "
-        "t-th supporting fact (docs/memory.md says which rows were recorded before that change).",
+        "t-th supporting fact (docs/memory.md says which rows were recorded before that change). The paper trains "
+        "per task and has no joint column; our joint supervised column is a short CPU run: 3,591 updates (6.4 "
+        "epochs) of the recipe's 40 epochs (22,500 updates), stopped by an 85-minute budget with validation error "
+        "still falling, so its gap to the per-task column is budget first. The weak joint column ran 8,586 updates: "
+        "the two joint columns are not at equal budgets.",
     ),
 )
 

@@ -223,6 +223,7 @@ class MemoryTask(Task):
                     module.model, collate_babi([ds[i] for i in idx]), [ds.rows[i] for i in idx],
                     memory_size=ds.mem, answers=dm.answers, out_dir=out_dir, split=split,
                     label=getattr(module.model, "hop_name", "hop"),
+                    per_pass=getattr(module.model, "passes_follow_facts", False),
                 )  # fmt: skip
         if not getattr(module.model, "attends", True):
             raise AttnError(f"{module.recipe.model_name} has no memory weightings to draw; visualise an ntm run")

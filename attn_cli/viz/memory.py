@@ -16,6 +16,21 @@ import yaml
 from attn_cli.viz.core import heatmap, line_plot, save
 
 
+def fact_marks(ranks: torch.Tensor, passes: int, *, per_pass: bool) -> list[tuple[int, int]]:
+    """(memory, hop) cells to box: ``ranks`` (M,) holds k on the k-th supporting fact, 0 elsewhere.
+
+    ``per_pass``: hop t boxes the fact it is asked to read, the t-th supporting fact, and a hop past the
+    question's last fact K boxes fact K again (the DMN's supervision, :func:`attn_cli.models.dmn.pass_targets`;
+    Kumar et al. 2016 §3); a fact that fell out of memory boxes nothing. Otherwise every supporting fact is
+    boxed on every hop (MemN2N: no hop is told which fact to read).
+    """
+    present = [(j, int(r)) for j, r in enumerate(ranks.tolist()) if r > 0]
+    if not per_pass:
+        return [(j, t) for j, _ in present for t in range(passes)]
+    last = max((r for _, r in present), default=0)
+    return [(j, t) for t in range(passes) for j, r in present if r == min(t + 1, last)]
+
+
 def story_hops(
     model: Any,
     batch: dict[str, torch.Tensor],
@@ -26,9 +41,11 @@ def story_hops(
     label: str,
     out_dir: Path,
     split: str,
+    per_pass: bool = False,
 ) -> list[Path]:
     """One heatmap per story of ``batch`` (its raw ``rows``: story, question, answer, task): the sentences
-    kept in memory (the last ``memory_size``) × ``label``s (hop or episode), supporting facts boxed in red."""
+    kept in memory (the last ``memory_size``) × ``label``s (hop or episode), supporting facts boxed in red:
+    with ``per_pass``, the t-th supporting fact on hop t only (:func:`fact_marks`)."""
     out = model(batch["story"], batch["story_len"], batch["question"])
     paths = []
     for i, ex in enumerate(rows):
@@ -37,7 +54,7 @@ def story_hops(
         sents = [" ".join(s) for s in ex["story"][start:]] or [""]
         weights = out["attn"][i, :, :m].T  # (M, K)
         pred = answers[int(out["logits"][i].argmax())]
-        marks = [(j, k) for j in range(m) if bool(batch["supporting"][i, j]) for k in range(weights.size(1))]
+        marks = fact_marks(batch["supporting"][i, :m], weights.size(1), per_pass=per_pass)
         title = f"{' '.join(ex['question'])}? answer: {ex['answer']}, predicted: {pred} (qa{ex['task']})"
         cols = [f"{label} {k + 1}" for k in range(weights.size(1))]
         paths.append(heatmap(weights, sents, cols, out_dir / f"{label}s-{split}-{i}.png", title=title, marks=marks))
