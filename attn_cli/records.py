@@ -179,11 +179,29 @@ RECORD_FILE_LIMIT = 2_000_000  # bytes: a file over this even gzipped is left ou
 # line, captions.json in the COCO results format): the record's predictions regenerate them (results/README.md).
 RECORD_DERIVED = ("hyp.txt", "ref.txt", "captions.json")
 RECORD_TEXT = (".jsonl", ".json", ".txt", ".csv")  # gzip shrinks these; PNGs are compressed already
+RECORD_PNG_OVER = 150_000  # bytes: a picture over this is recorded with a 256-colour palette (about half the size)
+
+
+def palette_png(data: bytes) -> bytes:
+    """``data`` (a PNG) re-encoded with an adaptive 256-colour palette (median cut: deterministic, so recording
+    the same picture twice gives the same bytes); the original when that is not smaller. Attention maps and
+    weightings are drawn from a colour map of 256 entries, so the palette loses next to nothing."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
+    except (OSError, ValueError):  # not a picture PIL reads: recorded as it is
+        return data
+    return out.getvalue() if len(out.getvalue()) < len(data) else data
 
 
 def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
     """Copy the evaluation's prediction files into a record: as they are when small, text gzipped when over
-    ``RECORD_GZIP_OVER`` (``mtime=0``: recording the same file twice gives the same bytes), and left out (named,
+    ``RECORD_GZIP_OVER``, pictures over ``RECORD_PNG_OVER`` with a palette (:func:`palette_png`) (``mtime=0``: recording the same file twice gives the same bytes), and left out (named,
     with their size, the run keeps them) when still over ``RECORD_FILE_LIMIT``. Files a re-recording replaces
     (the other of ``x`` / ``x.gz``, a derived view) are removed, so a record never holds two versions."""
     import gzip
@@ -197,6 +215,8 @@ def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
             data, name = p.read_bytes(), p.name
             if len(data) > RECORD_GZIP_OVER and p.suffix in RECORD_TEXT:
                 data, name = gzip.compress(data, mtime=0), f"{p.name}.gz"
+            elif len(data) > RECORD_PNG_OVER and p.suffix == ".png":
+                data = palette_png(data)
             if len(data) < RECORD_FILE_LIMIT:
                 atomic_write(dest / name, data)
                 kept.append(written := name)

@@ -100,3 +100,29 @@ def test_predictions_too_big_even_gzipped_are_named_and_not_read(
     assert "gzipped; kept in the run)" in left_out[0]
     with pytest.raises(AttnError, match="lists no predictions.jsonl"):
         record_predictions(tmp_path / "rec" / "result.json")
+
+
+def test_a_large_picture_is_recorded_with_a_palette_and_the_same_bytes_twice(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((400, 400, 3)) * 255).astype("uint8")  # noise: compresses badly, well over the threshold
+    raw = io.BytesIO()
+    Image.fromarray(pixels).save(raw, "PNG")
+    assert len(raw.getvalue()) > records.RECORD_PNG_OVER
+    src, dest = tmp_path / "eval", tmp_path / "record"
+    src.mkdir()
+    dest.mkdir()
+    (src / "attention-test-0.png").write_bytes(raw.getvalue())
+    (src / "broken.png").write_bytes(b"\x89PNG" + bytes(200_000))  # not a picture PIL reads: kept as it is
+    kept, _ = records._copy_predictions(src, dest)
+    first = (dest / "attention-test-0.png").read_bytes()
+    assert sorted(kept) == ["attention-test-0.png", "broken.png"] and len(first) < len(raw.getvalue())
+    with Image.open(io.BytesIO(first)) as im:
+        assert im.mode == "P" and im.size == (400, 400)
+    assert (dest / "broken.png").read_bytes() == (src / "broken.png").read_bytes()
+    records._copy_predictions(src, dest)
+    assert (dest / "attention-test-0.png").read_bytes() == first  # deterministic
