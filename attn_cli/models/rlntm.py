@@ -25,9 +25,11 @@ Training (the task module, :mod:`attn_cli.tasks.tapes`): the log-likelihood of t
 maximised by backpropagation; the moves and the emit decisions get REINFORCE (Williams 1992) with the reward
 r_t = log p(y_t) of the symbol emitted at t (0 when nothing is emitted), each action weighted by the reward
 still to come R_t = Σ_{i≥t} r_i less a learned baseline b_t (``attention.reinforce``). The baseline is the
-authors': a separate LSTM reads the input tape backwards once, and b_t = w·ReLU(A h_t + B g) + c from its
-last state g and the controller's state h_t (detached, so the baseline's squared error trains the baseline
-alone). When the output symbols still to write fill every step left, emitting is forced (the authors'
+authors': a separate LSTM reads the input tape backwards once, and w·ReLU(A h_t + B g) + c from its last
+state g and the controller's state h_t (detached, so the baseline's squared error trains the baseline alone).
+Deviation: that value is the reward per output symbol still to write and b_t is it times their number
+(the authors' predicts R_t itself; with Adam at 1e-3 a bias would need some 10⁴ updates to reach the −50
+nats of an untrained 20-symbol sequence, and until then the advantages are that large). When the output symbols still to write fill every step left, emitting is forced (the authors'
 ``OutputActionConstraints``): every output is written within the ``steps`` budget.
 
 What we could not check against the revised paper's text (none was reachable here; these follow the authors'
@@ -185,7 +187,9 @@ class RLNTM(nn.Module):
             a_out, lp_out, ent_out = _act(masked_softmax(self.emit(f), emit_ok), sample)
             memory = write_memory(memory, mem_pos, torch.sigmoid(self.write_gate(f)), torch.tanh(self.write_value(f)))
             emitted = (a_out == 1) & active
-            baseline = self.baseline_out(torch.relu(self.baseline_state(h.detach()) + g)).squeeze(1)  # (B,)
+            # per output symbol still to write, times their number (see the module's docstring)
+            per_symbol = self.baseline_out(torch.relu(self.baseline_state(h.detach()) + g)).squeeze(1)  # (B,)
+            baseline = per_symbol * (out_len - out_pos)  # (B,)
             step = {
                 "logits": self.predict(f),
                 "out_pos": out_pos,
