@@ -159,6 +159,15 @@ class TapesModule(AttnModule):
         }
 
 
+def longest_trained(ds: Any, max_length: int, n: int) -> list[int]:
+    """Indices of the first example of each length C ≤ ``max_length`` in ``ds``, longest first, at most ``n``:
+    the pictures show the longest programs the model was trained for, not the test set's first (C = 1)."""
+    first: dict[int, int] = {}
+    for i in range(len(ds)):
+        first.setdefault(int(ds[i]["length"]), i)
+    return [first[c] for c in sorted((c for c in first if c <= max_length), reverse=True)[:n]]
+
+
 class TapesTask(Task):
     name = "tapes"
     summary = (
@@ -182,7 +191,8 @@ class TapesTask(Task):
         return TapesDataModule(recipe.data, t.batch_size, t.seed, t.num_workers)
 
     def visualize(self, module: AttnModule, dm: Any, split: str, n: int, out_dir: Path) -> list[Path]:
-        """The first ``n`` examples of ``split``: where each head is at every step (:mod:`attn_cli.viz.tapes`);
+        """``n`` examples of ``split``, the longest of the training lengths first (:func:`longest_trained`): where
+        each head is at every step (:mod:`attn_cli.viz.tapes`);
         once the run has been evaluated, its accuracy at each test length as well."""
         from attn_cli.viz import tapes as viz
 
@@ -194,7 +204,7 @@ class TapesTask(Task):
         module.eval()
         paths = []
         with torch.no_grad():
-            for i in range(min(n, len(ds))):
+            for i in longest_trained(ds, int(module.meta["max_length"]), n):
                 path = out_dir / f"{split}_{i}_heads.png"
                 paths.append(
                     viz.head_trace(module.model, collate_tapes([ds[i]]), path, first_symbol(module.recipe.data))

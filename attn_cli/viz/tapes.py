@@ -42,6 +42,8 @@ def head_trace(model: Any, batch: dict[str, torch.Tensor], path: Path, first: in
     axes[0].set_ylabel("input head")
     axes[1].step(t, out["mem_pos"][0].tolist(), where="post", color="tab:green")
     axes[1].set_ylabel("memory head (cell)")
+    axes[1].set_ylim(-0.5, int(out["mem_pos"][0].max()) + 0.5)
+    axes[1].yaxis.get_major_locator().set_params(integer=True)
     axes[2].step(t, pos.tolist(), where="post", color="tab:gray")
     for step in range(steps):
         if bool(emitted[step]):
