@@ -206,5 +206,6 @@ def test_tiny_recipe_trains_evaluates_and_draws_the_heads(dirs: dict[str, Path])
     code, _, err = run_cli("visualize", "tapes", "--run", str(run_dir), "--n", "2")
     assert code == 0, err
     pngs = sorted((run_dir / "viz").glob("*.png"))
-    assert [p.name for p in pngs] == ["accuracy_by_length.png", "test_0_heads.png", "test_1_heads.png"]
+    # the first examples of C = 3 and 2 (the longest training lengths; 3 test examples per length)
+    assert [p.name for p in pngs] == ["accuracy_by_length.png", "test_3_heads.png", "test_6_heads.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
