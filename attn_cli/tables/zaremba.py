@@ -65,7 +65,7 @@ TABLES.add(
         columns=(
             Col("solved", "Solved / % right, C ≤ 20"),
             Col("beyond", "% right, C = 21-40", paper=False),
-            Col("level", "Curriculum level reached", paper=False, digits=0),
+            Col("level", "Curriculum level (kept checkpoint)", paper=False, digits=0),
         ),
         rows=tuple(_row(task, header, c) for task, header in TASKS for c in range(len(CONTROLLERS))),
         # the paper's table: the direct-access controller solves Reverse and ForwardReverse, the LSTM neither
