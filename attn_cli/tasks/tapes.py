@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from attn_cli.attention.reinforce import reinforce_loss, reward_to_go
+from attn_cli.config import Recipe
 from attn_cli.data.tapes import TapesDataConfig, TapesDataModule, collate_tapes, curriculum_batch, first_symbol
 from attn_cli.errors import AttnError
 from attn_cli.registry import TASKS
@@ -58,11 +59,8 @@ def tape_metrics(rows: list[dict[str, Any]], max_length: int, final: bool = True
             by_len[int(r["length"])].append(bool(r["correct"]))
         for n, v in sorted(by_len.items()):
             metrics[f"accuracy/len{n}"] = 100.0 * sum(v) / len(v)
-        for key, keep in (
-            ("accuracy_trained", lambda n: n <= max_length),
-            ("accuracy_beyond", lambda n: n > max_length),
-        ):
-            chosen = [c for n, v in by_len.items() if keep(n) for c in v]
+        for key, beyond in (("accuracy_trained", False), ("accuracy_beyond", True)):
+            chosen = [c for n, v in by_len.items() if (n > max_length) == beyond for c in v]
             if chosen:
                 metrics[key] = 100.0 * sum(chosen) / len(chosen)
     return metrics
@@ -73,7 +71,7 @@ class TapesModule(AttnModule):
     level_error: torch.Tensor  # () moving average of the per-symbol error at D
     level_age: torch.Tensor  # () updates since D last rose
 
-    def __init__(self, recipe: Any, meta: dict[str, Any]) -> None:
+    def __init__(self, recipe: Recipe, meta: dict[str, Any]) -> None:
         super().__init__(recipe, meta)
         self.register_buffer("level", torch.tensor(1))
         self.register_buffer("level_error", torch.tensor(1.0))
@@ -186,7 +184,7 @@ class TapesTask(Task):
         **{f"accuracy/len{n}": "% of the test sequences of this length correct" for n in range(1, 101)},
     }
 
-    def datamodule(self, recipe: Any, data_dir: Path) -> TapesDataModule:
+    def datamodule(self, recipe: Recipe, data_dir: Path) -> TapesDataModule:
         t = recipe.train
         return TapesDataModule(recipe.data, t.batch_size, t.seed, t.num_workers)
 
