@@ -112,7 +112,6 @@ class RLNTM(nn.Module):
         direct_access: bool = False  # the revised paper's direct-access controller (else the LSTM controller)
         baseline_hidden: int = 32  # the baseline's LSTM over the input tape
 
-    tape_model = True  # attn visualize draws the heads over time
     input_moves: torch.Tensor  # (3,) bool: the input moves allowed
 
     def __init__(self, cfg: Config, *, vocab: int, forward_only: bool = False, **meta: Any) -> None:

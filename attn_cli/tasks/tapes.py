@@ -194,8 +194,6 @@ class TapesTask(Task):
         once the run has been evaluated, its accuracy at each test length as well."""
         from attn_cli.viz import tapes as viz
 
-        if not getattr(module.model, "tape_model", False):
-            raise AttnError(f"{module.recipe.model_name} has no tape heads to draw; visualise an rlntm run")
         if split == "train":
             raise AttnError("the training split holds example ids only; visualise --split val or test")
         ds = dm.dataset(split)
