@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from attn_cli.config import available_recipes, load_recipe
+from attn_cli.data.tapes import curriculum_batch
 from attn_cli.nn.search import select
 from attn_cli.registry import MODELS, TASKS
 from attn_cli.tasks.base import AttnModule
@@ -153,6 +154,8 @@ def test_family_contract(task: str, model: str, recipe: str | None, generated_da
             check_handwriting(m, batch)
         elif task == "patterns":
             check_patterns(m, batch, int(module.meta["vocab"]))
+        elif task == "tapes":
+            check_tapes(m, curriculum_batch(module.recipe.data, 3, batch["ids"], 2), int(module.meta["vocab"]))
         else:
             pytest.fail(f"task {task!r} has no contract check here: add one")
 
@@ -227,6 +230,16 @@ def check_handwriting(m: Any, batch: dict[str, torch.Tensor]) -> None:
         assert out["phi"].shape == (b, t, batch["chars"].size(1))
     sample = m.sample(batch["chars"][0, : int(batch["char_len"][0])] if m.conditional else None, steps=5)
     assert sample["offsets"].dim() == 2 and sample["offsets"].size(1) == 3 and len(sample["offsets"]) <= 5
+
+
+def check_tapes(m: Any, batch: dict[str, torch.Tensor], vocab: int) -> None:
+    """The traces `attn visualize` draws and the task scores: (B, T) each, logits (B, T, V), every output written."""
+    out = m(batch["inp"], batch["in_len"], batch["out_len"], batch["steps"], sample=False)
+    b, t = out["in_pos"].shape
+    assert b == len(batch["ids"]) and t <= int(batch["steps"].max())
+    assert out["logits"].shape == (b, t, vocab)
+    assert all(out[k].shape == (b, t) for k in ("out_pos", "emitted", "active", "log_pi", "baseline", "mem_pos"))
+    assert torch.equal(out["emitted"].sum(1), batch["out_len"])
 
 
 def check_patterns(m: Any, batch: dict[str, torch.Tensor], vocab: int) -> None:

@@ -5,6 +5,8 @@
   (supervised cross-entropy + REINFORCE for the locations + MSE for the baseline).
 * Hard attention captioning (Xu et al. 2015 §4.1 eq. (11)-(12)): a categorical over the
   L grid locations, reward log p(y|a, s), a moving-average baseline and an entropy bonus.
+* RL-NTM (Zaremba & Sutskever 2015 §4): categorical tape moves and output decisions at every step,
+  each weighted by the reward still to come (:func:`reward_to_go`) less a learned baseline.
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ def reinforce_loss(log_probs: torch.Tensor, reward: torch.Tensor, baseline: torc
     if baseline is not None:
         advantage = advantage - (baseline.unsqueeze(1) if baseline.dim() == 1 else baseline)
     return -(advantage.detach() * log_probs).sum(1).mean()
+
+
+def reward_to_go(reward: torch.Tensor) -> torch.Tensor:
+    """R_t = Σ_{i≥t} r_i along the last dim of ``reward`` (B, T): an action cannot change the rewards before it,
+    so only those after it weight its log π (Zaremba & Sutskever 2015 §4, "causality of reinforce")."""
+    return reward.flip(-1).cumsum(-1).flip(-1)
 
 
 class MovingAverageBaseline(nn.Module):
