@@ -247,7 +247,7 @@ NTM_WHY = {  # why an ordering fails where it does: the CPU budgets of these row
     "ngrams": "60 updates each (the CPU budget; ~2 CPU s per update for the three models together, so a longer "
     "run did not fit): all three are still near the start of training, far above the Bayes-optimal floor",
     "repeat-copy": "200 updates each (the CPU budget): the LSTM-controlled NTM and the LSTM are still on the "
-    "initial plateau (validation ~264 bits at lengths 1-10 from the first evaluation on), so 0.3 bits of 477 is "
+    "initial plateau (validation 262-264 bits at lengths 1-10 at every evaluation), so 0.3 bits of 477 is "
     "noise; the NTM's copy left its plateau only after ~4,000 updates",
 }
 
