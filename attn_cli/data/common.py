@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from attn_cli.data.base import AttnDataModule
+
 
 def _world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -189,3 +191,36 @@ class FixedItems(Dataset[dict[str, Any]]):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {**self.items[i], "id": i}
+
+
+class GeneratedDataModule(AttnDataModule):
+    """A datamodule whose splits are generated, not read (``patterns``, ``tapes``): :meth:`setup` fills
+    ``self.splits`` once; training batches come from a resumable sampler whose ids grow with the epoch (a fresh
+    example per id and epoch), evaluation batches are fixed. A subclass names its two collate functions and has
+    ``cfg.eval_batch_size``, ``batch_size``, ``seed`` and ``num_workers``."""
+
+    splits: dict[str, Dataset[dict[str, Any]]]
+    cfg: Any
+    batch_size: int
+    seed: int
+    num_workers: int
+    train_collate: Callable[[list[dict[str, Any]]], Any]
+    eval_collate: Callable[[list[dict[str, Any]]], Any]
+
+    def train_dataloader(self) -> Any:
+        return train_loader(
+            self.splits["train"], self.batch_size, self.seed, type(self).train_collate, num_workers=self.num_workers,
+            epoch_ids=True,
+        )  # fmt: skip
+
+    def val_dataloader(self) -> Any:
+        return self.split_loader("val")
+
+    def dataset(self, split: str) -> Dataset[dict[str, Any]]:
+        """Split ``split`` as a dataset (made by :meth:`setup`)."""
+        return self.splits[split]
+
+    def split_loader(self, split: str) -> Any:
+        return eval_loader(
+            self.splits[split], self.cfg.eval_batch_size, type(self).eval_collate, num_workers=self.num_workers
+        )

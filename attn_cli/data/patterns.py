@@ -39,8 +39,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from attn_cli.data.base import AttnDataModule
-from attn_cli.data.common import FixedItems, eval_loader, train_loader
+from attn_cli.data.common import FixedItems, GeneratedDataModule
 from attn_cli.errors import AttnError
 
 # pattern -> its symbols, in the order of their ids (the vocabulary)
@@ -190,8 +189,11 @@ def collate_patterns(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     }
 
 
-class PatternsDataModule(AttnDataModule):
+class PatternsDataModule(GeneratedDataModule):
     """No prepared files: every split is generated from its seed (training from the run's)."""
+
+    train_collate = staticmethod(collate_patterns)
+    eval_collate = staticmethod(collate_patterns)
 
     def __init__(self, cfg: PatternsDataConfig, batch_size: int, seed: int, num_workers: int = 0) -> None:
         super().__init__()
@@ -216,19 +218,3 @@ class PatternsDataModule(AttnDataModule):
         gen = torch.Generator().manual_seed(TEST_SEED)
         test = [example(cfg.dataset, n, gen) for n in range(2, cfg.test_max_n + 1) for _ in range(cfg.test_per_n)]
         self.splits = {"train": TrainPatterns(cfg, self.seed), "val": FixedItems(val), "test": FixedItems(test)}
-
-    def train_dataloader(self) -> Any:
-        return train_loader(
-            self.splits["train"], self.batch_size, self.seed, collate_patterns, num_workers=self.num_workers,
-            epoch_ids=True,
-        )  # fmt: skip
-
-    def val_dataloader(self) -> Any:
-        return self.split_loader("val")
-
-    def dataset(self, split: str) -> Dataset[dict[str, Any]]:
-        """Split ``split`` as a dataset (made by :meth:`setup`)."""
-        return self.splits[split]
-
-    def split_loader(self, split: str) -> Any:
-        return eval_loader(self.splits[split], self.cfg.eval_batch_size, collate_patterns, num_workers=self.num_workers)

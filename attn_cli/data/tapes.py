@@ -38,8 +38,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from attn_cli.data.base import AttnDataModule
-from attn_cli.data.common import FixedItems, eval_loader, train_loader
+from attn_cli.data.common import FixedItems, GeneratedDataModule
 from attn_cli.errors import AttnError
 
 BLANK, END = 0, 1  # off the input tape; the ∅ ending input and output
@@ -192,8 +191,11 @@ def collate_ids(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return {"ids": torch.tensor([x["id"] for x in items])}
 
 
-class TapesDataModule(AttnDataModule):
+class TapesDataModule(GeneratedDataModule):
     """No prepared files: validation and test are generated from fixed seeds, training in the training step."""
+
+    train_collate = staticmethod(collate_ids)
+    eval_collate = staticmethod(collate_tapes)
 
     def __init__(self, cfg: TapesDataConfig, batch_size: int, seed: int, num_workers: int = 0) -> None:
         super().__init__()
@@ -225,19 +227,3 @@ class TapesDataModule(AttnDataModule):
         gen = torch.Generator().manual_seed(TEST_SEED)
         test = [example(cfg, n, gen) for n in range(1, cfg.test_max_length + 1) for _ in range(cfg.test_per_length)]
         self.splits = {"train": TrainIds(cfg.train_size), "val": FixedItems(val), "test": FixedItems(test)}
-
-    def train_dataloader(self) -> Any:
-        return train_loader(
-            self.splits["train"], self.batch_size, self.seed, collate_ids, num_workers=self.num_workers,
-            epoch_ids=True,
-        )  # fmt: skip
-
-    def val_dataloader(self) -> Any:
-        return self.split_loader("val")
-
-    def dataset(self, split: str) -> Dataset[dict[str, Any]]:
-        """Split ``split`` as a dataset (made by :meth:`setup`); the training split holds ids only."""
-        return self.splits[split]
-
-    def split_loader(self, split: str) -> Any:
-        return eval_loader(self.splits[split], self.cfg.eval_batch_size, collate_tapes, num_workers=self.num_workers)
