@@ -115,21 +115,26 @@ def check_backbone(name: str) -> None:
         raise unknown("image encoder", name, [*BACKBONES, "none"])
 
 
-def _load_state_dict(model: nn.Module, weights: str, name: str) -> None:
-    path = Path(weights)
-    if not path.is_file():
-        raise AttnError(f"encoder weights {weights} do not exist; pass a torchvision {name} state dict (.pth)")
+def _read_state_dict(path: Path, label: str) -> dict[str, Any]:
+    """A state dict read weights-only from ``path``; one-line errors that start with ``label`` for a file that is
+    no torch file or holds something else."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and unpickler errors differ by how the file is broken
         raise AttnError(
-            f"encoder weights {weights} cannot be read as a state dict ({type(err).__name__}); "
+            f"{label} cannot be read as a state dict ({type(err).__name__}); "
             f"save one with torch.save(model.state_dict(), FILE)"
         ) from err
     if not isinstance(state, dict):
-        raise AttnError(
-            f"encoder weights {weights} hold a {type(state).__name__}, not a state dict; save model.state_dict()"
-        )
+        raise AttnError(f"{label}: the file holds a {type(state).__name__}, not a state dict; save model.state_dict()")
+    return state
+
+
+def _load_state_dict(model: nn.Module, weights: str, name: str) -> None:
+    path = Path(weights)
+    if not path.is_file():
+        raise AttnError(f"encoder weights {weights} do not exist; pass a torchvision {name} state dict (.pth)")
+    state = _read_state_dict(path, f"encoder weights {weights}")
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # same keys, tensors of other shapes
@@ -188,15 +193,7 @@ def load_backbones(name: str, spec: str, nets: Sequence[Any]) -> dict[str, Any]:
             raise AttnError(
                 f"{BACKBONE_OPTION}: {spec} does not exist; pass a torchvision {name} state dict (.pth) or 'imagenet'"
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # pickle, zip and unpickler errors differ by how the file is broken
-            raise AttnError(
-                f"{BACKBONE_OPTION}: {path} cannot be read as a state dict ({type(err).__name__}); "
-                f"save one with torch.save(model.state_dict(), FILE)"
-            ) from err
-        if not isinstance(state, dict):
-            raise AttnError(f"{BACKBONE_OPTION}: {path} holds a {type(state).__name__}, not a state dict")
+        state = _read_state_dict(path, f"{BACKBONE_OPTION}: {path}")
         where, digest = str(path), sha256_file(path)
     tensors = [net.load_torchvision(state, where) for net in nets]
     return {"backbone_weights": where, "sha256": digest, "backbone": name, "tensors": sum(tensors)}

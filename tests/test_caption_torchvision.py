@@ -119,7 +119,7 @@ def _bad_weights(tmp_path: Path, kind: str) -> Path:
     [
         ("missing", r"encoder weights .*missing\.pth do not exist; pass a torchvision resnet18 state dict"),
         ("garbage", r"cannot be read as a state dict \(\w+\); save one with torch\.save"),
-        ("tensor", r"hold a Tensor, not a state dict"),
+        ("tensor", r"holds a Tensor, not a state dict"),
         ("shapes", r"do not fit torchvision's resnet18 \(tensor shapes differ\)"),
         ("keys", r"do not fit torchvision's resnet18 \(\d+ missing, \d+ unexpected keys, e\.g\. 'conv1\.weight'\)"),
     ],
