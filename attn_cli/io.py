@@ -215,6 +215,19 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def read_curve(folder: str | Path) -> list[dict[str, str]]:
+    """A record's learning curve, ``learning_curve.csv`` or, when it was large, ``learning_curve.csv.gz``
+    (attn_cli.records gzips it like other text over 64 kB); [] when the record has none."""
+    import csv
+
+    folder = Path(folder)
+    for path, opener in ((folder / "learning_curve.csv", open), (folder / "learning_curve.csv.gz", gzip.open)):
+        if path.is_file():
+            with opener(path, "rt", encoding="utf-8", newline="") as fh:
+                return list(csv.DictReader(fh))
+    return []
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:

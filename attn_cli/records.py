@@ -151,7 +151,8 @@ def record(
 
 
 def _copy_learning_curve(logs: Path, dest: Path) -> None:
-    """The run's logged curve (every segment of a resumed run, in order) as ``learning_curve.csv``."""
+    """The run's logged curve (every segment of a resumed run, in order) as ``learning_curve.csv``, gzipped
+    (``learning_curve.csv.gz``, deterministic) when over ``RECORD_GZIP_OVER``."""
     import csv
     import io
 
@@ -170,7 +171,14 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
     writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write(dest / "learning_curve.csv", text.getvalue())
+    data = text.getvalue().encode("utf-8")
+    name, other = "learning_curve.csv", "learning_curve.csv.gz"
+    if len(data) > RECORD_GZIP_OVER:  # read back by attn_cli.io.read_curve, either form
+        import gzip
+
+        data, name, other = gzip.compress(data, mtime=0), other, name
+    atomic_write(dest / name, data)
+    (dest / other).unlink(missing_ok=True)
 
 
 RECORD_GZIP_OVER = 64_000  # bytes: a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)
@@ -179,7 +187,7 @@ RECORD_FILE_LIMIT = 2_000_000  # bytes: a file over this even gzipped is left ou
 # line, captions.json in the COCO results format): the record's predictions regenerate them (results/README.md).
 RECORD_DERIVED = ("hyp.txt", "ref.txt", "captions.json")
 RECORD_TEXT = (".jsonl", ".json", ".txt", ".csv")  # gzip shrinks these; PNGs are compressed already
-RECORD_PNG_OVER = 150_000  # bytes: a picture over this is recorded with a 256-colour palette (about half the size)
+RECORD_PNG_OVER = 64_000  # bytes: a picture over this is recorded with a 256-colour palette (about half the size)
 
 
 def palette_png(data: bytes) -> bytes:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from attn_cli.data.copy_tasks import NTM_TASKS
-from attn_cli.io import read_json
+from attn_cli.io import read_curve, read_json
 from attn_cli.viz.memory import learning_curves
 
 MODELS = (("NTM, LSTM controller", "ntm"), ("NTM, feed-forward controller", "ntm-ff"), ("LSTM", "ntm-lstm"))
@@ -27,7 +27,7 @@ def draw_all(results: Path) -> list[Path]:
     for kind in NTM_TASKS:
         folder = results / "memory" / f"ntm-{kind}"
         records = {label: folder / f"{prefix}-{kind}" for label, prefix in MODELS}
-        records = {k: v for k, v in records.items() if (v / "learning_curve.csv").is_file()}
+        records = {k: v for k, v in records.items() if read_curve(v)}
         if not records:
             continue
         floor = None

@@ -13,7 +13,6 @@ validation scores (exact up to the first cut where the two differ: after it the 
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import torch
 import yaml
 
-from attn_cli.io import read_json
+from attn_cli.io import read_curve, read_json
 
 
 def epoch_length(rec: dict[str, Any], curve: list[dict[str, str]]) -> int | None:
@@ -89,8 +88,7 @@ def main(root: Path) -> None:
         if train.get("lr_schedule") != "plateau":
             continue
         rec = read_json(recipe_file.parent / "result.json")
-        path = recipe_file.parent / "learning_curve.csv"
-        curve = list(csv.DictReader(path.open())) if path.is_file() else []
+        curve = read_curve(recipe_file.parent)
         length = epoch_length(rec, curve)
         if length:
             lengths[(rec["dataset"], int(train["batch_size"]))] = length

@@ -126,3 +126,23 @@ def test_a_large_picture_is_recorded_with_a_palette_and_the_same_bytes_twice(tmp
     assert (dest / "broken.png").read_bytes() == (src / "broken.png").read_bytes()
     records._copy_predictions(src, dest)
     assert (dest / "attention-test-0.png").read_bytes() == first  # deterministic
+
+
+def test_a_long_learning_curve_is_recorded_gzipped_and_read_back_either_way(tmp_path: Path) -> None:
+    from attn_cli.io import read_curve
+
+    logs, dest = tmp_path / "logs", tmp_path / "record"
+    logs.mkdir()
+    dest.mkdir()
+    (logs / "metrics.csv").write_text("step,train/loss\n" + "".join(f"{i},{1 / (i + 1):.9f}\n" for i in range(6000)))
+    records._copy_learning_curve(logs, dest)
+    assert not (dest / "learning_curve.csv").exists() and (dest / "learning_curve.csv.gz").is_file()
+    rows = read_curve(dest)
+    assert len(rows) == 6000 and rows[5]["step"] == "5" and rows[5]["train/loss"] == f"{1 / 6:.9f}"
+    first = (dest / "learning_curve.csv.gz").read_bytes()
+    records._copy_learning_curve(logs, dest)
+    assert (dest / "learning_curve.csv.gz").read_bytes() == first  # deterministic
+    (logs / "metrics.csv").write_text("step,train/loss\n0,2.5\n")  # a short curve: plain, the .gz removed
+    records._copy_learning_curve(logs, dest)
+    assert not (dest / "learning_curve.csv.gz").exists() and read_curve(dest) == [{"step": "0", "train/loss": "2.5"}]
+    assert read_curve(tmp_path) == []

@@ -4,7 +4,6 @@ with its length-generalisation curve and the learning curves of recorded runs.""
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import matplotlib.pyplot as plt
 import torch
 import yaml
 
+from attn_cli.io import read_curve
 from attn_cli.viz.core import heatmap, line_plot, save
 
 
@@ -119,8 +119,7 @@ def learning_curves(records: dict[str, Path], path: Path, *, title: str, floor: 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for label, folder in records.items():
         batch = int(yaml.safe_load((folder / "recipe.yaml").read_text(encoding="utf-8"))["train"]["batch_size"])
-        with (folder / "learning_curve.csv").open(encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = read_curve(folder)
         train = [((int(r["step"]) + 1) * batch, float(r["train/loss"]) / math.log(2)) for r in rows if r["train/loss"]]
         val = [((int(r["step"]) + 1) * batch, float(r["val/bits_per_seq"])) for r in rows if r.get("val/bits_per_seq")]
         (line,) = ax.plot(*zip(*train), lw=0.8, alpha=0.8, label=f"{label} (training)")

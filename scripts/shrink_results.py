@@ -1,0 +1,45 @@
+"""Bring recorded files to the form `attn record` now writes, keeping results/ under its 30 MB: pictures over
+``RECORD_PNG_OVER`` with a 256-colour palette (attn_cli.records.palette_png), learning curves over
+``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz``, read by attn_cli.io.read_curve). A picture already
+palette-encoded is left alone.
+
+usage: python scripts/shrink_results.py   (from the repository root; prints what it shrank)
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+from pathlib import Path
+
+from PIL import Image
+
+from attn_cli.io import atomic_write
+from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, palette_png
+
+
+def main() -> None:
+    listed = subprocess.run(["git", "ls-files", "-z", "results"], capture_output=True, check=True).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        path = Path(name)
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        if path.name == "learning_curve.csv" and size > RECORD_GZIP_OVER:
+            atomic_write(path.with_name(path.name + ".gz"), gzip.compress(path.read_bytes(), mtime=0))
+            path.unlink()
+            print(f"{name}: gzipped")
+        elif path.suffix == ".png" and size > RECORD_PNG_OVER:
+            data = path.read_bytes()
+            with Image.open(io.BytesIO(data)) as im:
+                if im.mode == "P":
+                    continue
+            smaller = palette_png(data)
+            if len(smaller) < len(data):
+                atomic_write(path, smaller)
+                print(f"{name}: {len(data)} -> {len(smaller)} bytes")
+
+
+if __name__ == "__main__":
+    main()
