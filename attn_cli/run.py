@@ -32,7 +32,7 @@ from attn_cli.config import (
 from attn_cli.dist import is_rank_zero
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
-from attn_cli.names import eval_sections
+from attn_cli.names import check_prepared_version, eval_sections
 from attn_cli.preparation import preparation
 from attn_cli.pretrained import load_pretrained
 from attn_cli.records import eval_dir, record
@@ -95,6 +95,15 @@ def _with_devices(overrides: list[str], devices: str | None, accelerator: str | 
     if accelerator is not None:
         out.append(f"train.accelerator={accelerator}")
     return out
+
+
+def _check_data_version(recipe: Recipe, data_dir: Path) -> None:
+    """Training refuses data its preparer has since changed (evaluation reads it: a test split's examples
+    are the same in every version, only their order or the validation split moved)."""
+    dataset = getattr(recipe.data, "dataset", None)
+    manifest = data_dir / str(dataset) / "manifest.json"
+    if dataset and manifest.is_file():
+        check_prepared_version(read_json(manifest), manifest.parent)
 
 
 BUDGET_KEYS = ("train.max_steps", "train.max_epochs", "train.max_time_min")
@@ -301,6 +310,7 @@ def train(
         os.environ["ATTN_RUN_DIR"] = str(run_dir)  # DDP workers started by Lightning reuse this directory
 
         L.seed_everything(recipe.train.seed, workers=True, verbose=False)
+        _check_data_version(recipe, Path(data_dir))
         dm = spec.datamodule(recipe, data_dir)
         dm.prepare_data()
         dm.setup("fit")  # a data error stops here, before the run directory exists
