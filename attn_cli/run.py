@@ -364,6 +364,10 @@ def _fit(
         trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
     except BaseException as err:
         if start_run.done:
+            # a segment stopped by a signal (Preemption exits 128 + N after its checkpoint) or an error still
+            # trained: its time goes into run.json, so a resumed run's totals count every segment
+            if is_rank_zero():
+                _add_train_time(run_dir, time.perf_counter() - start, time.process_time() - cpu_start)
             raise
         if journal is not None:
             journal.rollback()
@@ -380,13 +384,7 @@ def _fit(
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     if not trainer.is_global_zero:
         return {}
-    previous = read_json(run_dir / "run.json").get("train_wall_s", 0.0)
-    info = read_json(run_dir / "run.json")
-    info["train_wall_s"] = previous + wall
-    # CPU seconds of this process (every thread; not data-loader workers): the figure that stays meaningful
-    # when the machine is shared and wall time is not (the tables show both)
-    info["train_cpu_s"] = info.get("train_cpu_s", 0.0) + cpu
-    write_json(run_dir / "run.json", info)
+    previous = _add_train_time(run_dir, wall, cpu)
     score = best.best_model_score
     summary = {
         "run_dir": str(run_dir),
@@ -402,6 +400,19 @@ def _fit(
     }
     write_json(run_dir / "train_done.json", summary)
     return summary
+
+
+def _add_train_time(run_dir: Path, wall: float, cpu: float) -> float:
+    """Add a segment's wall and CPU seconds to run.json; returns the wall seconds before it.
+
+    CPU seconds are this process's (every thread; not data-loader workers): the figure that stays meaningful
+    when the machine is shared and wall time is not (the tables show both)."""
+    info = read_json(run_dir / "run.json")
+    previous = float(info.get("train_wall_s", 0.0))
+    info["train_wall_s"] = previous + wall
+    info["train_cpu_s"] = info.get("train_cpu_s", 0.0) + cpu
+    write_json(run_dir / "run.json", info)
+    return previous
 
 
 def _final_validation(trainer: L.Trainer, module: Any, dm: Any, recipe: Recipe, best: Any) -> None:
