@@ -90,7 +90,10 @@ def build_index() -> dict[str, Any]:
             for name, spec in TASKS.items()
         },
         "models": {name: _fields(cls.Config) for name, cls in MODELS.items()},
-        "datasets": {name: {"task": spec.task, "options": _fields(spec.Config)} for name, spec in datasets.items()},
+        "datasets": {
+            name: {"task": spec.task, "options": _fields(spec.Config), "version": spec.version}
+            for name, spec in datasets.items()
+        },
     }
 
 
@@ -101,6 +104,21 @@ def index_text(index: dict[str, Any]) -> str:
 @functools.cache
 def load_index() -> dict[str, Any]:
     return json.loads(INDEX_FILE.read_text(encoding="utf-8"))
+
+
+def check_prepared_version(manifest: dict[str, Any], root: Path) -> None:
+    """Refuse a dataset prepared under an older ``dataset_version`` of its preparer: a version is bumped when
+    the prepared files change meaning (e.g. CIFAR-10 stored in class order before version 2, so a partial
+    validation saw 4 classes of 10), and training on the old files would silently repeat that."""
+    spec = load_index()["datasets"].get(manifest.get("dataset"))
+    have, want = int(manifest.get("dataset_version", 1)), int(spec.get("version", 1)) if spec else 1
+    if have < want:
+        source = f" --source {manifest['source']}" if manifest.get("source") else ""
+        name = f" --name {root.name}" if root.name != manifest["dataset"] else ""
+        raise AttnError(
+            f"{root} was prepared by an older attn (dataset version {have}; this one needs version {want}); "
+            f"prepare it again: `attn prepare {manifest['dataset']}{source}{name} --force`"
+        )
 
 
 def tasks() -> list[str]:

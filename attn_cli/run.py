@@ -32,7 +32,7 @@ from attn_cli.config import (
 from attn_cli.dist import is_rank_zero
 from attn_cli.errors import AttnError, unknown
 from attn_cli.io import atomic_write, read_json, remove_stale_temps, write_json
-from attn_cli.names import eval_sections
+from attn_cli.names import check_prepared_version, eval_sections
 from attn_cli.preparation import preparation
 from attn_cli.pretrained import load_pretrained
 from attn_cli.records import eval_dir, record
@@ -95,6 +95,15 @@ def _with_devices(overrides: list[str], devices: str | None, accelerator: str | 
     if accelerator is not None:
         out.append(f"train.accelerator={accelerator}")
     return out
+
+
+def _check_data_version(recipe: Recipe, data_dir: Path) -> None:
+    """Training refuses data its preparer has since changed (evaluation reads it: a test split's examples
+    are the same in every version, only their order or the validation split moved)."""
+    dataset = getattr(recipe.data, "dataset", None)
+    manifest = data_dir / str(dataset) / "manifest.json"
+    if dataset and manifest.is_file():
+        check_prepared_version(read_json(manifest), manifest.parent)
 
 
 BUDGET_KEYS = ("train.max_steps", "train.max_epochs", "train.max_time_min")
@@ -301,6 +310,7 @@ def train(
         os.environ["ATTN_RUN_DIR"] = str(run_dir)  # DDP workers started by Lightning reuse this directory
 
         L.seed_everything(recipe.train.seed, workers=True, verbose=False)
+        _check_data_version(recipe, Path(data_dir))
         dm = spec.datamodule(recipe, data_dir)
         dm.prepare_data()
         dm.setup("fit")  # a data error stops here, before the run directory exists
@@ -354,6 +364,10 @@ def _fit(
         trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
     except BaseException as err:
         if start_run.done:
+            # a segment stopped by a signal (Preemption exits 128 + N after its checkpoint) or an error still
+            # trained: its time goes into run.json, so a resumed run's totals count every segment
+            if is_rank_zero():
+                _add_train_time(run_dir, time.perf_counter() - start, time.process_time() - cpu_start)
             raise
         if journal is not None:
             journal.rollback()
@@ -370,13 +384,7 @@ def _fit(
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     if not trainer.is_global_zero:
         return {}
-    previous = read_json(run_dir / "run.json").get("train_wall_s", 0.0)
-    info = read_json(run_dir / "run.json")
-    info["train_wall_s"] = previous + wall
-    # CPU seconds of this process (every thread; not data-loader workers): the figure that stays meaningful
-    # when the machine is shared and wall time is not (the tables show both)
-    info["train_cpu_s"] = info.get("train_cpu_s", 0.0) + cpu
-    write_json(run_dir / "run.json", info)
+    previous = _add_train_time(run_dir, wall, cpu)
     score = best.best_model_score
     summary = {
         "run_dir": str(run_dir),
@@ -392,6 +400,19 @@ def _fit(
     }
     write_json(run_dir / "train_done.json", summary)
     return summary
+
+
+def _add_train_time(run_dir: Path, wall: float, cpu: float) -> float:
+    """Add a segment's wall and CPU seconds to run.json; returns the wall seconds before it.
+
+    CPU seconds are this process's (every thread; not data-loader workers): the figure that stays meaningful
+    when the machine is shared and wall time is not (the tables show both)."""
+    info = read_json(run_dir / "run.json")
+    previous = float(info.get("train_wall_s", 0.0))
+    info["train_wall_s"] = previous + wall
+    info["train_cpu_s"] = info.get("train_cpu_s", 0.0) + cpu
+    write_json(run_dir / "run.json", info)
+    return previous
 
 
 def _final_validation(trainer: L.Trainer, module: Any, dm: Any, recipe: Recipe, best: Any) -> None:

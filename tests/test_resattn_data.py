@@ -106,6 +106,28 @@ def test_cifar10_splits_are_not_stored_in_class_order(tmp_path: Path) -> None:
     assert manifest["dataset_version"] == 2 and manifest["config"]["seed"] == 0
 
 
+def test_training_refuses_cifar10_prepared_in_class_order(tmp_path: Path) -> None:
+    """Data written by an older preparer version (here CIFAR-10 in class order, version 1) is refused by
+    training with the command that rebuilds it; evaluation and a fresh preparation are unaffected."""
+    import json
+
+    src = jpeg_cifar(tmp_path / "cifar10-jpg.tar.gz", {"train": 7, "test": 3})
+    out = run.prepare("cifar10", source=src, data_dir=tmp_path / "d", overrides=["val_every=5"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["dataset_version"] = 1
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    args = ("--data-dir", str(tmp_path / "d"), "train", "vision", "--recipe", "tiny/resattn")
+    code, _, err = run_cli(*args, "--set", "data.dataset=cifar10", "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and err.count("\n") <= 1, err
+    assert "dataset version 1" in err and f"attn prepare cifar10 --source {src} --force" in err
+    assert not (tmp_path / "run").exists()
+    del manifest["dataset_version"]  # manifests written before versions existed count as version 1
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert run_cli(*args, "--set", "data.dataset=cifar10", "--run-dir", str(tmp_path / "run"))[0] == 2
+    run.prepare("cifar10", source=src, data_dir=tmp_path / "d", overrides=["val_every=5"])  # rebuilds it
+    assert json.loads((out / "manifest.json").read_text())["dataset_version"] == 2
+
+
 def test_cifar100_fine_labels(tmp_path: Path) -> None:
     src = python_cifar(tmp_path / "c100.tar.gz", "cifar-100-python", {"train": 11, "test": 7}, b"fine_labels")
     out = run.prepare("cifar100", source=src, data_dir=tmp_path / "d")

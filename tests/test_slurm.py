@@ -203,6 +203,8 @@ def test_sigterm_mid_run_leaves_an_hpc_checkpoint_and_asks_for_a_requeue(slurm: 
     (hpc,) = hpc_checkpoints(rd / "checkpoints")
     assert 2 <= torch.load(hpc, weights_only=False, map_location="cpu")["global_step"] < STEPS
     assert not (rd / "train_done.json").exists()
+    info = json.loads((rd / "run.json").read_text())  # the stopped segment's time counts in the run's totals
+    assert info["train_wall_s"] > 0 and info["train_cpu_s"] > 0
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import torch
 from attn_cli.config import Recipe
 from attn_cli.data.vision import VisionDataConfig, VisionDataModule
 from attn_cli.errors import AttnError
-from attn_cli.registry import TASKS
+from attn_cli.registry import MODELS, TASKS
 from attn_cli.tasks.base import AttnModule, Task
 
 
@@ -153,8 +153,9 @@ class VisionTask(Task):
         }
         fn = pictures.get(getattr(module.model, "picture", ""))
         if fn is None:
+            drawable = [n for n in MODELS.names_where("task", "vision") if getattr(MODELS.get(n), "picture", "")]
             raise AttnError(
-                f"{name} ({module.recipe.name}) has no attention to draw; visualise a ram, dram, stn, draw, resattn or racnn run"
+                f"{name} ({module.recipe.name}) has no attention to draw; visualise a run of {', '.join(drawable)}"
             )
         ds = dm.dataset(split)
         batch = dm.collate([ds[i] for i in range(min(n, len(ds)))])
