@@ -210,7 +210,7 @@ def train(
 def _evaluate(
     task: str,
     run_: Path,
-    split: str,
+    split: Optional[str],
     set_: list[str],
     checkpoint: Optional[Path],
     beam: Optional[int],
@@ -227,6 +227,8 @@ def _evaluate(
     if (src is None) != (ref is None):
         raise AttnError("--src and --ref go together: the source file and its reference translations")
     if src is not None:
+        if split is not None:
+            raise AttnError("--split scores a split of the run's dataset, --src/--ref a file pair instead: give one")
         if task != "nmt":
             raise AttnError(f"--src/--ref score parallel text files: an nmt run's option, not {task}'s")
         if from_predictions is not None:
@@ -237,6 +239,7 @@ def _evaluate(
         raise AttnError(
             "--name names a record; add --record (or --src/--ref: then it names that file pair's evaluation)"
         )
+    split = split or "test"
     names.check_task(task)
     names.eval_sections(list(set_))
     from attn_cli import records, run
@@ -296,7 +299,7 @@ Example: attn eval nmt --run RUN --src newstest2015.de.gz --ref newstest2015.en.
 def _eval_command(
     task: str = typer.Argument(..., help="Task family of the run."),
     run_: Path = typer.Option(..., "--run", help="Run directory."),
-    split: str = typer.Option("test", "--split", help="Split to score."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to score (default: test)."),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override eval.* keys, e.g. eval.unk_replace=true"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
     beam: Optional[int] = typer.Option(None, "--beam", help="Beam size (1 = greedy)."),

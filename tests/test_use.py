@@ -234,6 +234,7 @@ def test_eval_any_file_pair_and_record_it(generated_data: Path, nmt_run: Path, t
         (["--src", "MISSING", "--ref", "MISSING"], ["MISSING does not exist"]),
         (["--src", "SRC", "--ref", "SHORT"], ["lines"]),
         (["--src", "SRC", "--ref", "SRC", "--name", "test"], ["--name test is a split"]),
+        (["--src", "SRC", "--ref", "SRC", "--split", "val"], ["--split", "give one"]),  # not silently ignored
     ],
 )
 def test_eval_file_pair_errors(
