@@ -560,6 +560,7 @@ def translate(
     alignments: bool = typer.Option(False, "--alignments", help="Add each attention matrix (JSON lines)."),
     unk_replace: bool = typer.Option(False, "--unk-replace", help="Replace <unk> by the most-attended source word."),
     interactive: bool = typer.Option(False, "--interactive", help="Answer each line at once (default on a tty)."),
+    ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
 ) -> None:
     """Translate sentences with a trained run, preprocessed as its training data was (tokenizer, case,
     subwords, vocabulary); detokenised output, one line per input line, flushed as it goes.
@@ -567,6 +568,8 @@ def translate(
     Example: echo "the small cat sees a dog" | attn translate --run runs/nmt/demo-reorder/<id>
 
     Example: attn translate --run RUN --input test.de --output test.en --beam 5 --n-best 3 --alignments
+
+    Example: attn translate --run RUN --ensemble OTHER_RUN/checkpoints/best.ckpt --input test.de
     """
     if n_best < 0:
         raise AttnError(f"--n-best must be 0 or more, got {n_best}")
@@ -574,7 +577,9 @@ def translate(
         raise AttnError(f"--input {input_} does not exist")
     from attn_cli import use
 
-    options = use.TranslateOptions(beam=beam, n_best=n_best, alignments=alignments, unk_replace=unk_replace)
+    options = use.TranslateOptions(
+        beam=beam, n_best=n_best, alignments=alignments, unk_replace=unk_replace, ensemble=tuple(ensemble)
+    )
     translator = use.Translator(run_, State.data_dir, checkpoint, options)
     if input_ is not None:
         from attn_cli.io import read_text_lines
