@@ -210,7 +210,7 @@ def train(
 def _evaluate(
     task: str,
     run_: Path,
-    split: str,
+    split: Optional[str],
     set_: list[str],
     checkpoint: Optional[Path],
     beam: Optional[int],
@@ -227,6 +227,8 @@ def _evaluate(
     if (src is None) != (ref is None):
         raise AttnError("--src and --ref go together: the source file and its reference translations")
     if src is not None:
+        if split is not None:
+            raise AttnError("--split scores a split of the run's dataset, --src/--ref a file pair instead: give one")
         if task != "nmt":
             raise AttnError(f"--src/--ref score parallel text files: an nmt run's option, not {task}'s")
         if from_predictions is not None:
@@ -237,6 +239,7 @@ def _evaluate(
         raise AttnError(
             "--name names a record; add --record (or --src/--ref: then it names that file pair's evaluation)"
         )
+    split = split or "test"
     names.check_task(task)
     names.eval_sections(list(set_))
     from attn_cli import records, run
@@ -296,7 +299,7 @@ Example: attn eval nmt --run RUN --src newstest2015.de.gz --ref newstest2015.en.
 def _eval_command(
     task: str = typer.Argument(..., help="Task family of the run."),
     run_: Path = typer.Option(..., "--run", help="Run directory."),
-    split: str = typer.Option("test", "--split", help="Split to score."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to score (default: test)."),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override eval.* keys, e.g. eval.unk_replace=true"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint (default: the run's best)."),
     beam: Optional[int] = typer.Option(None, "--beam", help="Beam size (1 = greedy)."),
@@ -557,6 +560,7 @@ def translate(
     alignments: bool = typer.Option(False, "--alignments", help="Add each attention matrix (JSON lines)."),
     unk_replace: bool = typer.Option(False, "--unk-replace", help="Replace <unk> by the most-attended source word."),
     interactive: bool = typer.Option(False, "--interactive", help="Answer each line at once (default on a tty)."),
+    ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
 ) -> None:
     """Translate sentences with a trained run, preprocessed as its training data was (tokenizer, case,
     subwords, vocabulary); detokenised output, one line per input line, flushed as it goes.
@@ -564,6 +568,8 @@ def translate(
     Example: echo "the small cat sees a dog" | attn translate --run runs/nmt/demo-reorder/<id>
 
     Example: attn translate --run RUN --input test.de --output test.en --beam 5 --n-best 3 --alignments
+
+    Example: attn translate --run RUN --ensemble OTHER_RUN/checkpoints/best.ckpt --input test.de
     """
     if n_best < 0:
         raise AttnError(f"--n-best must be 0 or more, got {n_best}")
@@ -571,7 +577,9 @@ def translate(
         raise AttnError(f"--input {input_} does not exist")
     from attn_cli import use
 
-    options = use.TranslateOptions(beam=beam, n_best=n_best, alignments=alignments, unk_replace=unk_replace)
+    options = use.TranslateOptions(
+        beam=beam, n_best=n_best, alignments=alignments, unk_replace=unk_replace, ensemble=tuple(ensemble)
+    )
     translator = use.Translator(run_, State.data_dir, checkpoint, options)
     if input_ is not None:
         from attn_cli.io import read_text_lines

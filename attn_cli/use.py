@@ -57,6 +57,7 @@ class TranslateOptions:
     alignments: bool = False  # JSON lines with each hypothesis's attention matrix (output × source tokens)
     unk_replace: bool = False  # Luong et al. §4, with the recipe's eval.dictionary if it names one
     batch_size: int = 0  # sentences per decoding batch; 0: the recipe's data.eval_batch_size
+    ensemble: tuple[Path, ...] = ()  # more checkpoints whose probabilities are averaged with the run's (§4.1)
 
 
 class Translator:
@@ -79,6 +80,7 @@ class Translator:
         if options.n_best > self.beam:
             raise AttnError(f"--n-best {options.n_best} needs a beam at least as wide (--beam {options.n_best})")
         self.options = options
+        self.module.load_members(options.ensemble)
         self.preprocess, self.src_vocab, self.detok = dm.preprocessor("src"), dm.src_vocab, dm.detok
         self.dictionary = (
             read_dictionary(recipe.eval.dictionary) if options.unk_replace and recipe.eval.dictionary else {}

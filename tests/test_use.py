@@ -95,6 +95,31 @@ def test_translate_matches_eval_on_the_test_split(generated_data: Path, nmt_run:
         assert sum(bool(line) for line in expected) > len(expected) // 2
 
 
+def test_translate_with_an_ensemble_matches_eval_with_it(generated_data: Path, nmt_run: Path, tmp_path: Path) -> None:
+    """`attn translate --ensemble` averages the members' probabilities exactly as `attn eval --ensemble`."""
+    import torch
+
+    sources = _test_sources(generated_data, 40)
+    last, member = nmt_run / "checkpoints" / "last.ckpt", tmp_path / "member.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)  # a second model: the run's, perturbed
+    gen = torch.Generator().manual_seed(0)
+    ckpt["state_dict"] = {k: v + 0.05 * torch.randn(v.shape, generator=gen) for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, member)
+    both = ["--run", str(nmt_run), "--checkpoint", str(last), "--beam", "1", "--ensemble", str(member)]
+    code, out, err = _cli(generated_data, "translate", *both, stdin="\n".join(sources))
+    assert code == 0, err
+    code, _, err = _cli(generated_data, "eval", "nmt", *both, "--split", "test")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (nmt_run / "eval" / "test" / "predictions.jsonl").read_text().splitlines()]
+    expected = [r["hyp"] for r in sorted(rows, key=lambda r: r["id"])][: len(sources)]
+    assert out.splitlines() == expected and any(expected)
+    scores = []  # the member was used: the hypotheses' scores are the average's, not the run's alone
+    for args in (both, both[:6]):
+        _, out, _ = _cli(generated_data, "translate", *args, "--n-best", "1", stdin="\n".join(sources))
+        scores.append([json.loads(line)["nbest"][0]["log_prob"] for line in out.splitlines()])
+    assert scores[0] != scores[1]
+
+
 def test_translate_nbest_scores_and_alignments_as_json_lines(generated_data: Path, nmt_run: Path) -> None:
     sources = _test_sources(generated_data, 3)
     code, out, err = _cli(
@@ -168,6 +193,7 @@ def test_translate_interactive_answers_each_line_before_the_next(generated_data:
         ([], "", ["no input"]),
         (["--input", "missing.txt"], "", ["--input missing.txt does not exist"]),
         (["--n-best", "4", "--beam", "2"], "x\n", ["--n-best 4"]),
+        (["--ensemble", "missing.ckpt"], "x\n", ["missing.ckpt"]),
     ],
 )
 def test_translate_errors(generated_data: Path, nmt_run: Path, args: list[str], stdin: str, words: list[str]) -> None:
@@ -234,6 +260,7 @@ def test_eval_any_file_pair_and_record_it(generated_data: Path, nmt_run: Path, t
         (["--src", "MISSING", "--ref", "MISSING"], ["MISSING does not exist"]),
         (["--src", "SRC", "--ref", "SHORT"], ["lines"]),
         (["--src", "SRC", "--ref", "SRC", "--name", "test"], ["--name test is a split"]),
+        (["--src", "SRC", "--ref", "SRC", "--split", "val"], ["--split", "give one"]),  # not silently ignored
     ],
 )
 def test_eval_file_pair_errors(

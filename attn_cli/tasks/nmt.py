@@ -4,6 +4,7 @@ perplexity, unk replacement, ensembles; alignment heatmaps in :mod:`attn_cli.viz
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -102,14 +103,17 @@ class NmtModule(AttnModule):
         if stage == "test":
             ev = self.recipe.eval
             self.dictionary = read_dictionary(ev.dictionary) if ev.dictionary else {}
-            self.members = []
-            for path in ev.ensemble:
-                other, _ = load_checkpoint(Path(path), "nmt")
-                if other.meta["vocab"] != self.meta["vocab"]:
-                    raise AttnError(
-                        f"ensemble member {path} was trained with other vocabularies; members must share them"
-                    )
-                self.members.append(other.model.eval())
+            self.load_members(ev.ensemble)
+
+    def load_members(self, paths: Iterable[str | Path]) -> None:
+        """Ensemble members (Luong et al. §4.1): the models of these checkpoints, which must share this
+        model's vocabularies; decoding and perplexity then average the members' probabilities."""
+        self.members = []
+        for path in paths:
+            other, _ = load_checkpoint(Path(path), "nmt")
+            if other.meta["vocab"] != self.meta["vocab"]:
+                raise AttnError(f"ensemble member {path} was trained with other vocabularies; members must share them")
+            self.members.append(other.model.eval().to(self.device))
 
     def on_test_start(self) -> None:
         """The members are no submodules (they are not saved with this model): follow it onto its device,
