@@ -158,7 +158,9 @@ class KeepValCheckpoints(Callback):
         path = self.ckpt_dir / f"{KEPT_PREFIX}{step}.ckpt"
         trainer.save_checkpoint(path, weights_only=True)
         if trainer.is_global_zero:
-            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and k.startswith("val")}
+            metrics = {
+                k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and k.startswith("val")
+            }
             write_json(
                 path.with_suffix(".json"),
                 {
