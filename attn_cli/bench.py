@@ -428,10 +428,55 @@ def report(peer_file: Path, out: Path) -> str:
                 f"| {recipe} | {name} | {row.get('precision', '?')} | {row['train_sent_s']:.1f} | "
                 f"{row['train_tgt_tok_s']:.1f} | {row['decode_beam5_sent_s']:.1f} | {str(row.get('git_sha', '?'))[:10]} |"
             )
+    lines += time_to_lines(out)
     lines += family_lines(out)
     text = "\n".join(lines) + "\n"
     atomic_write(out / "README.md", text)
     return text
+
+
+def time_to_lines(out: Path) -> list[str]:
+    """The README's section of times to a score (``time-to-*.json``, `attn bench time-to`), JoeyNMT's time to
+    its own best beside each when the file has it."""
+    rows = []
+    for path in sorted(out.glob("time-to-*.json")):
+        row = read_json(path)
+        metric, first, peer = row["metric"], row.get("first"), row.get("peer") or {}
+        if first:
+            ours = f"step {first['step']}: **{first['wall_s']:.0f} s** ({first['cpu_s']:.0f} CPU s)"
+        else:
+            ours = f"not reached (best {row['best'][metric]:.2f} at step {row['best']['step']})"
+        joey = (
+            f"step {peer['best_step']}: {peer['wall_s_to_best']:.0f} s, test {peer.get('test', {}).get('bleu_detok_lc', '?')}"
+            if peer
+            else ""
+        )
+        loads = row.get("training", {}).get("load_avg_1min")
+        shown = "–".join(f"{x:.1f}" for x in loads) if loads else "?"
+        rows.append(
+            f"| {row['recipe']} | {metric} ≥ {row['target']:g} (beam {row.get('beam') or 'recipe'}, {row['split']}) | {ours} | "
+            f"{len(row['checkpoints'])} | {joey} | {row['training'].get('threads', '?')} | {shown} | "
+            f"{str(row.get('git_sha', '?'))[:10]} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Time to a score (`attn bench time-to`)",
+        "",
+        "A run trained with `--set train.keep_val_checkpoints=true` keeps a checkpoint at every validation with the",
+        "training seconds to it (from the first batch, validation included, the saving of these checkpoints left",
+        "out); `attn bench time-to --run RUN --target T` decodes them on the test split in step order, through",
+        "`attn eval`, until one reaches T. JoeyNMT's column is its `long.sh` run: the wall seconds from its first",
+        "batch to its best checkpoint by greedy dev BLEU (validation included), and that checkpoint's beam-5 test",
+        "BLEU (sacreBLEU on detokenised, lowercased text). Wall seconds depend on the load (the load column is the",
+        "1-minute load average at our validations); the CPU seconds much less.",
+        "",
+        "| recipe | target | first checkpoint reaching it: training wall (CPU) | checkpoints decoded | "
+        "JoeyNMT: its best, wall to it, test BLEU | threads | load (1 min) | git |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def family_lines(out: Path) -> list[str]:

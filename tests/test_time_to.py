@@ -95,6 +95,10 @@ def test_time_to_stops_at_the_first_checkpoint_that_reaches_the_target(
     # decoded by attn eval itself, into a named evaluation of its own
     assert read_json(kept_run / "eval" / "test@val-step2" / "metrics.json")["info"]["decoding"] == "beam 2"
     assert "first reached at step 2" in out
+    from attn_cli.bench import time_to_lines
+
+    row = time_to_lines(tmp_path)[-1]  # the line results/bench/README.md shows
+    assert row.startswith("| tiny/luong-global-general | bleu ≥ 0 (beam 2, test) | step 2: **") and "| 1 |" in row
 
 
 def test_a_target_never_reached_writes_every_score_and_exits_1(
@@ -159,3 +163,17 @@ def test_the_peer_time_to_its_best_is_read_from_its_log(tmp_path: Path) -> None:
     assert peer["wall_s_to_best"] == 298.0  # 08:45:42.606 -> 08:50:40.606
     assert [v["wall_s"] for v in peer["validations"]] == [153.39, 297.39, 437.39]
     assert peer["test"]["bleu_detok_lc"] == 31.2
+    from attn_cli.bench import time_to_lines
+
+    ours = {"step": 1500, "wall_s": 250.4, "cpu_s": 480.2}
+    write_json(
+        tmp_path / "out" / "time-to-luong-global-general.json",
+        {"recipe": "luong-global-general", "metric": "bleu", "target": 32.4, "split": "test", "beam": 5,
+         "first": ours, "best": {"step": 1500, "bleu": 33.0}, "checkpoints": [ours, ours, ours], "peer": peer,
+         "training": {"threads": 2, "load_avg_1min": [1.5, 2.25]}, "git_sha": "0123abcd"},
+    )  # fmt: skip
+    (row,) = [x for x in time_to_lines(tmp_path / "out") if x.startswith("| luong")]
+    assert row == (
+        "| luong-global-general | bleu ≥ 32.4 (beam 5, test) | step 1500: **250 s** (480 CPU s) | 3 | "
+        "step 1000: 298 s, test 31.2 | 2 | 1.5–2.2 | 0123abcd |"
+    )
