@@ -632,10 +632,14 @@ def peer_time_to_best(peer_dir: Path) -> dict[str, Any]:
     seconds, validation included (the harness records no CPU seconds); the log's times are to the millisecond."""
     peer_dir = Path(peer_dir)
     log, validations = peer_dir / "train.out", peer_dir / "model" / "validations.txt"
-    if not log.is_file() or not validations.is_file():
+    needed = [log, validations, peer_dir / "train.json", peer_dir / "decode.json"]
+    missing = [str(p.relative_to(peer_dir)) for p in needed if not p.is_file()]
+    if missing:
+        # train.json is written when the budget is spent and decode.json after the test decoding: a run stopped
+        # before them would report a best that is not its best
         raise AttnError(
-            f"{peer_dir} is not a finished JoeyNMT long.sh run (no train.out or model/validations.txt); give"
-            " --peer a directory under ~/.cache/peer-joeynmt-work/long/"
+            f"{peer_dir} is not a finished JoeyNMT long.sh run (no {', '.join(missing)}); give --peer a finished"
+            " run's directory, ~/.cache/peer-joeynmt-work/long/<name>-<time>/"
         )
     start: float | None = None
     evaluated: list[float] = []  # the time each validation's result was logged, in order
@@ -674,10 +678,7 @@ def peer_time_to_best(peer_dir: Path) -> dict[str, Any]:
         "validations": curve,
         "clock": "wall seconds from JoeyNMT's EPOCH 1 log line to the best checkpoint's save, validation included",
     }
-    if (peer_dir / "train.json").is_file():
-        train = read_json(peer_dir / "train.json")
-        out["training"] = {k: train.get(k) for k in ("steps", "train_loop_s", "validation_s", "torch_threads")}
-    if (peer_dir / "decode.json").is_file():
-        decode = read_json(peer_dir / "decode.json")
-        out["test"] = {k: decode.get(k) for k in ("ckpt", "beam", "bleu_detok_lc", "bleu_tok_lc", "bleu_detok_lc_sig")}
+    train, decode = read_json(peer_dir / "train.json"), read_json(peer_dir / "decode.json")
+    out["training"] = {k: train.get(k) for k in ("steps", "train_loop_s", "validation_s", "torch_threads")}
+    out["test"] = {k: decode.get(k) for k in ("ckpt", "beam", "bleu_detok_lc", "bleu_tok_lc", "bleu_detok_lc_sig")}
     return out

@@ -595,10 +595,10 @@ def _bench_time_to(
         )
     if row["peer"] is not None:
         p = row["peer"]
-        test = p.get("test", {})
+        test = p["test"]
         console.print(
             f"peer: best at step {p['best_step']} (dev BLEU {p['best_dev_bleu_greedy']:.2f}, greedy) after"
-            f" {p['wall_s_to_best']:.0f} s wall; test BLEU {test.get('bleu_detok_lc', '(not decoded yet)')}",
+            f" {p['wall_s_to_best']:.0f} s wall; test BLEU {test['bleu_detok_lc']} (beam {test['beam']})",
             markup=False,
             highlight=False,
         )

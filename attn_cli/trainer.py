@@ -3,8 +3,9 @@
 Accelerator auto, devices, nodes, DDP when more than one device, bf16-mixed on GPUs that
 have it (else 16-mixed with loss scaling), gradient clipping, step or epoch validation,
 best checkpoint on a named metric (``train.monitor``, e.g. ``val/bleu``) plus ``last.ckpt``
-(and one per validation with ``train.keep_val_checkpoints``), early stopping, a wall-clock budget, CSV and TensorBoard logs. Checkpoints are written
-atomically; SIGUSR1 and SIGTERM save one and requeue the SLURM job (:class:`Preemption`).
+(and one per validation with ``train.keep_val_checkpoints``), early stopping, a wall-clock
+budget, CSV and TensorBoard logs. Checkpoints are written atomically; SIGUSR1 and SIGTERM
+save one and requeue the SLURM job (:class:`Preemption`).
 """
 
 from __future__ import annotations

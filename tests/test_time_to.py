@@ -152,11 +152,15 @@ PEER_VALIDATIONS = (
 
 def test_the_peer_time_to_its_best_is_read_from_its_log(tmp_path: Path) -> None:
     from attn_cli.bench import peer_time_to_best
+    from attn_cli.errors import AttnError
     from attn_cli.io import write_json
 
     (tmp_path / "model").mkdir()
     (tmp_path / "train.out").write_text(PEER_LOG)
     (tmp_path / "model" / "validations.txt").write_text(PEER_VALIDATIONS)
+    write_json(tmp_path / "train.json", {"steps": 1500, "train_loop_s": 400.0, "validation_s": 37.0})
+    with pytest.raises(AttnError, match=r"not a finished JoeyNMT long.sh run \(no decode.json\)"):
+        peer_time_to_best(tmp_path)  # stopped before its test decoding: its best so far is not its best
     write_json(tmp_path / "decode.json", {"ckpt": "best.ckpt", "beam": 5, "bleu_detok_lc": 31.2, "bleu_tok_lc": 32.0})
     peer = peer_time_to_best(tmp_path)
     assert peer["best_step"] == 1000 and peer["best_dev_bleu_greedy"] == 20.5
