@@ -27,13 +27,17 @@ row per family from these files (results/bench/README.md).
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
+import re
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from lightning.pytorch.callbacks import Callback
 
 from attn_cli import run
@@ -424,10 +428,55 @@ def report(peer_file: Path, out: Path) -> str:
                 f"| {recipe} | {name} | {row.get('precision', '?')} | {row['train_sent_s']:.1f} | "
                 f"{row['train_tgt_tok_s']:.1f} | {row['decode_beam5_sent_s']:.1f} | {str(row.get('git_sha', '?'))[:10]} |"
             )
+    lines += time_to_lines(out)
     lines += family_lines(out)
     text = "\n".join(lines) + "\n"
     atomic_write(out / "README.md", text)
     return text
+
+
+def time_to_lines(out: Path) -> list[str]:
+    """The README's section of times to a score (``time-to-*.json``, `attn bench time-to`), JoeyNMT's time to
+    its own best beside each when the file has it."""
+    rows = []
+    for path in sorted(out.glob("time-to-*.json")):
+        row = read_json(path)
+        metric, first, peer = row["metric"], row.get("first"), row.get("peer") or {}
+        if first:
+            ours = f"step {first['step']}: **{first['wall_s']:.0f} s** ({first['cpu_s']:.0f} CPU s)"
+        else:
+            ours = f"not reached (best {row['best'][metric]:.2f} at step {row['best']['step']})"
+        joey = (
+            f"step {peer['best_step']}: {peer['wall_s_to_best']:.0f} s, test {peer.get('test', {}).get('bleu_detok_lc', '?')}"
+            if peer
+            else ""
+        )
+        loads = row.get("training", {}).get("load_avg_1min")
+        shown = "–".join(f"{x:.1f}" for x in loads) if loads else "?"
+        rows.append(
+            f"| {row['recipe']} | {metric} ≥ {row['target']:g} (beam {row.get('beam') or 'recipe'}, {row['split']}) | {ours} | "
+            f"{len(row['checkpoints'])} | {joey} | {row['training'].get('threads', '?')} | {shown} | "
+            f"{str(row.get('git_sha', '?'))[:10]} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Time to a score (`attn bench time-to`)",
+        "",
+        "A run trained with `--set train.keep_val_checkpoints=true` keeps a checkpoint at every validation with the",
+        "training seconds to it (from the first batch, validation included, the saving of these checkpoints left",
+        "out); `attn bench time-to --run RUN --target T` decodes them on the test split in step order, through",
+        "`attn eval`, until one reaches T. JoeyNMT's column is its `long.sh` run: the wall seconds from its first",
+        "batch to its best checkpoint by greedy dev BLEU (validation included), and that checkpoint's beam-5 test",
+        "BLEU (sacreBLEU on detokenised, lowercased text). Wall seconds depend on the load (the load column is the",
+        "1-minute load average at our validations); the CPU seconds much less.",
+        "",
+        "| recipe | target | first checkpoint reaching it: training wall (CPU) | checkpoints decoded | "
+        "JoeyNMT: its best, wall to it, test BLEU | threads | load (1 min) | git |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def family_lines(out: Path) -> list[str]:
@@ -462,3 +511,174 @@ def family_lines(out: Path) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
         *rows,
     ]
+
+
+def _reaches(value: float, target: float, mode: str) -> bool:
+    return value >= target if mode == "max" else value <= target
+
+
+def time_to(
+    run_dir: Path, target: float, *, metric: str = "bleu", beam: int | None = 5, split: str = "test",
+    data_dir: Path, out: Path, tag: str = "", peer: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Time to ``target`` (issue 28): the checkpoints ``train.keep_val_checkpoints`` kept in ``run_dir`` are
+    decoded on ``split`` in step order, each through :func:`attn_cli.run.evaluate` (what `attn eval` runs,
+    into ``eval/<split>@val-step<N>/``), until one reaches ``target``; its training wall and CPU seconds (from
+    its ``val-step<N>.json``) are the figure. Written to ``<out>/time-to-<recipe>[-<tag>].json`` whether the
+    target was reached or not (``reached`` says which), with ``peer``, a JoeyNMT ``long.sh`` run, beside it
+    (:func:`peer_time_to_best`). A metric whose name is the recipe's monitor follows its direction
+    (``train.monitor_mode``); any other must grow (BLEU does)."""
+    from attn_cli.callbacks import kept_checkpoints
+    from attn_cli.registry import TASKS
+    from attn_cli.runs import check_run_dir
+
+    sha = git_sha()  # before anything is written into the tree
+    run_dir = check_run_dir(Path(run_dir))
+    kept = kept_checkpoints(run_dir)
+    if not kept:
+        raise AttnError(
+            f"run {run_dir} kept no checkpoint per validation (checkpoints/val-step*.ckpt); train it with"
+            " --set train.keep_val_checkpoints=true"
+        )
+    peer_row = peer_time_to_best(peer) if peer is not None else None  # a bad peer directory fails before decoding
+    recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+    task, train_cfg = recipe["task"], recipe.get("train") or {}
+    mode = train_cfg.get("monitor_mode", "min") if train_cfg.get("monitor") == f"val/{metric}" else "max"
+    overrides = [f"eval.beam={beam}"] if beam is not None else []
+    if "perplexity" in {f.name for f in dataclasses.fields(TASKS.get(task).eval_config)}:
+        overrides.append("eval.perplexity=false")  # the search alone: perplexity does not decide the step
+    load_before = os.getloadavg()[0]
+    evaluated: list[dict[str, Any]] = []
+    first: dict[str, Any] | None = None
+    for step, ckpt, info in kept:
+        result = run.evaluate(
+            task, run_dir, split=split, overrides=overrides, checkpoint=ckpt, data_dir=data_dir, progress=False,
+            name=ckpt.stem,
+        )  # fmt: skip
+        if metric not in result["metrics"]:
+            raise AttnError(
+                f"the {task} evaluation reports no {metric!r} (it reports {', '.join(sorted(result['metrics']))});"
+                " pass one of those to --metric"
+            )
+        row: dict[str, Any] = {
+            "step": step,
+            "checkpoint": str(ckpt),
+            metric: round(float(result["metrics"][metric]), 2),
+            **{k: info[k] for k in ("wall_s", "cpu_s", "train_wall_s", "train_cpu_s") if k in info},
+            "val_metrics": info.get("metrics", {}),
+            "load_avg_1min": info.get("load_avg_1min"),
+            "eval_wall_s": result["eval_wall_s"],
+        }
+        evaluated.append(row)
+        if _reaches(float(result["metrics"][metric]), target, mode):
+            first = row
+            break
+    best = (max if mode == "max" else min)(evaluated, key=lambda r: r[metric])
+    run_info_ = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    loads = [r["load_avg_1min"] for r in evaluated if r.get("load_avg_1min") is not None]
+    name = str(recipe.get("name") or run_dir.parent.name).replace("/", "_")
+    row_out: dict[str, Any] = {
+        "recipe": recipe.get("name"),
+        "task": task,
+        "run_dir": str(run_dir),
+        "metric": metric,
+        "mode": mode,
+        "target": target,
+        "split": split,
+        "beam": beam,
+        "reached": first is not None,
+        "first": first,
+        "best": {"step": best["step"], metric: best[metric]},
+        "checkpoints": evaluated,
+        "clock": (
+            "training seconds from the first batch to the checkpoint (attn_cli.callbacks.KeepValCheckpoints):"
+            " wall_s/cpu_s with validation, train_wall_s/train_cpu_s without; CPU seconds of the training process"
+        ),
+        "training": {
+            "git_sha": [s.get("git_sha") for s in run_info_.get("segments", [])],
+            "hardware": run_info_.get("hardware"),
+            "threads": kept[0][2].get("threads"),
+            "load_avg_1min": [min(loads), max(loads)] if loads else None,  # at the validations, min and max
+        },
+        "peer": peer_row,
+        "command": command_line(),
+        "git_sha": sha,
+        "hardware": hardware(),
+        "threads": torch.get_num_threads(),
+        "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # around the decoding
+    }
+    path = out / f"time-to-{name}{'-' + tag if tag else ''}.json"
+    write_json(path, row_out)
+    row_out["path"] = str(path)
+    return row_out
+
+
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - ")
+
+
+def _log_seconds(line: str) -> float | None:
+    found = _LOG_TIME.match(line)
+    if found is None:
+        return None
+    stamp = dt.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f")
+    return stamp.timestamp()
+
+
+def peer_time_to_best(peer_dir: Path) -> dict[str, Any]:
+    """JoeyNMT's time to its own best checkpoint, from a ``../shared/peers/joeynmt/long.sh`` run directory:
+    ``train.out`` (JoeyNMT's log; its clock, like ours, starts at the first batch, its ``EPOCH 1`` line),
+    ``model/validations.txt`` (greedy dev BLEU every 500 updates; the best one is ``best.ckpt``), and
+    ``train.json`` / ``decode.json`` (the harness's figures: the beam-5 test BLEU of ``best.ckpt``). Wall
+    seconds, validation included (the harness records no CPU seconds); the log's times are to the millisecond."""
+    peer_dir = Path(peer_dir)
+    log, validations = peer_dir / "train.out", peer_dir / "model" / "validations.txt"
+    needed = [log, validations, peer_dir / "train.json", peer_dir / "decode.json"]
+    missing = [str(p.relative_to(peer_dir)) for p in needed if not p.is_file()]
+    if missing:
+        # train.json is written when the budget is spent and decode.json after the test decoding: a run stopped
+        # before them would report a best that is not its best
+        raise AttnError(
+            f"{peer_dir} is not a finished JoeyNMT long.sh run (no {', '.join(missing)}); give --peer a finished"
+            " run's directory, ~/.cache/peer-joeynmt-work/long/<name>-<time>/"
+        )
+    start: float | None = None
+    evaluated: list[float] = []  # the time each validation's result was logged, in order
+    saved: dict[int, float] = {}  # step -> the time its checkpoint was saved
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        seconds = _log_seconds(line)
+        if seconds is None:
+            continue
+        if start is None and line.rstrip().endswith("- EPOCH 1"):
+            start = seconds
+        elif "Evaluation result" in line:
+            evaluated.append(seconds)
+        elif (found := re.search(r"Checkpoint saved in .*?(\d+)\.ckpt", line)) is not None:
+            saved[int(found.group(1))] = seconds
+    steps, bleus = [], []
+    for line in validations.read_text(encoding="utf-8").splitlines():
+        fields = dict(f.split(":", 1) for f in line.split("\t") if ":" in f)
+        if "Steps" in fields and "bleu" in fields:
+            steps.append(int(fields["Steps"]))
+            bleus.append(float(fields["bleu"]))
+    if start is None or not steps:
+        raise AttnError(f"{log} holds no training start (EPOCH 1) or {validations} no validation; is the run finished?")
+    best = max(range(len(steps)), key=lambda i: (bleus[i], -i))  # JoeyNMT keeps the first of equal scores
+    curve = [
+        {"step": s, "dev_bleu_greedy": b, "wall_s": round(t - start, 2)}
+        for s, b, t in zip(steps, bleus, evaluated, strict=False)
+    ]
+    if steps[best] not in saved:
+        raise AttnError(f"{log} does not say when checkpoint {steps[best]}.ckpt (the best) was saved")
+    out: dict[str, Any] = {
+        "peer": "JoeyNMT 2.3 (../shared/peers/joeynmt/long.sh)",
+        "run_dir": str(peer_dir),
+        "best_step": steps[best],
+        "best_dev_bleu_greedy": bleus[best],
+        "wall_s_to_best": round(saved[steps[best]] - start, 2),
+        "validations": curve,
+        "clock": "wall seconds from JoeyNMT's EPOCH 1 log line to the best checkpoint's save, validation included",
+    }
+    train, decode = read_json(peer_dir / "train.json"), read_json(peer_dir / "decode.json")
+    out["training"] = {k: train.get(k) for k in ("steps", "train_loop_s", "validation_s", "torch_threads")}
+    out["test"] = {k: decode.get(k) for k in ("ckpt", "beam", "bleu_detok_lc", "bleu_tok_lc", "bleu_detok_lc_sig")}
+    return out

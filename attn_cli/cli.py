@@ -487,7 +487,9 @@ def demo(
 
 @app.command()
 def bench(
-    task: str = typer.Argument("nmt", help="Task to benchmark (nmt: training and decoding; others: training)."),
+    task: str = typer.Argument(
+        "nmt", help="Task to benchmark (nmt: training and decoding; others: training), or time-to (see --run)."
+    ),
     recipe: list[str] = typer.Option([], "--recipe", "-r", help="Recipes to time (default: the task's own list)."),
     steps: int = typer.Option(300, "--steps", help="Training updates to time."),
     warmup: int = typer.Option(0, "--warmup", help="Untimed updates first (they absorb a compilation)."),
@@ -497,7 +499,11 @@ def bench(
     set_: list[str] = typer.Option([], "--set", "-s"),
     out: Path = typer.Option(Path("results/bench"), "--out", help="Where the figures go."),
     report_: bool = typer.Option(False, "--report", help="Only write the comparison with the peer (no timing)."),
-    peer: Path = typer.Option(Path("results/bench/peer-joeynmt.txt"), "--peer", help="The peer's summary lines."),
+    peer: Optional[Path] = typer.Option(
+        None,
+        "--peer",
+        help="The peer's summary lines (default results/bench/peer-joeynmt.txt); with time-to, a JoeyNMT long.sh run.",
+    ),
     tag: str = typer.Option("", "--tag", help="nmt: a suffix for the figures' file (repeats: r1, r2, ...)."),
     limit: bool = typer.Option(
         False, "--limit", help="nmt: also replay the updates under a FLOP census and time its GEMMs alone."
@@ -505,18 +511,34 @@ def bench(
     profile: bool = typer.Option(
         False, "--profile", help="nmt: profile one training update and one beam-5 batch (profile-*.txt), no timing."
     ),
+    run_: Optional[Path] = typer.Option(
+        None, "--run", help="time-to: a run trained with --set train.keep_val_checkpoints=true."
+    ),
+    target: Optional[float] = typer.Option(None, "--target", help="time-to: the score to reach (e.g. 32.4 BLEU)."),
+    metric: str = typer.Option("bleu", "--metric", help="time-to: the test metric the target is for."),
+    beam: Optional[int] = typer.Option(5, "--beam", help="time-to: beam size of the decoding (1 = greedy)."),
+    split: str = typer.Option("test", "--split", help="time-to: the split decoded."),
 ) -> None:
     """Time training (tokens/s, sentences/s) and beam-5 decoding; figures go to results/bench/.
+
+    `attn bench time-to` decodes the checkpoints a run kept at each validation, in step order, until one reaches
+    --target: the training seconds to it go to results/bench/time-to-<recipe>[-<tag>].json, with a JoeyNMT
+    long.sh run's time to its own best beside it (--peer). Exit 1 when no checkpoint reaches the target (the
+    file is written all the same).
 
     Example: attn bench nmt --recipe luong-global-general --steps 300 --limit
     Example: attn bench vision --recipe draw-gen --steps 40 --warmup 5 --compare train.compile=true
     Example: attn bench nmt --steps 60 --warmup 3 --compare data.batching=bucket   (training alone)
+    Example: attn bench time-to --run runs/nmt/luong-global-general/<id> --target 32.4 --peer DIR
     """
+    if task == "time-to":
+        _bench_time_to(run_, target, metric, beam, split, out, tag, peer)
+        return
     names.check_task(task)
     from attn_cli import bench as bench_mod
 
     if report_:
-        sys.stdout.write(bench_mod.report(peer, out))
+        sys.stdout.write(bench_mod.report(peer or out / "peer-joeynmt.txt", out))
         return
     if task != "nmt" or compare or warmup:  # nmt with --compare/--warmup: its training alone, as the others
         if tag or limit or profile:
@@ -537,8 +559,7 @@ def bench(
             for path in bench_mod.profile_nmt(recipe_name, set_, State.data_dir, out):
                 console.print(f"wrote {path}")
         return
-    if tag and not all(c.isalnum() or c in "-_." for c in tag):
-        raise AttnError(f"--tag {tag!r}: use letters, digits, '-', '_' or '.' (it becomes part of a file name)")
+    _check_tag(tag)
     rows = bench_mod.run_bench(
         task, recipe, steps=steps, overrides=set_, data_dir=State.data_dir, out=out, tag=tag, with_limit=limit
     )
@@ -547,6 +568,60 @@ def bench(
         if "limit" in row:
             flat.update({f"limit/{k}": v for k, v in row["limit"].items() if k != "by_op"})
         _print_summary(f"bench {task} {row['recipe']}", flat)
+
+
+def _check_tag(tag: str) -> None:
+    if tag and not all(c.isalnum() or c in "-_." for c in tag):
+        raise AttnError(f"--tag {tag!r}: use letters, digits, '-', '_' or '.' (it becomes part of a file name)")
+
+
+def _bench_time_to(
+    run_: Path | None, target: float | None, metric: str, beam: int | None, split: str, out: Path, tag: str,
+    peer: Path | None,
+) -> None:  # fmt: skip
+    if run_ is None or target is None:
+        raise AttnError("time-to needs --run RUN_DIR (trained with --set train.keep_val_checkpoints=true) and --target")
+    if beam is not None and beam < 1:
+        raise AttnError(f"--beam {beam}: give 1 (greedy) or more")
+    _check_tag(tag)
+    from attn_cli import bench as bench_mod
+
+    row = bench_mod.time_to(
+        run_, target, metric=metric, beam=beam, split=split, data_dir=State.data_dir, out=out, tag=tag, peer=peer
+    )
+    for one in row["checkpoints"]:
+        console.print(
+            f"step {one['step']}: {metric} {one[metric]:.2f} after {one.get('wall_s', 0):.1f} s wall,"
+            f" {one.get('cpu_s', 0):.1f} CPU s of training",
+            markup=False,
+            highlight=False,
+        )
+    if row["peer"] is not None:
+        p = row["peer"]
+        test = p["test"]
+        console.print(
+            f"peer: best at step {p['best_step']} (dev BLEU {p['best_dev_bleu_greedy']:.2f}, greedy) after"
+            f" {p['wall_s_to_best']:.0f} s wall; test BLEU {test['bleu_detok_lc']} (beam {test['beam']})",
+            markup=False,
+            highlight=False,
+        )
+    console.print(f"wrote {row['path']}", markup=False, highlight=False)
+    if not row["reached"]:
+        best = row["best"]
+        err_console.print(
+            f"attn: {metric} {target:g} not reached: the best of {len(row['checkpoints'])} kept checkpoints is"
+            f" {best[metric]:.2f} (step {best['step']})",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    first = row["first"]
+    console.print(
+        f"{metric} {target:g} first reached at step {first['step']}: {first.get('wall_s', 0):.1f} s wall,"
+        f" {first.get('cpu_s', 0):.1f} CPU s of training",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()

@@ -105,6 +105,17 @@ class TrainConfig:
     # torch.compile the training computation: a model's own `compile_for_training` (DRAW compiles one time
     # step) or else its forward; the first steps pay the compilation (minutes), the rest run fused kernels
     compile: bool = False
+    # also keep a weights-only checkpoint at every validation, checkpoints/val-step<N>.ckpt, with val-step<N>.json
+    # beside it (the training's wall and CPU seconds to that step): what `attn bench time-to` decodes to find the
+    # first checkpoint that reaches a BLEU (attn_cli.callbacks.KeepValCheckpoints)
+    keep_val_checkpoints: bool = False
+
+    def __post_init__(self) -> None:
+        if self.keep_val_checkpoints and self.limit_val_batches == 0:
+            raise AttnError(
+                "train.keep_val_checkpoints=true keeps a checkpoint at each validation, but train.limit_val_batches=0"
+                " turns validation off; give train.limit_val_batches a positive value or leave keep_val_checkpoints off"
+            )
 
 
 @dataclass(frozen=True)

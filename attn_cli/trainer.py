@@ -2,9 +2,10 @@
 
 Accelerator auto, devices, nodes, DDP when more than one device, bf16-mixed on GPUs that
 have it (else 16-mixed with loss scaling), gradient clipping, step or epoch validation,
-best checkpoint on a named metric (``train.monitor``, e.g. ``val/bleu``) plus ``last.ckpt``,
-early stopping, a wall-clock budget, CSV and TensorBoard logs. Checkpoints are written
-atomically; SIGUSR1 and SIGTERM save one and requeue the SLURM job (:class:`Preemption`).
+best checkpoint on a named metric (``train.monitor``, e.g. ``val/bleu``) plus ``last.ckpt``
+(and one per validation with ``train.keep_val_checkpoints``), early stopping, a wall-clock
+budget, CSV and TensorBoard logs. Checkpoints are written atomically; SIGUSR1 and SIGTERM
+save one and requeue the SLURM job (:class:`Preemption`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from attn_cli.callbacks import LogLines, StopAtTarget
+from attn_cli.callbacks import KeepValCheckpoints, LogLines, StopAtTarget
 from attn_cli.config import TrainConfig
 from attn_cli.dist import is_rank_zero
 from attn_cli.errors import AttnError
@@ -339,6 +340,8 @@ def build_trainer(
                 **periodic,
             )
         )
+    if cfg.keep_val_checkpoints:
+        cbs.append(KeepValCheckpoints(ckpt_dir))
     cbs.append(Preemption(ckpt_dir))
     cbs.append(LossGuard(cfg.max_loss))
     if os.environ.get("ATTN_FAULT_AT_STEP"):
