@@ -257,6 +257,7 @@ CASES: dict[str, Args] = {
     "train/lr-decay-above-one": S("train.lr_decay=2"),
     "train/negative-validation-batches": S("train.limit_val_batches=-1"),
     "train/max-loss-negative": S("train.max_loss=-1"),
+    "train/keep-val-checkpoints-without-validation": S("train.keep_val_checkpoints=true", "train.limit_val_batches=0"),
     "train/precision-unknown": S("train.precision=fp8"),
     "train/strategy-unknown": S("train.strategy=horovod"),
     "train/model-width-zero": S("model.hidden=0"),
@@ -315,6 +316,13 @@ CASES: dict[str, Args] = {
     "bench/limit-with-compare": F("bench", "nmt", "--compare", "train.lr=1", "--limit", "--out", "{emptydir}"),
     "bench/limit-on-vision": F("bench", "vision", "--limit", "--out", "{emptydir}"),
     "bench/tag-not-a-file-name": F("bench", "nmt", "--tag", "../x", "--out", "{emptydir}"),
+    "bench/time-to-without-kept-checkpoints": F(
+        "bench", "time-to", "--run", "{run}", "--target", "30", "--out", "{emptydir}"
+    ),
+    "bench/time-to-run-missing": F(
+        "bench", "time-to", "--run", "/nonexistent/run", "--target", "30", "--out", "{emptydir}"
+    ),
+    "bench/time-to-without-target": F("bench", "time-to", "--run", "{run}", "--out", "{emptydir}"),
 }
 
 
