@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attn_cli.config import load_recipe
-from attn_cli.nn.search import Ensemble, beam_search, beam_search_nbest, greedy, select
+from attn_cli.nn.search import Ensemble, _row_topk, beam_search, beam_search_nbest, greedy, select
 from attn_cli.registry import MODELS
 from attn_cli.tasks.nmt import replace_unks
 
@@ -251,3 +251,16 @@ def test_batched_beam_search_equals_a_plain_one_per_hypothesis(recipe: str, seed
                         torch.testing.assert_close(h.attn, w[3], atol=1e-6, rtol=1e-5)
                 lengths.update(int(limits[s]) - 1 - len(h.tokens) for h in got[s])
     assert 0 in lengths and max(lengths) > 0  # hypotheses forced to end at the limit and others ending before
+
+
+@pytest.mark.parametrize(("rows", "vocab", "k"), [(7, 5921, 5), (3, 1000, 1), (5, 37, 4), (4, 19, 5), (6, 100, 10)])
+def test_chunked_row_topk_is_topk(rows: int, vocab: int, k: int) -> None:
+    """The chunked top-k search returns torch.topk's values and indices (vocabularies with and without a
+    remainder past the last whole chunk, and too small to chunk)."""
+    torch.manual_seed(vocab)
+    x = torch.randn(rows, vocab) * 4
+    x[0, -1] = 100.0  # the row's best entry in the remainder columns
+    x[1, :k] = 50.0 + torch.arange(k, dtype=x.dtype)  # all k best in the first chunk
+    values, index = _row_topk(x, k)
+    want = x.topk(k, dim=1)
+    assert torch.equal(values, want.values) and torch.equal(index, want.indices)

@@ -12,12 +12,14 @@ Optionally ``grouped_memory = True``: ``step`` then also accepts G consecutive s
 memory row (row i·G + g is hypothesis g of memory row i), so that beam search keeps one memory row per sentence, not K: the K
 queries of a sentence attend to it in one bmm and pruning a sentence copies one memory row.
 
-Optionally ``step_logits(...)``, the same with unnormalised scores in place of ``log_probs``.
+Optionally ``step_logits(...)``, the same with unnormalised scores in place of ``log_probs``
+(a new tensor: search overwrites it).
 Search then normalises only what it keeps: the K best scores of each row minus the row's
 log-sum-exp. That is exact (a row's order is the same before and after log-softmax) and
 skips two full (B·K, V) passes per step — at beam 5 these passes, not the decoder, were
 most of the step time after the output projection. The log-sum-exp itself reuses the row
-maximum topk found (:func:`_log_normaliser`).
+maximum topk found (:func:`_log_normaliser_`); the top K of each row come from a chunked
+search that reads the row once (:func:`_row_topk`).
 
 Beam search keeps K hypotheses per sentence in one batch of B·K rows, moves a
 hypothesis that emits EOS to its sentence's finished list (score normalised by the
@@ -240,12 +242,34 @@ class _Trace:
         return Hypothesis(tokens, end.score, end.log_prob, attn)
 
 
-def _log_normaliser(out: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
-    """log Σ_v exp(out_v) per row (R, 1), given each row's maximum (R, 1) (search has it from topk).
+def _log_normaliser_(out: torch.Tensor, row_max: torch.Tensor) -> torch.Tensor:
+    """log Σ_v exp(out_v) per row (R, 1), given each row's maximum (R, 1) (search has it from topk);
+    ``out`` is overwritten.
 
-    The same value as ``torch.logsumexp``, in three passes over (R, V) instead of five (its own
-    maximum is the two it saves)."""
-    return (out - row_max).exp_().sum(-1, keepdim=True).log_().add_(row_max)
+    The same value as ``torch.logsumexp``, in three passes over (R, V) instead of five and no new
+    (R, V) tensor: at beam 5 these passes and their fresh buffers, not arithmetic, were what the
+    normaliser cost."""
+    return out.sub_(row_max).exp_().sum(-1, keepdim=True).log_().add_(row_max)
+
+
+def _row_topk(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x.topk(k, dim=1)`` for (R, V) rows with k ≪ V, reading each row once instead of sorting it.
+
+    The row is cut into chunks of about √V; a row's k best entries lie in the k chunks with the
+    largest maxima (an entry outside them is beaten by those k maxima), so one max per chunk, a
+    topk over the chunk maxima and one over those k chunks (plus the remainder columns) find them.
+    Values and their order are torch.topk's; only exact ties may pick another index."""
+    rows, v = x.shape
+    width = max(k, math.isqrt(v))
+    chunks = v // width
+    if chunks <= k:
+        return x.topk(k, dim=1)
+    best_chunks = x[:, : chunks * width].unflatten(1, (chunks, width)).amax(2).topk(k, dim=1).indices  # (R, k)
+    cols = (best_chunks[:, :, None] * width + torch.arange(width, device=x.device)).view(rows, k * width)
+    if chunks * width < v:
+        cols = torch.cat([cols, torch.arange(chunks * width, v, device=x.device).expand(rows, -1)], dim=1)
+    values, pos = x.gather(1, cols).topk(k, dim=1)
+    return values, cols.gather(1, pos)
 
 
 def _beam(
@@ -284,13 +308,15 @@ def _beam(
         out, state, attn = step(y, state, mem)  # (n*K, V) log probs or logits
         kk = min(k, out.size(-1))
         # the K best continuations of each row: the sentence's K best over K·V are among them
-        best, best_tok = out.topk(kk, dim=1)  # (n*K, kk)
-        lse = _log_normaliser(out, best[:, :1]) if normalise else 0.0  # (n*K, 1)
+        best, best_tok = _row_topk(out, kk)  # (n*K, kk)
+        limit_reached = t >= min(limits[s] for s in alive) - 1
+        eos_out = out[:, eos : eos + 1].clone() if limit_reached else None  # the normaliser overwrites out
+        lse = _log_normaliser_(out, best[:, :1]) if normalise else 0.0  # (n*K, 1)
         best = best - lse
-        if t >= min(limits[s] for s in alive) - 1:  # force EOS at each sentence's limit
+        if eos_out is not None:  # force EOS at each sentence's limit
             at_limit = (t >= limit[alive] - 1).repeat_interleave(k)  # (n*K,)
             forced = torch.full_like(best, -math.inf)
-            forced[:, :1] = out[:, eos : eos + 1] - lse
+            forced[:, :1] = eos_out - lse
             best = torch.where(at_limit[:, None], forced, best)
             best_tok = torch.where(at_limit[:, None], torch.full_like(best_tok, eos), best_tok)
         cand = (scores.view(-1, 1) + best).view(n, k * kk)  # (n, K*kk)
