@@ -219,20 +219,34 @@ def reference_beam(
     return finished
 
 
-# seeds whose random models end some hypotheses early and others at the limit
+# seeds whose random models end some hypotheses early and others at the limit; "eos-second" makes EOS every
+# hypothesis's second choice, so that K hypotheses finish before the best candidate does
 @pytest.mark.parametrize(
-    ("recipe", "seed"),
-    [("tiny/luong-global-general", 3), ("tiny/luong-local-p", 8), ("tiny/bahdanau-lstm", 3), ("tiny/seq2seq", 3)],
+    ("recipe", "seed", "eos_second"),
+    [
+        ("tiny/luong-global-general", 3, False),
+        ("tiny/luong-local-p", 8, False),
+        ("tiny/bahdanau-lstm", 3, False),
+        ("tiny/seq2seq", 3, False),
+        ("tiny/bahdanau", 0, True),
+    ],
 )
 @pytest.mark.parametrize("plain", [False, True], ids=["grouped-logits", "expanded-log-probs"])
-def test_batched_beam_search_equals_a_plain_one_per_hypothesis(recipe: str, seed: int, plain: bool) -> None:
+def test_batched_beam_search_equals_a_plain_one_per_hypothesis(
+    recipe: str, seed: int, eos_second: bool, plain: bool
+) -> None:
     """The batched search (back-pointers, one memory row per sentence, finished sentences pruned, ragged
     length limits, EOS forced at the limit) returns exactly the plain search's hypotheses and scores; the
     plain decoder wrapper takes the search's other path (K memory rows per sentence, normalised scores)."""
     m = model(recipe, seed)
+    if eos_second:
+        with torch.no_grad():
+            [out] = [x for x in m.modules() if isinstance(x, torch.nn.Linear) and x.out_features == V_TGT]
+            out.bias[EOS] += 3.0
+            out.bias[EOS + 1] += 4.0
     src, src_len = batch()
     mem = m.encode(src, src_len)
-    limits = torch.tensor([6, 4, 2])
+    limits = torch.tensor([10, 5, 2])
     decoder = OnlyLogProbs(m) if plain else m
     assert getattr(decoder, "grouped_memory", False) is not plain
     lengths = set()  # how far below its limit each hypothesis ended
