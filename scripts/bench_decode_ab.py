@@ -2,8 +2,8 @@
 """Beam-search speed of two checkouts side by side: CPU seconds of decoding a split, A B A B ...
 
 A benchmark, not a test: it records figures for results/bench/ and asserts nothing. Each run is a
-fresh interpreter with ``PYTHONPATH=TREE`` and no editable-install import hook (so an older
-checkout, e.g. a clone of main, decodes with its own code; each run checks where attn_cli came from) that loads the checkpoint, then times ``module.decode`` over every batch of the split
+fresh interpreter with TREE first on its path (so an older checkout, e.g. a clone of main, decodes
+with its own code; each run checks where attn_cli came from) that loads the checkpoint, then times ``module.decode`` over every batch of the split
 alone (no checkpoint loading, no scoring) in CPU seconds of that process (user + system; on a
 shared machine the figure to compare, wall time depends on the neighbours). Runs alternate between
 the trees so that a change of load hits both; the ratio is taken within each pair. Each run also
@@ -26,8 +26,7 @@ from pathlib import Path
 CHILD = """
 import hashlib, json, resource, sys, time
 from pathlib import Path
-# an editable install's import hook would win over PYTHONPATH and import its own checkout
-sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+sys.path.insert(0, sys.argv[6])  # before `python -c`'s working directory, which may be another checkout
 import torch
 import attn_cli
 from attn_cli.registry import TASKS
@@ -60,9 +59,10 @@ print(json.dumps({"cpu_s": cpu, "wall_s": wall, "sentences": n, "tokens_sha256":
 
 
 def run(tree: Path, args: argparse.Namespace) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}  # for anything the child spawns
     cmd = [sys.executable, "-c", CHILD, str(args.checkpoint), str(args.data), args.split, str(args.beam)]
-    out = subprocess.run([*cmd, str(args.threads)], env=env, capture_output=True, text=True, check=True)
+    cmd += [str(args.threads), str(tree.resolve())]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     if Path(str(row["code"])) != tree.resolve():
         raise SystemExit(f"{tree}: the child imported attn_cli from {row['code']}")
