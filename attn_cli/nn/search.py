@@ -102,10 +102,11 @@ def greedy(
     tokens, attns, logp = [], [], torch.zeros(batch, device=device)
     for t in range(int(limit.max())):
         out, state, attn = step(y, state, memory)  # (B, V) log probs or logits
-        y = torch.where(t >= limit - 1, torch.full_like(y, eos), out.argmax(-1))
+        row_max, arg = out.max(-1, keepdim=True)  # (B, 1)
+        y = torch.where(t >= limit - 1, torch.full_like(y, eos), arg.squeeze(1))
         lp = out.gather(1, y[:, None]).squeeze(1)
         if normalise:
-            lp = lp - torch.logsumexp(out, -1)
+            lp = lp - _log_normaliser_(out, row_max).squeeze(1)
         logp += torch.where(done, torch.zeros_like(logp), lp)
         tokens.append(y)
         attns.append(attn)
