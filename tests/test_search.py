@@ -278,3 +278,19 @@ def test_chunked_row_topk_is_topk(rows: int, vocab: int, k: int) -> None:
     values, index = _row_topk(x, k)
     want = x.topk(k, dim=1)
     assert torch.equal(values, want.values) and torch.equal(index, want.indices)
+
+
+def test_ensemble_searches_alike_with_one_memory_row_per_sentence_or_k() -> None:
+    """An ensemble of grouped-memory members is grouped too; its search equals the K-fold-memory search."""
+    a, b = model("tiny/luong-global-general", 0), model("tiny/bahdanau", 1)
+    src, src_len = batch()
+    mems = (a.encode(src, src_len), b.encode(src, src_len))
+    grouped, expanded = Ensemble([a, b]), Ensemble([a, b])
+    expanded.grouped_memory = False
+    assert grouped.grouped_memory
+    one, other = (beam_search_nbest(e, mems, 3, BOS, EOS, 4, 9, 1.0) for e in (grouped, expanded))
+    assert [[h.tokens for h in s] for s in one] == [[h.tokens for h in s] for s in other]
+    for s1, s2 in zip(one, other):
+        assert [h.score for h in s1] == pytest.approx([h.score for h in s2], abs=1e-5)
+        for h1, h2 in zip(s1, s2):
+            torch.testing.assert_close(h1.attn, h2.attn)
