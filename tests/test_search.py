@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attn_cli.config import load_recipe
-from attn_cli.nn.search import Ensemble, beam_search, greedy
+from attn_cli.nn.search import Ensemble, _row_topk, beam_search, beam_search_nbest, greedy, select
 from attn_cli.registry import MODELS
 from attn_cli.tasks.nmt import replace_unks
 
@@ -183,3 +183,114 @@ def test_score_reports_cased_bleu_first_when_the_data_was_lowercased(lowercased:
         assert "case:lc" in module.metrics_info["bleu_signature"]
     else:
         assert "bleu_cased" not in metrics
+
+
+@torch.no_grad()
+def reference_beam(
+    m: torch.nn.Module, mem: dict, sentence: int, beam: int, limit: int, alpha: float
+) -> list[tuple[list[int], float, float, torch.Tensor | None]]:
+    """Plain beam search, one sentence and one hypothesis at a time (no batching, no pruning tricks):
+    every finished hypothesis as (tokens, score, log prob, attention), in the order they ended.
+
+    Each step extends every alive hypothesis by every word (only by EOS at the length limit), keeps the
+    K best candidates, moves those ending in EOS to the finished list and stops once the best
+    candidate has ended or K hypotheses have."""
+    one = select(mem, torch.tensor([sentence]))
+    alive = [([], 0.0, m.init_state(one), [])]  # (tokens, log prob, state, attention rows)
+    finished: list[tuple[list[int], float, float, torch.Tensor | None]] = []
+    for t in range(limit):
+        candidates = []
+        for tokens, logp, state, att in alive:
+            y = torch.tensor([tokens[-1] if tokens else BOS])
+            lp, new_state, weights = m.step(y, state, one)  # (1, V)
+            words = [EOS] if t == limit - 1 else range(lp.size(1))
+            for w in words:
+                candidates.append((logp + float(lp[0, w]), tokens + [w], new_state, att + [weights]))
+        candidates.sort(key=lambda c: -c[0])
+        alive = []
+        for logp, tokens, state, att in candidates[:beam]:
+            if tokens[-1] == EOS:
+                rows = torch.cat(att)[:-1] if att[0] is not None else None  # not EOS's own
+                finished.append((tokens[:-1], logp / ((5.0 + len(tokens)) / 6.0) ** alpha, logp, rows))
+            else:
+                alive.append((tokens, logp, state, att))
+        if candidates[0][1][-1] == EOS or len(finished) >= beam:
+            break
+    return finished
+
+
+# seeds whose random models end some hypotheses early and others at the limit; "eos-second" makes EOS every
+# hypothesis's second choice, so that K hypotheses finish before the best candidate does
+@pytest.mark.parametrize(
+    ("recipe", "seed", "eos_second"),
+    [
+        ("tiny/luong-global-general", 3, False),
+        ("tiny/luong-local-p", 8, False),
+        ("tiny/bahdanau-lstm", 3, False),
+        ("tiny/seq2seq", 3, False),
+        ("tiny/bahdanau", 0, True),
+    ],
+)
+@pytest.mark.parametrize("plain", [False, True], ids=["grouped-logits", "expanded-log-probs"])
+def test_batched_beam_search_equals_a_plain_one_per_hypothesis(
+    recipe: str, seed: int, eos_second: bool, plain: bool
+) -> None:
+    """The batched search (back-pointers, one memory row per sentence, finished sentences pruned, ragged
+    length limits, EOS forced at the limit) returns exactly the plain search's hypotheses and scores; the
+    plain decoder wrapper takes the search's other path (K memory rows per sentence, normalised scores)."""
+    m = model(recipe, seed)
+    if eos_second:
+        with torch.no_grad():
+            [out] = [x for x in m.modules() if isinstance(x, torch.nn.Linear) and x.out_features == V_TGT]
+            out.bias[EOS] += 3.0
+            out.bias[EOS + 1] += 4.0
+    src, src_len = batch()
+    mem = m.encode(src, src_len)
+    limits = torch.tensor([10, 5, 2])
+    decoder = OnlyLogProbs(m) if plain else m
+    assert getattr(decoder, "grouped_memory", False) is not plain
+    lengths = set()  # how far below its limit each hypothesis ended
+    for beam in range(1, 6):
+        for alpha in (0.0, 1.0):
+            got = beam_search_nbest(decoder, mem, 3, BOS, EOS, beam, limits, alpha)
+            for s in range(3):
+                want = sorted(reference_beam(m, mem, s, beam, int(limits[s]), alpha), key=lambda h: -h[1])
+                assert [h.tokens for h in got[s]] == [w[0] for w in want], (beam, alpha, s)
+                assert [h.score for h in got[s]] == pytest.approx([w[1] for w in want], abs=1e-5)
+                assert [h.log_prob for h in got[s]] == pytest.approx([w[2] for w in want], abs=1e-5)
+                for h, w in zip(got[s], want):
+                    if w[3] is None:
+                        assert h.attn is None
+                    else:
+                        torch.testing.assert_close(h.attn, w[3], atol=1e-6, rtol=1e-5)
+                lengths.update(int(limits[s]) - 1 - len(h.tokens) for h in got[s])
+    assert 0 in lengths and max(lengths) > 0  # hypotheses forced to end at the limit and others ending before
+
+
+@pytest.mark.parametrize(("rows", "vocab", "k"), [(7, 5921, 5), (3, 1000, 1), (5, 37, 4), (4, 19, 5), (6, 100, 10)])
+def test_chunked_row_topk_is_topk(rows: int, vocab: int, k: int) -> None:
+    """The chunked top-k search returns torch.topk's values and indices (vocabularies with and without a
+    remainder past the last whole chunk, and too small to chunk)."""
+    torch.manual_seed(vocab)
+    x = torch.randn(rows, vocab) * 4
+    x[0, -1] = 100.0  # the row's best entry in the remainder columns
+    x[1, :k] = 50.0 + torch.arange(k, dtype=x.dtype)  # all k best in the first chunk
+    values, index = _row_topk(x, k)
+    want = x.topk(k, dim=1)
+    assert torch.equal(values, want.values) and torch.equal(index, want.indices)
+
+
+def test_ensemble_searches_alike_with_one_memory_row_per_sentence_or_k() -> None:
+    """An ensemble of grouped-memory members is grouped too; its search equals the K-fold-memory search."""
+    a, b = model("tiny/luong-global-general", 0), model("tiny/bahdanau", 1)
+    src, src_len = batch()
+    mems = (a.encode(src, src_len), b.encode(src, src_len))
+    grouped, expanded = Ensemble([a, b]), Ensemble([a, b])
+    expanded.grouped_memory = False
+    assert grouped.grouped_memory
+    one, other = (beam_search_nbest(e, mems, 3, BOS, EOS, 4, 9, 1.0) for e in (grouped, expanded))
+    assert [[h.tokens for h in s] for s in one] == [[h.tokens for h in s] for s in other]
+    for s1, s2 in zip(one, other):
+        assert [h.score for h in s1] == pytest.approx([h.score for h in s2], abs=1e-5)
+        for h1, h2 in zip(s1, s2):
+            torch.testing.assert_close(h1.attn, h2.attn)

@@ -55,6 +55,7 @@ class BahdanauConfig:
 @MODELS.register("bahdanau", task="nmt")
 class RNNSearch(EncoderDecoder):
     Config = BahdanauConfig
+    grouped_memory = True  # step_logits serves a beam's hypotheses from their sentence's one memory row
 
     def __init__(self, cfg: BahdanauConfig, src_vocab: int, tgt_vocab: int, pad_id: int = 0, **_: Any) -> None:
         super().__init__()
@@ -89,10 +90,15 @@ class RNNSearch(EncoderDecoder):
         return state
 
     def _context(self, s_prev: torch.Tensor, mem: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """c_i (n·G, Dk) and α_i (n·G, Tk) for states ``s_prev`` (n·G, H): G rows per ``mem`` row, 1 in training,
+        a beam's hypotheses in search (``grouped_memory``), which attend to their sentence's memory row as G
+        queries of one bmm."""
+        n = mem["h"].size(0)
         if self.attn is None:  # RNNencdec: a fixed summary of the source
-            return mem["h"][:, -1], None
-        a = self.attn(s_prev.unsqueeze(1), mem["memory"], mem["keys"], mem["mask"])
-        return a.context.squeeze(1), a.weights.squeeze(1)  # (B, Dk), (B, Tk)
+            summary = mem["h"][:, -1]
+            return (summary if n == s_prev.size(0) else summary.repeat_interleave(s_prev.size(0) // n, 0)), None
+        a = self.attn(s_prev.view(n, -1, s_prev.size(-1)), mem["memory"], mem["keys"], mem["mask"])
+        return a.context.flatten(0, 1), a.weights.flatten(0, 1)
 
     def _advance(
         self, emb: torch.Tensor, x_gates: torch.Tensor | None, ctx: torch.Tensor, state: dict[str, torch.Tensor]

@@ -64,6 +64,7 @@ class LuongConfig:
 @MODELS.register("luong", task="nmt")
 class LuongNMT(EncoderDecoder):
     Config = LuongConfig
+    grouped_memory = True  # step_logits serves a beam's hypotheses from their sentence's one memory row
 
     def __init__(self, cfg: LuongConfig, src_vocab: int, tgt_vocab: int, pad_id: int = 0, **_: Any) -> None:
         super().__init__()
@@ -187,17 +188,21 @@ class LuongNMT(EncoderDecoder):
     def step_logits(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
-        """:meth:`step` before the softmax (search normalises only the scores it keeps)."""
-        emb = self.tgt_embed(y_prev)  # (B, E)
+        """:meth:`step` before the softmax (search normalises only the scores it keeps).
+
+        ``state`` may hold G rows per ``mem`` row (``grouped_memory``): the G hypotheses of a beam
+        attend to their sentence's one memory row as G queries of one bmm (row i·G + g is hypothesis g of sentence i)."""
+        emb = self.tgt_embed(y_prev)  # (n·G, E)
         t = state["t"]
         new = {"t": t + 1}
         attn = None
+        n = mem["memory"].size(0)
         if self.attn is not None and self.cfg.input_feed:
             top, h, c = self.cell.step(self.cell.precompute(emb), state["feed"], state["h"], state["c"])
-            hidden, a = self._attend(top.unsqueeze(1), mem, t.unsqueeze(1))
-            hidden = hidden.squeeze(1)
+            hidden, a = self._attend(top.view(n, -1, top.size(-1)), mem, t.view(n, -1))  # (n, G, H)
+            hidden = hidden.flatten(0, 1)
             new["feed"] = hidden
-            attn = a.weights.squeeze(1)
+            attn = a.weights.flatten(0, 1)  # (n·G, Tk)
         else:
             out, (h, c) = self.rnn(
                 emb.unsqueeze(1), (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous())
@@ -205,9 +210,9 @@ class LuongNMT(EncoderDecoder):
             h, c = h.transpose(0, 1), c.transpose(0, 1)
             hidden = out.squeeze(1)
             if self.attn is not None:
-                hidden, a = self._attend(out, mem, t.unsqueeze(1))
-                hidden = hidden.squeeze(1)
-                attn = a.weights.squeeze(1)
+                hidden, a = self._attend(out.view(n, -1, out.size(-1)), mem, t.view(n, -1))  # (n, G, H)
+                hidden = hidden.flatten(0, 1)
+                attn = a.weights.flatten(0, 1)
         new["h"], new["c"] = h, c
         return self.project(hidden), new, attn
 
