@@ -8,9 +8,14 @@
   ``[x_t; f_t]`` (Luong's input feeding, Bahdanau's context input). The x-part of the
   first layer's gates (W_x x_t + b) is computed for all steps in one matmul before the
   loop; each step then does one fused matmul for ``[f_t; h_{t-1}]``.
+* :class:`RaggedSteps` — a teacher-forced step loop over the still-running sentences only, whose
+  backward sums the gradients of what every step reads (attention memory, recurrent weights) once
+  (:class:`LoopGrad`), not once per step.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -92,10 +97,20 @@ class FeedLSTM(nn.Module):
         return self.x_proj(x)
 
     def step(
-        self, x_gates: torch.Tensor, feed: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+        self,
+        x_gates: torch.Tensor,
+        feed: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        loop: RaggedSteps | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step. x_gates (B, 4H); feed (B, F); h, c (B, layers, H) -> (top output (B, H), h, c)."""
-        gates = x_gates + self.rec0(torch.cat([feed, h[:, 0]], dim=-1))  # (B, 4H)
+        """One step. x_gates (B, 4H); feed (B, F); h, c (B, layers, H) -> (top output (B, H), h, c).
+
+        Inside a teacher-forced ``loop`` the recurrent product goes through :meth:`RaggedSteps.linear`,
+        so its weight gradient is one matmul over all steps."""
+        fh = torch.cat([feed, h[:, 0]], dim=-1)  # (B, F + H)
+        rec = self.rec0(fh) if loop is None else loop.linear(fh, self.rec0.weight)
+        gates = x_gates + rec  # (B, 4H)
         i, f, g, o = gates.chunk(4, dim=-1)
         c0 = torch.sigmoid(f) * c[:, 0] + torch.sigmoid(i) * torch.tanh(g)
         h0 = torch.sigmoid(o) * torch.tanh(c0)
@@ -108,14 +123,101 @@ class FeedLSTM(nn.Module):
         return inp, torch.stack(hs, 1), torch.stack(cs, 1)
 
 
+class LoopGrad:
+    """The gradient of one tensor that a step loop reads at every step, summed by the loop's own ops.
+
+    Left to autograd, each read would produce its own full-size gradient: ``x[:n]`` backward writes a
+    zero tensor of x's size and copies the n rows in, and a weight used in ``x_t @ Wᵀ`` at every step
+    gets one (out × in) product and one accumulation per step. Here the reads (:class:`_PrefixRows`,
+    :class:`_LoopLinear`) file their gradients with this object instead, and :class:`_Enter` hands the
+    sum to autograd once, after every step's backward has run (the steps consume its output, so the
+    engine runs it last): prefix rows are added in place into one buffer, and the weight gradient is
+    one matmul, Σ_t g_tᵀ x_t = [g_1; …; g_T]ᵀ [x_1; …; x_T]. Double backward is not supported.
+    """
+
+    def __init__(self) -> None:
+        self.rows: torch.Tensor | None = None  # summed prefix-row gradients, the tensor's full size
+        self.grads: list[torch.Tensor] = []  # g_t of each x_t @ Wᵀ (n_t, out)
+        self.inputs: list[torch.Tensor] = []  # x_t (n_t, in)
+
+    def add_rows(self, grad: torch.Tensor, size: torch.Size) -> None:
+        if self.rows is None:
+            self.rows = grad.new_zeros(size)
+        self.rows[: grad.size(0)] += grad
+
+    def take(self) -> torch.Tensor | None:
+        """The summed gradient, emptying this object (a second backward starts from nothing)."""
+        total = self.rows
+        if self.grads:
+            product = torch.cat(self.grads).t() @ torch.cat(self.inputs)  # (out, in)
+            total = product if total is None else total + product
+        self.rows, self.grads, self.inputs = None, [], []
+        return total
+
+
+class _Enter(torch.autograd.Function):
+    """Identity on x whose backward adds what the loop filed in its :class:`LoopGrad`."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, acc: LoopGrad) -> torch.Tensor:
+        ctx.acc = acc
+        ctx.set_materialize_grads(False)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor | None) -> tuple[torch.Tensor | None, None]:
+        total = ctx.acc.take()
+        if grad is not None:
+            total = grad if total is None else total + grad
+        return total, None
+
+
+class _PrefixRows(torch.autograd.Function):
+    """x[:n]; the backward adds the n rows of gradient into the :class:`LoopGrad` buffer."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, n: int, acc: LoopGrad) -> torch.Tensor:
+        ctx.acc, ctx.size = acc, x.shape
+        ctx.set_materialize_grads(False)
+        return x[:n]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor | None) -> tuple[None, None, None]:
+        if grad is not None:
+            ctx.acc.add_rows(grad, ctx.size)
+        return None, None, None
+
+
+class _LoopLinear(torch.autograd.Function):
+    """x @ Wᵀ; the backward returns x's gradient and files (g, x) for the weight's one matmul."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, acc: LoopGrad) -> torch.Tensor:
+        ctx.acc = acc
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, weight)
+        return x @ weight.t()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor | None) -> tuple[torch.Tensor | None, None, None]:
+        if grad is None:
+            return None, None, None
+        x, weight = ctx.saved_tensors
+        if ctx.needs_input_grad[1]:
+            ctx.acc.grads.append(grad)
+            ctx.acc.inputs.append(x)
+        return (grad @ weight if ctx.needs_input_grad[0] else None), None, None
+
+
 class RaggedSteps:
     """Run a step loop only over the sequences still going (PackedSequence-style, by hand).
 
     Rows are sorted by length (descending); at step t only the first ``active[t]`` rows
     are computed. With random batches the longest sentence is often twice the mean, so
-    this halves the work of a teacher-forced decoder loop. :meth:`pad` turns the per-step
-    outputs back into a (B, T, ...) tensor in the caller's original row order (zeros at
-    padding).
+    this halves the work of a teacher-forced decoder loop. :meth:`pack` lays out a (B, T, ...)
+    input step by step, :meth:`rows` and :meth:`linear` read what every step shares
+    (:class:`LoopGrad` sums their gradients once), and :meth:`pad` turns the per-step outputs
+    back into a (B, T, ...) tensor in the caller's original row order (zeros at padding).
     """
 
     def __init__(self, lengths: torch.Tensor) -> None:
@@ -126,20 +228,45 @@ class RaggedSteps:
         self.active = [sum(1 for n in sorted_lengths if n > t) for t in range(steps)]
         self.batch_sizes = torch.tensor(self.active, dtype=torch.long)
         self.steps = steps
-        self._views: dict[tuple[int, int], torch.Tensor] = {}
+        self._entered: dict[int, tuple[torch.Tensor, LoopGrad]] = {}
+
+    def _enter(self, x: torch.Tensor) -> tuple[torch.Tensor, LoopGrad]:
+        if id(x) not in self._entered:
+            acc = LoopGrad()
+            self._entered[id(x)] = (_Enter.apply(x, acc), acc)
+        return self._entered[id(x)]
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, ...) in the caller's row order -> (Σ active, ...): step 0's rows, then step 1's, ...,
+        each step's the sorted rows still going; ``.split(self.active)`` gives the per-step inputs.
+
+        One gather for all steps: slicing x[:, t][:n] per step would make each step's backward write a
+        full-size zero tensor, and the positions past a sentence's end are never computed."""
+        b, t = x.shape[:2]
+        keep = torch.arange(b)[None, :] < self.batch_sizes[:, None]  # (T', B)
+        sorted_rows = self.order.repeat(self.steps, 1)  # (T', B)
+        flat = sorted_rows * t + torch.arange(self.steps, device=x.device)[:, None]  # (T', B) index into B·T
+        return x.reshape(b * t, *x.shape[2:]).index_select(0, flat[keep.to(x.device)])
 
     def rows(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        """The first ``n`` rows of ``x``, one shared view per (tensor, n): the slice's backward
-        (a full-size zero tensor) then runs once per distinct n, not once per step."""
-        if n == x.size(0):
-            return x
-        key = (id(x), n)
-        if key not in self._views:
-            self._views[key] = x[:n]
-        return self._views[key]
+        """The first ``n`` rows of ``x`` (sorted order); their gradient is summed in one buffer."""
+        if not x.requires_grad:
+            return x[:n]
+        entered, acc = self._enter(x)
+        out: torch.Tensor = _PrefixRows.apply(entered, n, acc)
+        return out
 
-    def pad(self, outs: list[torch.Tensor]) -> torch.Tensor:
-        """Per-step outputs (active[t], ...) -> (B, T, ...) in the original row order."""
-        packed = torch.nn.utils.rnn.PackedSequence(torch.cat(outs, 0), self.batch_sizes)
+    def linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """x @ weightᵀ, the weight's gradient one matmul over every step of the loop."""
+        if not weight.requires_grad:
+            return x @ weight.t()
+        entered, acc = self._enter(weight)
+        out: torch.Tensor = _LoopLinear.apply(x, entered, acc)
+        return out
+
+    def pad(self, packed_data: torch.Tensor) -> torch.Tensor:
+        """The per-step outputs concatenated, (Σ active, ...) as :meth:`pack` orders them -> (B, T, ...)
+        in the original row order."""
+        packed = torch.nn.utils.rnn.PackedSequence(packed_data, self.batch_sizes)
         padded, _ = pad_packed_sequence(packed, batch_first=True)  # (B, T, ...) sorted
         return padded.index_select(0, self.inverse)
