@@ -62,7 +62,16 @@ class RNNSearch(EncoderDecoder):
         dirs = 2 if cfg.bidirectional else 1
         key_dim = cfg.enc_hidden * dirs
         self.encoder = RNNEncoder(
-            src_vocab, cfg.emb_dim, cfg.enc_hidden, 1, cfg.bidirectional, cfg.dropout, cfg.cell, False, pad_id
+            src_vocab,
+            cfg.emb_dim,
+            cfg.enc_hidden,
+            1,
+            cfg.bidirectional,
+            cfg.dropout,
+            cfg.cell,
+            False,
+            pad_id,
+            final_cell=False,
         )
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)

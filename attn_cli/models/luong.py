@@ -79,6 +79,7 @@ class LuongNMT(EncoderDecoder):
             "lstm",
             cfg.reverse_source,
             pad_id,
+            final_cell=cfg.init == "encoder_final",
         )
         key_dim = cfg.enc_hidden * dirs
         if cfg.init == "encoder_final" and (key_dim != cfg.hidden or cfg.enc_layers != cfg.dec_layers):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -32,6 +33,18 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 
 class RNNEncoder(nn.Module):
+    """Embeddings + (bi)directional stacked LSTM/GRU; see the module docstring.
+
+    Two ways to run the same recurrence over a padded batch. Packed (``pack_padded_sequence``) gives
+    the final cell state c the decoder needs with ``final_cell`` (Sutskever's ``init: encoder_final``),
+    but torch's packed CPU LSTM slices its precomputed input gates at every step, and each slice's
+    backward writes a full-size zero tensor: on Multi30k batches that made the encoder 40% of a
+    training update. Otherwise each layer and direction runs unpacked over the padded batch (the
+    backward direction over each sentence reversed within its length, so padding always comes after
+    the words and never reaches a state that is kept), with the same weights; outputs past a sentence
+    end are computed, then zeroed, and the final h is read at the last word.
+    """
+
     def __init__(
         self,
         vocab: int,
@@ -43,6 +56,7 @@ class RNNEncoder(nn.Module):
         cell: str = "lstm",
         reverse: bool = False,
         pad_id: int = 0,
+        final_cell: bool = True,
     ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, emb_dim, padding_idx=pad_id)
@@ -56,7 +70,7 @@ class RNNEncoder(nn.Module):
             dropout=dropout if layers > 1 else 0.0,
         )
         self.drop = nn.Dropout(dropout)
-        self.reverse, self.cell, self.layers = reverse, cell, layers
+        self.reverse, self.cell, self.layers, self.final_cell = reverse, cell, layers, final_cell
         self.dirs = 2 if bidirectional else 1
         self.out_dim = hidden * self.dirs
 
@@ -67,18 +81,48 @@ class RNNEncoder(nn.Module):
         if self.reverse:
             src = reverse_padded(src, lengths)
         x = self.drop(self.embed(src))  # (B, Tk, E)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, state = self.rnn(packed)
-        memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, Tk, dirs·H)
+        if self.final_cell and self.cell == "lstm":
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, state = self.rnn(packed)
+            memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, Tk, dirs·H)
+            h, c = state if self.cell == "lstm" else (state, None)
+        else:
+            memory, h = self._unpacked(x, lengths)
+            c = None
         if self.reverse:
             memory = reverse_padded(memory, lengths)
-        h, c = state if self.cell == "lstm" else (state, None)
 
         def merge(s: torch.Tensor) -> torch.Tensor:  # (layers·dirs, B, H) -> (layers, B, dirs·H)
             s = s.view(self.layers, self.dirs, s.size(1), s.size(2))
             return torch.cat([s[:, d] for d in range(self.dirs)], dim=-1)
 
         return memory, merge(h), merge(c) if c is not None else None
+
+    def _unpacked(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, Tk, E) -> memory (B, Tk, dirs·H) zero past each length, final h (layers·dirs, B, H)
+        in ``nn.LSTM``'s order, one unpacked run per layer and direction with ``self.rnn``'s weights."""
+        b, t = x.shape[:2]
+        last = (lengths - 1).to(x.device).view(b, 1, 1).expand(b, 1, self.rnn.hidden_size)  # (B, 1, H)
+        finals, inp = [], x
+        for layer in range(self.layers):
+            outs = []
+            for d in range(self.dirs):
+                suffix = f"l{layer}" + ("_reverse" if d else "")
+                weights = [
+                    getattr(self.rnn, f"{kind}_{suffix}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                ]
+                seq = reverse_padded(inp, lengths) if d else inp
+                h0 = seq.new_zeros(1, b, self.rnn.hidden_size)
+                args = (weights, True, 1, 0.0, self.training, False, True)  # one layer, one direction, batch first
+                lstm = self.cell == "lstm"
+                out = torch.lstm(seq, (h0, h0), *args)[0] if lstm else torch.gru(seq, h0, *args)[0]  # (B, Tk, H)
+                finals.append(out.gather(1, last).squeeze(1))  # (B, H) the state after the last word
+                outs.append(reverse_padded(out, lengths) if d else out)
+            inp = torch.cat(outs, dim=-1)  # (B, Tk, dirs·H)
+            if layer < self.layers - 1:
+                inp = F.dropout(inp, self.rnn.dropout, self.training)
+        mask = (torch.arange(t, device=x.device)[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1)  # (B, Tk, 1)
+        return inp * mask, torch.stack(finals)
 
 
 class FeedLSTM(nn.Module):
@@ -94,7 +138,8 @@ class FeedLSTM(nn.Module):
 
     def precompute(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, x_dim) -> (B, T, 4H): the input part of layer 0's gates for every step at once."""
-        return self.x_proj(x)
+        gates: torch.Tensor = self.x_proj(x)
+        return gates
 
     def step(
         self,
@@ -233,7 +278,7 @@ class RaggedSteps:
     def _enter(self, x: torch.Tensor) -> tuple[torch.Tensor, LoopGrad]:
         if id(x) not in self._entered:
             acc = LoopGrad()
-            self._entered[id(x)] = (_Enter.apply(x, acc), acc)
+            self._entered[id(x)] = (_Enter.apply(x, acc), acc)  # type: ignore[no-untyped-call]
         return self._entered[id(x)]
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
@@ -253,7 +298,7 @@ class RaggedSteps:
         if not x.requires_grad:
             return x[:n]
         entered, acc = self._enter(x)
-        out: torch.Tensor = _PrefixRows.apply(entered, n, acc)
+        out: torch.Tensor = _PrefixRows.apply(entered, n, acc)  # type: ignore[no-untyped-call]
         return out
 
     def linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -261,7 +306,7 @@ class RaggedSteps:
         if not weight.requires_grad:
             return x @ weight.t()
         entered, acc = self._enter(weight)
-        out: torch.Tensor = _LoopLinear.apply(x, entered, acc)
+        out: torch.Tensor = _LoopLinear.apply(x, entered, acc)  # type: ignore[no-untyped-call]
         return out
 
     def pad(self, packed_data: torch.Tensor) -> torch.Tensor:
