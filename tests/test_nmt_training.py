@@ -189,3 +189,22 @@ def test_unpacked_encoder_matches_the_packed_one(cell: str) -> None:
         torch.testing.assert_close(h2, h1)
         for a, b in zip(g1, g2, strict=True):
             torch.testing.assert_close(b, a)
+
+
+def test_loop_linear_under_autocast_follows_linear() -> None:
+    """Under bf16 autocast (``train.precision=bf16-mixed``) the loop's product is computed in bf16 like
+    ``F.linear``, and the float32 input and weight get float32 gradients of the same value."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 7, requires_grad=True)
+    weight = torch.randn(3, 7, requires_grad=True)
+    ragged = RaggedSteps(torch.tensor([5]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = ragged.linear(x, weight)
+        plain = torch.nn.functional.linear(x, weight)
+    assert fast.dtype == plain.dtype == torch.bfloat16
+    torch.testing.assert_close(fast, plain)
+    fast_grads = torch.autograd.grad((fast.float() ** 2).sum(), [x, weight])
+    plain_grads = torch.autograd.grad((plain.float() ** 2).sum(), [x, weight])
+    for got, want in zip(fast_grads, plain_grads, strict=True):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, atol=0.1, rtol=0.02)

@@ -205,13 +205,15 @@ class _Enter(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, acc: LoopGrad) -> torch.Tensor:
-        ctx.acc = acc
+        ctx.acc, ctx.dtype = acc, x.dtype
         ctx.set_materialize_grads(False)
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor | None) -> tuple[torch.Tensor | None, None]:
         total = ctx.acc.take()
+        if total is not None:
+            total = total.to(ctx.dtype)  # under autocast the steps' gradients may be bf16
         if grad is not None:
             total = grad if total is None else total + grad
         return total, None
@@ -234,24 +236,30 @@ class _PrefixRows(torch.autograd.Function):
 
 
 class _LoopLinear(torch.autograd.Function):
-    """x @ Wᵀ; the backward returns x's gradient and files (g, x) for the weight's one matmul."""
+    """x @ Wᵀ; the backward returns x's gradient and files (g, x) for the weight's one matmul.
+
+    Under autocast both operands are cast to its dtype first, as ``F.linear`` would be."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, acc: LoopGrad) -> torch.Tensor:
-        ctx.acc = acc
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        ctx.acc, ctx.x_dtype = acc, x.dtype
+        x, weight_c = x.to(dtype), weight.to(dtype)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(x, weight)
-        return x @ weight.t()
+        ctx.save_for_backward(x, weight_c)
+        return x @ weight_c.t()
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor | None) -> tuple[torch.Tensor | None, None, None]:
         if grad is None:
             return None, None, None
         x, weight = ctx.saved_tensors
+        grad = grad.to(weight.dtype)
         if ctx.needs_input_grad[1]:
             ctx.acc.grads.append(grad)
             ctx.acc.inputs.append(x)
-        return (grad @ weight if ctx.needs_input_grad[0] else None), None, None
+        return ((grad @ weight).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None), None, None
 
 
 class RaggedSteps:
