@@ -171,8 +171,9 @@ def test_loop_gradients_are_summed_once_per_backward() -> None:
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_unpacked_encoder_matches_the_packed_one(cell: str) -> None:
-    """Same weights, padded batch: the unpacked run (no final cell state) gives the packed run's
-    memory, final h and gradients, for stacked bidirectional and reversed unidirectional encoders."""
+    """Same weights, padded batch: the unpacked run (no final cell state), whole or in length halves,
+    gives the packed run's memory, final h and gradients, for stacked bidirectional and reversed
+    unidirectional encoders."""
     src_len = torch.tensor([4, 7, 2, 1])
     src = torch.randint(1, 11, (4, 7), generator=torch.Generator().manual_seed(5)) * lengths_to_mask(src_len, 7)
     for layers, bidirectional, reverse in [(2, True, False), (3, False, True)]:
@@ -180,15 +181,19 @@ def test_unpacked_encoder_matches_the_packed_one(cell: str) -> None:
         packed = RNNEncoder(11, 6, 5, layers, bidirectional, 0.0, cell, reverse, 0, final_cell=True)
         unpacked = RNNEncoder(11, 6, 5, layers, bidirectional, 0.0, cell, reverse, 0, final_cell=False)
         unpacked.load_state_dict(packed.state_dict())
+        halves = RNNEncoder(11, 6, 5, layers, bidirectional, 0.0, cell, reverse, 0, final_cell=False)
+        halves.load_state_dict(packed.state_dict())
+        halves.min_group = 1  # the batch cut into a longer and a shorter half, each padded to its own length
         grads = []
-        for enc in (packed, unpacked):
+        for enc in (packed, unpacked, halves):
             memory, h, _ = enc(src, src_len)
             grads.append((memory, h, torch.autograd.grad((memory**2).sum() + h.sum(), list(enc.parameters()))))
-        (m1, h1, g1), (m2, h2, g2) = grads
-        torch.testing.assert_close(m2, m1)
-        torch.testing.assert_close(h2, h1)
-        for a, b in zip(g1, g2, strict=True):
-            torch.testing.assert_close(b, a)
+        (m1, h1, g1), *others = grads
+        for m2, h2, g2 in others:
+            torch.testing.assert_close(m2, m1)
+            torch.testing.assert_close(h2, h1)
+            for a, b in zip(g1, g2, strict=True):
+                torch.testing.assert_close(b, a)
 
 
 def test_loop_linear_under_autocast_follows_linear() -> None:

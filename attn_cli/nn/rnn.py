@@ -71,6 +71,7 @@ class RNNEncoder(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
         self.reverse, self.cell, self.layers, self.final_cell = reverse, cell, layers, final_cell
+        self.min_group = 8  # rows per length group below which one padded run is cheaper than two
         self.dirs = 2 if bidirectional else 1
         self.out_dim = hidden * self.dirs
 
@@ -87,7 +88,7 @@ class RNNEncoder(nn.Module):
             memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, Tk, dirs·H)
             h, c = state if self.cell == "lstm" else (state, None)
         else:
-            memory, h = self._unpacked(x, lengths)
+            memory, h = self._unpacked_sorted(x, lengths)
             c = None
         if self.reverse:
             memory = reverse_padded(memory, lengths)
@@ -97,6 +98,23 @@ class RNNEncoder(nn.Module):
             return torch.cat([s[:, d] for d in range(self.dirs)], dim=-1)
 
         return memory, merge(h), merge(c) if c is not None else None
+
+    def _unpacked_sorted(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_unpacked` on the batch cut by length into a longer and a shorter half, each padded only to
+        its own longest sentence: a random batch's source grid is about half padding, the halves' much less."""
+        b, t = x.shape[:2]
+        if b < 2 * self.min_group:
+            return self._unpacked(x, lengths)
+        order = torch.argsort(lengths, descending=True, stable=True)  # (B,)
+        mems, finals = [], []
+        for rows in order.tensor_split(2):
+            group_lengths = lengths[rows]
+            width = int(group_lengths.max())
+            memory, h = self._unpacked(x[rows.to(x.device), :width], group_lengths)
+            mems.append(F.pad(memory, (0, 0, 0, t - width)))  # (b_g, Tk, dirs·H)
+            finals.append(h)
+        inverse = torch.argsort(order).to(x.device)
+        return torch.cat(mems).index_select(0, inverse), torch.cat(finals, dim=1).index_select(1, inverse)
 
     def _unpacked(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, Tk, E) -> memory (B, Tk, dirs·H) zero past each length, final h (layers·dirs, B, H)
