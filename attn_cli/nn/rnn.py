@@ -86,7 +86,7 @@ class RNNEncoder(nn.Module):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, state = self.rnn(packed)
             memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, Tk, dirs·H)
-            h, c = state if self.cell == "lstm" else (state, None)
+            h, c = state
         else:
             memory, h = self._unpacked_sorted(x, lengths)
             c = None
