@@ -33,7 +33,7 @@ from torch import nn
 
 from attn_cli.attention.soft import Attention
 from attn_cli.nn.encoder_decoder import EncoderDecoder, uniform_init
-from attn_cli.nn.rnn import FeedLSTM, RNNEncoder
+from attn_cli.nn.rnn import FeedLSTM, RaggedSteps, RNNEncoder
 from attn_cli.registry import MODELS
 
 
@@ -59,11 +59,20 @@ class RNNSearch(EncoderDecoder):
 
     def __init__(self, cfg: BahdanauConfig, src_vocab: int, tgt_vocab: int, pad_id: int = 0, **_: Any) -> None:
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.pad_id = cfg, pad_id
         dirs = 2 if cfg.bidirectional else 1
         key_dim = cfg.enc_hidden * dirs
         self.encoder = RNNEncoder(
-            src_vocab, cfg.emb_dim, cfg.enc_hidden, 1, cfg.bidirectional, cfg.dropout, cfg.cell, False, pad_id
+            src_vocab,
+            cfg.emb_dim,
+            cfg.enc_hidden,
+            1,
+            cfg.bidirectional,
+            cfg.dropout,
+            cfg.cell,
+            False,
+            pad_id,
+            final_cell=False,
         )
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)
@@ -101,11 +110,16 @@ class RNNSearch(EncoderDecoder):
         return a.context.flatten(0, 1), a.weights.flatten(0, 1)
 
     def _advance(
-        self, emb: torch.Tensor, x_gates: torch.Tensor | None, ctx: torch.Tensor, state: dict[str, torch.Tensor]
+        self,
+        emb: torch.Tensor,
+        x_gates: torch.Tensor | None,
+        ctx: torch.Tensor,
+        state: dict[str, torch.Tensor],
+        loop: RaggedSteps | None = None,
     ) -> dict[str, torch.Tensor]:
         if x_gates is not None:  # the LSTM cell (its input gates precomputed); the GRU takes the embedding
             h, c = state["s"].unsqueeze(1), state["c"].unsqueeze(1)
-            top, h, c = self.cell.step(x_gates, ctx, h, c)
+            top, h, c = self.cell.step(x_gates, ctx, h, c, loop)
             return {"s": top, "c": c.squeeze(1)}
         return {"s": self.gru(torch.cat([emb, ctx], dim=-1), state["s"])}
 
@@ -122,21 +136,35 @@ class RNNSearch(EncoderDecoder):
         return logits
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """Readout features (B, Tq, l) for ``tgt_in`` (B, Tq) (BOS-prefixed; :meth:`project` makes logits)
+        and attention weights (B, Tq, Tk).
+
+        The maths of :meth:`step_logits` per step (tests/test_nmt_training.py checks outputs and gradients
+        against that plain loop), run over the still-unfinished sentences only (:class:`RaggedSteps`): the
+        embeddings and the input half of the LSTM gates for real tokens only, at once; the memory, keys and
+        recurrent weight read through the ragged loop so their gradients are summed once; the deep output
+        batched over all steps."""
         mem = self.encode(src, src_len)
         state = self.init_state(mem)
-        emb = self.drop(self.tgt_embed(tgt_in))  # (B, Tq, E)
-        embs = emb.unbind(1)  # Tq × (B, E); unbind avoids a full-size gradient per slice
-        x_gates = self.cell.precompute(emb).unbind(1) if self.cfg.cell == "lstm" else None  # Tq × (B, 4H)
+        ragged = RaggedSteps((tgt_in != self.pad_id).sum(1))  # lengths: BOS + words
+        order = ragged.order
+        emb = self.drop(self.tgt_embed(ragged.pack(tgt_in)))  # (N, E) real tokens, step by step
+        embs = emb.split(ragged.active)
+        x_gates = self.cell.precompute(emb).split(ragged.active) if self.cfg.cell == "lstm" else None
+        mem = {k: mem[k].index_select(0, order) for k in ("memory", "keys", "mask", "h") if mem.get(k) is not None}
+        state = {k: v.index_select(0, order) for k, v in state.items()}
         prev, ctxs, ws = [], [], []
-        for t in range(tgt_in.size(1)):
-            ctx, w = self._context(state["s"], mem)
+        for t, n in enumerate(ragged.active):
+            if n < state["s"].size(0):  # sentences ended: drop their rows (sorted, so the last ones)
+                state = {k: v[:n] for k, v in state.items()}
+            ctx, w = self._context(state["s"], {k: ragged.rows(v, n) for k, v in mem.items()})
             prev.append(state["s"])
             ctxs.append(ctx)
             ws.append(w)
-            state = self._advance(embs[t], x_gates[t] if x_gates is not None else None, ctx, state)
-        hidden = self._readout(torch.stack(prev, 1), emb, torch.stack(ctxs, 1))  # (B, Tq, l), batched over time
-        weights = torch.stack(cast(list[torch.Tensor], ws), 1) if self.attn is not None else None  # (B, Tq, Tk)
-        return {"hidden": hidden, "attn": weights, "centers": None}
+            state = self._advance(embs[t], x_gates[t] if x_gates is not None else None, ctx, state, ragged)
+        hidden = self._readout(torch.cat(prev), emb, torch.cat(ctxs))  # (N, l), batched over time
+        weights = ragged.pad(torch.cat(cast(list[torch.Tensor], ws))) if self.attn is not None else None
+        return {"hidden": ragged.pad(hidden), "attn": weights, "centers": None}  # (B, Tq, l), (B, Tq, Tk)
 
     def step_logits(
         self, y_prev: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]

@@ -80,6 +80,7 @@ class LuongNMT(EncoderDecoder):
             "lstm",
             cfg.reverse_source,
             pad_id,
+            final_cell=cfg.init == "encoder_final",
         )
         key_dim = cfg.enc_hidden * dirs
         if cfg.init == "encoder_final" and (key_dim != cfg.hidden or cfg.enc_layers != cfg.dec_layers):
@@ -136,18 +137,16 @@ class LuongNMT(EncoderDecoder):
         attention weights (B, Tq, Tk) and local-p centres (B, Tq)."""
         mem = self.encode(src, src_len)
         state = self.init_state(mem)
+        if self.attn is not None and self.cfg.input_feed:
+            return self._feed_loop(tgt_in, state, mem)
         emb = self.drop(self.tgt_embed(tgt_in))  # (B, Tq, E)
         b, tq = tgt_in.shape
-        steps = torch.arange(tq, device=src.device).expand(b, tq)  # (B, Tq)
-        weights = centers = None
-        if self.attn is None or not self.cfg.input_feed:
-            out, _ = self.rnn(emb, (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous()))
-            hidden = out  # (B, Tq, H)
-            if self.attn is not None:
-                hidden, a = self._attend(out, mem, steps)
-                weights, centers = a.weights, a.centers
-        else:
-            hidden, weights, centers = self._feed_loop(emb, state, mem, (tgt_in != self.pad_id).sum(1))
+        out, _ = self.rnn(emb, (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous()))
+        hidden, weights, centers = out, None, None  # (B, Tq, H)
+        if self.attn is not None:
+            steps = torch.arange(tq, device=src.device).expand(b, tq)  # (B, Tq)
+            hidden, a = self._attend(out, mem, steps)
+            weights, centers = a.weights, a.centers
         return {"hidden": self.drop(hidden), "attn": weights, "centers": centers}
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -156,33 +155,36 @@ class LuongNMT(EncoderDecoder):
         return logits
 
     def _feed_loop(
-        self, emb: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any], lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        self, tgt_in: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
+    ) -> dict[str, torch.Tensor | None]:
         """Input feeding forces a step loop; run it over the still-unfinished sentences only.
 
-        ``lengths`` (B,) counts the decoder inputs of each row (BOS + words)."""
-        ragged = RaggedSteps(lengths)
+        The same maths as :meth:`step_logits` per step (tests/test_nmt_training.py checks outputs and
+        gradients against that plain loop), laid out for speed: the embeddings, dropout and the input
+        half of the gates only for real tokens, at once (:meth:`RaggedSteps.pack`); the memory and the
+        recurrent and W_c weights read through the ragged loop, so their gradients are summed once."""
+        ragged = RaggedSteps((tgt_in != self.pad_id).sum(1))  # lengths: BOS + words
         order = ragged.order
-        # unbind, not x[:, t]: slicing's backward would write a full-size zero tensor per step
-        x_gates = self.cell.precompute(emb.index_select(0, order)).unbind(1)  # Tq × (B, 4H)
+        x_gates = self.cell.precompute(self.drop(self.tgt_embed(ragged.pack(tgt_in)))).split(ragged.active)
         mem = {k: mem[k].index_select(0, order) for k in ("memory", "keys", "mask", "src_len")}
         h, c, feed = (state[k].index_select(0, order) for k in ("h", "c", "feed"))
         outs, ws, cs = [], [], []
         for t, n in enumerate(ragged.active):
-            h, c, feed = h[:n], c[:n], feed[:n]
-            top, h, c = self.cell.step(x_gates[t][:n], feed, h, c)  # (n, H)
+            if n < h.size(0):  # sentences ended: drop their rows (sorted, so the last ones)
+                h, c, feed = h[:n], c[:n], feed[:n]
+            top, h, c = self.cell.step(x_gates[t], feed, h, c, ragged)  # (n, H)
             mem_t = {k: ragged.rows(v, n) for k, v in mem.items()}
-            step = torch.full((n, 1), t, device=emb.device)
-            att_h, a = self._attend(top.unsqueeze(1), mem_t, step)
-            feed = att_h.squeeze(1)
+            step = torch.full((n, 1), t, device=tgt_in.device)
+            a = self.attn(top.unsqueeze(1), mem_t["memory"], mem_t["keys"], mem_t["mask"], mem_t["src_len"], step)
+            feed = torch.tanh(ragged.linear(torch.cat([a.context.squeeze(1), top], dim=-1), self.W_c.weight))  # eq. (5)
             outs.append(feed)
             ws.append(a.weights.squeeze(1))
             if a.centers is not None:
                 cs.append(a.centers.squeeze(1))
-        hidden = ragged.pad(outs)  # (B, Tq, H)
-        weights = ragged.pad(ws)  # (B, Tq, Tk)
-        centers = ragged.pad(cs) if cs else None  # (B, Tq)
-        return hidden, weights, centers
+        hidden = ragged.pad(self.drop(torch.cat(outs)))  # (B, Tq, H)
+        weights = ragged.pad(torch.cat(ws))  # (B, Tq, Tk)
+        centers = ragged.pad(torch.cat(cs)) if cs else None  # (B, Tq)
+        return {"hidden": hidden, "attn": weights, "centers": centers}
 
     # -- one step (search) ------------------------------------------------------------------
     def step_logits(
