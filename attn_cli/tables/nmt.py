@@ -227,7 +227,7 @@ TABLES.add(
             Row("RNNencdec (one thread, beside a DMN training)", _r("rnnencdec@30min")),
             Row("RNNsearch (one thread, beside seq2seq)", _r("bahdanau@30min"), paper={"anchor": 28.3}),
             Row("seq2seq (two threads)", _r("seq2seq@30min-alone"), paper={"anchor": 13.8}),
-            Row("Luong global (general) + input feeding (two threads)", _r("luong-global-general")),
+            Row("Luong global (general) + input feeding (one thread, alone on its core)", _r("luong-global-general")),
         ),
         # Bahdanau et al. 2015 Table 1: the attention model beats the encoder-decoder without it
         orders=(
