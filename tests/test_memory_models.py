@@ -258,7 +258,7 @@ def test_dmn_pass_targets_follow_the_order_and_skip_facts_out_of_memory() -> Non
 
 
 def test_dmn_gate_loss_on_one_fact_questions_supervises_every_pass_with_the_fact() -> None:
-    """Why the one-fact tasks' records (made when every pass was supervised with all facts) still stand."""
+    """On a one-fact question, supervising pass t with the t-th fact is supervising every pass with the fact."""
     from attn_cli.models.dmn import DMN
 
     model = DMN(DMN.Config(embed_dim=5, hidden=7, passes=3, gate_hidden=3, gate_supervision=1.0), vocab=V, answers=A)
