@@ -237,7 +237,8 @@ def test_dmn_gate_loss_supervises_pass_t_with_the_t_th_supporting_fact(features:
                     want.append(-(torch.log(gates[b, t, j]) if hit else torch.log(1 - gates[b, t, j])))
     loss = out["gate_loss"](supporting)
     assert len(want) == 3 * 3 + 3 * M
-    assert loss.item() == pytest.approx(0.5 * torch.stack(want).mean().item(), rel=1e-5)
+    # Kumar et al. §3: the cross-entropy of the gates, summed over a question's facts and passes, per question
+    assert loss.item() == pytest.approx(0.5 * torch.stack(want).sum().item() / B, rel=1e-5)
     loss.backward()
     grads = model.gate.mlp[0].weight.grad if features == "kumar" else model.gate_mlp[0].weight.grad
     assert float(grads.abs().sum()) > 0  # the supervision reaches the gate's parameters
@@ -257,7 +258,7 @@ def test_dmn_pass_targets_follow_the_order_and_skip_facts_out_of_memory() -> Non
 
 
 def test_dmn_gate_loss_on_one_fact_questions_supervises_every_pass_with_the_fact() -> None:
-    """Why the one-fact tasks' records (made when every pass was supervised with all facts) still stand."""
+    """On a one-fact question, supervising pass t with the t-th fact is supervising every pass with the fact."""
     from attn_cli.models.dmn import DMN
 
     model = DMN(DMN.Config(embed_dim=5, hidden=7, passes=3, gate_hidden=3, gate_supervision=1.0), vocab=V, answers=A)
@@ -267,8 +268,28 @@ def test_dmn_gate_loss_on_one_fact_questions_supervises_every_pass_with_the_fact
     supporting[torch.arange(B), torch.tensor([2, 4, 0])] = 1
     gates, keep = out["attn"], (torch.arange(M)[None] < lens[:, None])[:, None].expand(-1, 3, -1)  # (B, T, M)
     every_pass = supporting.bool()[:, None].expand_as(gates).float()
-    want = torch.nn.functional.binary_cross_entropy(gates.clamp(1e-6, 1 - 1e-6)[keep], every_pass[keep])
-    assert torch.equal(out["gate_loss"](supporting), want)
+    bce = torch.nn.functional.binary_cross_entropy(gates.clamp(1e-6, 1 - 1e-6)[keep], every_pass[keep], reduction="sum")
+    assert out["gate_loss"](supporting).item() == pytest.approx(bce.item() / B, rel=1e-6)
+
+
+def test_dmn_gate_loss_mean_averages_over_every_pass_and_fact() -> None:
+    """``gate_loss: mean``, the earlier records' formulation: the same cross-entropy, 1/(kept gates) of the sum."""
+    from attn_cli.models.dmn import DMN
+
+    cfg = {"embed_dim": 5, "hidden": 7, "passes": 3, "gate_hidden": 3, "gate_supervision": 1.0, "dropout": 0.0}
+    torch.manual_seed(0)
+    summed = DMN(DMN.Config(**cfg), vocab=V, answers=A)
+    averaged = DMN(DMN.Config(**cfg, gate_loss="mean"), vocab=V, answers=A)
+    averaged.load_state_dict(summed.state_dict())
+    story, lens, question = _story()
+    supporting = torch.zeros(B, M, dtype=torch.long)
+    supporting[torch.arange(B), torch.tensor([2, 4, 0])] = 1
+    out, keep = summed(story, lens, question), (torch.arange(M)[None] < lens[:, None])[:, None].expand(-1, 3, -1)
+    every_pass = supporting.bool()[:, None].expand_as(out["attn"]).float()
+    want = torch.nn.functional.binary_cross_entropy(out["attn"].clamp(1e-6, 1 - 1e-6)[keep], every_pass[keep])
+    got = averaged(story, lens, question)["gate_loss"](supporting)
+    assert got.item() == pytest.approx(want.item(), rel=1e-6)
+    assert got.item() == pytest.approx(out["gate_loss"](supporting).item() * B / int(keep.sum()), rel=1e-6)
 
 
 def test_dmn_gate_loss_is_zero_without_supporting_facts() -> None:

@@ -10,11 +10,22 @@
   :func:`attn_cli.attention.memory.attention_gru` (Eq. 4) to get the episode e^t; the memory
   is m^t = GRU(e^t, m^{t−1}), m^0 = q.
 * Answer module (§2.4): one step, â = softmax(W_a [m^T; q]).
-* Supporting-fact supervision (§3, "strong supervision"; :func:`pass_targets`): the gates of pass t
-  get a binary cross-entropy against the t-th supporting fact (1 on that fact, 0 on every other fact
-  of the story), weighted by ``gate_supervision`` and added to the answer's cost. bAbI lists a
+* Supporting-fact supervision (§3, "strong supervision"; :func:`pass_targets`): "we add the
+  cross-entropy error of the gates into the overall cost". Each gate is a sigmoid, so the
+  cross-entropy of the gates is the binary cross-entropy of every gate against its target (1 on the
+  fact pass t is supervised with, the t-th supporting fact, 0 on every other fact of the story),
+  summed over the story's facts and the passes as the cross-entropy of the answer sequence is summed
+  over its words, and averaged over the batch's questions like the answer's. ``gate_supervision``
+  weighs it (1 = the paper's sum of the two costs; 0 = weak supervision, answers only). bAbI lists a
   question's supporting facts in the order of reasoning (qa2 "where is the football?": first "Mary
   dropped the football", then "Mary went back to the garden"), which the batches keep as ranks.
+
+``gate_loss: mean`` averages the gate cross-entropy over every (pass, fact) pair instead of summing
+it over a question's: the formulation of the records made before 2026-12-06 10:00 (the joint
+``dmn-supervised`` row among them), kept so that they stay reproducible. It dilutes the one
+supervised fact among a story's facts (qa2 keeps 15 on average: 1/45 of the sum's weight on its
+three passes), and the tasks it failed were exactly those whose gates never beat a constant gate
+(``results/memory/babi-dmn-gates.md``).
 
 ``gate_features: xiong`` keeps Xiong et al.'s four similarity terms
 (:func:`attn_cli.attention.memory.episodic_gate`), the feature set of the first weakly supervised
@@ -97,7 +108,10 @@ class DMN(nn.Module):
         hidden: int = 80  # Kumar et al. §4.1: 80 hidden units
         passes: int = 3
         gate_hidden: int = 80
-        gate_supervision: float = 0.0  # weight of the supporting-fact loss; 0 = weak supervision
+        gate_supervision: float = 0.0  # weight of the supporting-fact loss; 0 = weak supervision, 1 = the paper's
+        # "sum": the gate cross-entropy summed over a question's facts and passes (the paper's); "mean": averaged
+        # over every (pass, fact), the earlier records' formulation (see the module docstring)
+        gate_loss: Literal["sum", "mean"] = "sum"
         gate_features: Literal["kumar", "xiong"] = (
             "kumar"  # "kumar": the paper's nine-feature z; "xiong": four similarity terms
         )
@@ -166,7 +180,10 @@ class DMN(nn.Module):
                 keep = mask[:, None] & supervised[..., None]  # (B, T, M)
                 if not bool(keep.any()):  # no supporting fact in the batch's memories: nothing to supervise
                     return gates_t.new_zeros(())
-                bce = F.binary_cross_entropy(gates_t.clamp(1e-6, 1 - 1e-6)[keep], target[keep].to(gates_t.dtype))
-                return self.cfg.gate_supervision * bce
+                bce = F.binary_cross_entropy(
+                    gates_t.clamp(1e-6, 1 - 1e-6)[keep], target[keep].to(gates_t.dtype), reduction="sum"
+                )  # summed over every supervised (question, pass, fact)
+                per = gates_t.size(0) if self.cfg.gate_loss == "sum" else int(keep.sum())  # questions or gates
+                return self.cfg.gate_supervision * bce / per
 
         return {"logits": logits, "attn": gates_t, "gate_loss": gate_loss}
