@@ -172,6 +172,17 @@ def test_a_babi_set_with_the_old_leaky_split_is_refused(tmp_path: Path) -> None:
     assert err.count("\n") <= 1 and not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_the_datamodule_gives_memn2n_the_longest_training_sentence(tmp_path: Path) -> None:
+    """J of MemN2N's release PE: the longest statement or question of the run's training rows (TRICKY: "daniel
+    went back to the hallway", 6 words; its questions have 3)."""
+    from attn_cli.data.memory import MemoryDataConfig, MemoryDataModule
+
+    run.prepare("babi", source=_archive(tmp_path), data_dir=tmp_path / "data", overrides=["size=10k", "tasks=1"])
+    dm = MemoryDataModule(MemoryDataConfig(dataset="babi-10k", tasks="1"), tmp_path / "data", 4, 0)
+    longest = max(len(s) for r in dm.rows["train"] for s in [*r["story"], r["question"]])
+    assert dm.meta["max_words"] == longest == 6
+
+
 def test_generated_babi_has_its_answer_in_the_supporting_fact(tmp_path: Path) -> None:
     from data_prep.babi_gen import generate
 

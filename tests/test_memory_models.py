@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from attn_cli.attention.memory import attention_gru, episodic_gate, memory_hop, ntm_address
-from attn_cli.models.memn2n import MemN2N, position_encoding, time_index
+from attn_cli.errors import AttnError
+from attn_cli.models.memn2n import MemN2N, position_encoding, release_position_encoding, time_index
 from attn_cli.tasks.memory import linear_start_update
 
 B, M, L, D, V, A = 3, 5, 7, 11, 13, 17
@@ -23,6 +24,37 @@ def test_position_encoding_matches_the_papers_formula() -> None:
             for k in range(1, D + 1):
                 want = (1 - j / big_j) - (k / D) * (1 - 2 * j / big_j) if j <= big_j else 0.0
                 assert enc[b, j - 1, k - 1].item() == pytest.approx(want, abs=1e-6)
+
+
+def test_release_position_encoding_matches_the_matlab_loop() -> None:
+    """MemN2N-babi-matlab build_model.m: weight(i, j) = 1 + 4 (i − (d+1)/2)(j − (J+1)/2) / d / J, i the dimension,
+    j the word, J = the longest sentence + 1 (the time word); a sentence reads columns 1..J-1."""
+    max_words = 6
+    big_j = max_words + 1
+    enc = release_position_encoding(max_words, D, big_j)  # (L, D)
+    assert enc.shape == (max_words, D)
+    for i in range(1, D + 1):
+        for j in range(1, max_words + 1):
+            want = 1 + 4 * (i - (D + 1) / 2) * (j - (big_j + 1) / 2) / D / big_j
+            assert enc[j - 1, i - 1].item() == pytest.approx(want, abs=1e-6)
+
+
+def test_release_pe_weighs_a_word_by_its_position_alone() -> None:
+    """The same words at the same positions encode the same whatever the sentence's length (the printed formula's
+    weights move with the length), so "greg" opening "greg is a swan" and "greg is green" matches alike."""
+    short, long = torch.tensor([[4, 5, 0, 0]]), torch.tensor([[4, 5, 6, 7]])  # words 6, 7 embed to 0 below
+    same = {}
+    for form in ("release", "paper"):
+        model = MemN2N(MemN2N.Config(embed_dim=D, hops=1, pe_form=form), vocab=V, answers=A, max_story=M, max_words=L)
+        with torch.no_grad():
+            model.emb[0].weight[6:8] = 0
+        same[form] = torch.allclose(model._encode(short, 0), model._encode(long, 0), atol=1e-6)
+    assert same == {"release": True, "paper": False}
+
+
+def test_release_pe_without_max_words_is_an_error() -> None:
+    with pytest.raises(AttnError, match="needs max_words"):
+        MemN2N(MemN2N.Config(embed_dim=D, pe_form="release"), vocab=V, answers=A, max_story=M)
 
 
 def _story() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -60,6 +92,18 @@ def test_linear_start_switches_the_softmax_back_on() -> None:
     assert bool(model.softmax_on) and "softmax_on" in model.state_dict()
     assert torch.allclose(model(story, lens, q)["attn"].sum(-1), torch.ones(B, 2), atol=1e-5)
     assert not linear_start_update(model, best, 9.0)  # once on, it stays on
+
+
+def test_linear_start_for_a_fixed_number_of_epochs() -> None:
+    """Matlab's release: 20 linear epochs per task whatever validation does; the paper's rule is not consulted."""
+    cfg = MemN2N.Config(embed_dim=D, hops=2, linear_start=True, linear_start_epochs=3)
+    model = MemN2N(cfg, vocab=V, answers=A, max_story=M)
+    best = torch.tensor(float("inf"))
+    assert not linear_start_update(model, best, 2.0, epochs_done=1)
+    assert not linear_start_update(model, best, 5.0, epochs_done=2)  # validation rose: the rule would switch here
+    assert not bool(model.softmax_on)
+    assert linear_start_update(model, best, 5.0, epochs_done=3) and bool(model.softmax_on)
+    assert not linear_start_update(model, best, 1.0, epochs_done=4)  # once
 
 
 def test_memory_hop_is_the_papers_equations() -> None:

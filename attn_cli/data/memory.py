@@ -157,12 +157,15 @@ class MemoryDataModule(AttnDataModule):
                     f"prepare it or pick another with --set data.tasks=..."
                 )
             self.tasks = [n for n in self.tasks if n in self.manifest["tasks"]]
+            self.rows: dict[str, list[dict[str, Any]]] = {"train": self._read("train")}
             self.meta = {
                 "kind": "qa",
                 "vocab": len(self.words),
                 "answers": len(self.answers),
                 "max_story": cfg.memory_size,
                 "max_sentence": int(self.manifest.get("max_sentence_len", 12)),
+                # the longest training statement or question of these tasks: J of MemN2N's release PE
+                "max_words": max((len(s) for r in self.rows["train"] for s in [*r["story"], r["question"]]), default=1),
             }
         else:
             kind, width = self.manifest["kind"], int(self.manifest["width"])
@@ -182,9 +185,7 @@ class MemoryDataModule(AttnDataModule):
             w = {t: i for i, t in enumerate(self.words)}
             a = {t: i for i, t in enumerate(self.answers)}
             for split in self.split_names():
-                rows = []
-                for n in self.tasks:
-                    rows += read_jsonl(self.data_dir / self.cfg.dataset / f"qa{n}" / f"{split}.jsonl")
+                rows = self.rows[split] if split in self.rows else self._read(split)
                 self.splits[split] = BabiDataset(rows, w, a, self.cfg.memory_size)
         else:
             # plain tensors in dicts and lists (data_prep.ntm_tasks): weights_only needs nothing more, and
@@ -202,6 +203,13 @@ class MemoryDataModule(AttnDataModule):
                 self.manifest["kind"], self.meta["width"], c.train_size, self.seed, c.min_len, c.max_len
             )
             self.splits["val"], self.splits["test"] = FixedItems(sets["val"]), FixedItems(sets["test"])
+
+    def _read(self, split: str) -> list[dict[str, Any]]:
+        """The rows of ``split`` of every selected bAbI task, task by task."""
+        rows: list[dict[str, Any]] = []
+        for n in self.tasks:
+            rows += read_jsonl(self.data_dir / self.cfg.dataset / f"qa{n}" / f"{split}.jsonl")
+        return rows
 
     @property
     def collate(self) -> Any:

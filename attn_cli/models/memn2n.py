@@ -4,14 +4,20 @@ Memories m_i = Σ_j l_j ∘ A x_ij + T_A(i), outputs c_i likewise with C and T_C
 is :func:`attn_cli.attention.memory.memory_hop` (Eq. 1-2); u^{k+1} = u^k + o^k (Eq. 5) or
 H u^k + o^k with layer-wise tying (§2.2); â = softmax(W(o^K + u^K)) (Eq. 3).
 
-* ``encoding``: ``bow`` (l_j = 1) or ``pe`` (position encoding, §4.1:
-  l_kj = (1 − j/J) − (k/d)(1 − 2j/J), J the words of *that* sentence).
+* ``encoding``: ``bow`` (l_j = 1) or ``pe`` (position encoding, §4.1). ``pe_form``: ``paper``, the
+  printed l_kj = (1 − j/J) − (k/d)(1 − 2j/J) with J the words of *that* sentence, or ``release``, the
+  authors' Matlab l_kj = 1 + 4(k − (d+1)/2)(j − (J+1)/2)/(dJ) with one J for the run (the longest
+  training sentence or question, plus the time word): about twice the printed formula at a fixed J,
+  centred on 1, a word's weight set by its position alone. The recipes use ``release``: with the printed
+  formula no run learned qa16 (basic induction), with the release's the same recipe does (docs/memory.md).
 * ``temporal``: T_A, T_C indexed by recency (the latest statement is 0), §4.1.
 * ``random_noise``: during training, each story gets up to ceil(10% of its own length) empty
   memories at random time steps, i.e. its temporal indices skip (§4.1 "RN"), so the model does
   not overfit T_A; :func:`time_index` draws them as the authors' Matlab release does.
 * ``linear_start``: the hop softmaxes are removed until validation loss stops falling,
-  then put back (§4.2); the switch is a buffer, so it survives a checkpoint.
+  then put back (§4.2), or, with ``linear_start_epochs`` N > 0, for the first N epochs as the authors'
+  release does (20 per task, 30 joint; :func:`attn_cli.tasks.memory.linear_start_update`); the switch
+  is a buffer, so it survives a checkpoint.
 * ``tying``: ``adjacent`` (A^{k+1} = C^k, B = A^1) or ``layerwise`` (A^k, C^k shared, u
   mapped by H), §2.2.
 
@@ -38,9 +44,9 @@ Deviations:
   constant, gradient norm clipped at 40 on the batch-mean loss; they were recorded with it. The paper's SGD and
   schedule are the ``-sgd`` recipes above.
 * Gradient clipping: one global norm (as the paper words it); Matlab clips each weight matrix on its own.
-* Linear start ends at the first validation whose loss is not lower (§4.2's rule); Matlab instead
-  runs a fixed 20 (per task) or 30 (joint) linear epochs and then the full schedule again. Under Adam
-  the rule fires early: the recorded joint run put the softmax back after its second epoch.
+* Linear start: the recipes keep Matlab's fixed 20 (per task) or 30 (joint) linear epochs, counted in
+  the run's epochs (Matlab then runs its whole schedule again: 120 epochs per task where ours are
+  100). §4.2's rule (``linear_start_epochs: 0``, the 10k recipe) fires after one or two epochs under Adam.
 * The paper reports the best of 10 runs by validation error; a recipe is one run (``train.seed``). The
   protocol for N seeds (the existing ``scripts/sweep.sh`` with ``--set train.seed=K``, ``attn runs`` for each
   run's best validation score, the best one recorded) is in docs/memory.md.
@@ -48,8 +54,6 @@ Deviations:
   the last position; here T_A(i) is added unscaled, as the paper's m_i = Σ_j A x_ij + T_A(i) writes it.
 * Matlab draws each batch with replacement and holds out a random 10% of all questions for joint
   training; here each epoch is a permutation and 10% of each task is held out.
-* PE uses the paper's formula with J the sentence's own length; Matlab uses
-  1 + 4(k − (d+1)/2)(j − (J+1)/2)/(dJ) with J the longest sentence (centred on 1, not 1/2).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from torch import nn
 
 from attn_cli.attention.core import lengths_to_mask
 from attn_cli.attention.memory import memory_hop
+from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS
 
 
@@ -77,6 +82,20 @@ def position_encoding(lengths: torch.Tensor, max_len: int, dim: int) -> torch.Te
     jj = j[:, None]  # (L, 1)
     enc = (1 - jj / big_j) - (k / dim) * (1 - 2 * jj / big_j)  # (..., L, D)
     return enc * (jj <= big_j).float()
+
+
+def release_position_encoding(max_len: int, dim: int, big_j: int) -> torch.Tensor:
+    """l_kj = 1 + 4(k − (d+1)/2)(j − (J+1)/2)/(dJ), J fixed for the run: the authors' PE (Matlab ``build_model.m``).
+
+    -> (max_len, dim), j = 1..max_len word, k = 1..d dimension. J is the longest sentence of the training data
+    plus one (Matlab counts the time word), the same for every sentence and the question, so a word's weight
+    depends on its position alone, not on the length of its sentence; the weights are centred on 1. About
+    twice the paper's printed formula (:func:`position_encoding`) taken at a fixed J. Positions past a
+    sentence's end hold the padding word, whose embedding is 0.
+    """
+    j = torch.arange(1, max_len + 1, dtype=torch.float32)[:, None]  # (L, 1)
+    k = torch.arange(1, dim + 1, dtype=torch.float32)  # (D,)
+    return 1 + 4 * (k - (dim + 1) / 2) * (j - (big_j + 1) / 2) / (dim * big_j)  # (L, D)
 
 
 def time_index(story_len: torch.Tensor, m: int, noise: float = 0.0) -> torch.Tensor:
@@ -117,15 +136,25 @@ class MemN2N(nn.Module):
         embed_dim: int = 20
         hops: int = 3
         encoding: Literal["bow", "pe"] = "pe"
+        pe_form: Literal["paper", "release"] = "paper"  # the paper's printed PE formula, or the authors' Matlab one
         temporal: bool = True
         random_noise: float = 0.0  # fraction of empty memories inserted in training (paper RN: 0.1)
         linear_start: bool = False
+        linear_start_epochs: int = 0  # 0: the paper's rule (until validation loss stops falling); N: N epochs
         tying: Literal["adjacent", "layerwise"] = "adjacent"
         init_std: float = 0.1
 
-    def __init__(self, cfg: Config, *, vocab: int, answers: int, max_story: int, **meta: Any) -> None:
+    def __init__(
+        self, cfg: Config, *, vocab: int, answers: int, max_story: int, max_words: int = 0, **meta: Any
+    ) -> None:
         super().__init__()
         self.cfg, self.max_story = cfg, max_story
+        if cfg.encoding == "pe" and cfg.pe_form == "release" and max_words < 1:
+            raise AttnError(
+                "memn2n with pe_form=release needs max_words (the longest training sentence or question), which "
+                "the bAbI datamodule supplies; train it on a prepared bAbI set or set model.pe_form=paper"
+            )
+        self.pe_j = max_words + 1  # the release PE's J: the longest training sentence or question, + the time word
         d, k = cfg.embed_dim, cfg.hops
         n_emb = k + 1 if cfg.tying == "adjacent" else 2  # adjacent: E_0..E_K; layer-wise: A, C
         self.emb = nn.ModuleList(nn.Embedding(vocab, d, padding_idx=0) for _ in range(n_emb))
@@ -149,7 +178,10 @@ class MemN2N(nn.Module):
     def _encode(self, ids: torch.Tensor, table: int | nn.Embedding) -> torch.Tensor:
         """ids (..., L) -> (..., D), BoW or position-encoded sum over words."""
         emb: torch.Tensor = (self.emb[table] if isinstance(table, int) else table)(ids)  # (..., L, D)
-        if self.cfg.encoding == "pe":
+        if self.cfg.encoding == "pe" and self.cfg.pe_form == "release":
+            # J stays the training data's: a longer test sentence continues the same linear weights past it
+            emb = emb * release_position_encoding(ids.size(-1), emb.size(-1), self.pe_j).to(emb.device)
+        elif self.cfg.encoding == "pe":
             emb = emb * position_encoding((ids != 0).sum(-1), ids.size(-1), emb.size(-1))
         return emb.sum(-2)
 

@@ -42,15 +42,22 @@ class MemoryEvalConfig:
     pass
 
 
-def linear_start_update(model: torch.nn.Module, best: torch.Tensor, val_loss: float) -> bool:
+def linear_start_update(model: torch.nn.Module, best: torch.Tensor, val_loss: float, epochs_done: int = 0) -> bool:
     """MemN2N §4.2: while the hops are linear, put the softmax back when validation loss stops falling.
 
-    ``best`` (a 0-d buffer) holds the best validation loss of the linear phase. Returns True
-    when this call switched the softmax on.
+    ``best`` (a 0-d buffer) holds the best validation loss of the linear phase. A model whose
+    ``cfg.linear_start_epochs`` is N > 0 instead stays linear for its first N epochs (``epochs_done``
+    counts the finished ones), as the authors' Matlab release does (20 per task, 30 joint): under Adam
+    the paper's rule fires after one or two epochs, before the linear model has found the chain of
+    facts that a multi-hop task such as qa16 needs. Returns True when this call switched the softmax on.
     """
     if not hasattr(model, "softmax_on") or bool(model.softmax_on):
         return False
-    if val_loss < float(best):
+    fixed = int(getattr(getattr(model, "cfg", None), "linear_start_epochs", 0))
+    if fixed > 0:
+        if epochs_done < fixed:
+            return False
+    elif val_loss < float(best):
         best.fill_(val_loss)
         return False
     model.softmax_on.fill_(True)
@@ -162,7 +169,7 @@ class MemoryModule(AttnModule):
         super().on_validation_epoch_end()
         loss = self.trainer.callback_metrics.get("val/loss")
         if loss is not None and not self.trainer.sanity_checking:
-            linear_start_update(self.model, self.ls_best, float(loss))
+            linear_start_update(self.model, self.ls_best, float(loss), self.current_epoch + 1)
 
 
 def longest_first(ds: Any, n: int, scan: int = 4096) -> list[int]:
