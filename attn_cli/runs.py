@@ -48,8 +48,10 @@ def new_run_dir(runs_dir: Path, task: str, recipe: str) -> Path:
 
 
 def git_sha() -> str:
-    """HEAD's sha (+ "-dirty"); ATTN_GIT_SHA overrides it where the code runs from a copy without .git
-    (a cluster node's or GPU machine's exported tree: the launcher knows the sha it copied)."""
+    """HEAD's sha (+ "-dirty" when a tracked file outside ``results/`` has uncommitted changes: what is recorded
+    there is output, not the code that ran, and benchmarks rewrite their own files there while they run);
+    ATTN_GIT_SHA overrides it where the code runs from a copy without .git (a cluster node's or GPU machine's
+    exported tree: the launcher knows the sha it copied)."""
     if os.environ.get("ATTN_GIT_SHA"):
         return os.environ["ATTN_GIT_SHA"]
     try:
@@ -57,7 +59,7 @@ def git_sha() -> str:
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

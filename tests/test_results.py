@@ -77,6 +77,32 @@ def test_git_sha_can_be_given_where_there_is_no_git(monkeypatch: pytest.MonkeyPa
     assert git_sha() != "0123abcd"
 
 
+def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs under results/ (a benchmark rewriting its own files while it runs) do not make the code
+    that ran "-dirty"; an uncommitted change anywhere else does."""
+    import subprocess
+
+    import attn_cli.runs as runs
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "bench.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    monkeypatch.setattr(runs, "REPO_ROOT", tmp_path)
+    monkeypatch.delenv("ATTN_GIT_SHA", raising=False)
+    clean = runs.git_sha()
+    assert len(clean) == 40 and not clean.endswith("-dirty")
+    (tmp_path / "results" / "bench.json").write_text('{"rate": 1}\n')
+    assert runs.git_sha() == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert runs.git_sha() == clean + "-dirty"
+
+
 def test_per_task_column_mean_and_failed_rows_come_from_all_twenty_records(tmp_path: Path) -> None:
     from attn_cli.tables.base import compute
 
