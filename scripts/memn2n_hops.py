@@ -11,28 +11,14 @@ guesses reads none of them. Reads the prepared data in ``--data-dir`` (default .
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import torch
+from memory_probe import probe_run  # scripts/ is on the path of a script run from it
 
 from attn_cli.data.memory import collate_babi
-from attn_cli.registry import TASKS
-from attn_cli.tasks.base import load_checkpoint
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run", type=Path)
-    ap.add_argument("--splits", default="train,test")
-    ap.add_argument("--checkpoint", default="best.ckpt")
-    ap.add_argument("--data-dir", type=Path, default=Path("data"))
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    module, recipe = load_checkpoint(args.run / "checkpoints" / args.checkpoint, "memory")
-    module.eval()
-    dm = TASKS.get("memory").datamodule(recipe, args.data_dir)
-    dm.setup()
+    args, module, recipe, dm = probe_run(__doc__ or "")
     hops = int(recipe.model.hops)
     print(
         f"run {args.run} ({args.checkpoint}); per hop: % of questions whose largest weight is on supporting fact 1 / 2 / 3"
