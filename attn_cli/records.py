@@ -181,7 +181,7 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
     (dest / other).unlink(missing_ok=True)
 
 
-RECORD_GZIP_OVER = 64_000  # bytes: a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)
+RECORD_GZIP_OVER = 4_096  # bytes (one file-system block): a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)
 RECORD_FILE_LIMIT = 2_000_000  # bytes: a file over this even gzipped is left out of results/ (the run keeps it)
 # Views of predictions.jsonl that evaluation writes for outside tools (hyp.txt / ref.txt for sacrebleu's command
 # line, captions.json in the COCO results format): the record's predictions regenerate them (results/README.md).

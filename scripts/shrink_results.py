@@ -1,6 +1,6 @@
 """Bring recorded files to the form `attn record` now writes, keeping results/ under its 30 MB: pictures over
-``RECORD_PNG_OVER`` with a 256-colour palette (attn_cli.records.palette_png), learning curves over
-``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz``, read by attn_cli.io.read_curve). A picture already
+``RECORD_PNG_OVER`` with a 256-colour palette (attn_cli.records.palette_png), learning curves and the prediction files a result.json lists over
+``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz`` read by attn_cli.io.read_curve; the list renamed). A picture already
 palette-encoded is left alone.
 
 usage: python scripts/shrink_results.py   (from the repository root; prints what it shrank)
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import subprocess
 from pathlib import Path
 
 from PIL import Image
 
-from attn_cli.io import atomic_write
-from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, palette_png
+from attn_cli.io import atomic_write, write_json
+from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, RECORD_TEXT, palette_png
 
 
 def main() -> None:
@@ -30,6 +31,15 @@ def main() -> None:
             atomic_write(path.with_name(path.name + ".gz"), gzip.compress(path.read_bytes(), mtime=0))
             path.unlink()
             print(f"{name}: gzipped")
+        elif path.suffix in RECORD_TEXT and size > RECORD_GZIP_OVER and _listed_prediction(path):
+            # a prediction file its result.json lists: gzipped, and the list renamed to match
+            atomic_write(path.with_name(path.name + ".gz"), gzip.compress(path.read_bytes(), mtime=0))
+            result = path.parent / "result.json"
+            info = json.loads(result.read_text(encoding="utf-8"))
+            info["predictions"] = [f"{n}.gz" if n == path.name else n for n in info["predictions"]]
+            write_json(result, info)
+            path.unlink()
+            print(f"{name}: gzipped")
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
@@ -39,6 +49,13 @@ def main() -> None:
             if len(smaller) < len(data):
                 atomic_write(path, smaller)
                 print(f"{name}: {len(data)} -> {len(smaller)} bytes")
+
+
+def _listed_prediction(path: Path) -> bool:
+    result = path.parent / "result.json"
+    if path.name == "result.json" or not result.is_file():
+        return False
+    return path.name in json.loads(result.read_text(encoding="utf-8")).get("predictions", [])
 
 
 if __name__ == "__main__":
