@@ -217,7 +217,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def read_curve(folder: str | Path) -> list[dict[str, str]]:
     """A record's learning curve, ``learning_curve.csv`` or, when it was large, ``learning_curve.csv.gz``
-    (attn_cli.records gzips it like other text over 64 kB); [] when the record has none."""
+    (attn_cli.records gzips it like other text over ``RECORD_GZIP_OVER``); [] when the record has none."""
     import csv
 
     folder = Path(folder)
