@@ -31,6 +31,7 @@ from attn_cli.tables.base import (
     render,
     rich_table,
     rich_table_long,
+    tex_escape,
 )
 from attn_cli.tables.command import table as table_command
 
@@ -102,6 +103,24 @@ def test_an_ordering_holds_fails_is_not_compared_or_waits_for_a_record(
     text = render(table, results)
     assert f"- {verdict.line}" in text
     assert verdict.line in str(rich_table(table, results).caption).replace("\n", " ")
+
+
+def test_latex_keeps_the_orderings_the_dagger_and_whose_numbers_are_whose(tmp_path: Path) -> None:
+    """A table pasted into a paper keeps what the Markdown says under it, escaped for LaTeX."""
+    _record(tmp_path, "plain", 5.0, **_budget(1000))
+    _record(tmp_path, "attn", 7.0, **_budget(1000) | {"git_sha": "0123abcd-dirty"})
+    text = render(_table(ATTN_WINS), load_results(tmp_path), "latex")
+    assert r"\begin{tabular}{lrr" in text and r"\end{tabular}" in text
+    assert r"attention network \dag{} & 7.0" in text
+    assert r"\item {\footnotesize \ding{55} (1) attention $<$ plain: 7.0 $<$ 5.0 does not hold" in text
+    assert r"1,000$\times$64 (3 ep)" in text and "Why: too few updates" in text
+    assert "Paper numbers: none." in text and "uncommitted code" in text
+
+
+def test_tex_escape_escapes_once() -> None:
+    assert tex_escape(r"50% of a_b & {c} \ #1 $2 ~") == (
+        r"50\% of a\_b \& \{c\} \textbackslash{} \#1 \$2 \textasciitilde{}"
+    )
 
 
 def test_a_failed_ordering_without_a_declared_reason_gives_the_records_notes(tmp_path: Path) -> None:

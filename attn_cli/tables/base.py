@@ -460,18 +460,7 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
             writer.writerow([c.text for c in row])
         return buf.getvalue()
     if fmt == "latex":
-
-        def tex(c: Cell) -> str:
-            text = c.text.replace("%", r"\%").replace("_", r"\_").replace("&", r"\&").replace("–", "--")
-            return rf"\textbf{{{text}}}" if c.bold else text
-
-        lines = [r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule"]
-        lines.append(" & ".join(tex(Cell(h)) for h in headers) + r" \\")
-        lines.append(r"\midrule")
-        for row in body:
-            lines.append(" & ".join(tex(c) for c in row) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}"]
-        return f"% {table.title} — paper numbers: {table.source}\n" + "\n".join(lines) + "\n"
+        return _latex(table, results, headers, body)
 
     # markdown (rich renders from compute() directly in the CLI)
     def md(c: Cell) -> str:
@@ -495,6 +484,69 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
     for text in footnotes(table, results, body):
         out += ["", text]
     return "\n".join(out) + "\n"
+
+
+# LaTeX's special characters, then the symbols the tables use that need a command (booktabs, amssymb, pifont)
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "%": r"\%",
+    "_": r"\_",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "^": r"\^{}",
+    "~": r"\textasciitilde{}",
+    "<": r"$<$",
+    ">": r"$>$",
+    "–": "--",
+    "—": "---",
+    "†": r"\dag{}",
+    "×": r"$\times$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
+    "−": "--",
+    "✓": r"\checkmark{}",
+    "✗": r"\ding{55}",
+}
+
+
+def tex_escape(text: str) -> str:
+    """``text`` as LaTeX source: specials escaped, the tables' symbols as commands (one pass, so an escape
+    is never escaped again)."""
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def _latex(table: Table, results: dict, headers: list[str], body: list[list[Cell]]) -> str:
+    """A booktabs tabular with, under it, what the Markdown table says under its own: the caption of whose
+    numbers are whose, the table's note, the paper's orderings as checked on our records and what a † means
+    (a table pasted into a paper keeps the budgets' and the orderings' caveats)."""
+
+    def tex(c: Cell) -> str:
+        text = tex_escape(c.text)
+        return rf"\textbf{{{text}}}" if c.bold and text else text
+
+    lines = [
+        f"% {table.title} (needs booktabs, amssymb, pifont)",
+        r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}",
+        r"\toprule",
+        " & ".join(tex(Cell(h)) for h in headers) + r" \\",
+        r"\midrule",
+        *(" & ".join(tex(c) for c in row) + r" \\" for row in body),
+        r"\bottomrule",
+        r"\end{tabular}",
+    ]
+    ours = f"Ours: {table.ref.dataset}, {table.ref.split or 'test'} split. " if table.ref.dataset else ""
+    notes = [f"{ours}Paper numbers: {table.source}.", *footnotes(table, results, body)]
+    for note in notes:
+        items = [line[2:] for line in note.splitlines() if line.startswith("- ")]
+        text = [line for line in note.splitlines() if not line.startswith("- ")]
+        lines += ["", r"\par\smallskip{\footnotesize " + tex_escape(" ".join(text)) + "}"]
+        if items:
+            lines += [r"\begin{itemize}", *(r"\item {\footnotesize " + tex_escape(i) + "}" for i in items)]
+            lines.append(r"\end{itemize}")
+    return "\n".join(lines) + "\n"
 
 
 def _styled(cell: Cell, italic: bool = False) -> str:
