@@ -161,3 +161,22 @@ def test_a_killed_preparation_leaves_no_dataset_and_its_temporary_is_removed_nex
     assert left == [".toy-reorder."], left  # the half-built dataset folder (with a half-written manifest)
     assert attn("prepare", "toy-reorder", data=tmp_path).returncode == 0
     assert temps(tmp_path) == [] and (tmp_path / "toy-reorder" / "manifest.json").is_file()
+
+
+def test_each_rank_continues_its_own_generator_and_a_new_rank_draws_its_own() -> None:
+    """A checkpoint carries every rank's generator; a rank it has none for (resumed on more processes)
+    gets a stream of its own, the same on every resume, never a copy of another rank's."""
+    from attn_cli.tasks.base import _restore_rng, _rng_state
+
+    torch.manual_seed(3)
+    saved = [_rng_state()]
+    continued = torch.rand(4)
+    _restore_rng(saved, 0, 5)
+    assert torch.equal(torch.rand(4), continued)
+    _restore_rng(saved, 1, 5)
+    rank1 = torch.rand(4)
+    _restore_rng(saved, 2, 5)
+    rank2 = torch.rand(4)
+    assert not torch.equal(rank1, continued) and not torch.equal(rank2, rank1)
+    _restore_rng(saved, 1, 5)
+    assert torch.equal(torch.rand(4), rank1)

@@ -20,6 +20,7 @@ validation split; it once looked up the test split's references for it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import warnings
@@ -76,7 +77,7 @@ class AttnModule(L.LightningModule):
         self.eval_split = "test"  # attach(eval_split=...): the split `attn eval`'s test loop scores
         self.metrics_info: dict[str, str] = {}  # non-numeric facts about the scores (e.g. sacrebleu's signature)
         self._rows: list[dict[str, Any]] = []
-        self._rng_to_restore: torch.Tensor | None = None
+        self._rng_to_restore: list[dict[str, torch.Tensor | None]] | None = None
         self.last_metrics: dict[str, float] = {}
 
     def build_model(self, recipe: Recipe, meta: dict[str, Any]) -> torch.nn.Module:
@@ -202,10 +203,25 @@ class AttnModule(L.LightningModule):
             "recipe": self.recipe.to_dict(),
             "meta": self.meta,
         }
-        checkpoint["attn_rng"] = torch.get_rng_state()
+        checkpoint["attn_rng"] = self._rng_states()
+
+    def _rng_states(self) -> list[dict[str, torch.Tensor | None]]:
+        """Every rank's generator states, in rank order: each rank draws its own dropout masks, so a resumed
+        rank 1 must continue rank 1's stream, not rank 0's (the checkpoint is written by rank 0 only, so the
+        states are gathered; every rank calls this hook when a checkpoint is saved)."""
+        state = _rng_state()
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world == 1 or not torch.distributed.is_initialized():
+            return [state]
+        states: list[Any] = [None] * world
+        torch.distributed.all_gather_object(states, state)
+        return states
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self._rng_to_restore = checkpoint.get("attn_rng")
+        saved = checkpoint.get("attn_rng")
+        if isinstance(saved, torch.Tensor):  # checkpoints before per-rank states: rank 0's CPU state
+            saved = [{"cpu": saved, "cuda": None}]
+        self._rng_to_restore = saved
         resume_after_processed_batches(checkpoint)
 
     def on_fit_start(self) -> None:
@@ -219,7 +235,7 @@ class AttnModule(L.LightningModule):
     def on_train_start(self) -> None:
         # dropout draws continue exactly where the killed run stopped
         if self._rng_to_restore is not None:
-            torch.set_rng_state(self._rng_to_restore)
+            _restore_rng(self._rng_to_restore, self.global_rank, self.global_step)
             self._rng_to_restore = None
 
     def on_train_epoch_start(self) -> None:
@@ -233,6 +249,26 @@ class AttnModule(L.LightningModule):
             sampler = getattr(loader, "batch_sampler", None)
             if callable(getattr(sampler, "set_epoch", None)):
                 sampler.set_epoch(self.current_epoch)
+
+
+def _rng_state() -> dict[str, torch.Tensor | None]:
+    """This process's CPU generator and, when CUDA is in use, its current device's generator."""
+    cuda = torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def _restore_rng(states: list[dict[str, torch.Tensor | None]], rank: int, step: int) -> None:
+    """Continue ``rank``'s own streams. A rank the checkpoint has no state for (the run resumed on more
+    processes than saved it) gets streams seeded from rank 0's state, its rank and the step: not the
+    uninterrupted run's draws (there was none for that rank) but its own, never another rank's copy."""
+    if rank < len(states):
+        state = states[rank]
+        torch.set_rng_state(state["cpu"])  # type: ignore[arg-type]
+        if state.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state(state["cuda"])  # type: ignore[arg-type]
+        return
+    base = int(hashlib.sha256(states[0]["cpu"].numpy().tobytes()).hexdigest()[:15], 16)  # type: ignore[union-attr]
+    torch.manual_seed((base + 1_000_003 * rank + step) % 2**63)
 
 
 def resume_after_processed_batches(checkpoint: dict[str, Any]) -> None:
