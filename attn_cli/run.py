@@ -324,6 +324,8 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         if is_rank_zero() and lock is None:
             lock = RunLock(run_dir).acquire()
+        elif not is_rank_zero() and "SLURM_PROCID" in os.environ:
+            RunLock(run_dir).check_as_worker()
         if is_rank_zero() and resume is None:
             _check_fresh_start(run_dir, overwrite, clear=True)
         if lock is not None and lock.note:

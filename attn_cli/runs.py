@@ -19,6 +19,7 @@ import secrets
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,8 @@ class RunLock:
     another node, only after its previous run ended); one naming another host is refused,
     since its pid cannot be checked from here (and flock may be local to each host on a
     network file system). Only the launching process (rank zero)
-    takes it: Lightning's DDP workers run inside its lifetime. ``attn eval`` takes no lock:
+    takes it: Lightning's DDP workers run inside its lifetime; the other ranks an ``srun`` starts check it
+    (:meth:`check_as_worker`). ``attn eval`` takes no lock:
     reading a run being trained is allowed.
     """
 
@@ -197,6 +199,40 @@ class RunLock:
         os.pwrite(fd, json.dumps(me).encode() + b"\n", 0)
         self.fd = fd
         return self
+
+    def check_as_worker(self) -> None:
+        """Refuse in a rank above zero that SLURM started itself (``srun``), when another job holds the lock.
+
+        Lightning's own DDP workers live inside rank zero's lifetime and need no check; ``srun`` starts every
+        rank at once, so rank zero's refusal alone would leave the others waiting for it in the collective
+        set-up (until ``--kill-on-bad-exit`` or the NCCL timeout). Held by this job's rank zero (or not yet
+        taken): go on; rank zero takes or refuses it. A lock no one holds, left by a dead process, is not
+        ours to judge: rank zero takes it over."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            holder = _read_holder(fd)
+            for _ in range(50):  # rank zero may be between locking the file and writing its name in it
+                if holder:
+                    break
+                time.sleep(0.1)
+                holder = _read_holder(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            else:  # no one holds it now
+                if holder.get("host") == platform.node():
+                    return
+            job = os.environ.get("SLURM_JOB_ID")
+            if job is not None and holder.get("slurm_job") == job:
+                return
+            raise self._busy(holder, other_host=holder.get("host") != platform.node())
+        finally:
+            os.close(fd)
 
     def _busy(self, holder: dict[str, Any], other_host: bool = False) -> AttnError:
         who = _describe(holder) if holder else "another process"

@@ -128,6 +128,33 @@ def test_a_requeued_slurm_job_takes_over_its_earlier_runs_lock(tmp_path: Path, m
     lock.release()
 
 
+def test_an_srun_worker_rank_refuses_another_jobs_lock_and_goes_on_under_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """srun starts every rank at once: a rank above zero must refuse a run another job trains (rank zero's
+    refusal alone left it waiting in the collective set-up) and go on when its own job's rank zero holds it."""
+    from attn_cli.errors import AttnError
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    RunLock(tmp_path).check_as_worker()  # no lock yet: rank zero will take it
+    mine = RunLock(tmp_path).acquire()  # this job's rank zero, same host
+    RunLock(tmp_path).check_as_worker()
+    mine.release()
+    monkeypatch.setenv("SLURM_JOB_ID", "4243")
+    other = RunLock(tmp_path).acquire()  # another job's training, alive on this host
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    with pytest.raises(AttnError, match="is being trained by pid .* wait for it, or train into another --run-dir"):
+        RunLock(tmp_path).check_as_worker()
+    other.release()
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 7, "host": "node-elsewhere", "slurm_job": "4243"}))
+    with pytest.raises(AttnError, match="is locked by pid 7 on node-elsewhere"):
+        RunLock(tmp_path).check_as_worker()
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 7, "host": "node-elsewhere", "slurm_job": "4242"}))
+    RunLock(tmp_path).check_as_worker()  # this job's rank zero on another node
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 7, "host": platform.node()}))
+    RunLock(tmp_path).check_as_worker()  # a dead process's lock on this host: rank zero takes it over
+
+
 def test_the_lock_is_exclusive_within_a_host(tmp_path: Path) -> None:
     from attn_cli.errors import AttnError
 
