@@ -214,7 +214,9 @@ def _yao_rows() -> tuple[Row, ...]:
             cells = {f"y2t_{k}": Ref(recipe=f"{recipe}-msvd") for k in keys}
             cells.update({f"mm_{k}": Ref(recipe=recipe) for k in mm_keys})
         rows.append(Row(label, paper=paper, cells=cells))
-    rows.append(Row("Moving MNIST, 2-D frame vectors averaged over the map (earlier records)", section=True))
+    rows.append(
+        Row("Moving MNIST, 2-D frame vectors averaged over the map (frame_grid 0: the earlier recipe)", section=True)
+    )
     for label, recipe in YAO_RECIPES.items():
         rows.append(
             Row(label, cells={f"mm_{k}": Ref(recipe=f"{recipe}@meanpool") for k in mm_keys}, key=f"{recipe}@meanpool")
