@@ -72,6 +72,7 @@ class RNNEncoder(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.reverse, self.cell, self.layers, self.final_cell = reverse, cell, layers, final_cell
         self.min_group = 8  # rows per length group below which one padded run is cheaper than two
+        self.min_saving = 0.15  # the share of the padded grid that two length halves must save
         self.dirs = 2 if bidirectional else 1
         self.out_dim = hidden * self.dirs
 
@@ -101,11 +102,16 @@ class RNNEncoder(nn.Module):
 
     def _unpacked_sorted(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`_unpacked` on the batch cut by length into a longer and a shorter half, each padded only to
-        its own longest sentence: a random batch's source grid is about half padding, the halves' much less."""
+        its own longest sentence: a random batch's source grid is about half padding, the halves' much less.
+        A batch whose halves would save less than ``self.min_saving`` of the grid (length-bucketed batches
+        are nearly unpadded) runs whole: two half-size runs cost more than the padding they skip."""
         b, t = x.shape[:2]
         if b < 2 * self.min_group:
             return self._unpacked(x, lengths)
         order = torch.argsort(lengths, descending=True, stable=True)  # (B,)
+        longer = (b + 1) // 2  # rows in tensor_split's first half: the longer sentences, padded to t
+        if longer * t + (b - longer) * int(lengths[order[longer]]) > (1 - self.min_saving) * b * t:
+            return self._unpacked(x, lengths)
         mems, finals = [], []
         for rows in order.tensor_split(2):
             group_lengths = lengths[rows]
