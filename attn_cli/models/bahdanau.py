@@ -33,7 +33,7 @@ from torch import nn
 
 from attn_cli.attention.core import Matmul, bmm
 from attn_cli.attention.soft import Attention
-from attn_cli.nn.encoder_decoder import EncoderDecoder, uniform_init
+from attn_cli.nn.encoder_decoder import EncoderDecoder, output_layer, uniform_init
 from attn_cli.nn.rnn import FeedLSTM, RaggedSteps, RNNEncoder
 from attn_cli.registry import MODELS
 
@@ -135,8 +135,7 @@ class RNNSearch(EncoderDecoder):
         return out
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.W_o(hidden)  # (..., V)
-        return logits
+        return output_layer(hidden, self.W_o)  # (..., V)
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> dict[str, torch.Tensor | None]:
         """Readout features (B, Tq, l) for ``tgt_in`` (B, Tq) (BOS-prefixed; :meth:`project` makes logits)

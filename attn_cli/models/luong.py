@@ -37,7 +37,7 @@ from torch import nn
 
 from attn_cli.attention.soft import Attention
 from attn_cli.errors import AttnError
-from attn_cli.nn.encoder_decoder import EncoderDecoder, uniform_init
+from attn_cli.nn.encoder_decoder import EncoderDecoder, output_layer, uniform_init
 from attn_cli.nn.rnn import FeedLSTM, RaggedSteps, RNNEncoder
 from attn_cli.registry import MODELS
 
@@ -151,8 +151,7 @@ class LuongNMT(EncoderDecoder):
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """Output layer W_s (eq. 6): features (..., H) -> logits (..., V)."""
-        logits: torch.Tensor = self.out(hidden)
-        return logits
+        return output_layer(hidden, self.out)
 
     def _feed_loop(
         self, tgt_in: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
