@@ -93,7 +93,8 @@ class AdditiveScore(Score):
 
     def score(self, query: torch.Tensor, keys: torch.Tensor, matmul: Matmul = bmm) -> torch.Tensor:
         q = self.W_q(query)  # (B, Tq, A)
-        scores: torch.Tensor = self.v(torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1)))  # (B, Tq, Tk, 1)
+        # tanh in place on the fresh sum: one (B, Tq, Tk, A) tensor, not two (its backward needs only the result)
+        scores: torch.Tensor = self.v(torch.tanh_(q.unsqueeze(2) + keys.unsqueeze(1)))  # (B, Tq, Tk, 1)
         return scores.squeeze(-1)  # (B, Tq, Tk)
 
 
