@@ -68,6 +68,7 @@ def test_the_nmt_bench_tags_its_file_and_measures_the_limit(generated_data: Path
     assert limit["gflop_per_step"] > 0 and limit["distinct_calls"] > 0 and limit["limit_s"] > 0
     assert set(limit["by_op"]) >= {"mm"}  # the decoder's products at least
     assert len(saved["load_avg_1min"]) == 2 and saved["train_cpu_s"] > 0 and saved["command"]
+    assert saved["batching"] == "random"  # the tiny recipe's; the peer report names it beside JoeyNMT's
 
 
 def _peer_line(name: str, rep: int, sent: float) -> str:
@@ -88,9 +89,10 @@ def test_the_peer_report_gives_median_and_range_of_ratios_taken_pair_by_pair(tmp
         write_json(
             tmp_path / f"luong-global-general-cpu-r{k}.json",
             {"train_sent_s": sent, "train_src_tok_s": sent * 10, "train_tgt_tok_s": sent * 11,
-             "decode_beam5_sent_s": sent, "threads": 2, "load_avg_1min": [0.3, 0.5 + k]},
+             "decode_beam5_sent_s": sent, "threads": 2, "load_avg_1min": [0.3, 0.5 + k], "batching": "bucket"},
         )  # fmt: skip
     text = report(tmp_path / "peer.txt", tmp_path)
+    assert "(JoeyNMT's drawn at random, its sentence batching; ours bucket:" in text
     (line,) = [x for x in text.splitlines() if "| train sentences/s |" in x]
     assert line.endswith("| 100.0 (100.0–100.0) | 200.0 (150.0–300.0) | **2.00× (1.50×–3.00×)** |")
     assert "| load (1 min) | | 0.30–3.50 |" in text and "| pairs | 3 |" in text
@@ -109,6 +111,7 @@ def test_the_peer_report_still_reads_a_single_unrepeated_pair(tmp_path: Path) ->
     )  # fmt: skip
     text = report(tmp_path / "peer.txt", tmp_path)
     assert "| bahdanau / bahdanau-lstm | train sentences/s | 80.0 | 120.0 | **1.50×** |" in text
+    assert "ours random:" in text  # a record from before the batching was recorded: random batches then
 
 
 def test_the_nmt_profile_writes_one_training_update_and_one_beam_batch(generated_data: Path, tmp_path: Path) -> None:

@@ -84,3 +84,20 @@ def test_dot_needs_equal_widths_and_location_has_a_limit() -> None:
     attn = Attention("location", DQ, DK, max_len=5)
     with pytest.raises(ValueError, match="covers 5 source positions"):
         attn.keys(torch.randn(B, TK, DK))
+
+
+@pytest.mark.parametrize("score", sorted(SCORES))
+def test_every_score_has_the_gradient_of_its_formula(score: str) -> None:
+    """Each score's gradients (query, memory, parameters) pass torch's finite-difference check in double
+    precision: the additive score's in-place tanh and the dot scores' batched product keep the maths."""
+    dk = DQ if score == "dot" else DK
+    torch.manual_seed(0)
+    scorer = SCORES[score](DQ, dk, max_len=TK).double()
+    query = torch.randn(2, 3, DQ, dtype=torch.double, requires_grad=True)
+    memory = torch.randn(2, TK, dk, dtype=torch.double, requires_grad=True)
+    params = list(scorer.parameters())
+
+    def f(q: torch.Tensor, m: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
+        return scorer.score(q, scorer.keys(m))
+
+    assert torch.autograd.gradcheck(f, (query, memory, *params))

@@ -173,10 +173,13 @@ def test_loop_gradients_are_summed_once_per_backward() -> None:
 def test_unpacked_encoder_matches_the_packed_one(cell: str) -> None:
     """Same weights, padded batch: the unpacked run (no final cell state), whole or in length halves,
     gives the packed run's memory, final h and gradients, for stacked bidirectional and reversed
-    unidirectional encoders."""
-    src_len = torch.tensor([4, 7, 2, 1])
-    src = torch.randint(1, 11, (4, 7), generator=torch.Generator().manual_seed(5)) * lengths_to_mask(src_len, 7)
-    for layers, bidirectional, reverse in [(2, True, False), (3, False, True)]:
+    unidirectional encoders; with lengths spread (cut in halves) and nearly equal (run whole)."""
+    for src_len, (layers, bidirectional, reverse) in [
+        (torch.tensor([4, 7, 2, 1]), (2, True, False)),
+        (torch.tensor([4, 7, 2, 1]), (3, False, True)),
+        (torch.tensor([7, 6, 7, 7]), (2, True, False)),
+    ]:
+        src = torch.randint(1, 11, (4, 7), generator=torch.Generator().manual_seed(5)) * lengths_to_mask(src_len, 7)
         torch.manual_seed(0)
         packed = RNNEncoder(11, 6, 5, layers, bidirectional, 0.0, cell, reverse, 0, final_cell=True)
         unpacked = RNNEncoder(11, 6, 5, layers, bidirectional, 0.0, cell, reverse, 0, final_cell=False)
@@ -213,3 +216,82 @@ def test_loop_linear_under_autocast_follows_linear() -> None:
     for got, want in zip(fast_grads, plain_grads, strict=True):
         assert got.dtype == torch.float32
         torch.testing.assert_close(got, want, atol=0.1, rtol=0.02)
+
+
+def test_loop_matmul_gradient_is_one_product_over_the_steps() -> None:
+    """The attention products of a step loop (scores against the keys, transposed; the context from the
+    memory) file their memory gradients for one bmm after the loop: the same gradients as plain slices
+    and bmm, also where the same memory is read elementwise in the same loop (both filings add up),
+    for queries of several rows (a beam's G hypotheses), and once per backward under retain_graph."""
+    torch.manual_seed(0)
+    keys = torch.randn(4, 3, 6, requires_grad=True)  # (B, Tk, H)
+    memory = torch.randn(4, 3, 5, requires_grad=True)  # (B, Tk, D)
+    queries = torch.randn(3, 4, 2, 6, requires_grad=True)  # (T, B, G, H)
+    ragged = RaggedSteps(torch.tensor([1, 3, 2, 3]))
+
+    def loss(matmul: Any, rows: Any) -> torch.Tensor:
+        total = torch.zeros(())
+        for t, n in enumerate(ragged.active):
+            k_t, m_t = rows(keys, n), rows(memory, n)
+            weights = torch.softmax(matmul(queries[t, :n], k_t, True), -1)  # (n, G, Tk)
+            context = matmul(weights, m_t, False)  # (n, G, D)
+            total = total + (context**2).sum() + (m_t * t).sum()
+        return total
+
+    fast = loss(ragged.matmul, ragged.rows)
+    assert fast.grad_fn is not None
+    fast.backward(retain_graph=True)
+    once = [x.grad.clone() for x in (keys, memory, queries)]
+    fast.backward()
+    for x, g in zip((keys, memory, queries), once, strict=True):
+        torch.testing.assert_close(x.grad, 2 * g)
+    plain = loss(lambda a, x, tr: torch.bmm(a, x.transpose(1, 2) if tr else x), lambda x, n: x[:n])
+    torch.testing.assert_close(fast, plain)
+    want = torch.autograd.grad(plain, [keys, memory, queries])
+    for got, expected in zip(once, want, strict=True):
+        torch.testing.assert_close(got, expected)
+    probe = RaggedSteps(torch.tensor([2, 1]))
+    read = probe.rows(memory[:2], 2)
+    assert type(probe.matmul(torch.randn(2, 1, 3), read).grad_fn).__name__ == "_RowsMatmulBackward"
+    assert type(probe.matmul(torch.randn(2, 1, 3), read.clone()).grad_fn).__name__ == "BmmBackward0"
+
+
+def test_loop_matmul_under_autocast_follows_bmm() -> None:
+    """Under bf16 autocast the loop's batched product is computed in bf16 like ``torch.bmm``, and the
+    float32 memory gets a float32 gradient of the same value."""
+    torch.manual_seed(0)
+    memory = torch.randn(3, 4, 5, requires_grad=True)
+    a = torch.randn(3, 1, 4, requires_grad=True)
+    ragged = RaggedSteps(torch.tensor([2, 2, 1]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = ragged.matmul(a, ragged.rows(memory, 3))
+        plain = torch.bmm(a, memory)
+    assert fast.dtype == plain.dtype == torch.bfloat16
+    torch.testing.assert_close(fast, plain)
+    fast_grads = torch.autograd.grad((fast.float() ** 2).sum(), [a, memory])
+    plain_grads = torch.autograd.grad((plain.float() ** 2).sum(), [a, memory])
+    for got, want in zip(fast_grads, plain_grads, strict=True):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, atol=0.1, rtol=0.02)
+
+
+def test_fused_token_nll_matches_cross_entropy() -> None:
+    """The training loss's fused NLL gives ``F.cross_entropy``'s values and logit gradients (per-token
+    weights, so a gradient routed to the wrong row or target fails), for logits far from zero too, and
+    a bf16 gradient for bf16 logits (autocast)."""
+    from attn_cli.tasks.nmt import token_nll
+
+    g = torch.Generator().manual_seed(7)
+    logits = (torch.randn(7, 11, generator=g) * 30 + 500).requires_grad_()  # a large offset: needs the max shift
+    target = torch.randint(0, 11, (7,), generator=g)
+    weights = torch.rand(7, generator=g)
+    got = token_nll(logits, target)
+    want = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    torch.testing.assert_close(got, want)
+    grad_got = torch.autograd.grad((got * weights).sum(), logits)[0]
+    grad_want = torch.autograd.grad((want * weights).sum(), logits)[0]
+    torch.testing.assert_close(grad_got, grad_want)
+    half = logits.detach().bfloat16().requires_grad_()
+    nll = token_nll(half, target)
+    assert nll.dtype == torch.float32
+    assert torch.autograd.grad(nll.sum(), half)[0].dtype == torch.bfloat16

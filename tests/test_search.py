@@ -294,3 +294,26 @@ def test_ensemble_searches_alike_with_one_memory_row_per_sentence_or_k() -> None
         assert [h.score for h in s1] == pytest.approx([h.score for h in s2], abs=1e-5)
         for h1, h2 in zip(s1, s2):
             torch.testing.assert_close(h1.attn, h2.attn)
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "expanded"])
+def test_first_beam_step_runs_one_row_per_sentence(grouped: bool) -> None:
+    """All K hypotheses of a sentence start as the same BOS row: the first step computes it once per
+    sentence (memory rows too, for a decoder without grouped memory), the later steps K rows per sentence,
+    and the result is the search's with every row computed (the plain reference above checks that)."""
+    m = model("tiny/luong-global-general")
+    src, src_len = batch()
+    mem = m.encode(src, src_len)
+    seen: list[tuple[int, int]] = []
+
+    class Recording(OnlyLogProbs):
+        grouped_memory = grouped
+
+        def step(self, y, state, mem_):  # noqa: ANN001, ANN201
+            seen.append((y.size(0), mem_["memory"].size(0)))
+            return self.m.step(y, state, mem_)
+
+    got = beam_search(Recording(m), mem, 3, BOS, EOS, 4, 9, 1.0)
+    assert seen[0] == (3, 3)
+    assert seen[1] == (12, 3 if grouped else 12)
+    assert [h.tokens for h in got] == [h.tokens for h in beam_search(m, mem, 3, BOS, EOS, 4, 9, 1.0)]

@@ -1,8 +1,21 @@
-"""The one masked softmax (mask convention: ``bool``, True = keep; DESIGN §3.2)."""
+"""The one masked softmax (mask convention: ``bool``, True = keep; DESIGN §3.2), and the batched
+product every score and context goes through (:data:`Matmul`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+Matmul = Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
+"""``matmul(a, x, transpose)``: a @ x (or a @ xᵀ over the last two dims), batched over dim 0. Attention takes
+it as an argument so that a teacher-forced step loop can sum the gradient of the memory it reads at every step
+in one product after the loop (:meth:`attn_cli.nn.rnn.RaggedSteps.matmul`) instead of one per step."""
+
+
+def bmm(a: torch.Tensor, x: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+    """The plain :data:`Matmul`: (B, n, k) @ (B, k, m), or @ xᵀ for x (B, m, k) with ``transpose``."""
+    return torch.bmm(a, x.transpose(1, 2) if transpose else x)
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -1) -> torch.Tensor:

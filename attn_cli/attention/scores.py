@@ -4,7 +4,8 @@ Each score is a module with two pure methods, so the key-side work is done once 
 source sentence and not at every decoder step (no caching on ``self``):
 
 * ``keys(memory) -> projected``: (B, Tk, Dk) -> whatever ``score`` needs
-* ``score(query, projected) -> (B, Tq, Tk)`` for a query (B, Tq, Dq)
+* ``score(query, projected, matmul) -> (B, Tq, Tk)`` for a query (B, Tq, Dq); ``matmul`` is the batched
+  product the dot-product scores use (:data:`attn_cli.attention.core.Matmul`; plain ``bmm`` by default)
 
 =========  ==========================================  ==============================
 name       score(h_t, h̄_s)                              paper
@@ -25,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attn_cli.attention.core import Matmul, bmm
 from attn_cli.errors import AttnError, unknown
 
 
@@ -34,7 +36,7 @@ class Score(nn.Module):
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    def score(self, query: torch.Tensor, keys: torch.Tensor, matmul: Matmul = bmm) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -52,8 +54,8 @@ class DotScore(Score):
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
         return memory  # (B, Tk, D)
 
-    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))  # (B, Tq, Tk)
+    def score(self, query: torch.Tensor, keys: torch.Tensor, matmul: Matmul = bmm) -> torch.Tensor:
+        return matmul(query, keys, True)  # (B, Tq, Tk)
 
 
 class GeneralScore(Score):
@@ -67,8 +69,8 @@ class GeneralScore(Score):
         projected: torch.Tensor = self.W_a(memory)  # (B, Tk, Dq)
         return projected
 
-    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))  # (B, Tq, Tk)
+    def score(self, query: torch.Tensor, keys: torch.Tensor, matmul: Matmul = bmm) -> torch.Tensor:
+        return matmul(query, keys, True)  # (B, Tq, Tk)
 
 
 class AdditiveScore(Score):
@@ -89,9 +91,10 @@ class AdditiveScore(Score):
         projected: torch.Tensor = self.W_k(memory)  # (B, Tk, A)
         return projected
 
-    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    def score(self, query: torch.Tensor, keys: torch.Tensor, matmul: Matmul = bmm) -> torch.Tensor:
         q = self.W_q(query)  # (B, Tq, A)
-        scores: torch.Tensor = self.v(torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1)))  # (B, Tq, Tk, 1)
+        # tanh in place on the fresh sum: one (B, Tq, Tk, A) tensor, not two (its backward needs only the result)
+        scores: torch.Tensor = self.v(torch.tanh_(q.unsqueeze(2) + keys.unsqueeze(1)))  # (B, Tq, Tk, 1)
         return scores.squeeze(-1)  # (B, Tq, Tk)
 
 
@@ -113,7 +116,7 @@ class LocationScore(Score):
             raise ValueError(f"location attention covers {self.max_len} source positions, got {memory.size(1)}")
         return memory
 
-    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    def score(self, query: torch.Tensor, keys: torch.Tensor, matmul: Matmul = bmm) -> torch.Tensor:
         scores: torch.Tensor = self.W_a(query)  # (B, Tq, max_len)
         return scores[..., : keys.size(1)]  # (B, Tq, Tk)
 

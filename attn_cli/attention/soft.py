@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from attn_cli.attention.core import masked_softmax
+from attn_cli.attention.core import Matmul, bmm, masked_softmax
 from attn_cli.attention.scores import make_score
 
 Kind = Literal["global", "local-m", "local-p"]
@@ -74,8 +74,9 @@ class Attention(nn.Module):
         mask: torch.Tensor,  # (B, Tk) bool
         src_len: torch.Tensor | None = None,  # (B,) needed by local attention
         step: torch.Tensor | None = None,  # (B, Tq) target positions t, needed by local-m
+        matmul: Matmul = bmm,  # the batched product of the scores and the context (a step loop's own)
     ) -> AttentionOutput:
-        scores = self.scorer.score(query, keys)  # (B, Tq, Tk)
+        scores = self.scorer.score(query, keys, matmul)  # (B, Tq, Tk)
         keep = mask.unsqueeze(1)  # (B, 1, Tk)
         centers = None
         if self.kind == "global":
@@ -96,5 +97,5 @@ class Attention(nn.Module):
             weights = masked_softmax(scores, in_window)
             if self.kind == "local-p":  # gradients reach W_p, v_p through the Gaussian (Luong §3.2)
                 weights = weights * gaussian_window(centers, tk, self.window / 2.0)
-        context = torch.bmm(weights, memory)  # (B, Tq, Dk)
+        context = matmul(weights, memory, False)  # (B, Tq, Dk)
         return AttentionOutput(context, weights, centers)

@@ -31,8 +31,9 @@ from typing import Any, Literal, cast
 import torch
 from torch import nn
 
+from attn_cli.attention.core import Matmul, bmm
 from attn_cli.attention.soft import Attention
-from attn_cli.nn.encoder_decoder import EncoderDecoder, uniform_init
+from attn_cli.nn.encoder_decoder import EncoderDecoder, output_layer, uniform_init
 from attn_cli.nn.rnn import FeedLSTM, RaggedSteps, RNNEncoder
 from attn_cli.registry import MODELS
 
@@ -98,15 +99,17 @@ class RNNSearch(EncoderDecoder):
             state["c"] = s0
         return state
 
-    def _context(self, s_prev: torch.Tensor, mem: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _context(
+        self, s_prev: torch.Tensor, mem: dict[str, Any], matmul: Matmul = bmm
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """c_i (n·G, Dk) and α_i (n·G, Tk) for states ``s_prev`` (n·G, H): G rows per ``mem`` row, 1 in training,
         a beam's hypotheses in search (``grouped_memory``), which attend to their sentence's memory row as G
-        queries of one bmm."""
+        queries of one bmm; ``matmul`` is the training loop's (:meth:`RaggedSteps.matmul`)."""
         n = mem["h"].size(0)
         if self.attn is None:  # RNNencdec: a fixed summary of the source
             summary = mem["h"][:, -1]
             return (summary if n == s_prev.size(0) else summary.repeat_interleave(s_prev.size(0) // n, 0)), None
-        a = self.attn(s_prev.view(n, -1, s_prev.size(-1)), mem["memory"], mem["keys"], mem["mask"])
+        a = self.attn(s_prev.view(n, -1, s_prev.size(-1)), mem["memory"], mem["keys"], mem["mask"], matmul=matmul)
         return a.context.flatten(0, 1), a.weights.flatten(0, 1)
 
     def _advance(
@@ -132,8 +135,7 @@ class RNNSearch(EncoderDecoder):
         return out
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.W_o(hidden)  # (..., V)
-        return logits
+        return output_layer(hidden, self.W_o)  # (..., V)
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> dict[str, torch.Tensor | None]:
         """Readout features (B, Tq, l) for ``tgt_in`` (B, Tq) (BOS-prefixed; :meth:`project` makes logits)
@@ -157,7 +159,7 @@ class RNNSearch(EncoderDecoder):
         for t, n in enumerate(ragged.active):
             if n < state["s"].size(0):  # sentences ended: drop their rows (sorted, so the last ones)
                 state = {k: v[:n] for k, v in state.items()}
-            ctx, w = self._context(state["s"], {k: ragged.rows(v, n) for k, v in mem.items()})
+            ctx, w = self._context(state["s"], {k: ragged.rows(v, n) for k, v in mem.items()}, ragged.matmul)
             prev.append(state["s"])
             ctxs.append(ctx)
             ws.append(w)

@@ -37,7 +37,7 @@ from torch import nn
 
 from attn_cli.attention.soft import Attention
 from attn_cli.errors import AttnError
-from attn_cli.nn.encoder_decoder import EncoderDecoder, uniform_init
+from attn_cli.nn.encoder_decoder import EncoderDecoder, output_layer, uniform_init
 from attn_cli.nn.rnn import FeedLSTM, RaggedSteps, RNNEncoder
 from attn_cli.registry import MODELS
 
@@ -151,8 +151,7 @@ class LuongNMT(EncoderDecoder):
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """Output layer W_s (eq. 6): features (..., H) -> logits (..., V)."""
-        logits: torch.Tensor = self.out(hidden)
-        return logits
+        return output_layer(hidden, self.out)
 
     def _feed_loop(
         self, tgt_in: torch.Tensor, state: dict[str, torch.Tensor], mem: dict[str, Any]
@@ -162,7 +161,8 @@ class LuongNMT(EncoderDecoder):
         The same maths as :meth:`step_logits` per step (tests/test_nmt_training.py checks outputs and
         gradients against that plain loop), laid out for speed: the embeddings, dropout and the input
         half of the gates only for real tokens, at once (:meth:`RaggedSteps.pack`); the memory and the
-        recurrent and W_c weights read through the ragged loop, so their gradients are summed once."""
+        recurrent and W_c weights read through the ragged loop, so their gradients are summed once (the
+        memory's and keys' through the attention's products as one bmm, :meth:`RaggedSteps.matmul`)."""
         ragged = RaggedSteps((tgt_in != self.pad_id).sum(1))  # lengths: BOS + words
         order = ragged.order
         x_gates = self.cell.precompute(self.drop(self.tgt_embed(ragged.pack(tgt_in)))).split(ragged.active)
@@ -175,7 +175,9 @@ class LuongNMT(EncoderDecoder):
             top, h, c = self.cell.step(x_gates[t], feed, h, c, ragged)  # (n, H)
             mem_t = {k: ragged.rows(v, n) for k, v in mem.items()}
             step = torch.full((n, 1), t, device=tgt_in.device)
-            a = self.attn(top.unsqueeze(1), mem_t["memory"], mem_t["keys"], mem_t["mask"], mem_t["src_len"], step)
+            a = self.attn(
+                top.unsqueeze(1), mem_t["memory"], mem_t["keys"], mem_t["mask"], mem_t["src_len"], step, ragged.matmul
+            )
             feed = torch.tanh(ragged.linear(torch.cat([a.context.squeeze(1), top], dim=-1), self.W_c.weight))  # eq. (5)
             outs.append(feed)
             ws.append(a.weights.squeeze(1))

@@ -16,6 +16,17 @@ from torch import nn
 from attn_cli.attention.core import lengths_to_mask
 
 
+def output_layer(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``layer(x)`` for the vocabulary projection (..., V). On the CPU as x Wᵀ, then the bias added in place:
+    torch's CPU ``addmm`` with a broadcast bias measured 4-20% slower than ``mm`` + ``add_`` for these shapes
+    (20% at a beam batch of 320 rows × 5921 words, one thread), and this product is the largest of a beam
+    step. Elsewhere (a GPU fuses the bias into the GEMM) and without a bias, ``layer(x)`` itself."""
+    if x.device.type != "cpu" or layer.bias is None:
+        out: torch.Tensor = layer(x)
+        return out
+    return x.matmul(layer.weight.t()).add_(layer.bias)
+
+
 def uniform_init(module: nn.Module, init_range: float) -> None:
     for p in module.parameters():
         nn.init.uniform_(p, -init_range, init_range)

@@ -10,7 +10,7 @@
   loop; each step then does one fused matmul for ``[f_t; h_{t-1}]``.
 * :class:`RaggedSteps` — a teacher-forced step loop over the still-running sentences only, whose
   backward sums the gradients of what every step reads (attention memory, recurrent weights) once
-  (:class:`LoopGrad`), not once per step.
+  (:class:`LoopGrad`), not once per step: a weight's as one matmul, the attention memory's as one bmm.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class RNNEncoder(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.reverse, self.cell, self.layers, self.final_cell = reverse, cell, layers, final_cell
         self.min_group = 8  # rows per length group below which one padded run is cheaper than two
+        self.min_saving = 0.15  # the share of the padded grid that two length halves must save
         self.dirs = 2 if bidirectional else 1
         self.out_dim = hidden * self.dirs
 
@@ -101,11 +102,16 @@ class RNNEncoder(nn.Module):
 
     def _unpacked_sorted(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`_unpacked` on the batch cut by length into a longer and a shorter half, each padded only to
-        its own longest sentence: a random batch's source grid is about half padding, the halves' much less."""
+        its own longest sentence: a random batch's source grid is about half padding, the halves' much less.
+        A batch whose halves would save less than ``self.min_saving`` of the grid (length-bucketed batches
+        are nearly unpadded) runs whole: two half-size runs cost more than the padding they skip."""
         b, t = x.shape[:2]
         if b < 2 * self.min_group:
             return self._unpacked(x, lengths)
         order = torch.argsort(lengths, descending=True, stable=True)  # (B,)
+        longer = (b + 1) // 2  # rows in tensor_split's first half: the longer sentences, padded to t
+        if longer * t + (b - longer) * int(lengths[order[longer]]) > (1 - self.min_saving) * b * t:
+            return self._unpacked(x, lengths)
         mems, finals = [], []
         for rows in order.tensor_split(2):
             group_lengths = lengths[rows]
@@ -195,13 +201,18 @@ class LoopGrad:
     :class:`_LoopLinear`) file their gradients with this object instead, and :class:`_Enter` hands the
     sum to autograd once, after every step's backward has run (the steps consume its output, so the
     engine runs it last): prefix rows are added in place into one buffer, and the weight gradient is
-    one matmul, Σ_t g_tᵀ x_t = [g_1; …; g_T]ᵀ [x_1; …; x_T]. Double backward is not supported.
+    one matmul, Σ_t g_tᵀ x_t = [g_1; …; g_T]ᵀ [x_1; …; x_T]. A memory read by a batched product at every
+    step (:class:`_RowsMatmul`: attention scores against the keys, the context from the memory) files the
+    two factors of its per-sentence gradient, Σ_t L_tᵀ R_t, and gets it as one bmm over all steps
+    instead of a (n_t, Tk, D) product and a full-size addition per step. Double backward is not supported.
     """
 
     def __init__(self) -> None:
         self.rows: torch.Tensor | None = None  # summed prefix-row gradients, the tensor's full size
         self.grads: list[torch.Tensor] = []  # g_t of each x_t @ Wᵀ (n_t, out)
         self.inputs: list[torch.Tensor] = []  # x_t (n_t, in)
+        self.factors: list[tuple[torch.Tensor, torch.Tensor]] = []  # (L_t (n_t, q_t, K), R_t (n_t, q_t, M))
+        self.size: torch.Size | None = None  # the full size of the tensor a product reads (B, K, M)
 
     def add_rows(self, grad: torch.Tensor, size: torch.Size) -> None:
         if self.rows is None:
@@ -214,8 +225,26 @@ class LoopGrad:
         if self.grads:
             product = torch.cat(self.grads).t() @ torch.cat(self.inputs)  # (out, in)
             total = product if total is None else total + product
-        self.rows, self.grads, self.inputs = None, [], []
+        if self.factors and self.size is not None:
+            product = self._factor_product(self.size)
+            total = product if total is None else total + product
+        self.rows, self.grads, self.inputs, self.factors = None, [], [], []
         return total
+
+    def _factor_product(self, size: torch.Size) -> torch.Tensor:
+        """Σ_t L_tᵀ R_t per sentence as one bmm: the steps' factors laid side by side along a step axis,
+        zero for the rows that had ended, (B, ΣS, K)ᵀ @ (B, ΣS, M) -> (B, K, M)."""
+        width = sum(left.size(1) for left, _ in self.factors)
+        first_left, first_right = self.factors[0]
+        lefts = first_left.new_zeros(size[0], width, first_left.size(2))  # (B, ΣS, K)
+        rights = first_right.new_zeros(size[0], width, first_right.size(2))  # (B, ΣS, M)
+        offset = 0
+        for left, right in self.factors:
+            n, q = left.shape[:2]
+            lefts[:n, offset : offset + q] = left
+            rights[:n, offset : offset + q] = right
+            offset += q
+        return torch.bmm(lefts.transpose(1, 2), rights)
 
 
 class _Enter(torch.autograd.Function):
@@ -280,6 +309,38 @@ class _LoopLinear(torch.autograd.Function):
         return ((grad @ weight).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None), None, None
 
 
+class _RowsMatmul(torch.autograd.Function):
+    """a @ x[:n] (or a @ x[:n]ᵀ), batched; the backward returns a's gradient and files the factors of
+    x's, (a, g) or (g, a), for the one bmm of :meth:`LoopGrad.take`.
+
+    Under autocast both operands are cast to its dtype first, as ``torch.bmm`` would be."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, x: torch.Tensor, n: int, transpose: bool, acc: LoopGrad) -> torch.Tensor:
+        device = a.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else a.dtype
+        rows = x[:n].to(dtype)  # (n, K, M)
+        a = a.to(dtype)
+        ctx.acc, ctx.transpose, ctx.a_dtype = acc, transpose, a.dtype
+        acc.size = x.shape
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(a, rows)
+        return torch.bmm(a, rows.transpose(1, 2) if transpose else rows)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor | None) -> tuple[torch.Tensor | None, None, None, None, None]:
+        if grad is None:
+            return None, None, None, None, None
+        a, rows = ctx.saved_tensors
+        grad = grad.to(rows.dtype)
+        if ctx.needs_input_grad[1]:
+            ctx.acc.factors.append((grad, a) if ctx.transpose else (a, grad))
+        grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_a = torch.bmm(grad, rows if ctx.transpose else rows.transpose(1, 2)).to(ctx.a_dtype)
+        return grad_a, None, None, None, None
+
+
 class RaggedSteps:
     """Run a step loop only over the sequences still going (PackedSequence-style, by hand).
 
@@ -300,6 +361,7 @@ class RaggedSteps:
         self.batch_sizes = torch.tensor(self.active, dtype=torch.long)
         self.steps = steps
         self._entered: dict[int, tuple[torch.Tensor, LoopGrad]] = {}
+        self._reads: dict[int, tuple[torch.Tensor, torch.Tensor, int, LoopGrad]] = {}  # rows() outputs
 
     def _enter(self, x: torch.Tensor) -> tuple[torch.Tensor, LoopGrad]:
         if id(x) not in self._entered:
@@ -320,11 +382,24 @@ class RaggedSteps:
         return x.reshape(b * t, *x.shape[2:]).index_select(0, flat[keep.to(x.device)])
 
     def rows(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        """The first ``n`` rows of ``x`` (sorted order); their gradient is summed in one buffer."""
+        """The first ``n`` rows of ``x`` (sorted order); their gradient is summed in one buffer, or, where
+        :meth:`matmul` reads them, by one product after the loop."""
         if not x.requires_grad:
             return x[:n]
         entered, acc = self._enter(x)
         out: torch.Tensor = _PrefixRows.apply(entered, n, acc)  # type: ignore[no-untyped-call]
+        self._reads[id(out)] = (out, entered, n, acc)
+        return out
+
+    def matmul(self, a: torch.Tensor, x: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+        """The :data:`~attn_cli.attention.core.Matmul` of a step inside the loop: a @ x (or a @ xᵀ). Where x
+        is what :meth:`rows` returned this loop, x's gradient is not formed per step: its factors are filed
+        and summed over all steps in one bmm (:class:`_RowsMatmul`); otherwise a plain bmm."""
+        read = self._reads.get(id(x))
+        if read is None or read[0] is not x:
+            return torch.bmm(a, x.transpose(1, 2) if transpose else x)
+        _, entered, n, acc = read
+        out: torch.Tensor = _RowsMatmul.apply(a, entered, n, transpose, acc)  # type: ignore[no-untyped-call]
         return out
 
     def linear(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,44 @@ class NmtEvalConfig:
     perplexity: bool = True  # false: skip the teacher-forced pass (decoding alone, as the speed bench times it)
 
 
+class _TokenNLL(torch.autograd.Function):
+    """−log softmax(z)_y per row, fused: the cross-entropy of the output layer (Luong eq. 6) in fewer passes
+    over the (N, V) logits than ``F.cross_entropy``.
+
+    Forward: row maximum m, e = exp(z − m) (the one new (N, V) tensor, kept), S = Σ_v e_v, and
+    NLL = log S + m − z_y. Backward: ∂NLL/∂z = softmax(z) − onehot(y) = e / S − onehot(y), so the gradient
+    is e scaled per row plus a scatter at the targets. ``F.cross_entropy`` writes the log-softmax in the
+    forward and, in the backward, a zero (N, V) tensor for the NLL's scatter and then the log-softmax's
+    gradient from both: at V ≈ 6k the vocabulary passes, not arithmetic, were what it cost (about 8% of a
+    training update). Computed in float32 (as autocast runs cross-entropy); the gradient comes back in
+    the logits' dtype. Double backward is not supported."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ctx.dtype = logits.dtype
+        z = logits.float()  # (N, V)
+        row_max = z.amax(1, keepdim=True)  # (N, 1)
+        e = torch.sub(z, row_max).exp_()  # (N, V)
+        total = e.sum(1, keepdim=True)  # (N, 1)
+        ctx.save_for_backward(e, total, target)
+        return (total.log() + row_max - z.gather(1, target[:, None])).squeeze(1)  # (N,)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        e, total, target = ctx.saved_tensors
+        g = grad.float()[:, None]  # (N, 1)
+        out = e * (g / total)  # (N, V) softmax scaled by each row's incoming gradient
+        out.scatter_add_(1, target[:, None], -g)
+        return out.to(ctx.dtype), None
+
+
+def token_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-token NLL (N,) of logits (N, V) at target (N,): ``F.cross_entropy(..., reduction="none")``'s value
+    and gradient, fused (:class:`_TokenNLL`)."""
+    nll: torch.Tensor = _TokenNLL.apply(logits, target)  # type: ignore[no-untyped-call]
+    return nll
+
+
 def replace_unks(
     tokens: list[str], attn: torch.Tensor | None, src_tokens: list[str], dictionary: dict[str, str]
 ) -> list[str]:
@@ -131,7 +169,7 @@ class NmtModule(AttnModule):
         # the output layer and softmax only on real tokens: with random batches half the grid is padding
         logits = [m.project(m(batch["src"], batch["src_len"], batch["tgt_in"])["hidden"][keep]) for m in self._models()]
         if len(logits) == 1:
-            nll = F.cross_entropy(logits[0], target, reduction="none")  # (N,)
+            nll = token_nll(logits[0], target)  # (N,)
         else:
             lp = torch.stack([F.log_softmax(x, dim=-1) for x in logits])  # (M, N, V)
             lp = torch.logsumexp(lp, 0) - math.log(len(logits))  # (N, V) log of the mean probability
