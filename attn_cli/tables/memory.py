@@ -49,7 +49,7 @@ VARIANTS = (
     ("pels", "PE LS", "memn2n-pe-ls"),
     ("pelsrn", "PE LS RN", "memn2n-pe-ls-rn"),
     # the joint row as the authors' release trains it (SGD, 30 linear epochs, then 60 halved every 15); the Adam
-    # recipe memn2n-pe-ls-rn-joint, whose linear phase stalls jointly, keeps its record outside the table
+    # recipe memn2n-pe-ls-rn-joint, with 30 of its 60 epochs linear, keeps its record outside the table
     ("joint", "PE LS RN joint", "memn2n-pe-ls-rn-joint-sgd"),
     ("lw", "PE LS LW joint", "memn2n-pe-ls-lw-joint"),
 )
