@@ -69,8 +69,9 @@ class TrainConfig:
     # "none"; "plateau": multiply lr by lr_decay when the monitor stalls for lr_patience validations (stepped once
     # after each validation, per epoch or every val_every_steps; AttnModule.step_plateau);
     # "halve_after": multiply by lr_decay every epoch from epoch lr_decay_start (Luong et al. §4.1);
-    # "step": multiply by lr_decay after every lr_step_epochs epochs, i.e. lr · lr_decay^(epoch // lr_step_epochs)
-    # (Sukhbaatar et al. §4.2: halved every 25 epochs per task, every 15 jointly)
+    # "step": multiply by lr_decay after every lr_step_epochs epochs from epoch lr_decay_start, i.e.
+    # lr · lr_decay^(max(0, epoch − lr_decay_start) // lr_step_epochs) (Sukhbaatar et al. §4.2: halved every 25
+    # epochs per task, every 15 jointly; the authors' release starts that staircase when linear start ends)
     lr_schedule: Literal["none", "plateau", "halve_after", "step"] = "none"
     lr_decay: float = 0.5
     lr_patience: int = 1  # plateau: validations without improvement before the rate is cut

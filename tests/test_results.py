@@ -129,6 +129,24 @@ def test_per_task_column_mean_and_failed_rows_come_from_all_twenty_records(tmp_p
     assert last_two() == [f"{mean:.1f}", "4.0"]
 
 
+def test_memn2n_joint_column_reads_the_release_trained_run(tmp_path: Path) -> None:
+    """The PE LS RN joint 1k column shows the -sgd record (the authors' release schedule), not the Adam one."""
+    from attn_cli.tables.base import compute
+
+    for recipe, mean in (("memn2n-pe-ls-rn-joint-sgd", 20.2), ("memn2n-pe-ls-rn-joint", 25.4)):
+        folder = tmp_path / "memory" / "babi-1k" / recipe
+        folder.mkdir(parents=True)
+        rec = {"task": "memory", "dataset": "babi-1k", "recipe": recipe, "split": "test"}
+        rec["metrics"] = {"mean_error": {"value": mean, "unit": "%"}, "error/qa3": {"value": 22.5, "unit": "%"}}
+        (folder / "result.json").write_text(json.dumps(rec), encoding="utf-8")
+    _, headers, body = compute(TABLES.get("memn2n"), load_results(tmp_path))
+    col = headers.index("PE LS RN joint (ours)")  # the 1k column (the 10k one comes last)
+    rows = {row[0].text: row for row in body}
+    assert rows["Mean error (%)"][col].text == "20.2"
+    assert rows["3"][col].text == "22.5"
+    assert rows["3"][headers.index("PE LS RN (ours)")].text == "–"  # a per-task column never reads a joint run
+
+
 def test_rows_from_uncommitted_code_carry_a_dagger_and_the_table_says_why(tmp_path: Path) -> None:
     from attn_cli.tables.base import DIRTY_NOTE, Col, Ref, Row, Table, render, rich_table
 

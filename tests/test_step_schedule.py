@@ -1,5 +1,6 @@
-"""The step learning-rate schedule (lr · decay^(epoch // N)): MemN2N's "halved every 25 epochs" (Sukhbaatar et al.
-§4.2), one implementation any recipe can name, that continues its staircase through a resume."""
+"""The step learning-rate schedule (lr · decay^((epoch − start) // N)): MemN2N's "halved every 25 epochs"
+(Sukhbaatar et al. §4.2), from the end of linear start as the authors' release, one implementation any recipe
+can name, that continues its staircase through a resume."""
 
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ def test_step_schedule_is_a_staircase_with_a_floor() -> None:
     for _ in range(9):
         conf["lr_scheduler"]["scheduler"].step()
     assert conf["optimizer"].param_groups[0]["lr"] == pytest.approx(0.002)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+def test_step_schedule_starts_its_staircase_at_lr_decay_start() -> None:
+    """MemN2N's release keeps the rate through linear start and then runs its halving schedule from the top."""
+    overrides = ["train.lr=0.01", "train.lr_schedule=step", "train.lr_step_epochs=3", "train.lr_decay_start=4"]
+    conf = VisionModule(load_recipe("vision", "tiny/fc", overrides), META).configure_optimizers()
+    lrs = [conf["optimizer"].param_groups[0]["lr"]]
+    for _ in range(10):
+        conf["lr_scheduler"]["scheduler"].step()
+        lrs.append(conf["optimizer"].param_groups[0]["lr"])
+    # epochs 0-3 (the linear phase) and 4-6 at 0.01, 7-9 at 0.005, 10 at 0.0025
+    assert lrs == pytest.approx([0.01] * 7 + [0.005] * 3 + [0.0025])
 
 
 def test_step_schedule_needs_a_positive_period() -> None:

@@ -133,9 +133,10 @@ class AttnModule(L.LightningModule):
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         if cfg.lr_schedule == "step":
             # a function of the epoch count alone, which the scheduler's state_dict (last_epoch) carries through a
-            # checkpoint: a resumed run continues the staircase where it stopped
-            every, decay, floor = cfg.lr_step_epochs, cfg.lr_decay, cfg.min_lr / cfg.lr
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(floor, decay ** (e // every)))
+            # checkpoint: a resumed run continues the staircase where it stopped. The staircase starts at epoch
+            # lr_decay_start: MemN2N's release runs its whole schedule again once linear start ends (train_linear_start.m)
+            start, every, decay, floor = cfg.lr_decay_start, cfg.lr_step_epochs, cfg.lr_decay, cfg.min_lr / cfg.lr
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(floor, decay ** (max(0, e - start) // every)))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         return opt
 
