@@ -24,7 +24,7 @@ targs=${TRAIN_ARGS:---set train.threads=1}
 dataset=${DATASET:-babi-1k}
 for n in $tasks; do
   for s in $seeds; do
-    name="$recipe-seed$s"
+    name="${recipe//\//-}-seed$s"  # tiny/dmn -> tiny-dmn-seed1, as attn record names a recipe
     dest="$results/memory/$dataset-qa$n/$name"
     if [ -f "$dest/result.json" ] && [ -f "$dest-val/result.json" ]; then
       echo "qa$n seed $s: recorded already ($dest, $dest-val)"
