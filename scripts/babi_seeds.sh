@@ -2,9 +2,9 @@
 # Restarts of a per-task bAbI recipe (the column scripts/babi_per_task.sh makes, run again under other seeds):
 # for each task N and seed S the recipe is trained on task N alone with `--set train.seed=S`, and its best
 # checkpoint (the lowest validation error) is recorded twice under the name RECIPE-seedS, on the test set
-# (results/memory/babi-1k-qaN/RECIPE-seedS) and on validation (.../RECIPE-seedS-val), so that a table can pick
-# among the restarts by validation error, never by test (attn_cli/tables/memory.py). A (task, seed) whose two
-# records exist is skipped (re-running resumes).
+# (results/memory/babi-1k-qaN/RECIPE-seedS) and on validation (.../RECIPE-seedS-val): how much a task's test
+# error moves with the seed, and what a pick among restarts by validation error (never by test) would choose.
+# A (task, seed) whose two records exist is skipped (re-running resumes).
 #
 #   scripts/babi_seeds.sh RECIPE SEEDS [TASKS]      e.g. scripts/babi_seeds.sh dmn-supervised "1 2" "8 9 10 18"
 #

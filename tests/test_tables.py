@@ -15,7 +15,6 @@ from attn_cli.registry import TABLES
 from attn_cli.tables import budget
 from attn_cli.tables.base import (
     BUDGET_HEADERS,
-    CURVE_MIN,
     DIRTY_MARK,
     DIRTY_NOTE,
     MARKS,
@@ -215,29 +214,6 @@ def test_a_cell_of_many_records_shows_their_range_and_compares_record_by_record(
     (verdict,) = check_orders(table, results)
     assert verdict.mark == "✓"
     assert "10.0 ≤ 20.0 at equal updates, both 2 runs: 300–500×32 (3 ep)" in verdict.line
-
-
-def test_a_curve_min_metric_is_the_lowest_value_of_the_records_learning_curve(tmp_path: Path) -> None:
-    folder = _record(tmp_path, "plain", 9.0)
-    (folder / "learning_curve.csv").write_text(
-        "epoch,step,train/loss,val/error\n0,10,,7.5\n0,12,2.0,\n1,20,,3.25\n2,30,,4.0\n", encoding="utf-8"
-    )
-    _record(tmp_path, "attn", 5.0)  # no learning curve beside it
-    table = Table(
-        name="toy",
-        title="Toy",
-        source="none",
-        ref=Ref(task="toy", dataset="digits", metric=f"{CURVE_MIN}val/error"),
-        columns=(Col("val", "best validation error", better="min", paper=False),),
-        rows=(
-            Row("plain", Ref(recipe="plain")),
-            Row("attn", Ref(recipe="attn")),
-            Row("plain, test", Ref(recipe="plain", metric="error")),
-        ),
-    )
-    body = compute(table, load_results(tmp_path))[2]
-    assert [(row[0].text, row[1].text) for row in body] == [("plain", "3.2"), ("attn", "–"), ("plain, test", "9.0")]
-    assert body[0][1].value == 3.25
 
 
 def test_a_row_from_uncommitted_code_is_marked_in_every_layout_and_the_caption_says_why(tmp_path: Path) -> None:

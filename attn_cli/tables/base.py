@@ -231,30 +231,12 @@ def footnotes(table: Table, results: dict, body: list[list[Cell]]) -> list[str]:
     return [text for text in (table.note, orders, DIRTY_NOTE if _marked(body) else "") if text]
 
 
-CURVE_MIN = "curve-min:"
-
-
-def _curve_min(rec: dict[str, Any], column: str) -> float | None:
-    """The lowest value of a logged column (e.g. ``val/mean_error``) in the learning curve recorded beside
-    ``rec``; None when the record has no curve or the column is never logged."""
-    from attn_cli.io import read_curve
-
-    values = [float(row[column]) for row in read_curve(Path(rec["_path"]).parent) if row.get(column)]
-    return min(values) if values else None
-
-
 def _value(results: dict, ref: Ref) -> float | None:
-    """The recorded value of ``ref.metric``; a metric named ``curve-min:COLUMN`` is instead the lowest value of
-    COLUMN in the record's learning curve: with ``val/...`` under a ``min`` monitor, the validation score of
-    the checkpoint the record evaluated (a run's best, which its ``train.monitor`` chose), so that a table can
-    pick among restarts by validation from their test records alone."""
     if None in (ref.task, ref.dataset, ref.recipe, ref.metric):
         return None
     rec = _record(results, ref)
     if rec is None:
         return None
-    if ref.metric is not None and ref.metric.startswith(CURVE_MIN):
-        return _curve_min(rec, ref.metric.removeprefix(CURVE_MIN))
     metric = rec["metrics"].get(ref.metric)
     if metric is None:
         return None
