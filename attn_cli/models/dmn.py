@@ -21,8 +21,9 @@
   dropped the football", then "Mary went back to the garden"), which the batches keep as ranks.
 
 ``gate_loss: mean`` averages the gate cross-entropy over every (pass, fact) pair instead of summing
-it over a question's: the formulation of the records made before 2026-12-06 10:00 (the joint
-``dmn-supervised`` row among them), kept so that they stay reproducible. It dilutes the one
+it over a question's: the formulation of the records made before 2026-12-06 10:00, which every table row
+has since been re-recorded without; kept so that those records (in the git history, and the gate analyses
+of ``results/memory/babi-dmn-gates.md`` made on them) stay reproducible. It dilutes the one
 supervised fact among a story's facts (qa2 keeps 15 on average: 1/45 of the sum's weight on its
 three passes), and the tasks it failed were exactly those whose gates never beat a constant gate
 (``results/memory/babi-dmn-gates.md``).
