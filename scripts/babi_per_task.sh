@@ -26,8 +26,9 @@ dataset=${DATASET:-babi-1k}
 seeds=${SEEDS:-}
 for n in $tasks; do
   if [ -z "$seeds" ]; then
-    if [ -f "$results/memory/$dataset-qa$n/$recipe/result.json" ]; then
-      echo "qa$n: recorded already ($results/memory/$dataset-qa$n/$recipe)"
+    dest="$results/memory/$dataset-qa$n/${recipe//\//-}"  # tiny/dmn -> tiny-dmn, as attn record names a recipe
+    if [ -f "$dest/result.json" ]; then
+      echo "qa$n: recorded already ($dest)"
       continue
     fi
     run="$runs/memory/$recipe-qa$n/$(date +%Y%m%d-%H%M%S)"

@@ -1,4 +1,5 @@
-"""scripts/babi_seeds.sh: restarts of a per-task bAbI recipe, each recorded on test and on validation."""
+"""scripts/babi_per_task.sh: a per-task column; scripts/babi_seeds.sh: its restarts, each recorded on test and on
+validation."""
 
 from __future__ import annotations
 
@@ -45,3 +46,25 @@ def test_babi_seeds_records_each_restart_on_test_and_validation_and_skips_it_aft
     again = seeds("tiny/dmn", "3", "1", env=env)
     assert again.returncode == 0 and "qa1 seed 3: recorded already" in again.stdout
     assert len(list((tmp_path / "runs" / "memory" / "tiny" / "dmn-qa1").iterdir())) == 1
+
+
+def test_babi_per_task_records_a_task_once_under_the_recipes_record_name(tmp_path: Path) -> None:
+    from attn_cli import run
+
+    run.prepare("babi-gen", data_dir=tmp_path / "data")
+    env = {
+        **os.environ,
+        "ATTN_DATA": str(tmp_path / "data"),
+        "ATTN_RUNS": str(tmp_path / "runs"),
+        "ATTN_RESULTS": str(tmp_path / "results"),
+        "DATASET": "babi-gen",
+        "OMP_NUM_THREADS": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    script = ["bash", str(REPO / "scripts" / "babi_per_task.sh"), "tiny/dmn", "1"]
+    proc = subprocess.run(script, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads((tmp_path / "results" / "memory" / "babi-gen-qa1" / "tiny-dmn" / "result.json").read_text())
+    assert record["split"] == "test" and "--set data.tasks=1" in record["commands"][0]
+    again = subprocess.run(script, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert again.returncode == 0 and "qa1: recorded already" in again.stdout
