@@ -467,8 +467,7 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
         text = c.text.replace("|", r"\|")
         return f"**{text}**" if c.bold and text else text
 
-    ours = f"Ours: {table.ref.dataset}, {table.ref.split or 'test'} split. " if table.ref.dataset else ""
-    out = [f"### {table.title}", "", f"{ours}Paper numbers: {table.source}.", ""]
+    out = [f"### {table.title}", "", _whose(table), ""]
     if any(groups):
         out.append("| " + " | ".join(groups) + " |")
         out.append("|" + "---|" * len(headers))
@@ -484,6 +483,12 @@ def render(table: Table, results: dict, fmt: Format = "markdown") -> str:
     for text in footnotes(table, results, body):
         out += ["", text]
     return "\n".join(out) + "\n"
+
+
+def _whose(table: Table) -> str:
+    """The line under a Markdown or LaTeX table's title: our dataset and split beside the paper's source."""
+    ours = f"Ours: {table.ref.dataset}, {table.ref.split or 'test'} split. " if table.ref.dataset else ""
+    return f"{ours}Paper numbers: {table.source}."
 
 
 # LaTeX's special characters, then the symbols the tables use that need a command (booktabs, amssymb, pifont)
@@ -537,8 +542,7 @@ def _latex(table: Table, results: dict, headers: list[str], body: list[list[Cell
         r"\bottomrule",
         r"\end{tabular}",
     ]
-    ours = f"Ours: {table.ref.dataset}, {table.ref.split or 'test'} split. " if table.ref.dataset else ""
-    notes = [f"{ours}Paper numbers: {table.source}.", *footnotes(table, results, body)]
+    notes = [_whose(table), *footnotes(table, results, body)]
     for note in notes:
         items = [line[2:] for line in note.splitlines() if line.startswith("- ")]
         text = [line for line in note.splitlines() if not line.startswith("- ")]
