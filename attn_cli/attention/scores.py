@@ -165,7 +165,7 @@ class _AdditiveEnergy(torch.autograd.Function):
         ctx: Any, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
         q, keys, v, hidden = ctx.saved_tensors
-        a = q.size(2)
+        tq, a = q.size(1), q.size(2)
         w = v.reshape(a)
         grad = grad.contiguous()
         need_q, need_k, need_v = ctx.needs_input_grad[:3]
@@ -173,18 +173,20 @@ class _AdditiveEnergy(torch.autograd.Function):
         grad_k = torch.empty_like(keys) if need_k else None
         grad_v = torch.zeros_like(w) if need_v else None
         ranges = _chunks(q, keys, ctx.chunk)
-        buffer = hidden.new_empty(ranges[0][1], *hidden.shape[1:])  # (b, Tq, Tk, A)
+        # one query per sentence (a training step): the keys' gradient is the block itself, formed in place
+        direct = grad_k is not None and tq == 1
+        buffer = None if direct else hidden.new_empty(ranges[0][1], *hidden.shape[1:])  # (b, Tq, Tk, A)
         for s, e in ranges:
             y, g = hidden[s:e], grad[s:e]  # (b, Tq, Tk, A), (b, Tq, Tk)
             if grad_v is not None:
-                grad_v += y.reshape(-1, a).t() @ g.reshape(-1)  # Σ g y
-            pre = buffer[: e - s]
+                grad_v.addmv_(y.reshape(-1, a).t(), g.reshape(-1))  # Σ g y
+            pre = grad_k[s:e].unsqueeze(1) if direct else buffer[: e - s]  # type: ignore[index,index]
             torch.mul(g.unsqueeze(-1), w, out=pre)  # g v_a
             torch.ops.aten.tanh_backward.grad_input(pre, y, grad_input=pre)  # g v_a (1 − y²)
             if grad_q is not None:
-                torch.sum(pre, 2, out=grad_q[s:e])
-            if grad_k is not None:
-                torch.sum(pre, 1, out=grad_k[s:e])
+                grad_q[s:e] = pre.sum(2)
+            if grad_k is not None and not direct:
+                grad_k[s:e] = pre.sum(1)
         return grad_q, grad_k, grad_v.view_as(v) if grad_v is not None else None, None
 
 
