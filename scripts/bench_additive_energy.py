@@ -46,6 +46,10 @@ def blocked(q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor) -> torch.Tenso
     return additive_energy(q, keys, v)
 
 
+def backward(call: Callable[[], torch.Tensor], grad: torch.Tensor) -> None:
+    call().backward(grad)
+
+
 def per_call(fn: Callable[[], object], calls: int) -> float:
     fn()
     start = time.process_time()
@@ -77,7 +81,7 @@ def main() -> None:
                 with torch.no_grad():
                     times[label].append(per_call(call, args.calls))
                 times[f"{label}+backward"].append(
-                    per_call(lambda c=call, g=grad: c().backward(g), max(1, args.calls // 2))
+                    per_call(functools.partial(backward, call, grad), max(1, args.calls // 2))
                 )
         ms = {k: round(statistics.median(t) * 1e3, 3) for k, t in times.items()}
         rows.append(

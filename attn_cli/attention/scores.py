@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from attn_cli.attention.core import Matmul, bmm
@@ -97,9 +98,13 @@ class AdditiveScore(Score):
         q = self.W_q(query)  # (B, Tq, A)
         if q.device.type == "cpu" and not torch.is_autocast_enabled("cpu") and q.size(0) == keys.size(0):
             return additive_energy(q, keys, self.v.weight)  # (B, Tq, Tk)
-        # tanh in place on the fresh sum: one (B, Tq, Tk, A) tensor, not two (its backward needs only the result)
-        scores: torch.Tensor = self.v(torch.tanh_(q.unsqueeze(2) + keys.unsqueeze(1)))  # (B, Tq, Tk, 1)
-        return scores.squeeze(-1)  # (B, Tq, Tk)
+        return _plain_energy(q, keys, self.v.weight)
+
+
+def _plain_energy(q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """v_aᵀ tanh(q_i + k_j) as one broadcast (B, Tq, Tk, A) tensor, the tanh in place on the fresh sum (one such
+    tensor, not two: its backward needs only the result) -> (B, Tq, Tk)."""
+    return F.linear(torch.tanh_(q.unsqueeze(2) + keys.unsqueeze(1)), v).squeeze(-1)
 
 
 CHUNK_ELEMENTS = 1 << 17
@@ -112,10 +117,15 @@ def additive_energy(q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor, chunk:
 
     The same values as ``tanh(q[:, :, None] + keys[:, None]) @ v_aᵀ``, computed a few sentences at a time
     (``chunk`` elements of the (B, Tq, Tk, A) sum): the sum, its tanh and the product with v_a each read the
-    block while it is still in cache, where the whole tensor (6 MB for a beam-5 step of 64 sentences) goes
-    through memory three times. It measured 1.8x faster at that beam shape on one CPU thread
-    (results/bench/speed-ab/README.md). With gradients, :class:`_AdditiveEnergy` does the same in its
+    block while it is still in cache, where the whole tensor (4 MB for a beam-5 step of 64 Multi30k sentences)
+    goes through memory three times. Recorded at one CPU thread (results/bench/speed-ab/additive-energy.json):
+    the forward alone 1.1-1.2x as fast at beam-5 shapes, forward and backward 1.7-1.9x with several queries
+    per sentence; for a tensor of two blocks or less (one query of a short source: a training or greedy step)
+    the blocks measured no gain or a loss, and that takes the plain formula. With gradients,
+    :class:`_AdditiveEnergy` does the blocks in its
     backward."""
+    if q.size(0) * q.size(1) * keys.size(1) * q.size(2) <= 2 * chunk:  # two blocks at most: they do not pay
+        return _plain_energy(q, keys, v)
     if torch.is_grad_enabled() and (q.requires_grad or keys.requires_grad or v.requires_grad):
         out: torch.Tensor = _AdditiveEnergy.apply(q, keys, v, chunk)  # type: ignore[no-untyped-call]
         return out
