@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from attn_cli.attention.core import Matmul, bmm
 from attn_cli.errors import AttnError, unknown
@@ -122,8 +123,7 @@ def additive_energy(q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor, chunk:
     the forward alone 1.1-1.2x as fast at beam-5 shapes, forward and backward 1.7-1.9x with several queries
     per sentence; for a tensor of two blocks or less (one query of a short source: a training or greedy step)
     the blocks measured no gain or a loss, and that takes the plain formula. With gradients,
-    :class:`_AdditiveEnergy` does the blocks in its
-    backward."""
+    :class:`_AdditiveEnergy` runs the backward in the same blocks."""
     if q.size(0) * q.size(1) * keys.size(1) * q.size(2) <= 2 * chunk:  # two blocks at most: they do not pay
         return _plain_energy(q, keys, v)
     if torch.is_grad_enabled() and (q.requires_grad or keys.requires_grad or v.requires_grad):
@@ -161,7 +161,7 @@ class _AdditiveEnergy(torch.autograd.Function):
 
     The forward keeps the tanh values y (as autograd would for tanh alone); the backward forms
     ∂e/∂(q_i + k_j) = g (1 − y²) v_a once per block, and from it q's gradient (summed over j), the keys'
-    (summed over i) and v_a's (Σ g y). Double backward is not supported."""
+    (summed over i) and v_a's (Σ g y). Double backward raises (``once_differentiable``)."""
 
     @staticmethod
     def forward(ctx: Any, q: torch.Tensor, keys: torch.Tensor, v: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -171,6 +171,7 @@ class _AdditiveEnergy(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(
         ctx: Any, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
