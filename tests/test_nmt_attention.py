@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import torch
 
 from attn_cli.attention.core import lengths_to_mask, masked_softmax
-from attn_cli.attention.scores import SCORES
+from attn_cli.attention.scores import CHUNK_ELEMENTS, SCORES, AdditiveScore, additive_energy
 from attn_cli.attention.soft import Attention, gaussian_window, local_window
 from attn_cli.errors import AttnError
 
@@ -101,3 +103,52 @@ def test_every_score_has_the_gradient_of_its_formula(score: str) -> None:
         return scorer.score(q, scorer.keys(m))
 
     assert torch.autograd.gradcheck(f, (query, memory, *params))
+
+
+@pytest.mark.parametrize("chunk", [1, CHUNK_ELEMENTS])
+def test_additive_energy_in_blocks_matches_the_plain_formula(chunk: int) -> None:
+    """Bahdanau eq. (6) written out, v_aᵀ tanh(W_a s + U_a h) as one broadcast tensor, against what the score
+    computes on the CPU: energies, masked weights and the gradients of query, memory and every parameter, on
+    ragged source lengths (B=3 in blocks of one sentence; with the default block these sizes take the plain
+    formula)."""
+    torch.manual_seed(0)
+    attn = Attention("additive", DQ, DK, attn_dim=11)
+    query, memory, mask, _ = inputs()
+    query.requires_grad_(True)
+    memory.requires_grad_(True)
+    scorer = cast(AdditiveScore, attn.scorer)
+
+    def plain() -> torch.Tensor:
+        pre = scorer.W_q(query)[:, :, None] + scorer.W_k(memory)[:, None]  # (B, Tq, Tk, A)
+        return (torch.tanh(pre) * scorer.v.weight[0]).sum(-1)  # (B, Tq, Tk)
+
+    def blocked() -> torch.Tensor:
+        return additive_energy(scorer.W_q(query), scorer.keys(memory), scorer.v.weight, chunk)
+
+    def grads(energy: torch.Tensor) -> list[torch.Tensor]:
+        weights = masked_softmax(energy, mask.unsqueeze(1))
+        loss = (weights * torch.linspace(-1, 1, TK)).sum() + (energy * mask.unsqueeze(1)).square().sum()
+        inputs_ = [query, memory, *scorer.parameters()]
+        return [g.clone() for g in torch.autograd.grad(loss, inputs_)]
+
+    want, got = plain(), blocked()
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    assert not torch.equal(got[0], got[1])  # the sentences differ: a block mixing rows would be caught
+    for g, w in zip(grads(got), grads(want), strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():  # the search's path: one reused block buffer
+        torch.testing.assert_close(blocked(), want.detach(), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(attn.scorer.score(query, scorer.keys(memory)), want, atol=1e-6, rtol=1e-5)
+
+
+def test_additive_energy_gradient_passes_gradcheck_in_blocks() -> None:
+    """Finite differences in double precision through the blocked backward: 5 sentences in blocks of 2, 2, 1."""
+    torch.manual_seed(0)
+    q = torch.randn(5, 2, 3, dtype=torch.double, requires_grad=True)
+    keys = torch.randn(5, 4, 3, dtype=torch.double, requires_grad=True)
+    v = torch.randn(1, 3, dtype=torch.double, requires_grad=True)
+    block = 2 * (2 * 4 * 3)  # two sentences' (Tq, Tk, A)
+    assert torch.autograd.gradcheck(lambda a, b, c: additive_energy(a, b, c, block), (q, keys, v))
+    with torch.no_grad():
+        want = (torch.tanh(q[:, :, None] + keys[:, None]) * v[0]).sum(-1)
+        torch.testing.assert_close(additive_energy(q, keys, v, block), want)
