@@ -9,8 +9,9 @@ import pytest
 import torch
 import yaml
 
-from attn_cli import run
+from attn_cli import records, run
 from attn_cli.errors import AttnError
+from attn_cli.io import sha256_file
 from attn_cli.models.sat import ShowAttendTell, ShowTell
 from attn_cli.models.vision_baselines import GridClassifier
 from attn_cli.pretrained import load_pretrained
@@ -126,6 +127,29 @@ def test_train_loads_the_trunk_and_records_it(tmp_path: Path, generated_data: Pa
     trained = {k.split("encoder.body.", 1)[1]: v for k, v in state.items() if "encoder.body." in k}
     for k, v in clf.trunk.body.state_dict().items():
         torch.testing.assert_close(trained[k], v)  # loaded, then kept fixed through training
+
+
+def test_a_caption_record_names_the_recorded_encoder_it_started_from(tmp_path: Path, generated_data: Path) -> None:
+    """The -pre rows' provenance: the caption record gives the sha256 of the trunk it loaded and the encoder's record,
+    found by that sha256 among the records' scored checkpoints; weights nobody recorded give the sha256 alone."""
+    common = {"runs_dir": tmp_path / "runs", "data_dir": generated_data, "progress": False}
+    encoder = Path(
+        run.train("vision", "tiny/grid-cnn", overrides=["train.threads=1", "model.channels=[5,7]"], **common)["run_dir"]
+    )
+    run.evaluate("vision", encoder, data_dir=generated_data, progress=False)
+    results = tmp_path / "results"
+    enc_rec = json.loads(records.record("vision", encoder, results_dir=results).read_text())
+    assert enc_rec["checkpoint"]["sha256"] == sha256_file(encoder / "checkpoints" / "best.ckpt")
+    overrides = ["train.threads=1", f"model.encoder_weights={encoder}", "model.freeze_encoder=true"]
+    captioner = Path(run.train("caption", "tiny/sat-soft", overrides=overrides, **common)["run_dir"])
+    run.evaluate("caption", captioner, data_dir=generated_data, progress=False)
+    pre = json.loads(records.record("caption", captioner, results_dir=results).read_text())["pretrained"]
+    assert pre["encoder_weights"] == str(encoder / "checkpoints" / "best.ckpt")
+    assert pre["sha256"] == enc_rec["checkpoint"]["sha256"]
+    assert pre["record"] == f"vision/{enc_rec['dataset']}/{enc_rec['recipe'].replace('/', '-')}"
+    elsewhere = records.record("caption", captioner, results_dir=tmp_path / "elsewhere")  # the encoder's record absent
+    alone = json.loads(elsewhere.read_text())["pretrained"]
+    assert alone["sha256"] == pre["sha256"] and "record" not in alone
 
 
 def test_a_missing_trunk_is_one_line_exit_2_and_leaves_no_run(dirs: dict[str, Path]) -> None:
