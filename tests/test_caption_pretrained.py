@@ -17,6 +17,13 @@ from attn_cli.models.vision_baselines import GridClassifier
 from attn_cli.pretrained import load_pretrained
 from tests.conftest import run_cli
 
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+PRE_RECORDS = sorted(
+    p
+    for p in RESULTS.glob("caption/*/*/result.json")
+    if (yaml.safe_load((p.parent / "recipe.yaml").read_text()).get("model") or {}).get("encoder_weights")
+)
+
 META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}
 META = {**META, "input_shape": [1, 20, 28]}
 CHANNELS = (5, 7)
@@ -164,3 +171,18 @@ def test_a_missing_trunk_is_one_line_exit_2_and_leaves_no_run(dirs: dict[str, Pa
     assert code == 2 and len(message.splitlines()) == 1
     assert "attn train vision --recipe grid-cnn-28" in message
     assert not any(dirs["runs"].rglob("*"))
+
+
+@pytest.mark.parametrize("path", PRE_RECORDS, ids=[p.parent.name for p in PRE_RECORDS])
+def test_every_recorded_row_on_a_pretrained_trunk_names_its_recorded_encoder(path: Path) -> None:
+    """A -pre row traces to the trunk it loaded: the encoder's record, from committed code, scored the very bytes."""
+    pre = json.loads(path.read_text())["pretrained"]
+    encoder = json.loads((RESULTS / pre["record"] / "result.json").read_text())
+    assert encoder["checkpoint"]["sha256"] == pre["sha256"]
+    assert not encoder["git_sha"].endswith("-dirty")
+
+
+def test_the_xu_tables_pretrained_rows_are_among_the_checked_records() -> None:
+    names = {p.parent.name for p in PRE_RECORDS}
+    six = ("show-tell-pre", "sat-soft-pre", "sat-soft-nods-pre", "sat-hard-pre", "sat-soft-pre@3000")
+    assert {*six, "sat-soft-supervised-pre"} <= names
