@@ -1,8 +1,9 @@
 """Records and checkpoint files: what outlives a run directory.
 
 * :func:`record` copies an evaluated run's durable facts (metrics with units, commands, git sha, hardware,
-  wall times, predictions, learning curve) into ``results/<task>/<dataset>/<recipe>/`` (DESIGN §6), the
-  files the tables are built from.
+  wall times, predictions, learning curve, the sha256 of the checkpoint scored and of any pretrained weights
+  the run started from) into ``results/<task>/<dataset>/<recipe>/`` (DESIGN §6), the files the tables are
+  built from.
 * :func:`average_checkpoints` averages the parameters of several checkpoints of one model
   (Junczys-Dowmunt et al. 2016; OpenNMT's ``-average``).
 
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from attn_cli.config import dump_recipe, recipe_from_dict
 from attn_cli.errors import AttnError
-from attn_cli.io import atomic_path, atomic_write, read_json, write_json
+from attn_cli.io import atomic_path, atomic_write, read_json, sha256_file, write_json
 from attn_cli.registry import TASKS
 from attn_cli.runs import check_run_dir, train_summary
 
@@ -141,6 +143,11 @@ def record(
         },
         "run_dir": str(run_dir),
     }
+    checkpoint = Path(str(ev.get("checkpoint", "")))
+    if checkpoint.is_file():  # what a later run's pretrained weights are matched against (_pretrained_from)
+        result["checkpoint"] = {"path": str(checkpoint), "sha256": sha256_file(checkpoint)}
+    if info.get("pretrained"):
+        result["pretrained"] = _pretrained_from(info["pretrained"], results_dir)
     result["predictions"], left_out = _copy_predictions(src, dest)
     _copy_learning_curve(run_dir / "logs", dest)
     if left_out:
@@ -148,6 +155,21 @@ def record(
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
     write_json(dest / "result.json", result)
     return dest / "result.json"
+
+
+def _pretrained_from(pretrained: dict[str, Any], results_dir: Path) -> dict[str, Any]:
+    """The pretrained weights a run started from (run.json's ``pretrained``: file and sha256), with the record of
+    the run that made them when one is in ``results_dir``: the record whose scored checkpoint has the same sha256.
+
+    A row built on a pretrained encoder (the digit-caption ``-pre`` rows on ``grid-cnn-28``) is only as
+    trustworthy as that encoder: the sha256 names the very bytes, the record how they were trained and scored.
+    """
+    digest = pretrained.get("sha256")
+    if digest:
+        for path in sorted(results_dir.rglob("result.json")):
+            if read_json(path).get("checkpoint", {}).get("sha256") == digest:
+                return {**pretrained, "record": path.parent.relative_to(results_dir).as_posix()}
+    return dict(pretrained)
 
 
 def _copy_learning_curve(logs: Path, dest: Path) -> None:

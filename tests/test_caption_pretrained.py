@@ -9,12 +9,20 @@ import pytest
 import torch
 import yaml
 
-from attn_cli import run
+from attn_cli import records, run
 from attn_cli.errors import AttnError
+from attn_cli.io import sha256_file
 from attn_cli.models.sat import ShowAttendTell, ShowTell
 from attn_cli.models.vision_baselines import GridClassifier
 from attn_cli.pretrained import load_pretrained
 from tests.conftest import run_cli
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+PRE_RECORDS = sorted(
+    p
+    for p in RESULTS.glob("caption/*/*/result.json")
+    if (yaml.safe_load((p.parent / "recipe.yaml").read_text()).get("model") or {}).get("encoder_weights")
+)
 
 META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}
 META = {**META, "input_shape": [1, 20, 28]}
@@ -128,6 +136,29 @@ def test_train_loads_the_trunk_and_records_it(tmp_path: Path, generated_data: Pa
         torch.testing.assert_close(trained[k], v)  # loaded, then kept fixed through training
 
 
+def test_a_caption_record_names_the_recorded_encoder_it_started_from(tmp_path: Path, generated_data: Path) -> None:
+    """The -pre rows' provenance: the caption record gives the sha256 of the trunk it loaded and the encoder's record,
+    found by that sha256 among the records' scored checkpoints; weights nobody recorded give the sha256 alone."""
+    common = {"runs_dir": tmp_path / "runs", "data_dir": generated_data, "progress": False}
+    encoder = Path(
+        run.train("vision", "tiny/grid-cnn", overrides=["train.threads=1", "model.channels=[5,7]"], **common)["run_dir"]
+    )
+    run.evaluate("vision", encoder, data_dir=generated_data, progress=False)
+    results = tmp_path / "results"
+    enc_rec = json.loads(records.record("vision", encoder, results_dir=results).read_text())
+    assert enc_rec["checkpoint"]["sha256"] == sha256_file(encoder / "checkpoints" / "best.ckpt")
+    overrides = ["train.threads=1", f"model.encoder_weights={encoder}", "model.freeze_encoder=true"]
+    captioner = Path(run.train("caption", "tiny/sat-soft", overrides=overrides, **common)["run_dir"])
+    run.evaluate("caption", captioner, data_dir=generated_data, progress=False)
+    pre = json.loads(records.record("caption", captioner, results_dir=results).read_text())["pretrained"]
+    assert pre["encoder_weights"] == str(encoder / "checkpoints" / "best.ckpt")
+    assert pre["sha256"] == enc_rec["checkpoint"]["sha256"]
+    assert pre["record"] == f"vision/{enc_rec['dataset']}/{enc_rec['recipe'].replace('/', '-')}"
+    elsewhere = records.record("caption", captioner, results_dir=tmp_path / "elsewhere")  # the encoder's record absent
+    alone = json.loads(elsewhere.read_text())["pretrained"]
+    assert alone["sha256"] == pre["sha256"] and "record" not in alone
+
+
 def test_a_missing_trunk_is_one_line_exit_2_and_leaves_no_run(dirs: dict[str, Path]) -> None:
     """`attn train` of a -pre recipe before its trunk exists: the command to make it, and no run directory."""
     from attn_cli import run as attn_run
@@ -140,3 +171,18 @@ def test_a_missing_trunk_is_one_line_exit_2_and_leaves_no_run(dirs: dict[str, Pa
     assert code == 2 and len(message.splitlines()) == 1
     assert "attn train vision --recipe grid-cnn-28" in message
     assert not any(dirs["runs"].rglob("*"))
+
+
+@pytest.mark.parametrize("path", PRE_RECORDS, ids=[p.parent.name for p in PRE_RECORDS])
+def test_every_recorded_row_on_a_pretrained_trunk_names_its_recorded_encoder(path: Path) -> None:
+    """A -pre row traces to the trunk it loaded: the encoder's record, from committed code, scored the very bytes."""
+    pre = json.loads(path.read_text())["pretrained"]
+    encoder = json.loads((RESULTS / pre["record"] / "result.json").read_text())
+    assert encoder["checkpoint"]["sha256"] == pre["sha256"]
+    assert not encoder["git_sha"].endswith("-dirty")
+
+
+def test_the_xu_tables_pretrained_rows_are_among_the_checked_records() -> None:
+    names = {p.parent.name for p in PRE_RECORDS}
+    six = ("show-tell-pre", "sat-soft-pre", "sat-soft-nods-pre", "sat-hard-pre", "sat-soft-pre@3000")
+    assert {*six, "sat-soft-supervised-pre"} <= names
