@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,8 +81,23 @@ def test_best_of_joint_restarts_picks_from_the_records_and_a_missing_seed_is_one
         "error: no train record of tiny-memn2n-seed5 under memory/babi-gen; "
         'run scripts/babi_seeds.sh tiny/memn2n "5" first (or check --dataset)'
     ]
-    # seed 1's validation record replaced by seed 2's: its three records no longer come from one run
-    shutil.copy(dest / "tiny-memn2n-seed2-val" / "result.json", dest / "tiny-memn2n-seed1-val" / "result.json")
+    # seed 1's validation record made again from seed 2's run: its three records no longer come from one run
+    run2 = tmp_path / "runs" / "memory" / "tiny" / "memn2n" / "seed2"
+    attn = Path(sys.executable).parent / "attn"
+    wrong = [
+        str(attn),
+        "eval",
+        "memory",
+        "--run",
+        str(run2),
+        "--split",
+        "val",
+        "--record",
+        "--name",
+        "tiny-memn2n-seed1",
+    ]
+    again = subprocess.run(wrong, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
     mixed = best_of("tiny/memn2n", "1 2", "--dataset", "babi-gen", results=results)
     assert mixed.returncode == 2 and mixed.stdout == "" and len(mixed.stderr.splitlines()) == 1
     assert mixed.stderr.startswith("error: the records of tiny-memn2n-seed1 come from different runs (")
