@@ -59,7 +59,7 @@ JOINT = ("joint", "lw")  # the columns of one joint run each; the others read th
 
 
 # The joint row's restarts (scripts/babi_seeds.sh memn2n-pe-ls-rn-joint-sgd SEEDS joint): the seeds whose
-# three records exist (seed 2 was stopped at epoch 55 and resumes from its checkpoint: docs/memory.md). Seed 42's
+# three records exist (seed 2 was stopped at epoch 62 and resumes from its checkpoint: docs/memory.md). Seed 42's
 # run (the record memn2n-pe-ls-rn-joint-sgd) is not among them: its checkpoint is gone, so it has no validation or
 # training record to be picked by.
 JOINT_RECIPE = "memn2n-pe-ls-rn-joint-sgd"
