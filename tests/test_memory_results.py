@@ -32,9 +32,11 @@ def test_memory_metrics_recompute_from_predictions(path: Path) -> None:
 def test_best_of_n_picks_the_test_error_of_the_seed_its_criterion_picks() -> None:
     from attn_cli.tables.memory import _pick
 
-    agg = _pick("train", (1, 2, 3))
+    agg = _pick("train", ("a-seed1", "a-seed2", "a-seed3"), "mean_error")
     assert [r.split for r in agg.refs] == ["train"] * 3 + ["test"] * 3
-    assert [r.recipe for r in agg.refs[:3]] == [f"memn2n-pe-ls-rn-seed{s}" for s in (1, 2, 3)]
+    assert [r.recipe for r in agg.refs[:3]] == [f"a-seed{s}" for s in (1, 2, 3)]
+    # the criterion reads the named metric; the test value, the cell's own (a task's error, failed tasks)
+    assert {r.metric for r in agg.refs} == {"mean_error", None}
     # training errors 9, 2, 5 -> seed 2 -> its test error 40; a tie goes to the first seed
     assert agg.fn([9.0, 2.0, 5.0, 10.0, 40.0, 20.0]) == 40.0
     assert agg.fn([3.0, 3.0, 5.0, 10.0, 40.0, 20.0]) == 10.0

@@ -52,9 +52,10 @@ Deviations:
   recipes then run the whole schedule again, as Matlab (90 epochs joint, 120 per task); the Adam recipes
   count them inside their 60 / 100 epochs. §4.2's rule (``linear_start_epochs: 0``, the 10k recipe) fires after
   one or two epochs under Adam.
-* The paper reports the best of 10 runs by training error; a recipe is one run (``train.seed``). The
-  protocol for N seeds (the existing ``scripts/sweep.sh`` with ``--set train.seed=K``, ``attn runs`` for each
-  run's best validation score, the best one recorded) is in docs/memory.md.
+* The paper reports the best of 10 runs by training error; a recipe is one run (``train.seed``). N seeds:
+  ``scripts/babi_seeds.sh`` (each run recorded on test, validation and training), the pick by validation or
+  training error from the records: ``scripts/babi_best_of.py`` and ``attn table memn2n-joint-restarts``;
+  the joint column of ``attn table memn2n`` is the best of N by validation error (docs/memory.md).
 * Matlab adds the temporal index as an extra word of the sentence, so it is also scaled by the PE weight of
   the last position; here T_A(i) is added unscaled, as the paper's m_i = Σ_j A x_ij + T_A(i) writes it.
 * Matlab draws each batch with replacement and holds out a random 10% of all questions for joint
