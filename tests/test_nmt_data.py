@@ -219,21 +219,24 @@ def test_token_batching_needs_both_keys(overrides: list[str]) -> None:
         load_recipe("nmt", "tiny/seq2seq", overrides)
 
 
-def test_token_batches_train_through_the_cli(generated_data: Path, tmp_path: Path) -> None:
-    """A tiny recipe trains on token batches, and its resolved recipe says so; a half-given pair exits 2 on one
-    line before anything is written."""
+def test_token_batches_train_and_record_through_the_cli(dirs: dict[str, Path]) -> None:
+    """A tiny recipe trains on token batches; its resolved recipe and its record say so (the tables' budget cell
+    reads ``budget.batch_tokens``); a half-given pair exits 2 on one line."""
     import yaml
 
     from tests.conftest import run_cli
 
-    summary = run.train(
-        "nmt", "tiny/seq2seq", overrides=["data.batching=tokens", "data.batch_tokens=60", "train.max_steps=6"],
-        runs_dir=tmp_path / "runs", data_dir=generated_data, progress=False,
-    )  # fmt: skip
-    run_dir = Path(summary["run_dir"])
-    resolved = yaml.safe_load((run_dir / "recipe.yaml").read_text())
-    assert resolved["data"]["batching"] == "tokens" and resolved["data"]["batch_tokens"] == 60
-    assert summary["steps"] == 6
     code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq", "--set", "data.batching=tokens")
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "data.batch_tokens" in lines[0], err
+    assert run_cli("prepare", "toy-reorder")[0] == 0
+    tokens = ["--set", "data.batching=tokens", "--set", "data.batch_tokens=60", "--set", "train.max_steps=6"]
+    code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq", *tokens, "--set", "train.threads=1")
+    assert code == 0, err
+    run_dir = next(p.parent for p in (dirs["runs"] / "nmt").rglob("train_done.json"))
+    resolved = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+    assert resolved["data"]["batching"] == "tokens" and resolved["data"]["batch_tokens"] == 60
+    code, _, err = run_cli("eval", "nmt", "--run", str(run_dir), "--record")
+    assert code == 0, err
+    rec = json.loads(next(dirs["results"].rglob("result.json")).read_text())
+    assert rec["steps"] == 6 and rec["budget"]["batch_tokens"] == 60
