@@ -270,7 +270,11 @@ def list_recipes(task: str | None = None) -> list[dict[str, str]]:
                 row.update(
                     model=str(data["model"]["name"]),
                     budget=budget(train),
-                    batch=str(train.batch_size),
+                    batch=(
+                        f"≤{tokens} tok"
+                        if (tokens := _section(data, "data").get("batch_tokens"))
+                        else str(train.batch_size)
+                    ),
                     description=str(data.get("description", "")),
                 )
             except AttnError as err:

@@ -140,6 +140,8 @@ def record(
             "max_epochs": recipe.train.max_epochs,
             "max_steps": recipe.train.max_steps,
             "max_time_min": recipe.train.max_time_min,
+            # token batches (NMT's data.batching=tokens): up to this many tokens per update, not batch_size sentences
+            **({"batch_tokens": tokens} if (tokens := getattr(recipe.data, "batch_tokens", 0)) else {}),
         },
         "run_dir": str(run_dir),
     }

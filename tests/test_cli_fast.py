@@ -155,7 +155,9 @@ def test_argument_errors_are_one_line() -> None:
 def test_recipes_show_their_budget_and_batch_size() -> None:
     rows = {r["recipe"]: r for r in names.list_recipes("nmt")}
     recipe = load_recipe("nmt", "ladder-base")
-    assert rows["ladder-base"]["batch"] == str(recipe.train.batch_size)
+    assert rows["ladder-base"]["batch"] == f"≤{recipe.data.batch_tokens} tok"  # token batches, from its base
+    sgd = load_recipe("nmt", "luong-global-general-sgd")
+    assert sgd.data.batch_tokens == 0 and rows["luong-global-general-sgd"]["batch"] == str(sgd.train.batch_size)
     assert f"{recipe.train.max_steps} steps" in rows["ladder-base"]["budget"]
     assert f"{recipe.train.max_epochs} epochs" in rows["ladder-base"]["budget"]
     code, out, _ = run_cli("recipes", "nmt")

@@ -160,3 +160,83 @@ def test_real_multi30k(shared_data: Path, tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"] == {"train": 29000, "val": 1014, "test": 1000}
     assert 7000 < manifest["vocab"]["src"] < 9000 and 5000 < manifest["vocab"]["tgt"] < 7000
+
+
+def _token_sampler(tokens: int = 120, seed: int = 3):
+    from attn_cli.data.common import TrainBatches
+
+    gen = __import__("random").Random(seed)
+    lengths = [gen.randint(2, 40) for _ in range(1000)]
+    return TrainBatches(len(lengths), 16, seed, lengths=lengths, pool=4, tokens=tokens), lengths
+
+
+def test_token_batches_cover_the_epoch_within_the_budget() -> None:
+    """Every example once per epoch; each batch's padded grid (examples × its longest) is within the budget
+    unless the batch is one example; lengths inside a batch are close (sorted pools); len() is the count."""
+    sampler, lengths = _token_sampler()
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert len(sampler) == len(batches)
+    for b in batches:
+        widest = max(lengths[i] for i in b)
+        assert len(b) * widest <= 120 or len(b) == 1
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 4  # random batches of 2..40 would spread ~30
+    # more short sentences than long ones per batch: the tokens, not the sentences, are fixed
+    short = [len(b) for b in batches if max(lengths[i] for i in b) <= 8]
+    long = [len(b) for b in batches if min(lengths[i] for i in b) >= 30]
+    assert min(short) > max(long)
+
+
+def test_token_batches_depend_on_seed_and_epoch_only_and_resume() -> None:
+    a, _ = _token_sampler()
+    b, _ = _token_sampler()
+    assert list(a) == list(b)
+    first = list(a)
+    a.set_epoch(1)
+    second = list(a)
+    assert second != first and sorted(map(sorted, second)) != sorted(map(sorted, first))
+    # killed after 5 batches of epoch 1: the resumed sampler hands out the rest, in order
+    c, _ = _token_sampler()
+    c.load_state_dict({"epoch": 1, "consumed": 5})
+    assert list(c) == second[5:]
+
+
+def test_token_batches_need_lengths() -> None:
+    from attn_cli.data.common import TrainBatches
+
+    with pytest.raises(ValueError, match="lengths"):
+        TrainBatches(10, 2, 0, tokens=50)
+
+
+@pytest.mark.parametrize(
+    "overrides", [["data.batching=tokens"], ["data.batch_tokens=900"], ["data.batching=bucket", "data.batch_tokens=9"]]
+)
+def test_token_batching_needs_both_keys(overrides: list[str]) -> None:
+    from attn_cli.config import load_recipe
+
+    with pytest.raises(AttnError, match="token batches need both data.batching=tokens and a positive"):
+        load_recipe("nmt", "tiny/seq2seq", overrides)
+
+
+def test_token_batches_train_and_record_through_the_cli(dirs: dict[str, Path]) -> None:
+    """A tiny recipe trains on token batches; its resolved recipe and its record say so (the tables' budget cell
+    reads ``budget.batch_tokens``); a half-given pair exits 2 on one line."""
+    import yaml
+
+    from tests.conftest import run_cli
+
+    code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq", "--set", "data.batching=tokens")
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "data.batch_tokens" in lines[0], err
+    assert run_cli("prepare", "toy-reorder")[0] == 0
+    tokens = ["--set", "data.batching=tokens", "--set", "data.batch_tokens=60", "--set", "train.max_steps=6"]
+    code, _, err = run_cli("train", "nmt", "--recipe", "tiny/seq2seq", *tokens, "--set", "train.threads=1")
+    assert code == 0, err
+    run_dir = next(p.parent for p in (dirs["runs"] / "nmt").rglob("train_done.json"))
+    resolved = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+    assert resolved["data"]["batching"] == "tokens" and resolved["data"]["batch_tokens"] == 60
+    code, _, err = run_cli("eval", "nmt", "--run", str(run_dir), "--record")
+    assert code == 0, err
+    rec = json.loads(next(dirs["results"].rglob("result.json")).read_text())
+    assert rec["steps"] == 6 and rec["budget"]["batch_tokens"] == 60

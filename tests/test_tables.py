@@ -206,6 +206,21 @@ def test_older_records_give_their_batch_from_recipe_yaml_and_cpu_seconds_from_a_
     assert budget.time_text([b]) == "10.0 min, 70 CPU s (train+eval)"
 
 
+def test_a_token_batch_record_shows_its_tokens_not_a_sentence_count(tmp_path: Path) -> None:
+    """NMT's token batches hold a varying number of sentences: the cell says the token bound, a comparison with
+    such a record goes by updates, and a recipe.yaml's batch_size is not read as the examples per update."""
+    facts = _budget(7000)
+    facts["budget"] = {"batch_size": 64, "batch_tokens": 960, "max_epochs": 30}
+    folder = _record(tmp_path, "plain", 5.0, **facts)
+    (folder / "recipe.yaml").write_text("name: plain\ntrain:\n  batch_size: 64\n", encoding="utf-8")
+    (rec,) = load_results(tmp_path).values()
+    b = budget.of_record(rec)
+    assert (b.batch, b.tokens, b.examples) == (None, 960, None)
+    assert budget.updates_text([b]).startswith("7,000×≤960 tok")
+    assert budget.same_updates([b], [budget.of_record(rec | {"budget": {"batch_size": 64}})])
+    assert not budget.same_updates([b], [budget.of_record(rec | {"steps": 6999})])
+
+
 def test_a_cell_of_many_records_shows_their_range_and_compares_record_by_record(tmp_path: Path) -> None:
     for n, steps in ((1, 300), (2, 500)):
         for recipe, err in (("bow", 20.0), ("pe", 10.0)):

@@ -36,6 +36,13 @@ class TrainBatches(Sampler[list[int]]):
     With bucketing, examples are shuffled, cut into pools of ``pool`` batches, sorted by
     length inside each pool and batched, then the batches are shuffled: little padding,
     still random. Without it, batches are plain random draws.
+
+    ``tokens`` > 0 (needs ``lengths``) cuts each sorted pool into batches of up to ``tokens``
+    padded tokens (examples × the longest ``lengths`` in the batch; one longer example makes a batch
+    alone) instead of ``batch_size`` examples: fairseq's ``max_tokens``, JoeyNMT's token batches. With
+    a per-token mean loss every token then weighs about the same in every update, as in random
+    batches; a bucketed batch of ``batch_size`` short sentences weighs its few tokens as much as a
+    batch of long ones, which on Multi30k halves what an update teaches (docs/nmt.md).
     """
 
     def __init__(
@@ -47,9 +54,13 @@ class TrainBatches(Sampler[list[int]]):
         pool: int = 50,
         drop_last: bool = False,
         epoch_ids: bool = False,
+        tokens: int = 0,
     ) -> None:
+        if tokens and lengths is None:
+            raise ValueError("token batches need the examples' lengths")
         self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.lengths, self.pool, self.drop_last = lengths, pool, drop_last
+        self.lengths, self.pool, self.drop_last, self.tokens = lengths, pool, drop_last, tokens
+        self._cut: tuple[int, list[list[int]]] | None = None  # (epoch, its batches before sharding)
         self.epoch_ids = epoch_ids  # hand out epoch * n + i: the dataset can tell the epochs apart
         self.epoch = 0
         self.consumed = 0  # batches of this epoch already trained on (restored on resume)
@@ -59,7 +70,10 @@ class TrainBatches(Sampler[list[int]]):
         if epoch != self.epoch:
             self.epoch, self.consumed = epoch, 0
 
-    def _batches(self) -> list[list[int]]:
+    def _epoch_batches(self) -> list[list[int]]:
+        """This epoch's batches, shuffled, before sharding: a function of (seed, epoch) alone."""
+        if self._cut is not None and self._cut[0] == self.epoch:
+            return self._cut[1]
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.n, generator=gen).tolist()
         if self.lengths is not None:
@@ -69,12 +83,40 @@ class TrainBatches(Sampler[list[int]]):
                 for start in range(0, self.n, size)
                 for i in sorted(order[start : start + size], key=lambda j: self.lengths[j])
             ]
-        batches = [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
-            batches.pop()
+        if self.tokens:
+            batches = self._token_batches(order)
+        else:
+            batches = [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+            if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+                batches.pop()
         if self.lengths is not None:
             perm = torch.randperm(len(batches), generator=gen).tolist()
             batches = [batches[i] for i in perm]
+        self._cut = (self.epoch, batches)
+        return batches
+
+    def _token_batches(self, order: list[int]) -> list[list[int]]:
+        """Cut ``order`` (sorted by length within each pool) into batches of at most ``self.tokens`` padded
+        tokens; a batch never spans two pools, so its examples come from one random draw."""
+        assert self.lengths is not None
+        size = self.batch_size * self.pool
+        batches: list[list[int]] = []
+        for start in range(0, self.n, size):
+            batch: list[int] = []
+            longest = 0
+            for i in order[start : start + size]:
+                width = max(longest, self.lengths[i])
+                if batch and (len(batch) + 1) * width > self.tokens:
+                    batches.append(batch)
+                    batch, width = [], self.lengths[i]
+                batch.append(i)
+                longest = width
+            if batch:
+                batches.append(batch)
+        return batches
+
+    def _batches(self) -> list[list[int]]:
+        batches = list(self._epoch_batches())
         rank, world = _world()
         per_rank = math.ceil(len(batches) / world)
         batches += batches[: per_rank * world - len(batches)]
@@ -82,7 +124,10 @@ class TrainBatches(Sampler[list[int]]):
 
     def __len__(self) -> int:
         _, world = _world()
-        full = self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+        if self.tokens:
+            full = len(self._epoch_batches())
+        else:
+            full = self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
         return math.ceil(full / world)
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -154,8 +199,11 @@ def train_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     epoch_ids: bool = False,
+    tokens: int = 0,
 ) -> ResumableLoader:
-    sampler = TrainBatches(len(dataset), batch_size, seed, lengths=lengths, drop_last=drop_last, epoch_ids=epoch_ids)
+    sampler = TrainBatches(
+        len(dataset), batch_size, seed, lengths=lengths, drop_last=drop_last, epoch_ids=epoch_ids, tokens=tokens
+    )
     return ResumableLoader(
         dataset,
         batch_sampler=sampler,

@@ -20,9 +20,20 @@ from attn_cli.errors import AttnError
 @dataclass(frozen=True)
 class NmtDataConfig:
     dataset: str = "toy-reorder"  # a prepared dataset under the data dir
-    batching: Literal["random", "bucket"] = "random"  # bucket: similar lengths together (less padding)
+    # random: batches of train.batch_size sentences drawn at random; bucket: the same, similar lengths together (less
+    # padding, but a batch of short sentences weighs as much as one of long ones); tokens: similar lengths together,
+    # up to batch_tokens tokens per batch (sentences × the longest source or target), so every token weighs the same
+    batching: Literal["random", "bucket", "tokens"] = "random"
+    batch_tokens: int = 0  # with batching: tokens; train.batch_size then sets only the pools' size (50 × it)
     eval_batch_size: int = 64
     max_len: int = 0  # drop longer training pairs at load time (tokens); 0: keep all
+
+    def __post_init__(self) -> None:
+        if (self.batching == "tokens") != (self.batch_tokens > 0):
+            raise AttnError(
+                f"data.batching={self.batching} with data.batch_tokens={self.batch_tokens}: token batches need both "
+                "data.batching=tokens and a positive data.batch_tokens (e.g. 960), the other batchings neither"
+            )
 
 
 class Vocab:
@@ -186,8 +197,20 @@ class TextDataModule(AttnDataModule):
 
     def train_dataloader(self) -> Any:
         ds = self.dataset("train")
-        lengths = [len(s) for s in ds.src] if self.cfg.batching == "bucket" else None
-        return train_loader(ds, self.batch_size, self.seed, collate, lengths=lengths, num_workers=self.num_workers)
+        lengths = None
+        if self.cfg.batching == "bucket":
+            lengths = [len(s) for s in ds.src]
+        elif self.cfg.batching == "tokens":  # the padded grid a sentence needs: its source, or its target with EOS
+            lengths = [max(len(s), len(t) + 1) for s, t in zip(ds.src, ds.tgt)]
+        return train_loader(
+            ds,
+            self.batch_size,
+            self.seed,
+            collate,
+            lengths=lengths,
+            num_workers=self.num_workers,
+            tokens=self.cfg.batch_tokens,
+        )
 
     def val_dataloader(self) -> Any:
         return self.split_loader("val")

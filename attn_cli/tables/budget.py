@@ -28,13 +28,14 @@ class Budget:
     """One record's training budget."""
 
     steps: int | None  # optimiser updates
-    batch: int | None  # examples per update
+    batch: int | None  # examples per update (None for token batches: their count varies)
     epochs: int | None
     device: str  # "H200", "CPU ×1" (torch threads)
     wall_s: float | None  # training wall time, every segment of a resumed run
     cpu_s: float | None  # CPU seconds of the training process, where recorded
     cpu_what: str  # "" (training) or "train+eval" (a measurement around both)
     time_min: float | None  # the recipe's wall-clock cap (train.max_time_min), None when uncapped
+    tokens: int | None = None  # token batches: at most this many (padded) tokens per update
 
     @property
     def examples(self) -> int | None:
@@ -79,8 +80,9 @@ def of_record(rec: dict[str, Any]) -> Budget:
     """The budget a record states (see the module docstring for where each figure comes from)."""
     plan = rec.get("budget") or {}
     path = str(rec.get("_path", ""))
-    batch = plan.get("batch_size")
-    if batch is None and path:
+    tokens = plan.get("batch_tokens")
+    batch = None if tokens else plan.get("batch_size")
+    if batch is None and not tokens and path:
         batch = _recipe_batch(path)
     cpu, what = (rec["train_cpu_s"], "") if rec.get("train_cpu_s") is not None else (None, "")
     if cpu is None and path:
@@ -95,6 +97,7 @@ def of_record(rec: dict[str, Any]) -> Budget:
         cpu_s=cpu,
         cpu_what=what,
         time_min=float(time_min) if time_min else None,
+        tokens=int(tokens) if tokens else None,
     )
 
 
@@ -105,12 +108,14 @@ def _span(values: Sequence[float], fmt: str) -> str:
 
 
 def updates_text(budgets: list[Budget]) -> str:
-    """ "4,204×64 (5 ep)" for one record; "20 runs: 1,500–3,100×32 (100 ep)" for a cell or row of several."""
+    """ "4,204×64 (5 ep)" for one record ("7,000×≤960 tok (16 ep)" on token batches); "20 runs: 1,500–3,100×32
+    (100 ep)" for a cell or row of several."""
     steps = [b.steps for b in budgets if b.steps is not None]
     if not steps:
         return "?"
-    batches = sorted({b.batch for b in budgets if b.batch is not None})
-    text = _span(steps, ",") + ("×" + "/".join(str(b) for b in batches) if batches else "")
+    batches = [str(b) for b in sorted({b.batch for b in budgets if b.batch is not None})]
+    batches += [f"≤{t} tok" for t in sorted({b.tokens for b in budgets if b.tokens})]
+    text = _span(steps, ",") + ("×" + "/".join(batches) if batches else "")
     epochs = [b.epochs for b in budgets if b.epochs]
     if epochs:
         text += f" ({_span(epochs, ',')} ep)"
