@@ -317,7 +317,9 @@ PAIRS = {"luong": "luong-global-general", "bahdanau": "bahdanau-lstm"}
 def _run_batching(run_dir: Path) -> str:
     """How the run drew its training batches (``data.batching`` of its resolved recipe): the peer report says it."""
     recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
-    return str(recipe.get("data", {}).get("batching", "random"))
+    data = recipe.get("data", {})
+    batching = str(data.get("batching", "random"))
+    return f"tokens ≤{data['batch_tokens']}" if batching == "tokens" else batching
 
 
 def parse_peer(path: Path) -> dict[str, list[dict[str, str]]]:
@@ -366,8 +368,10 @@ def report(peer_file: Path, out: Path) -> str:
         "Same machine, same Multi30k De→En data (Moses-tokenised, lowercased, min-freq-2 word vocabularies),",
         "same model (bi-LSTM 2×256 encoder, LSTM 256 decoder, emb 256, dropout 0.3, input feeding), batches of",
         f"64 sentences (JoeyNMT's drawn at random, its sentence batching; ours {' / '.join(ours) or 'random'}:",
-        "`bucket` draws sentences of similar length together, pools of 50 batches sorted by length, the batches",
-        "shuffled, as fairseq's and OpenNMT's users batch), 300 updates from scratch, then beam-5 decoding of the 1,000 test sentences",
+        "`random` 64 sentences drawn at random, `bucket` 64 of similar length (pools of 50 batches sorted by length,",
+        "the batches shuffled), `tokens ≤N` as many sentences of similar length as fit in N padded tokens (fairseq's",
+        "max_tokens; ≤960 holds 64.7 sentences on average on this data), so the sentences per second compare the",
+        "same work), 300 updates from scratch, then beam-5 decoding of the 1,000 test sentences",
         "(the search alone on both sides: JoeyNMT's predict without its loss, our eval with eval.perplexity=false).",
         "Peer lines come from `../shared/peers/joeynmt/bench.sh`; ours from `attn bench nmt`. Each pair ran back to back",
         "(`scripts/peer_bench.sh`); with repeats, each cell is the median (min–max) over the pairs, and the ratio is",

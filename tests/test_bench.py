@@ -89,10 +89,10 @@ def test_the_peer_report_gives_median_and_range_of_ratios_taken_pair_by_pair(tmp
         write_json(
             tmp_path / f"luong-global-general-cpu-r{k}.json",
             {"train_sent_s": sent, "train_src_tok_s": sent * 10, "train_tgt_tok_s": sent * 11,
-             "decode_beam5_sent_s": sent, "threads": 2, "load_avg_1min": [0.3, 0.5 + k], "batching": "bucket"},
+             "decode_beam5_sent_s": sent, "threads": 2, "load_avg_1min": [0.3, 0.5 + k], "batching": "tokens ≤960"},
         )  # fmt: skip
     text = report(tmp_path / "peer.txt", tmp_path)
-    assert "(JoeyNMT's drawn at random, its sentence batching; ours bucket:" in text
+    assert "(JoeyNMT's drawn at random, its sentence batching; ours tokens ≤960:" in text
     (line,) = [x for x in text.splitlines() if "| train sentences/s |" in x]
     assert line.endswith("| 100.0 (100.0–100.0) | 200.0 (150.0–300.0) | **2.00× (1.50×–3.00×)** |")
     assert "| load (1 min) | | 0.30–3.50 |" in text and "| pairs | 3 |" in text
@@ -133,3 +133,12 @@ def test_a_profile_longer_than_the_recipe_is_refused(generated_data: Path, tmp_p
 
     with pytest.raises(AttnError, match="no training step was profiled"):
         profile_nmt("tiny/luong-global-general", ["train.max_steps=1"], generated_data, tmp_path, updates=4)
+
+
+def test_a_token_batch_run_is_named_with_its_bound_in_the_peer_report(tmp_path: Path) -> None:
+    from attn_cli.bench import _run_batching
+
+    (tmp_path / "recipe.yaml").write_text("data: {batching: tokens, batch_tokens: 960}\n", encoding="utf-8")
+    assert _run_batching(tmp_path) == "tokens ≤960"
+    (tmp_path / "recipe.yaml").write_text("data: {batching: bucket, batch_tokens: 0}\n", encoding="utf-8")
+    assert _run_batching(tmp_path) == "bucket"
