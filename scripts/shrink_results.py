@@ -1,7 +1,9 @@
 """Bring recorded files to the form `attn record` now writes, keeping results/ under its 30 MB: pictures over
 ``RECORD_PNG_OVER`` with a 256-colour palette (attn_cli.records.palette_png), learning curves and the prediction files a result.json lists over
-``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz`` read by attn_cli.io.read_curve; the list renamed). A picture already
-palette-encoded is left alone.
+``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz`` read by attn_cli.io.read_curve; the list renamed), and a record's
+predictions whose floats are all float32 values written in their shortest float32 form, the record marked
+``"prediction_floats": "float32"`` (attn_cli.records.float32_predictions: lossless, checked row by row before
+anything is written). A picture already palette-encoded is left alone.
 
 usage: python scripts/shrink_results.py   (from the repository root; prints what it shrank)
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from attn_cli.io import atomic_write, write_json
-from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, RECORD_TEXT, palette_png
+from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, RECORD_TEXT, float32_predictions, palette_png
 
 
 def main() -> None:
@@ -40,6 +42,9 @@ def main() -> None:
             write_json(result, info)
             path.unlink()
             print(f"{name}: gzipped")
+        elif path.name == "result.json" and (shortened := float32_predictions(path)):
+            kept, before, after = shortened
+            print(f"{path.parent / kept}: floats in float32 form, {before} -> {after} bytes")
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
