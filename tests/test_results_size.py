@@ -1,5 +1,6 @@
 """results/ stays small enough to travel (the GPU machine carries at most 64 MiB of the tracked tree) and to clone:
-records keep their facts and small files, larger text is gzipped, views of the predictions are not kept."""
+records keep their facts and small files, larger text is gzipped, float32 values keep their shortest form (read back
+exactly), views of the predictions are not kept; and it takes under 30 MB on disk, where a small file costs a block."""
 
 from __future__ import annotations
 
