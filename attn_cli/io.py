@@ -22,6 +22,7 @@ import glob
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -212,6 +213,101 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         raise AttnError(f"{path}:{lineno + 1} is not UTF-8 text; copy the file again") from err
     if not rows:
         raise AttnError(f"{path} is empty: no predictions to score; run `attn eval` again")
+    return rows
+
+
+PREDICTION_FLOATS = "prediction_floats"  # result.json key: "float32" when its predictions are written as such
+
+
+def _as_float32(value: float) -> float:
+    """``value`` rounded to the nearest float32, as a Python float (round to nearest even: IEEE 754 §4.3.1)."""
+    import struct
+
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+
+
+def _float32_text(value: float) -> str:
+    """The shortest decimal that names ``value`` as a float32 (numpy's Dragon4: ``152.03423``, nine significant
+    digits at most); :func:`float32_jsonl` checks that each one casts back to ``value``."""
+    import numpy as np
+
+    return str(np.float32(value))
+
+
+def _dumps_float32(obj: Any) -> str:
+    """``json.dumps(obj, ensure_ascii=False)`` with every float written by :func:`_float32_text`."""
+    if isinstance(obj, float):
+        return _float32_text(obj)
+    if isinstance(obj, dict):
+        items = (f"{json.dumps(k, ensure_ascii=False)}: {_dumps_float32(v)}" for k, v in obj.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(obj, list):
+        return "[" + ", ".join(_dumps_float32(v) for v in obj) + "]"
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def restore_float32(obj: Any) -> Any:
+    """``obj`` with every float cast through float32: the values a file written by :func:`float32_jsonl` held
+    before it was shortened (its ``152.03423`` is float32's 152.0342254638672, which evaluation wrote)."""
+    if isinstance(obj, float):
+        return _as_float32(obj)
+    if isinstance(obj, dict):
+        return {k: restore_float32(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [restore_float32(v) for v in obj]
+    return obj
+
+
+def _floats(obj: Any) -> Iterator[float]:
+    if isinstance(obj, float):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _floats(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _floats(v)
+
+
+def float32_jsonl(text: str) -> str | None:
+    """JSON lines ``text`` (as :func:`write_jsonl` writes them) with every float in its shortest float32 form, or
+    None when that would lose anything: a float that is not a float32 value (a float64 result, a rounded
+    ``0.0051``), not finite, no float at all, or a line that does not come back byte for byte.
+
+    Models compute in float32 and evaluation writes each value's float64 repr (``152.0342254638672``, 17
+    digits, most of them noise to gzip); nine digits at most name a float32 exactly, so a file of per-example
+    losses shrinks by about a third gzipped. The shortened file is exact only for a reader that casts back
+    through float32 (:func:`restore_float32`); a record says so in its result.json (:data:`PREDICTION_FLOATS`)
+    and :func:`read_predictions` does the cast."""
+    out, seen = [], False
+    for line in text.splitlines(keepends=True):
+        try:
+            row = json.loads(line)
+            floats = list(_floats(row))
+            if any(not math.isfinite(v) or _as_float32(v) != v for v in floats):
+                return None
+            short = _dumps_float32(row) + "\n"
+            back = json.dumps(restore_float32(json.loads(short)), ensure_ascii=False) + "\n"
+        except json.JSONDecodeError:
+            return None
+        if back != line:
+            return None
+        out.append(short)
+        seen = seen or bool(floats)
+    return "".join(out) if seen else None
+
+
+def read_predictions(path: str | Path) -> list[dict[str, Any]]:
+    """A predictions file's rows as evaluation wrote them: :func:`read_jsonl`, with the floats cast back through
+    float32 (:func:`restore_float32`) when a ``result.json`` beside it lists the file and declares
+    ``"prediction_floats": "float32"`` (a record's file shortened by :func:`float32_jsonl`)."""
+    path = Path(path)
+    rows = read_jsonl(path)
+    result = path.parent / "result.json"
+    if result.is_file():
+        info = read_json(result)
+        if info.get(PREDICTION_FLOATS) == "float32" and path.name in info.get("predictions", []):
+            return [restore_float32(row) for row in rows]
     return rows
 
 

@@ -21,7 +21,15 @@ import yaml
 
 from attn_cli.config import dump_recipe, recipe_from_dict
 from attn_cli.errors import AttnError
-from attn_cli.io import atomic_path, atomic_write, read_json, sha256_file, write_json
+from attn_cli.io import (
+    PREDICTION_FLOATS,
+    atomic_path,
+    atomic_write,
+    float32_jsonl,
+    read_json,
+    sha256_file,
+    write_json,
+)
 from attn_cli.registry import TASKS
 from attn_cli.runs import check_run_dir, train_summary
 
@@ -150,10 +158,8 @@ def record(
         result["checkpoint"] = {"path": str(checkpoint), "sha256": sha256_file(checkpoint)}
     if info.get("pretrained"):
         result["pretrained"] = _pretrained_from(info["pretrained"], results_dir)
-    result["predictions"], left_out = _copy_predictions(src, dest)
+    result.update(_copy_predictions(src, dest))
     _copy_learning_curve(run_dir / "logs", dest)
-    if left_out:
-        result["predictions_left_out"] = left_out
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
     write_json(dest / "result.json", result)
     return dest / "result.json"
@@ -231,20 +237,37 @@ def palette_png(data: bytes) -> bytes:
     return out.getvalue() if len(out.getvalue()) < len(data) else data
 
 
-def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
+def _float32_form(data: bytes) -> bytes | None:
+    """A predictions file's bytes with its floats in their shortest float32 form (:func:`attn_cli.io.float32_jsonl`),
+    None when that would lose anything (then it is recorded as it is)."""
+    try:
+        short = float32_jsonl(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+    return None if short is None else short.encode("utf-8")
+
+
+def _copy_predictions(src: Path, dest: Path) -> dict[str, Any]:
     """Copy the evaluation's prediction files into a record: as they are when small, text gzipped when over
-    ``RECORD_GZIP_OVER``, pictures over ``RECORD_PNG_OVER`` with a palette (:func:`palette_png`) (``mtime=0``: recording the same file twice gives the same bytes), and left out (named,
-    with their size, the run keeps them) when still over ``RECORD_FILE_LIMIT``. Files a re-recording replaces
-    (the other of ``x`` / ``x.gz``, a derived view) are removed, so a record never holds two versions."""
+    ``RECORD_GZIP_OVER``, pictures over ``RECORD_PNG_OVER`` with a palette (:func:`palette_png`) (``mtime=0``:
+    recording the same file twice gives the same bytes), and left out (named, with their size, the run keeps
+    them) when still over ``RECORD_FILE_LIMIT``. ``predictions.jsonl`` has its floats written in their shortest
+    float32 form when every one is a float32 value (:func:`_float32_form`; a third smaller gzipped for per-example
+    losses). Files a re-recording replaces (the other of ``x`` / ``x.gz``, a derived view) are removed, so a
+    record never holds two versions. Returns the result.json entries that describe them: ``predictions`` (the
+    names kept), ``prediction_floats`` ("float32", which :func:`attn_cli.io.read_predictions` reads back through)
+    and ``predictions_left_out``, the last two only where they apply."""
     import gzip
 
-    kept, left_out = [], []
+    kept, left_out, floats = [], [], ""
     for p in sorted(src.iterdir()):
         if not p.is_file() or p.name == "metrics.json":
             continue
         written = ""
         if p.name not in RECORD_DERIVED:
             data, name = p.read_bytes(), p.name
+            short = _float32_form(data) if name == "predictions.jsonl" else None
+            data = data if short is None else short
             if len(data) > RECORD_GZIP_OVER and p.suffix in RECORD_TEXT:
                 data, name = gzip.compress(data, mtime=0), f"{p.name}.gz"
             elif len(data) > RECORD_PNG_OVER and p.suffix == ".png":
@@ -252,9 +275,58 @@ def _copy_predictions(src: Path, dest: Path) -> tuple[list[str], list[str]]:
             if len(data) < RECORD_FILE_LIMIT:
                 atomic_write(dest / name, data)
                 kept.append(written := name)
+                floats = "float32" if short is not None else floats
             else:
                 packed = f"; {len(data)} gzipped" if name != p.name else ""
                 left_out.append(f"{p.name} ({p.stat().st_size} bytes{packed}; kept in the run)")
         for stale in {p.name, f"{p.name}.gz"} - {written}:
             (dest / stale).unlink(missing_ok=True)
-    return kept, left_out
+    return {
+        "predictions": kept,
+        **({PREDICTION_FLOATS: floats} if floats else {}),
+        **({"predictions_left_out": left_out} if left_out else {}),
+    }
+
+
+def float32_predictions(result_json: Path) -> tuple[str, int, int] | None:
+    """Rewrite a record's predictions in the form `attn record` now writes them (:func:`_copy_predictions`): floats
+    in their shortest float32 form, the record marked ``"prediction_floats": "float32"``. Only when every float
+    of the file is a float32 value and every row reads back (:func:`attn_cli.io.read_predictions`) byte for byte
+    as it was (:func:`attn_cli.io.float32_jsonl` checks both); else None and nothing is touched. Returns the
+    file's name and its size before and after.
+
+    Every moment between the writes is a valid record: the marker comes first (casting the old float32 values
+    through float32 leaves them as they are), a renamed file (``.gz`` dropped or added) is listed once written,
+    and the old one is removed last."""
+    import gzip
+
+    info = read_json(result_json)
+    listed = [n for n in ("predictions.jsonl", "predictions.jsonl.gz") if n in info.get("predictions", [])]
+    if info.get(PREDICTION_FLOATS) or not listed:
+        return None
+    old = result_json.parent / listed[0]
+    raw = old.read_bytes()
+    short = _float32_form(gzip.decompress(raw) if old.suffix == ".gz" else raw)
+    if short is None:
+        return None
+    data, name = short, "predictions.jsonl"
+    if len(data) > RECORD_GZIP_OVER:
+        data, name = gzip.compress(data, mtime=0), "predictions.jsonl.gz"
+    info = _with_entry(info, "predictions", PREDICTION_FLOATS, "float32")
+    write_json(result_json, info)
+    atomic_write(result_json.parent / name, data)
+    if name != old.name:
+        info["predictions"] = [name if n == old.name else n for n in info["predictions"]]
+        write_json(result_json, info)
+        old.unlink()
+    return name, len(raw), len(data)
+
+
+def _with_entry(info: dict[str, Any], after: str, key: str, value: Any) -> dict[str, Any]:
+    """``info`` with ``key: value`` placed right after ``after`` (where `attn record` puts it)."""
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        out[k] = v
+        if k == after:
+            out[key] = value
+    return out

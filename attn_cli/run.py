@@ -538,12 +538,13 @@ def evaluate(
 def rescore(
     task: str, run: Path, predictions: Path, *, split: str = "test", checkpoint: Path | None = None
 ) -> dict[str, float]:
-    """Recompute the metrics from a saved predictions file (no decoding): what was recorded is what they give."""
-    from attn_cli.io import read_jsonl
+    """Recompute the metrics from a saved predictions file (no decoding): what was recorded is what they give
+    (a record's file read back through float32 where its result.json says so: :func:`attn_cli.io.read_predictions`)."""
+    from attn_cli.io import read_predictions
     from attn_cli.tasks.base import load_checkpoint
 
     run_dir = check_run_dir(Path(run))
-    rows = read_jsonl(predictions)
+    rows = read_predictions(predictions)
     ids = [r.get("id") if isinstance(r, dict) else None for r in rows]
     if any(not isinstance(i, int) or isinstance(i, bool) for i in ids):
         raise AttnError(f"{predictions} has rows without an integer 'id'; give a predictions file `attn eval` wrote")

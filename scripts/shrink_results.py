@@ -1,7 +1,11 @@
 """Bring recorded files to the form `attn record` now writes, keeping results/ under its 30 MB: pictures over
 ``RECORD_PNG_OVER`` with a 256-colour palette (attn_cli.records.palette_png), learning curves and the prediction files a result.json lists over
-``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz`` read by attn_cli.io.read_curve; the list renamed). A picture already
-palette-encoded is left alone.
+``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz`` read by attn_cli.io.read_curve; the list renamed), and a record's
+predictions whose floats are all float32 values written in their shortest float32 form, the record marked
+``"prediction_floats": "float32"`` (attn_cli.records.float32_predictions: lossless, checked row by row before
+anything is written). A picture already palette-encoded is left alone. A ``cpu_seconds.json`` written by hand
+beside a record (CPU seconds of a record made before ``train_cpu_s`` was recorded) is folded into its result.json
+as ``cpu_seconds`` (read by attn_cli.tables.budget), saving the file-system block each took.
 
 usage: python scripts/shrink_results.py   (from the repository root; prints what it shrank)
 """
@@ -17,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from attn_cli.io import atomic_write, write_json
-from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, RECORD_TEXT, palette_png
+from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, RECORD_TEXT, float32_predictions, palette_png
 
 
 def main() -> None:
@@ -27,7 +31,10 @@ def main() -> None:
         if not path.is_file():
             continue
         size = path.stat().st_size
-        if path.name == "learning_curve.csv" and size > RECORD_GZIP_OVER:
+        if path.name == "cpu_seconds.json" and (path.parent / "result.json").is_file():
+            _fold_cpu_seconds(path)
+            print(f"{name}: folded into result.json")
+        elif path.name == "learning_curve.csv" and size > RECORD_GZIP_OVER:
             atomic_write(path.with_name(path.name + ".gz"), gzip.compress(path.read_bytes(), mtime=0))
             path.unlink()
             print(f"{name}: gzipped")
@@ -40,6 +47,9 @@ def main() -> None:
             write_json(result, info)
             path.unlink()
             print(f"{name}: gzipped")
+        elif path.name == "result.json" and (shortened := float32_predictions(path)):
+            kept, before, after = shortened
+            print(f"{path.parent / kept}: floats in float32 form, {before} -> {after} bytes")
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
@@ -49,6 +59,17 @@ def main() -> None:
             if len(smaller) < len(data):
                 atomic_write(path, smaller)
                 print(f"{name}: {len(data)} -> {len(smaller)} bytes")
+
+
+def _fold_cpu_seconds(path: Path) -> None:
+    """The note's facts under ``cpu_seconds`` in the record beside it (written first), then the note removed."""
+    result = path.parent / "result.json"
+    info = json.loads(result.read_text(encoding="utf-8"))
+    note = json.loads(path.read_text(encoding="utf-8"))
+    if info.get("cpu_seconds", note) != note:
+        raise SystemExit(f"{result} already holds other cpu_seconds than {path}; fold it by hand")
+    write_json(result, {**info, "cpu_seconds": note})
+    path.unlink()
 
 
 def _listed_prediction(path: Path) -> bool:

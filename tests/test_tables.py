@@ -192,14 +192,14 @@ def test_the_budget_cells_come_from_the_record(tmp_path: Path) -> None:
     assert "Updates × batch" in shown and "18.1 min, 1,020 CPU s" in shown and "CPU ×1" in shown
 
 
-def test_older_records_give_their_batch_from_recipe_yaml_and_cpu_seconds_from_a_note_beside_them(
+def test_older_records_give_their_batch_from_recipe_yaml_and_cpu_seconds_from_a_note_in_them(
     tmp_path: Path,
 ) -> None:
     facts = _budget(1031)
     facts["budget"] = {"max_epochs": 2}  # recorded before batch_size was
+    facts["cpu_seconds"] = {"train_and_eval_cpu_s": 69.8, "how": "time"}  # measured by hand
     folder = _record(tmp_path, "plain", 5.0, **facts)
     (folder / "recipe.yaml").write_text("name: plain\ntrain:\n  batch_size: 32\n", encoding="utf-8")
-    (folder / "cpu_seconds.json").write_text(json.dumps({"train_and_eval_cpu_s": 69.8, "how": "time"}), "utf-8")
     (rec,) = load_results(tmp_path).values()
     b = budget.of_record(rec)
     assert (b.batch, b.examples, b.cpu_s) == (32, 1031 * 32, 69.8)

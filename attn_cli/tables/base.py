@@ -185,9 +185,11 @@ def load_results(results_dir: Path) -> dict[tuple[str, str, str, str], dict[str,
 
 def record_predictions(result_json: Path) -> list[dict[str, Any]]:
     """A record's prediction rows, read from the file its ``result.json`` lists: ``predictions.jsonl``, or
-    ``predictions.jsonl.gz`` when `attn record` gzipped it (``records.RECORD_GZIP_OVER``). Tests and scripts
-    recompute the recorded numbers from these rows with the reference libraries."""
-    from attn_cli.io import read_json, read_jsonl
+    ``predictions.jsonl.gz`` when `attn record` gzipped it (``records.RECORD_GZIP_OVER``), its floats cast back
+    through float32 when the record says they were written so (``"prediction_floats": "float32"``,
+    :func:`attn_cli.io.read_predictions`): the very values evaluation wrote. Tests and scripts recompute the
+    recorded numbers from these rows with the reference libraries."""
+    from attn_cli.io import read_json, read_predictions
 
     listed = read_json(result_json).get("predictions", [])
     names = [n for n in ("predictions.jsonl", "predictions.jsonl.gz") if n in listed]
@@ -195,7 +197,7 @@ def record_predictions(result_json: Path) -> list[dict[str, Any]]:
         raise AttnError(
             f"{result_json} lists no predictions.jsonl(.gz) (left out: too big); rescore from the run's eval/ folder"
         )
-    return read_jsonl(result_json.parent / names[0])
+    return read_predictions(result_json.parent / names[0])
 
 
 DIRTY_MARK = "†"

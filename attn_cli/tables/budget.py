@@ -8,8 +8,9 @@ trained for the same number of updates (or of examples seen) unless the table de
 Every figure comes from a record (``results/<task>/<dataset>/<name>/``): ``steps``, ``epochs``,
 ``train_wall_s``, ``hardware`` and ``budget`` from ``result.json``; the batch size from
 ``budget.batch_size`` (recorded since issue 29), else the record's ``recipe.yaml``; CPU seconds from
-``train_cpu_s`` (recorded since issue 29), else a ``cpu_seconds.json`` written beside the record by hand
-(``train_cpu_s``, or ``train_and_eval_cpu_s`` for a measurement around training and evaluation).
+``train_cpu_s`` (recorded since issue 29), else the record's ``cpu_seconds``, measured by hand (``train_cpu_s``,
+or ``train_and_eval_cpu_s`` for a measurement around training and evaluation; a ``cpu_seconds.json`` beside the
+record until 2026-12-06, when it was folded into result.json to save a file-system block per record).
 """
 
 from __future__ import annotations
@@ -52,14 +53,8 @@ def _recipe_batch(path: str) -> int | None:
     return int(batch) if batch is not None else None
 
 
-@functools.cache
-def _sidecar_cpu(path: str) -> tuple[float | None, str]:
-    sidecar = Path(path).with_name("cpu_seconds.json")
-    if not sidecar.is_file():
-        return None, ""
-    import json
-
-    data = json.loads(sidecar.read_text(encoding="utf-8"))
+def _noted_cpu(rec: dict[str, Any]) -> tuple[float | None, str]:
+    data = rec.get("cpu_seconds") or {}
     if "train_cpu_s" in data:
         return float(data["train_cpu_s"]), ""
     if "train_and_eval_cpu_s" in data:
@@ -85,8 +80,8 @@ def of_record(rec: dict[str, Any]) -> Budget:
     if batch is None and not tokens and path:
         batch = _recipe_batch(path)
     cpu, what = (rec["train_cpu_s"], "") if rec.get("train_cpu_s") is not None else (None, "")
-    if cpu is None and path:
-        cpu, what = _sidecar_cpu(path)
+    if cpu is None:
+        cpu, what = _noted_cpu(rec)
     time_min = plan.get("max_time_min")
     return Budget(
         steps=rec.get("steps"),
