@@ -39,7 +39,10 @@ class TrainBatches(Sampler[list[int]]):
 
     ``tokens`` > 0 (needs ``lengths``) cuts each sorted pool into batches of up to ``tokens``
     padded tokens (examples × the longest ``lengths`` in the batch; one longer example makes a batch
-    alone) instead of ``batch_size`` examples: fairseq's ``max_tokens``, JoeyNMT's token batches. With
+    alone) instead of ``batch_size`` examples: fairseq's ``max_tokens``, JoeyNMT's token batches. Every
+    epoch is cut to the first epoch's number of batches (Lightning counts a loader's batches once and
+    stops each epoch there): a shorter cut splits its largest batches, a longer one merges its two
+    smallest (that update may then hold more than ``tokens``; on Multi30k one merge in some epochs). With
     a per-token mean loss every token then weighs about the same in every update, as in random
     batches; a bucketed batch of ``batch_size`` short sentences weighs its few tokens as much as a
     batch of long ones, which on Multi30k halves what an update teaches (docs/nmt.md).
@@ -61,6 +64,7 @@ class TrainBatches(Sampler[list[int]]):
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.lengths, self.pool, self.drop_last, self.tokens = lengths, pool, drop_last, tokens
         self._cut: tuple[int, list[list[int]]] | None = None  # (epoch, its batches before sharding)
+        self._count: int | None = None  # token batches per epoch (the first epoch's cut)
         self.epoch_ids = epoch_ids  # hand out epoch * n + i: the dataset can tell the epochs apart
         self.epoch = 0
         self.consumed = 0  # batches of this epoch already trained on (restored on resume)
@@ -84,7 +88,7 @@ class TrainBatches(Sampler[list[int]]):
                 for i in sorted(order[start : start + size], key=lambda j: self.lengths[j])
             ]
         if self.tokens:
-            batches = self._token_batches(order)
+            batches = self._to_count(self._token_batches(order), self._token_count())
         else:
             batches = [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
             if self.drop_last and batches and len(batches[-1]) < self.batch_size:
@@ -93,6 +97,37 @@ class TrainBatches(Sampler[list[int]]):
             perm = torch.randperm(len(batches), generator=gen).tolist()
             batches = [batches[i] for i in perm]
         self._cut = (self.epoch, batches)
+        return batches
+
+    def _token_count(self) -> int:
+        """The number of token batches every epoch has: the first epoch's cut."""
+        if self._count is None:
+            gen = torch.Generator().manual_seed(self.seed * 100_003)
+            order = torch.randperm(self.n, generator=gen).tolist()
+            assert self.lengths is not None
+            size = self.batch_size * self.pool
+            order = [
+                i
+                for start in range(0, self.n, size)
+                for i in sorted(order[start : start + size], key=lambda j: self.lengths[j])
+            ]
+            self._count = len(self._token_batches(order))
+        return self._count
+
+    def _to_count(self, batches: list[list[int]], count: int) -> list[list[int]]:
+        """Split the batches with the most examples, or merge the two with the fewest padded tokens, until
+        there are ``count``: every example stays in exactly one batch."""
+        assert self.lengths is not None
+        lengths = self.lengths
+        while len(batches) < count:
+            i = max(range(len(batches)), key=lambda j: len(batches[j]))
+            half = len(batches[i]) // 2
+            batches[i : i + 1] = [batches[i][:half], batches[i][half:]]
+        while len(batches) > count:
+            grid = sorted(range(len(batches)), key=lambda j: len(batches[j]) * max(lengths[k] for k in batches[j]))
+            a, b = sorted(grid[:2])
+            merged = batches[a] + batches[b]
+            batches = [x for j, x in enumerate(batches) if j not in (a, b)] + [merged]
         return batches
 
     def _token_batches(self, order: list[int]) -> list[list[int]]:
