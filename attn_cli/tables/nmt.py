@@ -265,6 +265,8 @@ TABLES.add(
         "beam 5: the first rows 500 training steps of 64 sentences each, the last six 30 minutes on this 2-core CPU "
         "(each record states its updates; the last one on token batches, the others on 64 random sentences per "
         "update); the 30-minute orderings compare at the same wall clock (the same 30-minute cap, one thread each "
-        "with the other core busy); the anchors trained to convergence.",
+        "with the other core busy), RNNsearch and the one-thread seq2seq side by side from the code of 161be53, "
+        "RNNencdec from the slower code of 2026-11-26 (8e63c5d: fewer updates in its 30 minutes); the anchors "
+        "trained to convergence.",
     ),
 )
