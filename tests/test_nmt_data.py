@@ -208,11 +208,8 @@ def test_every_epoch_of_token_batches_has_the_first_epochs_count_and_lightning_s
     first epoch's count, and a real Trainer sees each example once per epoch."""
     import random
 
-    import lightning as L
-    import torch
-
-    from attn_cli.data.common import TrainBatches, train_loader
-    from attn_cli.tasks.base import AttnModule
+    from attn_cli.data.common import TrainBatches
+    from tests.test_training import epochs_seen
 
     gen = random.Random(0)
     lengths = [gen.randint(2, 40) for _ in range(3000)]
@@ -225,38 +222,8 @@ def test_every_epoch_of_token_batches_has_the_first_epochs_count_and_lightning_s
         assert sorted(i for b in batches for i in b) == list(range(3000)) and all(batches)
     assert len(set(counts)) == 1
 
-    class Ids(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return 3000
-
-        def __getitem__(self, v: int) -> int:
-            return v
-
-    class Probe(L.LightningModule):
-        on_train_epoch_start = AttnModule.on_train_epoch_start
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-            self.seen: dict[int, list[int]] = {}
-
-        def training_step(self, batch: torch.Tensor, _: int) -> torch.Tensor:
-            self.seen.setdefault(self.current_epoch, []).extend(batch.tolist())
-            return (self.w**2).sum()
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-        def train_dataloader(self) -> torch.utils.data.DataLoader:
-            return train_loader(Ids(), 1, seed=0, collate=torch.tensor, lengths=lengths, tokens=120)
-
-    probe = Probe()
-    trainer = L.Trainer(
-        max_epochs=8, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
-    )  # fmt: skip
-    trainer.fit(probe)
-    assert [sorted(probe.seen[e]) for e in range(8)] == [list(range(3000))] * 8
+    seen = epochs_seen(3000, 8, batch_size=1, lengths=lengths, tokens=120)
+    assert [sorted(seen[e]) for e in range(8)] == [list(range(3000))] * 8
 
 
 def test_token_batches_need_lengths() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from attn_cli import run
 
@@ -98,15 +99,21 @@ def test_a_finished_run_continues_under_a_larger_budget(generated_data: Path, tm
     assert max(int(r.split(",")[later[0].split(",").index("step")]) for r in later[1:]) >= 4
 
 
-def test_every_epoch_draws_a_new_batch_order() -> None:
-    """Lightning calls set_epoch on a loader's sampler, never on its batch_sampler: our module's
-    on_train_epoch_start must, or every epoch repeats the first one's batches (and data.resample
-    repeats the first epoch's distortions)."""
+def epochs_seen(n: int, epochs: int, **loader: Any) -> dict[int, list[int]]:
+    """Train a probe module for ``epochs`` epochs of a real Trainer on ``train_loader`` over the ids 0..n-1
+    (``loader``: its keyword arguments); the ids each epoch's training steps received."""
     import lightning as L
     import torch
 
     from attn_cli.data.common import train_loader
     from attn_cli.tasks.base import AttnModule
+
+    class Ids(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return n
+
+        def __getitem__(self, v: int) -> int:
+            return v
 
     class Probe(L.LightningModule):
         on_train_epoch_start = AttnModule.on_train_epoch_start
@@ -124,22 +131,23 @@ def test_every_epoch_draws_a_new_batch_order() -> None:
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
         def train_dataloader(self) -> torch.utils.data.DataLoader:
-            return train_loader(Ids(), 4, seed=0, collate=torch.tensor, epoch_ids=True)
-
-    class Ids(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return 12
-
-        def __getitem__(self, v: int) -> int:
-            return v
+            return train_loader(Ids(), seed=0, collate=torch.tensor, **loader)
 
     probe = Probe()
     trainer = L.Trainer(
-        max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+        max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
     )  # fmt: skip
     trainer.fit(probe)
-    orders = [probe.seen[e] for e in range(3)]
+    return probe.seen
+
+
+def test_every_epoch_draws_a_new_batch_order() -> None:
+    """Lightning calls set_epoch on a loader's sampler, never on its batch_sampler: our module's
+    on_train_epoch_start must, or every epoch repeats the first one's batches (and data.resample
+    repeats the first epoch's distortions)."""
+    seen = epochs_seen(12, 3, batch_size=4, epoch_ids=True)
+    orders = [seen[e] for e in range(3)]
     # epoch_ids: epoch e hands out e * 12 + i, so each epoch is a permutation of its own id range
     assert [sorted(o) for o in orders] == [list(range(e * 12, e * 12 + 12)) for e in range(3)]
     offsets = [[i - e * 12 for i in o] for e, o in enumerate(orders)]
