@@ -79,14 +79,7 @@ class TrainBatches(Sampler[list[int]]):
         if self._cut is not None and self._cut[0] == self.epoch:
             return self._cut[1]
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.n, generator=gen).tolist()
-        if self.lengths is not None:
-            size = self.batch_size * self.pool
-            order = [
-                i
-                for start in range(0, self.n, size)
-                for i in sorted(order[start : start + size], key=lambda j: self.lengths[j])
-            ]
+        order = self._order(gen)
         if self.tokens:
             batches = self._to_count(self._token_batches(order), self._token_count())
         else:
@@ -102,17 +95,18 @@ class TrainBatches(Sampler[list[int]]):
     def _token_count(self) -> int:
         """The number of token batches every epoch has: the first epoch's cut."""
         if self._count is None:
-            gen = torch.Generator().manual_seed(self.seed * 100_003)
-            order = torch.randperm(self.n, generator=gen).tolist()
-            assert self.lengths is not None
-            size = self.batch_size * self.pool
-            order = [
-                i
-                for start in range(0, self.n, size)
-                for i in sorted(order[start : start + size], key=lambda j: self.lengths[j])
-            ]
-            self._count = len(self._token_batches(order))
+            self._count = len(self._token_batches(self._order(torch.Generator().manual_seed(self.seed * 100_003))))
         return self._count
+
+    def _order(self, gen: torch.Generator) -> list[int]:
+        """A permutation drawn from ``gen``; with lengths, sorted by length within each pool."""
+        order = torch.randperm(self.n, generator=gen).tolist()
+        if self.lengths is None:
+            return order
+        lengths, size = self.lengths, self.batch_size * self.pool
+        return [
+            i for start in range(0, self.n, size) for i in sorted(order[start : start + size], key=lengths.__getitem__)
+        ]
 
     def _to_count(self, batches: list[list[int]], count: int) -> list[list[int]]:
         """Split the batches with the most examples, or merge the two with the fewest padded tokens, until
