@@ -71,8 +71,10 @@ class TrainConfig:
     # "halve_after": multiply by lr_decay every epoch from epoch lr_decay_start (Luong et al. §4.1);
     # "step": multiply by lr_decay after every lr_step_epochs epochs from epoch lr_decay_start, i.e.
     # lr · lr_decay^(max(0, epoch − lr_decay_start) // lr_step_epochs) (Sukhbaatar et al. §4.2: halved every 25
-    # epochs per task, every 15 jointly; the authors' release starts that staircase when linear start ends)
-    lr_schedule: Literal["none", "plateau", "halve_after", "step"] = "none"
+    # epochs per task, every 15 jointly; the authors' release starts that staircase when linear start ends);
+    # "linear": lr · max(min_lr / lr, 1 − step / max_steps), stepped every update, reaching 0 (or min_lr) at
+    # train.max_steps (Mnih et al. 2014 §4: "the learning rate annealed linearly to 0 over the course of training")
+    lr_schedule: Literal["none", "plateau", "halve_after", "step", "linear"] = "none"
     lr_decay: float = 0.5
     lr_patience: int = 1  # plateau: validations without improvement before the rate is cut
     lr_decay_start: int = 0
@@ -112,6 +114,11 @@ class TrainConfig:
     keep_val_checkpoints: bool = False
 
     def __post_init__(self) -> None:
+        if self.lr_schedule == "linear" and self.max_steps <= 0:
+            raise AttnError(
+                "train.lr_schedule=linear anneals the rate to 0 over train.max_steps updates, but train.max_steps is"
+                f" {self.max_steps}; set train.max_steps to the run's number of updates"
+            )
         if self.keep_val_checkpoints and self.limit_val_batches == 0:
             raise AttnError(
                 "train.keep_val_checkpoints=true keeps a checkpoint at each validation, but train.limit_val_batches=0"

@@ -351,7 +351,8 @@ def build_trainer(
     if cfg.stop_at is not None:
         cbs.append(StopAtTarget(cfg.monitor, cfg.monitor_mode, cfg.stop_at))
     if cfg.lr_schedule != "none":
-        cbs.append(LearningRateMonitor(logging_interval="epoch"))
+        # the linear schedule moves every update: log it where it moves (log_every_n_steps), the others per epoch
+        cbs.append(LearningRateMonitor(logging_interval="step" if cfg.lr_schedule == "linear" else "epoch"))
     keep_earlier_curve(run_dir / "logs" / "metrics.csv")
     loggers = [
         CSVLogger(str(run_dir), name="logs", version=""),

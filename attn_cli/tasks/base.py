@@ -138,6 +138,13 @@ class AttnModule(L.LightningModule):
             start, every, decay, floor = cfg.lr_decay_start, cfg.lr_step_epochs, cfg.lr_decay, cfg.min_lr / cfg.lr
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: max(floor, decay ** (max(0, e - start) // every)))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        if cfg.lr_schedule == "linear":
+            # a function of the update count, stepped after every update; the scheduler's last_epoch (the count)
+            # travels in the checkpoint, so a resumed run continues down the same line. RAM's schedule (Mnih et
+            # al. 2014 §4): from lr to 0 over the run's max_steps updates (not below min_lr)
+            total, floor = cfg.max_steps, cfg.min_lr / cfg.lr
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(floor, 1.0 - s / total))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         return opt
 
     def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
