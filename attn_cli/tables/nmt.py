@@ -266,7 +266,8 @@ TABLES.add(
         "(each record states its updates; the last one on token batches, the others on 64 random sentences per "
         "update); the 30-minute orderings compare at the same wall clock (the same 30-minute cap, one thread each "
         "with the other core busy), RNNsearch and the one-thread seq2seq side by side from the code of 161be53, "
-        "RNNencdec beside a DMN training from the code of 152537d (the same training loop); the anchors "
+        "RNNencdec beside a DMN training from the code of 152537d (the same training loop), on another 2-core "
+        "machine (AMD EPYC; RNNsearch and seq2seq ran on an Intel Xeon: the records' hardware); the anchors "
         "trained to convergence.",
     ),
 )
