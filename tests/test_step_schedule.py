@@ -60,14 +60,20 @@ def test_step_schedule_needs_a_positive_period() -> None:
         load_recipe("vision", "tiny/fc", ["train.lr_schedule=step", "train.lr_step_epochs=0"])
 
 
-def _epoch_lrs(run_dir: Path) -> list[float]:
-    """The learning rate the LearningRateMonitor logged at each epoch's start, in step order over every segment."""
+def _step_lrs(run_dir: Path) -> dict[int, float]:
+    """The learning rate the LearningRateMonitor logged, by step, over every segment of a run."""
     by_step: dict[int, float] = {}
     for path in (run_dir / "logs").glob("metrics*.csv"):
         for row in csv.DictReader(path.open()):
             value = next((v for k, v in row.items() if k.startswith("lr-") and v), None)
             if value is not None:
                 by_step[int(row["step"])] = float(value)
+    return by_step
+
+
+def _epoch_lrs(run_dir: Path) -> list[float]:
+    """The learning rate logged at each epoch's start, in step order over every segment."""
+    by_step = _step_lrs(run_dir)
     return [by_step[s] for s in sorted(by_step)]
 
 
@@ -136,17 +142,6 @@ def test_linear_schedule_without_a_step_budget_is_a_one_line_cli_error(tmp_path:
         " is -1; set train.max_steps to the run's number of updates"
     ]
     assert not list(tmp_path.iterdir())  # refused before anything was written
-
-
-def _step_lrs(run_dir: Path) -> dict[int, float]:
-    """The learning rate the LearningRateMonitor logged at each step, over every segment of a run."""
-    by_step: dict[int, float] = {}
-    for path in (run_dir / "logs").glob("metrics*.csv"):
-        for row in csv.DictReader(path.open()):
-            value = next((v for k, v in row.items() if k.startswith("lr-") and v), None)
-            if value is not None:
-                by_step[int(row["step"])] = float(value)
-    return by_step
 
 
 def test_linear_schedule_continues_its_line_after_a_kill(generated_data: Path, tmp_path: Path) -> None:
