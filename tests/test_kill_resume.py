@@ -69,6 +69,12 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert sa.keys() == sb.keys()
         for key in sa:
             torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=0, msg=f"{name}: {key}")
+    # the logging step too: a resumed segment's logged rows carry the uninterrupted run's step numbers
+    steps = [
+        torch.load(r / "checkpoints" / "last.ckpt", weights_only=False)["loops"]["fit_loop"]["epoch_loop.state_dict"]
+        for r in (a, b)
+    ]
+    assert steps[0] == steps[1]
     done_a = json.loads((a / "train_done.json").read_text())
     done_b = json.loads((b / "train_done.json").read_text())
     assert (done_a["best_score"], done_a["steps"]) == (done_b["best_score"], done_b["steps"])

@@ -166,10 +166,11 @@ def test_linear_schedule_continues_its_line_after_a_kill(generated_data: Path, t
     lrs = _step_lrs(straight)
     assert lrs == pytest.approx({s: 0.05 * (8 - s) / 8 for s in lrs})  # logged before each update s
     assert sorted(lrs) == list(range(8))
-    # the resumed segment (the run's metrics.csv; the killed one's is kept as metrics.segment-1.csv) starts at the
-    # step-4 checkpoint and takes updates 4-7 at the line's rates (Lightning labels its rows one step early)
-    resumed = [float(r["lr-SGD"]) for r in csv.DictReader((killed / "logs" / "metrics.csv").open()) if r["lr-SGD"]]
-    assert resumed == pytest.approx([lrs[s] for s in range(4, 8)])
+    # the killed segment's last rows may never reach its log (a hard kill flushes nothing); the resumed one
+    # starts at the step-4 checkpoint and logs updates 4-7 under their own step numbers, at the line's rates
+    resumed = _step_lrs(killed)
+    assert set(range(4, 8)) <= set(resumed) <= set(lrs)
+    assert resumed == pytest.approx({s: lrs[s] for s in resumed})
     a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=False)
     b = torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)
     assert a["lr_schedulers"][0]["last_epoch"] == b["lr_schedulers"][0]["last_epoch"] == 8

@@ -287,12 +287,19 @@ def resume_after_processed_batches(checkpoint: dict[str, Any]) -> None:
     batch as not yet *completed* and would replay it on restart. Here the batch counters
     and our loader's position (``attn_cli.data.common.TrainBatches``) are both set to the
     number of batches *processed*, so the resumed run continues exactly where the
-    uninterrupted one would.
+    uninterrupted one would. Its logging step (``_batches_that_stepped``, saved before Lightning
+    counts the batch) is moved on by that batch too: Lightning adds it only to a restart it sees as
+    mid-batch, which these counters no longer show, and the resumed segment's logged rows would
+    otherwise carry the step before theirs.
     """
     fit = (checkpoint.get("loops") or {}).get("fit_loop")
     if not fit or "epoch_loop.batch_progress" not in fit:
         return
     progress = fit["epoch_loop.batch_progress"]
+    state = fit.get("epoch_loop.state_dict")
+    in_flight = progress["total"]["processed"] - progress["total"]["completed"]  # 1: saved in on_train_batch_end
+    if in_flight == 1 and isinstance(state, dict) and "_batches_that_stepped" in state:
+        state["_batches_that_stepped"] += 1
     done = progress["current"]["processed"]
     total = progress["total"]["processed"]
     for key in ("ready", "started", "processed", "completed"):
