@@ -67,6 +67,11 @@ JOINT_SEEDS = tuple(range(1, 11))
 JOINT_NAMES = tuple(f"{JOINT_RECIPE}-seed{s}" for s in JOINT_SEEDS)
 
 
+def _mean(values: Sequence[float]) -> float:
+    """The mean of a cell's values (per-task errors, or restarts' scores)."""
+    return sum(values) / len(values)
+
+
 def lowest(values: Sequence[float]) -> int:
     """The index of the lowest value, the first on a tie: the pick among restarts (Sukhbaatar et al. 2015, §4.2,
     by training error; issue 29, by validation error). scripts/babi_best_of.py and the tables' best-of-N cells
@@ -108,7 +113,7 @@ def _memn2n_table() -> Table:
     tasks = tuple(Ref(dataset=f"babi-1k-qa{n}", metric=f"error/qa{n}") for n in MEMN2N_1K)
     per_task_cols = [f"{k}1k" for k, _, _ in VARIANTS if k not in JOINT]
     mean: dict[str, float | str] = {**{f"{k}1k": v for (k, _, _), v in zip(VARIANTS, MEMN2N_1K_MEAN)}, "joint10k": 7.5}
-    mean_of = Agg(tasks, lambda v: sum(v) / len(v))
+    mean_of = Agg(tasks, _mean)
     rows.append(
         Row(
             "Mean error (%)",
@@ -254,7 +259,7 @@ TABLES.add(
         "made and recorded on test, validation and training by `scripts/babi_seeds.sh "
         f"{JOINT_RECIPE} SEEDS joint`; a 'best of N' row is the test error of the seed its criterion picks, computed "
         f"from the records (scripts/babi_best_of.py prints the same picks). N = {len(JOINT_SEEDS)}, as the paper's 10 "
-        "(seeds 1-4 from 03f88ce, 5-10 from 152537d-5c2ac1a, the same model and training code; docs/memory.md). The "
+        "(seeds 1-4 from 03f88ce, 5-10 from 152537d, 5c2ac1a and e7ad45a, the same model and training code; docs/memory.md). The "
         "validation pick is the joint column of `attn table memn2n`; commands and CPU seconds: "
         "results/memory/babi-joint-restarts.md.",
     ),
@@ -274,7 +279,7 @@ DMN_40EP = ("dmn-supervised@40ep", "dmn-supervised@40ep-seed1")
 
 def _seed_mean(names: Sequence[str], metric: str) -> Agg:
     """The mean of ``metric`` over the runs ``names`` (restarts of one recipe), from their records."""
-    return Agg(tuple(Ref(recipe=n, metric=metric) for n in names), lambda v: sum(v) / len(v))
+    return Agg(tuple(Ref(recipe=n, metric=metric) for n in names), _mean)
 
 
 TABLES.add(
@@ -338,7 +343,7 @@ TABLES.add(
                 Ref(metric="mean_error"),
                 paper={"memnn": 6.7, "dmn": 6.4},
                 cells={
-                    "dmn": Agg(DMN_TASKS, lambda v: sum(v) / len(v)),
+                    "dmn": Agg(DMN_TASKS, _mean),
                     "dmn_ss40m": _seed_mean(DMN_40EP, "mean_error"),
                 },
             ),
