@@ -47,6 +47,47 @@ def test_content_weighting_is_softmax_of_scaled_cosine() -> None:
     assert torch.allclose(w, parts["content"], atol=1e-5)
 
 
+@pytest.mark.parametrize("shift_range", [1, 2])
+def test_addressing_matches_the_equations_term_by_term(shift_range: int) -> None:
+    # Eq. 5-9 written out slot by slot (the fast path uses a product-and-sum cosine, an unfolded circular
+    # convolution and exp(γ log w)): same weightings, and the same gradients for every input
+    g = torch.Generator().manual_seed(3)
+    b, n, width, s = 3, 7, 4, 2 * shift_range + 1
+    args = [
+        torch.randn(b, n, width, generator=g), torch.randn(b, width, generator=g), torch.rand(b, 1, generator=g) * 4,
+        torch.rand(b, 1, generator=g), torch.softmax(torch.randn(b, s, generator=g), -1),
+        1 + torch.rand(b, 1, generator=g) * 3, torch.softmax(torch.randn(b, n, generator=g), -1),
+    ]  # fmt: skip
+    args = [a.double().requires_grad_() for a in args]
+    memory, key, beta, gate, shift, gamma, w_prev = args
+    rows = []
+    for i in range(b):
+        cos = torch.stack([memory[i, j] @ key[i] / (memory[i, j].norm() * key[i].norm()) for j in range(n)])
+        w_g = gate[i] * torch.softmax(beta[i] * cos, 0) + (1 - gate[i]) * w_prev[i]  # Eq. 5-7
+        # Eq. 8, w~(k) = Σ_d w_g(k − d) s(d) over the shifts d = −r..r, indices mod N
+        r = shift_range
+        w_s = torch.stack([sum(w_g[(k - d) % n] * shift[i, d + r] for d in range(-r, r + 1)) for k in range(n)])
+        w_p = w_s ** gamma[i]  # Eq. 9
+        rows.append(w_p / w_p.sum())
+    expect = torch.stack(rows)
+    got, _ = ntm_address(*args)
+    assert torch.allclose(got, expect, atol=1e-10)
+    weights = torch.randn(b, n, generator=g).double()
+    grads = torch.autograd.grad((got * weights).sum(), args)
+    for grad, ref in zip(grads, torch.autograd.grad((expect * weights).sum(), args)):
+        assert torch.allclose(grad, ref, atol=1e-8)
+
+
+def test_one_head_write_is_the_general_write() -> None:
+    # the one-head shortcut of ntm_write against Eq. 3-4 in full: M (1 − w e) + w a
+    g = torch.Generator().manual_seed(4)
+    memory, w = torch.rand(2, 5, 3, generator=g), torch.softmax(torch.randn(2, 1, 5, generator=g), -1)
+    erase, add = torch.rand(2, 1, 3, generator=g), torch.randn(2, 1, 3, generator=g)
+    expect = torch.stack([memory[i] * (1 - torch.outer(w[i, 0], erase[i, 0])) + torch.outer(w[i, 0], add[i, 0])
+                          for i in range(2)])  # fmt: skip
+    assert torch.allclose(ntm_write(memory, w, erase, add), expect, atol=1e-6)
+
+
 def test_copy_data_alignment() -> None:
     ex = sample("copy", 4, 8, torch.Generator().manual_seed(0))
     inp, tgt, mask = ex["inp"], ex["tgt"], ex["out_mask"]
