@@ -151,8 +151,8 @@ def _memn2n_table() -> Table:
         ),
         note="Ours: CPU runs under the budgets in recipes/memory/*.yaml. PE LS RN joint 1k: as the authors' release "
         "(memn2n-pe-ls-rn-joint-sgd): SGD, 30 linear-start epochs, then 60 with the rate halved every 15 (90 in all); "
-        "the other columns Adam at 0.005, constant (per task: 100 epochs; LW joint: 60; 10k: the updates its record "
-        "states, not the paper's 60 epochs); see docs/memory.md. The PE LS RN joint 1k column is, like the paper's, "
+        "the other columns Adam at 0.005 (per task: 100 epochs, LW joint: 60, constant; 10k: 20 epochs, the rate "
+        "halved every 5, a third of the paper's 60 halved every 15); see docs/memory.md. The PE LS RN joint 1k column is, like the paper's, "
         f"the best of N restarts: N = {len(JOINT_SEEDS)} (seeds {', '.join(map(str, JOINT_SEEDS))}; the budget row: "
         "N runs of the same updates each), the one with the lowest validation mean error (the paper picks the "
         "lowest training error of 10; each rule's pick: `attn table memn2n-joint-restarts`). Each other cell of "
