@@ -313,7 +313,9 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
 
 def read_curve(folder: str | Path) -> list[dict[str, str]]:
     """A record's learning curve, ``learning_curve.csv`` or, when it was large, ``learning_curve.csv.gz``
-    (attn_cli.records gzips it like other text over ``RECORD_GZIP_OVER``); [] when the record has none."""
+    (attn_cli.records gzips it like other text over ``RECORD_GZIP_OVER``), or that of the sibling record its
+    result.json names as ``learning_curve_of`` (a validation record sharing its test record's run and curve,
+    attn_cli.records.shared_curve); [] when the record has none."""
     import csv
 
     folder = Path(folder)
@@ -321,6 +323,9 @@ def read_curve(folder: str | Path) -> list[dict[str, str]]:
         if path.is_file():
             with opener(path, "rt", encoding="utf-8", newline="") as fh:
                 return list(csv.DictReader(fh))
+    result = folder / "result.json"
+    if result.is_file() and (sibling := read_json(result).get("learning_curve_of")):
+        return read_curve(folder.parent / sibling) if sibling != folder.name else []
     return []
 
 

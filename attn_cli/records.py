@@ -159,7 +159,10 @@ def record(
     if info.get("pretrained"):
         result["pretrained"] = _pretrained_from(info["pretrained"], results_dir)
     result.update(_copy_predictions(src, dest))
+    _hand_back_curve(dest, str(run_dir))
     _copy_learning_curve(run_dir / "logs", dest)
+    if split != "test" and (shared := shared_curve(dest, dest.parent / label, str(run_dir))):
+        result[CURVE_OF] = shared  # the test record of the same run holds the same curve: one copy in results/
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
     write_json(dest / "result.json", result)
     return dest / "result.json"
@@ -209,6 +212,46 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
         data, name, other = gzip.compress(data, mtime=0), other, name
     atomic_write(dest / name, data)
     (dest / other).unlink(missing_ok=True)
+
+
+CURVE_OF = "learning_curve_of"  # result.json: the sibling record (same dataset folder) whose curve this one's is
+
+
+def shared_curve(dest: Path, sibling: Path, run_dir: str) -> str | None:
+    """When the record in ``sibling`` (the test record of the same label) was scored from the same run and holds
+    a byte-identical learning curve, remove ``dest``'s copy and return the sibling's folder name (result.json's
+    ``learning_curve_of``, which :func:`attn_cli.io.read_curve` follows); else None and ``dest`` keeps its own.
+    A validation or training-split record of a run (the pick-by-validation rows) would otherwise repeat its test
+    record's curve: 64 of them held 0.9 MB of results/."""
+    if sibling == dest or not (sibling / "result.json").is_file():
+        return None
+    if read_json(sibling / "result.json").get("run_dir") != run_dir:
+        return None
+    for name in ("learning_curve.csv", "learning_curve.csv.gz"):
+        mine, theirs = dest / name, sibling / name
+        if mine.is_file():
+            if not theirs.is_file() or theirs.read_bytes() != mine.read_bytes():
+                return None
+            mine.unlink()
+            return sibling.name
+    return None
+
+
+def _hand_back_curve(dest: Path, run_dir: str) -> None:
+    """Before ``dest``'s curve is replaced by another run's, every sibling record sharing it (``learning_curve_of``
+    naming ``dest``, from a different run) gets its own copy back: re-recording a test row never takes the curve
+    of the validation record beside it."""
+    for name in ("learning_curve.csv", "learning_curve.csv.gz"):
+        if (dest / name).is_file():
+            break
+    else:
+        return
+    for result in sorted(dest.parent.glob("*/result.json")):
+        info = read_json(result)
+        if info.get(CURVE_OF) == dest.name and result.parent != dest and info.get("run_dir") != run_dir:
+            atomic_write(result.parent / name, (dest / name).read_bytes())
+            del info[CURVE_OF]
+            write_json(result, info)
 
 
 RECORD_GZIP_OVER = 4_096  # bytes (one file-system block): a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)

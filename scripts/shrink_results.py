@@ -5,7 +5,9 @@ predictions whose floats are all float32 values written in their shortest float3
 ``"prediction_floats": "float32"`` (attn_cli.records.float32_predictions: lossless, checked row by row before
 anything is written). A picture already palette-encoded is left alone. A ``cpu_seconds.json`` written by hand
 beside a record (CPU seconds of a record made before ``train_cpu_s`` was recorded) is folded into its result.json
-as ``cpu_seconds`` (read by attn_cli.tables.budget), saving the file-system block each took.
+as ``cpu_seconds`` (read by attn_cli.tables.budget), saving the file-system block each took. A validation or
+training-split record whose learning curve is byte for byte its test record's (the same run) drops its copy and
+names the test record as ``learning_curve_of`` (attn_cli.records.shared_curve, what `attn eval --record` now does).
 
 usage: python scripts/shrink_results.py   (from the repository root; prints what it shrank)
 """
@@ -21,7 +23,15 @@ from pathlib import Path
 from PIL import Image
 
 from attn_cli.io import atomic_write, write_json
-from attn_cli.records import RECORD_GZIP_OVER, RECORD_PNG_OVER, RECORD_TEXT, float32_predictions, palette_png
+from attn_cli.records import (
+    CURVE_OF,
+    RECORD_GZIP_OVER,
+    RECORD_PNG_OVER,
+    RECORD_TEXT,
+    float32_predictions,
+    palette_png,
+    shared_curve,
+)
 
 
 def main() -> None:
@@ -50,6 +60,8 @@ def main() -> None:
         elif path.name == "result.json" and (shortened := float32_predictions(path)):
             kept, before, after = shortened
             print(f"{path.parent / kept}: floats in float32 form, {before} -> {after} bytes")
+        elif path.name == "result.json" and (sibling := _share_curve(path)):
+            print(f"{path.parent}: the learning curve is {sibling}'s")
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
@@ -77,6 +89,21 @@ def _listed_prediction(path: Path) -> bool:
     if path.name == "result.json" or not result.is_file():
         return False
     return path.name in json.loads(result.read_text(encoding="utf-8")).get("predictions", [])
+
+
+def _share_curve(result: Path) -> str | None:
+    """A non-test record's curve, when its test record (the folder without the ``-<split>`` suffix) holds the same
+    bytes from the same run: removed here, the test record named as ``learning_curve_of``."""
+    info = json.loads(result.read_text(encoding="utf-8"))
+    split, folder = info.get("split", "test"), result.parent
+    if split == "test" or CURVE_OF in info or not folder.name.endswith(f"-{split}"):
+        return None
+    sibling = folder.parent / folder.name[: -len(split) - 1]
+    shared = shared_curve(folder, sibling, str(info.get("run_dir")))
+    if shared:
+        info[CURVE_OF] = shared
+        write_json(result, info)
+    return shared
 
 
 if __name__ == "__main__":

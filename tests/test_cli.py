@@ -311,6 +311,33 @@ def test_eval_records_a_named_row(trained: Path, generated_data: Path, tmp_path:
     assert "step" in curve[0] and len(curve) >= 1  # the run's logged curve travels with the record
 
 
+def test_a_validation_record_shares_its_test_records_curve(trained: Path, generated_data: Path, tmp_path: Path) -> None:
+    """A -val record of the run its test record scored keeps no second copy of the learning curve (results/ < 30 MB):
+    it names the test record (``learning_curve_of``) and reads its curve; re-recording the test row from another run
+    first hands the validation record its own copy back."""
+    import shutil
+
+    from attn_cli.io import read_curve
+
+    results = tmp_path / "results"
+    base = ["--data-dir", str(generated_data), "--results-dir", str(results)]
+    for split in ("test", "val"):
+        code, _, err = run_cli(*base, "eval", "nmt", "--run", str(trained), "--split", split, "--record", "--name", "r")
+        assert code == 0, err
+    test_dir, val_dir = next(results.rglob("r/result.json")).parent, next(results.rglob("r-val/result.json")).parent
+    curve = read_curve(test_dir)
+    assert curve and not list(val_dir.glob("learning_curve.csv*"))
+    assert json.loads((val_dir / "result.json").read_text())["learning_curve_of"] == "r"
+    assert read_curve(val_dir) == curve
+    other = tmp_path / "copy-of-run"  # another run directory: the test row re-recorded from it
+    shutil.copytree(trained, other)
+    (other / "logs" / "metrics.csv").write_text("step,train/loss\n0,9.5\n")
+    code, _, err = run_cli(*base, "eval", "nmt", "--run", str(other), "--record", "--name", "r")
+    assert code == 0, err
+    assert read_curve(test_dir) == [{"step": "0", "train/loss": "9.5"}]
+    assert read_curve(val_dir) == curve and "learning_curve_of" not in json.loads((val_dir / "result.json").read_text())
+
+
 def test_ensemble_perplexity_is_the_ensembles(trained: Path, generated_data: Path, tmp_path: Path) -> None:
     """The ensemble's perplexity comes from its averaged probabilities, not from the first member alone."""
     import math

@@ -263,3 +263,19 @@ def test_a_small_float32_file_is_shortened_and_read_back_exactly_by_rescoring_re
     for read in (read_predictions(rec / "predictions.jsonl"), record_predictions(rec / "result.json")):
         assert read == rows and [json.dumps(r) for r in read] == [json.dumps(r) for r in rows]
     assert read_predictions(src / "predictions.jsonl") == rows  # an evaluation's own file: no result.json, as it is
+
+
+def test_a_shared_learning_curve_names_a_record_of_the_same_run_that_holds_one() -> None:
+    # a -val / -train record keeps no copy of its test record's curve (records.shared_curve, scripts/shrink_results.py)
+    from attn_cli.io import read_curve
+
+    sharing = [
+        p for p in _result_files() if p.name == "result.json" and "learning_curve_of" in json.loads(p.read_text())
+    ]
+    assert sharing  # the 64 pick-by-validation and training-split records of 2026-12-07
+    for path in sharing:
+        info = json.loads(path.read_text())
+        sibling = path.parent.parent / info["learning_curve_of"]
+        assert info["split"] != "test" and sibling != path.parent, path
+        assert json.loads((sibling / "result.json").read_text())["run_dir"] == info["run_dir"], path
+        assert not list(path.parent.glob("learning_curve.csv*")) and read_curve(path.parent), path

@@ -500,8 +500,7 @@ TABLES.add(
         "recall, come close to the optimum on N-grams and fall far below the LSTM on priority sort. The models of one task are trained for the same number of "
         "updates (each record's budget: docs/memory.md). Priority sort declares no ordering yet: after 150 updates all "
         "three models are at chance (128 bits), so which is lower is noise. '–': not run yet (the feed-forward "
-        "NTM's copy at the other two's 10,461 updates: ~1,500 CPU s, more than the runs so far had; "
-        "docs/memory.md, NTM).",
+        "NTM's copy at the other two's 50,000 updates, over an hour of a CPU core; docs/memory.md, NTM).",
     ),
 )
 
@@ -527,9 +526,9 @@ TABLES.add(
         note="Output bits wrong after thresholding at 0.5, per sequence of 8-bit vectors (8 × length bits, plus "
         "the unused marker channel). Trained on lengths 1-20 only: past 20 is generalisation. The paper's NTM "
         "copies up to 120 with a few errors (Fig. 4); its LSTM fails past 20 (Fig. 5). The NTM and LSTM rows are "
-        "trained for the same 10,461 updates of 16; the feed-forward NTM is not run yet (≈ 0.14 CPU s per update: "
-        "10,461 updates are ~1,500 CPU s); the RMSProp row is one sequence per update for the minutes its "
-        "record states, far from the paper's ~1M sequences (docs/memory.md, NTM).",
+        "trained for the recipe's 50,000 updates of 16 (800,000 sequences); the feed-forward NTM is not run yet (the "
+        "same 50,000 updates: over an hour of a CPU core); the RMSProp row is one sequence per update for the "
+        "minutes its record states, far from the paper's ~1M sequences (docs/memory.md, NTM).",
     ),
 )
 
