@@ -159,7 +159,7 @@ def record(
     if info.get("pretrained"):
         result["pretrained"] = _pretrained_from(info["pretrained"], results_dir)
     result.update(_copy_predictions(src, dest))
-    _hand_back_curve(dest, str(run_dir))
+    _hand_back_curve(dest)
     _copy_learning_curve(run_dir / "logs", dest)
     if split != "test" and (shared := shared_curve(dest, dest.parent / label, str(run_dir))):
         result[CURVE_OF] = shared  # the test record of the same run holds the same curve: one copy in results/
@@ -237,10 +237,11 @@ def shared_curve(dest: Path, sibling: Path, run_dir: str) -> str | None:
     return None
 
 
-def _hand_back_curve(dest: Path, run_dir: str) -> None:
-    """Before ``dest``'s curve is replaced by another run's, every sibling record sharing it (``learning_curve_of``
-    naming ``dest``, from a different run) gets its own copy back: re-recording a test row never takes the curve
-    of the validation record beside it."""
+def _hand_back_curve(dest: Path) -> None:
+    """Before ``dest``'s curve is rewritten, every sibling record sharing it (``learning_curve_of`` naming ``dest``)
+    gets its own copy back: re-recording a test row — from another run, or from the same run trained further —
+    never changes the curve of the validation record beside it (``scripts/shrink_results.py`` shares it again
+    where the bytes still match)."""
     for name in ("learning_curve.csv", "learning_curve.csv.gz"):
         if (dest / name).is_file():
             break
@@ -248,7 +249,7 @@ def _hand_back_curve(dest: Path, run_dir: str) -> None:
         return
     for result in sorted(dest.parent.glob("*/result.json")):
         info = read_json(result)
-        if info.get(CURVE_OF) == dest.name and result.parent != dest and info.get("run_dir") != run_dir:
+        if info.get(CURVE_OF) == dest.name and result.parent != dest:
             atomic_write(result.parent / name, (dest / name).read_bytes())
             del info[CURVE_OF]
             write_json(result, info)

@@ -313,8 +313,8 @@ def test_eval_records_a_named_row(trained: Path, generated_data: Path, tmp_path:
 
 def test_a_validation_record_shares_its_test_records_curve(trained: Path, generated_data: Path, tmp_path: Path) -> None:
     """A -val record of the run its test record scored keeps no second copy of the learning curve (results/ < 30 MB):
-    it names the test record (``learning_curve_of``) and reads its curve; re-recording the test row from another run
-    first hands the validation record its own copy back."""
+    it names the test record (``learning_curve_of``) and reads its curve; re-recording the test row (here from another
+    run) first hands the validation record its own copy back."""
     import shutil
 
     from attn_cli.io import read_curve
