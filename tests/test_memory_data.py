@@ -181,6 +181,9 @@ def test_the_datamodule_gives_memn2n_the_longest_training_sentence(tmp_path: Pat
     dm = MemoryDataModule(MemoryDataConfig(dataset="babi-10k", tasks="1"), tmp_path / "data", 4, 0)
     longest = max(len(s) for r in dm.rows["train"] for s in [*r["story"], r["question"]])
     assert dm.meta["max_words"] == longest == 6
+    # the release's memory size, config.sz = min(50, the longest training story in statements)
+    stories = [len(r["story"]) for r in dm.rows["train"]]
+    assert dm.meta["memory_slots"] == min(50, max(stories)) and 1 < dm.meta["memory_slots"] <= 50
 
 
 def test_generated_babi_has_its_answer_in_the_supporting_fact(tmp_path: Path) -> None:

@@ -113,6 +113,49 @@ def test_memory_hop_is_the_papers_equations() -> None:
     assert torch.allclose(p, p_ref, atol=1e-6) and torch.allclose(o, (p_ref[..., None] * c).sum(1), atol=1e-6)
 
 
+def test_memory_hop_with_empty_slots_is_the_releases_unmasked_memory() -> None:
+    """MemN2N-babi-matlab fills a memory of ``sz`` slots with the nil word (embedding held at zero) and runs
+    its softmax over all of them: brute force, the story's memories followed by explicit zero memories."""
+    u, m, c = torch.randn(B, D), torch.randn(B, M, D), torch.randn(B, M, D)
+    lengths, slots = torch.tensor([2, 5, 3]), 9
+    mask = torch.arange(M)[None] < lengths[:, None]
+    o, p = memory_hop(u, m, c, mask, empty=slots - lengths)
+    for b, n in enumerate(lengths.tolist()):
+        zeros = torch.zeros(slots - n, D)
+        mem, out = torch.cat([m[b, :n], zeros]), torch.cat([c[b, :n], zeros])  # (slots, D)
+        p_ref = torch.softmax(mem @ u[b], 0)  # (slots,)
+        assert torch.allclose(p[b, :n], p_ref[:n], atol=1e-6) and (p[b, n:] == 0).all()
+        assert torch.allclose(o[b], p_ref @ out, atol=1e-6)
+        assert p[b].sum() < 1  # the zero slots took their share
+    # no empty slot: the masked softmax over the story
+    o0, p0 = memory_hop(u, m, c, mask, empty=torch.zeros(B, dtype=torch.long))
+    o1, p1 = memory_hop(u, m, c, mask)
+    assert torch.allclose(p0, p1, atol=1e-6) and torch.allclose(o0, o1, atol=1e-6)
+    # linear start (no softmax): the zero slots add nothing, as in the release
+    ol, pl = memory_hop(u, m, c, mask, softmax=False, empty=slots - lengths)
+    assert torch.equal(pl, memory_hop(u, m, c, mask, softmax=False)[1])
+
+
+def test_memn2n_empty_slots_count_from_the_releases_memory_size() -> None:
+    """A story of n statements in a memory of ``memory_slots`` leaves memory_slots − n empty slots (none for a
+    story at least that long); the output moves with the count, and without the switch nothing changes."""
+    torch.manual_seed(0)
+    cfg = MemN2N.Config(embed_dim=D, hops=2, empty_slots=True)
+    model = MemN2N(cfg, vocab=V, answers=A, max_story=M, memory_slots=4).eval()
+    plain = MemN2N(MemN2N.Config(embed_dim=D, hops=2), vocab=V, answers=A, max_story=M).eval()
+    plain.load_state_dict(model.state_dict())
+    story, question = torch.randint(1, V, (B, M, L)), torch.randint(1, V, (B, 4))
+    lengths = torch.tensor([2, 4, 5])
+    with torch.no_grad():
+        out, ref = model(story, lengths, question), plain(story, lengths, question)
+    sums = out["attn"].sum(-1)  # (B, K)
+    assert (sums[0] < 1 - 1e-4).all() and torch.allclose(sums[1:], torch.ones(2, 2), atol=1e-5)
+    assert not torch.allclose(out["logits"][0], ref["logits"][0]) and torch.allclose(
+        out["logits"][1:], ref["logits"][1:]
+    )
+    assert MemN2N(cfg, vocab=V, answers=A, max_story=M).memory_slots == M  # no count given: the memory's size
+
+
 def test_episodic_gate_masks_padding_and_gru_ignores_it() -> None:
     facts, q, mem = torch.randn(B, M, D), torch.randn(B, D), torch.randn(B, D)
     mlp = torch.nn.Sequential(torch.nn.Linear(4 * D, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))

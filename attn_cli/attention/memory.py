@@ -13,17 +13,31 @@ from attn_cli.attention.core import masked_softmax
 
 
 def memory_hop(
-    u: torch.Tensor, m: torch.Tensor, c: torch.Tensor, mask: torch.Tensor | None, softmax: bool = True
+    u: torch.Tensor,
+    m: torch.Tensor,
+    c: torch.Tensor,
+    mask: torch.Tensor | None,
+    softmax: bool = True,
+    empty: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One MemN2N hop (Sukhbaatar et al. 2015, Eq. 1-2): p = softmax(uᵀ m_i), o = Σ_i p_i c_i.
 
     u (B, D) controller state; m, c (B, M, D) input and output memories; mask (B, M) True = a
     real sentence. ``softmax=False`` is the paper's linear start (§4.2): p = uᵀ m_i on the kept
-    slots, no normalisation. Returns o (B, D) and p (B, M).
+    slots, no normalisation. ``empty`` (B,): the number of empty slots the softmax also runs over, as
+    the authors' Matlab release does (its memory is a fixed number of slots, the unused ones all the nil
+    word, whose embeddings are kept at zero, and its softmax is not masked): each is a zero memory, logit
+    uᵀ0 = 0 and output 0, so it only adds ``empty`` · e⁰ to the denominator (one extra logit log(empty)).
+    Returns o (B, D) and p (B, M) over the real slots (with ``empty``, p sums to less than 1).
     """
     scores = torch.einsum("bd,bmd->bm", u, m)  # (B, M)
     linear = scores if mask is None else scores * mask.to(scores.dtype)
-    p = masked_softmax(scores, mask) if softmax else linear  # (B, M)
+    if softmax and empty is not None:
+        sink = torch.log(empty.to(scores.dtype))[:, None]  # (B, 1): -inf where there is no empty slot
+        full = torch.ones_like(scores, dtype=torch.bool) if mask is None else mask
+        p = masked_softmax(torch.cat([scores, sink], 1), torch.cat([full, empty[:, None] > 0], 1))[:, :-1]
+    else:
+        p = masked_softmax(scores, mask) if softmax else linear  # (B, M)
     o = torch.einsum("bm,bmd->bd", p, c)  # (B, D)
     return o, p
 

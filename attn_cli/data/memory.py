@@ -163,6 +163,8 @@ class MemoryDataModule(AttnDataModule):
                 "vocab": len(self.words),
                 "answers": len(self.answers),
                 "max_story": cfg.memory_size,
+                # the memory slots of MemN2N's release: min(memory_size, the longest training story in statements)
+                "memory_slots": min(cfg.memory_size, max((len(r["story"]) for r in self.rows["train"]), default=1)),
                 "max_sentence": int(self.manifest.get("max_sentence_len", 12)),
                 # the longest training statement or question of these tasks: J of MemN2N's release PE
                 "max_words": max((len(s) for r in self.rows["train"] for s in [*r["story"], r["question"]]), default=1),
