@@ -161,6 +161,8 @@ def _memn2n_table() -> Table:
         "paper's 20-task mean. Since commit 87493ae the PE recipes use the authors' release position encoding and "
         "Matlab's fixed linear-start epochs (20 per task, 30 joint); a cell recorded before it (its git sha) is of "
         "the printed formula and the paper's stopping rule, under which no run learned qa16 (docs/memory.md). "
+        "Since commit ef0c5d6 they also run the release's unmasked memory (the hop softmax over the empty slots too, "
+        "`model.empty_slots`); a cell recorded before it (its git sha) masked them (per task 19.8% against 17.0%). "
         "'–': not run yet.",
     )
 
