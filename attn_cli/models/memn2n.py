@@ -26,7 +26,8 @@ H u^k + o^k with layer-wise tying (§2.2); â = softmax(W(o^K + u^K)) (Eq. 3).
   memory with logit uᵀ0 = 0 that takes a share of p and gives nothing to o. A short story's hop can thereby
   put little weight on every real memory, which the yes/no tasks use ("is X in Y?": no memory matches); with
   the slots masked, p sums to 1 over the story and per task qa6 had 24.1% test error against 9.1% with them
-  (qa9 24.5 → 13.6, qa10 32.1 → 19.7, qa18 32.0 → 16.4; docs/memory.md). The paper does not mention it.
+  (records ``babi-1k-qa6/memn2n-pe-ls-rn@masked`` and ``memn2n-pe-ls-rn``; qa9 24.5 → 13.6, qa10 32.1 → 19.7,
+  qa18 32.0 → 16.4 against the masked records in git history; docs/memory.md). The paper does not mention it.
 
 The paper's training details (§4.2) and where each lives; "Matlab" is the authors' release
 (facebookarchive/MemNN, MemN2N-babi-matlab):
