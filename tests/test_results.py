@@ -129,32 +129,56 @@ def test_per_task_column_mean_and_failed_rows_come_from_all_twenty_records(tmp_p
     assert last_two() == [f"{mean:.1f}", "4.0"]
 
 
-def test_memn2n_joint_column_reads_the_validation_pick_of_the_release_trained_seeds(tmp_path: Path) -> None:
-    """The PE LS RN joint 1k column shows the test error of the -sgd seed (the authors' release schedule) with the
-    lowest validation error: not the Adam record, not the seed with the lowest test error."""
+def _write_babi(tmp_path: Path, dataset: str, name: str, split: str, mean: float, qa3: float) -> None:
+    """A bAbI record as scripts/babi_seeds.sh writes one: one row name, a folder per split (NAME, NAME-val,
+    NAME-train)."""
+    folder = tmp_path / "memory" / dataset / (name if split == "test" else f"{name}-{split}")
+    folder.mkdir(parents=True)
+    rec = {"task": "memory", "dataset": dataset, "recipe": name, "split": split}
+    rec["metrics"] = {"mean_error": {"value": mean, "unit": "%"}, "error/qa3": {"value": qa3, "unit": "%"}}
+    (folder / "result.json").write_text(json.dumps(rec), encoding="utf-8")
+
+
+@pytest.mark.parametrize("column", ["PE LS RN joint", "PE LS LW joint"])
+def test_memn2n_joint_columns_read_the_validation_pick_of_the_release_trained_seeds(
+    tmp_path: Path, column: str
+) -> None:
+    """Each 1k joint column (RN, LW) shows the test error of its -sgd seed (the authors' release schedule) with
+    the lowest validation error: not the Adam record, not the seed with the lowest test error."""
     from attn_cli.tables.base import compute
-    from attn_cli.tables.memory import JOINT_NAMES
+    from attn_cli.tables.memory import JOINT_NAMES, LW_NAMES
 
-    def write(name: str, split: str, mean: float, qa3: float) -> None:
-        # as scripts/babi_seeds.sh records a seed: one row name, a folder per split (NAME, NAME-val, NAME-train)
-        folder = tmp_path / "memory" / "babi-1k" / (name if split == "test" else f"{name}-{split}")
-        folder.mkdir(parents=True)
-        rec = {"task": "memory", "dataset": "babi-1k", "recipe": name, "split": split}
-        rec["metrics"] = {"mean_error": {"value": mean, "unit": "%"}, "error/qa3": {"value": qa3, "unit": "%"}}
-        (folder / "result.json").write_text(json.dumps(rec), encoding="utf-8")
-
-    write("memn2n-pe-ls-rn-joint", "test", 10.0, 1.0)  # Adam: lowest test error of all, never the column
-    for k, name in enumerate(JOINT_NAMES):
+    names = JOINT_NAMES if column == "PE LS RN joint" else LW_NAMES
+    _write_babi(tmp_path, "babi-1k", "memn2n-pe-ls-rn-joint", "test", 10.0, 1.0)  # Adam: lowest test error of all
+    for k, name in enumerate(names):
         val = 30.0 - k if k < 2 else 40.0  # the second seed has the lowest validation error
-        write(name, "test", 20.0 + k, 22.5 + k)
-        write(name, "val", val, 0.0)
-        write(name, "train", 5.0, 0.0)
+        _write_babi(tmp_path, "babi-1k", name, "test", 20.0 + k, 22.5 + k)
+        _write_babi(tmp_path, "babi-1k", name, "val", val, 0.0)
+        _write_babi(tmp_path, "babi-1k", name, "train", 5.0, 0.0)
     _, headers, body = compute(TABLES.get("memn2n"), load_results(tmp_path))
-    col = headers.index("PE LS RN joint (ours)")  # the 1k column (the 10k one comes last)
+    col = headers.index(f"{column} (ours)")  # the 1k column (the 10k one comes last)
     rows = {row[0].text: row for row in body}
     assert rows["Mean error (%)"][col].text == "21.0"
     assert rows["3"][col].text == "23.5"
     assert rows["3"][headers.index("PE LS RN (ours)")].text == "–"  # a per-task column never reads a joint run
+
+
+def test_memn2n_10k_column_reads_the_run_with_the_lowest_validation_error(tmp_path: Path) -> None:
+    """The 10k column picks among the 10k joint runs by validation error; it waits until each has one."""
+    from attn_cli.tables.base import compute
+    from attn_cli.tables.memory import TENK_NAMES
+
+    def tenk() -> str:
+        _, headers, body = compute(TABLES.get("memn2n"), load_results(tmp_path))
+        col = len(headers) - 1 - headers[::-1].index("PE LS RN joint (ours)")  # the last: 10k
+        return {row[0].text: row for row in body}["Mean error (%)"][col].text
+
+    for k, name in enumerate(TENK_NAMES):
+        _write_babi(tmp_path, "babi-10k", name, "test", 10.0 + k, 0.0)
+    assert tenk() == "–"
+    for k, name in enumerate(TENK_NAMES):
+        _write_babi(tmp_path, "babi-10k", name, "val", 5.0 if k == len(TENK_NAMES) - 1 else 9.0 + k, 0.0)
+    assert tenk() == f"{10.0 + len(TENK_NAMES) - 1:.1f}"
 
 
 def test_rows_from_uncommitted_code_carry_a_dagger_and_the_table_says_why(tmp_path: Path) -> None:

@@ -267,47 +267,54 @@ TABLES.add(
         "model that names some colour of the story, the failure the paper's best of 10 guards against.",
     ),
 )
-TABLES.add(
-    "memn2n-joint-restarts",
-    _restarts_table(
-        "memn2n-joint-restarts",
-        f"MemN2N PE LS RN joint on bAbI 1k: best of N = {len(JOINT_SEEDS)} random restarts, mean error (%) over the "
-        "20 tasks",
-        "Sukhbaatar et al. 2015, §4.2 (best of 10 restarts by training error) and Table 1 (PE LS RN joint: mean and "
+
+
+def _joint_restarts(
+    name: str, column: str, col: int, recipe: str, seeds: Sequence[int], model: str, extra: str
+) -> Table:
+    """The restarts of a 1k joint column (``col`` indexes the paper's Table 1 columns), each seed recorded on
+    test, validation and training by scripts/babi_seeds.sh."""
+    return _restarts_table(
+        name,
+        f"MemN2N {column} on bAbI 1k: best of N = {len(seeds)} random restarts, mean error (%) over the 20 tasks",
+        f"Sukhbaatar et al. 2015, §4.2 (best of 10 restarts by training error) and Table 1 ({column}: mean and "
         "failed tasks)",
         "babi-1k",
-        dict(zip(JOINT_SEEDS, JOINT_NAMES)),
+        {s: f"{recipe}-seed{s}" for s in seeds},
         "mean_error",
-        (MEMN2N_1K_MEAN[4], MEMN2N_1K_FAILED[4]),
-        f"Each seed is one run of `memory/{JOINT_RECIPE}` (the authors' release schedule: SGD, 30 linear-start "
+        (MEMN2N_1K_MEAN[col], MEMN2N_1K_FAILED[col]),
+        f"Each seed is one run of `memory/{recipe}` ({model}the authors' release schedule: SGD, 30 linear-start "
         "epochs, then 60 with the rate halved every 15; 90 epochs = 50,670 updates of 32) with `--set train.seed=S`, "
-        "made and recorded on test, validation and training by `scripts/babi_seeds.sh "
-        f"{JOINT_RECIPE} SEEDS joint`; a 'best of N' row is the test error of the seed its criterion picks, computed "
-        f"from the records (scripts/babi_best_of.py prints the same picks). N = {len(JOINT_SEEDS)} (the paper's: 10) "
-        "(every seed from ef0c5d6, the release's unmasked memory; the ten masked restarts before it picked 16.3%: "
-        "docs/memory.md). The "
-        "validation pick is the joint column of `attn table memn2n`; commands and CPU seconds: "
-        "results/memory/babi-joint-restarts.md.",
+        f"made and recorded on test, validation and training by `scripts/babi_seeds.sh {recipe} SEEDS joint`; a "
+        "'best of N' row is the test error of the seed its criterion picks, computed from the records "
+        f"(scripts/babi_best_of.py prints the same picks). N = {len(seeds)} (the paper's: 10){extra}. The validation "
+        "pick is the column of `attn table memn2n`; commands and CPU seconds: results/memory/babi-joint-restarts.md.",
+    )
+
+
+TABLES.add(
+    "memn2n-joint-restarts",
+    _joint_restarts(
+        "memn2n-joint-restarts",
+        "PE LS RN joint",
+        4,
+        JOINT_RECIPE,
+        JOINT_SEEDS,
+        "",
+        " (every seed from ef0c5d6, the release's unmasked memory; the ten masked restarts before it picked 16.3%: "
+        "docs/memory.md)",
     ),
 )
 TABLES.add(
     "memn2n-lw-joint-restarts",
-    _restarts_table(
+    _joint_restarts(
         "memn2n-lw-joint-restarts",
-        f"MemN2N PE LS LW joint on bAbI 1k: best of N = {len(LW_SEEDS)} random restarts, mean error (%) over the "
-        "20 tasks",
-        "Sukhbaatar et al. 2015, §4.2 (best of 10 restarts by training error) and Table 1 (PE LS LW joint: mean and "
-        "failed tasks)",
-        "babi-1k",
-        dict(zip(LW_SEEDS, LW_NAMES)),
-        "mean_error",
-        (MEMN2N_1K_MEAN[5], MEMN2N_1K_FAILED[5]),
-        f"Each seed is one run of `memory/{LW_RECIPE}` (layer-wise tying with the map H, no random noise; the "
-        "joint row's schedule: SGD, 30 linear-start epochs, then 60 with the rate halved every 15; 90 epochs = "
-        "50,670 updates of 32) with `--set train.seed=S`, made and recorded on test, validation and training by "
-        f"`scripts/babi_seeds.sh {LW_RECIPE} SEEDS joint`; a 'best of N' row is the test error of the seed its "
-        "criterion picks, computed from the records. The validation pick is the LW column of `attn table memn2n`; "
-        "commands and CPU seconds: results/memory/babi-joint-restarts.md.",
+        "PE LS LW joint",
+        5,
+        LW_RECIPE,
+        LW_SEEDS,
+        "layer-wise tying with the map H, no random noise; ",
+        "",
     ),
 )
 TABLES.add(
