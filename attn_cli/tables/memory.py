@@ -288,7 +288,7 @@ def _joint_restarts(
         f"made and recorded on test, validation and training by `scripts/babi_seeds.sh {recipe} SEEDS joint`; a "
         "'best of N' row is the test error of the seed its criterion picks, computed from the records "
         f"(scripts/babi_best_of.py prints the same picks). N = {len(seeds)} (the paper's: 10){extra}. The validation "
-        "pick is the column of `attn table memn2n`; commands and CPU seconds: results/memory/babi-joint-restarts.md.",
+        f"pick is the {column} column of `attn table memn2n`; commands and CPU seconds: results/memory/babi-joint-restarts.md.",
     )
 
 
