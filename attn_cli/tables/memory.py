@@ -273,7 +273,7 @@ TABLES.add(
 
 
 def _joint_restarts(
-    name: str, column: str, col: int, recipe: str, seeds: Sequence[int], model: str, extra: str
+    name: str, column: str, col: int, recipe: str, seeds: Sequence[int], names: Sequence[str], model: str, extra: str
 ) -> Table:
     """The restarts of a 1k joint column (``col`` indexes the paper's Table 1 columns), each seed recorded on
     test, validation and training by scripts/babi_seeds.sh."""
@@ -283,7 +283,7 @@ def _joint_restarts(
         f"Sukhbaatar et al. 2015, §4.2 (best of 10 restarts by training error) and Table 1 ({column}: mean and "
         "failed tasks)",
         "babi-1k",
-        {s: f"{recipe}-seed{s}" for s in seeds},
+        dict(zip(seeds, names)),
         "mean_error",
         (MEMN2N_1K_MEAN[col], MEMN2N_1K_FAILED[col]),
         f"Each seed is one run of `memory/{recipe}` ({model}the authors' release schedule: SGD, 30 linear-start "
@@ -303,6 +303,7 @@ TABLES.add(
         4,
         JOINT_RECIPE,
         JOINT_SEEDS,
+        JOINT_NAMES,
         "",
         " (every seed from ef0c5d6, the release's unmasked memory; the ten masked restarts before it picked 16.3%: "
         "docs/memory.md)",
@@ -316,6 +317,7 @@ TABLES.add(
         5,
         LW_RECIPE,
         LW_SEEDS,
+        LW_NAMES,
         "layer-wise tying with the map H, no random noise; ",
         "",
     ),
