@@ -58,6 +58,21 @@ def test_ram_monte_carlo_evaluation_is_seeded_and_leaves_the_global_rng_alone() 
     assert not torch.equal(a["loss"], mean["loss"])
 
 
+def test_ram_first_glimpse_uniform_is_drawn_while_sampling_and_centred_on_the_mean_path() -> None:
+    """first_glimpse = "uniform": sampled trajectories start anywhere in U[-1, 1]², the mean path at the centre."""
+    torch.manual_seed(0)
+    ram = MODELS.get("ram")
+    model = ram(ram.Config(glimpses=2, glimpse_size=3, hidden=11, first_glimpse="uniform"), [1, 13, 13], classes=5)
+    x = torch.rand(64, 1, 13, 13)
+    with torch.no_grad():
+        first = model(x, sample_locations=True)["locations"][:, 0]  # (B, 2)
+        mean_path = model(x, sample_locations=False)["locations"][:, 0]
+        centred = ram(ram.Config(glimpses=2, glimpse_size=3, hidden=11), [1, 13, 13], classes=5)
+        centre_first = centred(x, sample_locations=True)["locations"][:, 0]
+    assert first.abs().max() <= 1 and first.std(0).min() > 0.3  # U[-1, 1] has σ 0.58; not one shared point
+    assert torch.equal(mean_path, torch.zeros_like(mean_path)) and torch.equal(centre_first, torch.zeros_like(first))
+
+
 def test_eval_samples_is_for_ram_only(generated_data: Path, tmp_path: Path) -> None:
     where = {"runs_dir": tmp_path, "data_dir": generated_data, "progress": False}
     run_dir = Path(run.train("vision", "tiny/cnn", overrides=["train.max_steps=2"], **where)["run_dir"])

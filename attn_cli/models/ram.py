@@ -25,7 +25,10 @@ the paper generates them on the fly; the test sets stay fixed.
 Deviations (stated): the location and baseline networks read h_t detached, so REINFORCE trains
 only them and the supervised loss trains everything else (as in most public re-implementations);
 the location mean is tanh(Linear(h_t)) (the paper: Linear(h_t)), so it stays inside the image;
-the first glimpse is at the centre; training uses Adam with the rate halved after ``lr_patience``
+the first glimpse is at the centre (``first_glimpse: uniform`` draws each sampled trajectory's first
+glimpse uniformly over the image instead, as kevinzakka/recurrent-visual-attention does; the paper does
+not say where its first glimpse looks; ``reinforce_weight`` scales the REINFORCE term of the hybrid
+loss, 1 in the paper, 0.01 in that re-implementation); training uses Adam with the rate halved after ``lr_patience``
 validations without improvement, down to 1e-5 (``lr_schedule: plateau``, stepped once per validation) (the paper:
 SGD with momentum 0.9, the rate annealed linearly to 0); at evaluation the location is the policy's mean (no sampling), so evaluation
 is deterministic, unless ``eval.samples`` = M > 0 averages M sampled trajectories
@@ -77,6 +80,10 @@ class RAM(nn.Module):
         core: Literal["rnn", "lstm"] = "rnn"
         std: float = 0.17  # fixed σ of the Gaussian location policy, in half-image units (±1 = the edges)
         reinforce_weight: float = 1.0
+        # where the first glimpse looks while locations are sampled (training, Monte-Carlo evaluation):
+        # "centre", or "uniform" over the image as kevinzakka/recurrent-visual-attention draws it; the
+        # policy's mean path (deterministic evaluation) always starts at the centre
+        first_glimpse: Literal["centre", "uniform"] = "centre"
 
     def __init__(self, cfg: Config, image_shape: list[int], classes: int, **meta: Any) -> None:
         super().__init__()
@@ -104,6 +111,8 @@ class RAM(nn.Module):
         cfg = self.cfg
         b = x.size(0)
         loc = x.new_zeros(b, 2)  # (B, 2) first glimpse at the centre
+        if sample_locations and cfg.first_glimpse == "uniform":
+            loc = torch.rand(b, 2, device=x.device, dtype=x.dtype) * 2 - 1  # U[-1, 1]², anywhere in the image
         h0 = x.new_zeros(b, cfg.hidden)
         state: Any = (h0, h0.clone()) if cfg.core == "lstm" else h0
         locs, logps, bases, patches = [], [], [], []
