@@ -161,7 +161,8 @@ def record(
     result.update(_copy_predictions(src, dest))
     _hand_back_curve(dest)
     _copy_learning_curve(run_dir / "logs", dest)
-    if split != "test" and (shared := shared_curve(dest, dest.parent / label, str(run_dir))):
+    sibling = curve_sibling(dest.name, split)
+    if sibling and (shared := shared_curve(dest, dest.parent / sibling, str(run_dir))):
         result[CURVE_OF] = shared  # the test record of the same run holds the same curve: one copy in results/
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
     write_json(dest / "result.json", result)
@@ -215,6 +216,16 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
 
 
 CURVE_OF = "learning_curve_of"  # result.json: the sibling record (same dataset folder) whose curve this one's is
+
+
+def curve_sibling(folder: str, split: str) -> str | None:
+    """The record folder whose learning curve the record ``folder`` (of ``split``) may share, or None: a non-test
+    split's test record (``<label>-val`` → ``<label>``) and another scoring of the same run, recorded with
+    ``--name <label>+<how>`` (``+mc10``: Monte-Carlo evaluation, ``+unk``: unk replacement) → ``<label>``.
+    :func:`shared_curve` then checks that the two come from the same run and hold the same bytes."""
+    label = folder[: -len(split) - 1] if split != "test" and folder.endswith(f"-{split}") else folder
+    base = label.split("+", 1)[0]
+    return base if base and base != folder else None
 
 
 def shared_curve(dest: Path, sibling: Path, run_dir: str) -> str | None:

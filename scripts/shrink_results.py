@@ -9,7 +9,13 @@ as ``cpu_seconds`` (read by attn_cli.tables.budget), saving the file-system bloc
 training-split record whose learning curve is byte for byte its test record's (the same run) drops its copy and
 names the test record as ``learning_curve_of`` (attn_cli.records.shared_curve, what `attn eval --record` now does).
 
+With ``--leave-out FOLDER...`` (record folders under results/ that no table reads) it leaves those records'
+prediction files out instead, as `attn eval --record` does for a file too large to keep: each named under
+``predictions_left_out`` with its size and the commit whose tree still holds it, the metrics, curve, recipe
+and command kept.
+
 usage: python scripts/shrink_results.py   (from the repository root; prints what it shrank)
+       python scripts/shrink_results.py --leave-out results/memory/babi-1k/NAME ...
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import gzip
 import io
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -28,6 +35,7 @@ from attn_cli.records import (
     RECORD_GZIP_OVER,
     RECORD_PNG_OVER,
     RECORD_TEXT,
+    curve_sibling,
     float32_predictions,
     palette_png,
     shared_curve,
@@ -73,6 +81,57 @@ def main() -> None:
                 print(f"{name}: {len(data)} -> {len(smaller)} bytes")
 
 
+def leave_out(folder: Path, results: Path = Path("results"), commit: str = "") -> None:
+    """Leave ``folder``'s prediction files out of its record, named with their size and the commit that holds them
+    (``commit``, else HEAD's); refuses a record a table over ``results`` reads (its predictions are what the tests
+    recompute the table's numbers from)."""
+    result = folder / "result.json"
+    info = json.loads(result.read_text(encoding="utf-8"))
+    key = (info["task"], info["dataset"], info.get("name") or info["recipe"], info.get("split", "test"))
+    if key in _read_by_tables(results):
+        raise SystemExit(f"{folder} is read by a table: its predictions stay")
+    if not commit:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, check=True, text=True)
+        commit = commit.stdout.strip()
+    gone = []
+    for name in info.get("predictions", []):
+        size = (folder / name).stat().st_size
+        gone.append(f"{name} ({size} bytes; left out of results/ under its 30 MB, not a table row; in commit {commit})")
+        (folder / name).unlink()
+    info["predictions"] = []
+    info["predictions_left_out"] = [*info.get("predictions_left_out", []), *gone]
+    info.pop("prediction_floats", None)
+    write_json(result, info)
+    print(f"{folder}: predictions left out ({len(gone)} files)")
+
+
+def _read_by_tables(results_dir: Path) -> set[tuple[str, str, str, str]]:
+    """The keys of every record some table looks up while `attn table --all` renders (rows, orders, the rules that
+    pick a run by validation), found by rendering them over results/ and noting each lookup."""
+    import attn_cli.tables  # noqa: F401  (registers the tables)
+    from attn_cli.registry import TABLES
+    from attn_cli.tables.base import all_tables_markdown, load_results
+
+    class Noted(dict):  # type: ignore[type-arg]
+        seen: set = set()
+
+        def get(self, key, default=None):  # type: ignore[no-untyped-def]
+            self.seen.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):  # type: ignore[no-untyped-def]
+            self.seen.add(key)
+            return super().__getitem__(key)
+
+        def __contains__(self, key):  # type: ignore[no-untyped-def]
+            self.seen.add(key)
+            return super().__contains__(key)
+
+    results = Noted(load_results(results_dir))
+    all_tables_markdown([t for _, t in TABLES.items()], results)
+    return Noted.seen
+
+
 def _fold_cpu_seconds(path: Path) -> None:
     """The note's facts under ``cpu_seconds`` in the record beside it (written first), then the note removed."""
     result = path.parent / "result.json"
@@ -92,14 +151,15 @@ def _listed_prediction(path: Path) -> bool:
 
 
 def _share_curve(result: Path) -> str | None:
-    """A non-test record's curve, when its test record (the folder without the ``-<split>`` suffix) holds the same
-    bytes from the same run: removed here, the test record named as ``learning_curve_of``."""
+    """A record's curve, when the record it may share with (attn_cli.records.curve_sibling: the test record of a
+    ``-<split>`` record, the plain record of a ``<label>+<how>`` one) holds the same bytes from the same run:
+    removed here, that record named as ``learning_curve_of``."""
     info = json.loads(result.read_text(encoding="utf-8"))
     split, folder = info.get("split", "test"), result.parent
-    if split == "test" or CURVE_OF in info or not folder.name.endswith(f"-{split}"):
+    name = curve_sibling(folder.name, split)
+    if CURVE_OF in info or not name:
         return None
-    sibling = folder.parent / folder.name[: -len(split) - 1]
-    shared = shared_curve(folder, sibling, str(info.get("run_dir")))
+    shared = shared_curve(folder, folder.parent / name, str(info.get("run_dir")))
     if shared:
         info[CURVE_OF] = shared
         write_json(result, info)
@@ -107,4 +167,8 @@ def _share_curve(result: Path) -> str | None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--leave-out"]:
+        for arg in sys.argv[2:]:
+            leave_out(Path(arg))
+    else:
+        main()

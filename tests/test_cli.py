@@ -338,6 +338,34 @@ def test_a_validation_record_shares_its_test_records_curve(trained: Path, genera
     assert read_curve(val_dir) == curve and "learning_curve_of" not in json.loads((val_dir / "result.json").read_text())
 
 
+def test_another_scoring_of_a_run_shares_its_plain_records_curve(
+    trained: Path, generated_data: Path, tmp_path: Path
+) -> None:
+    """``--name r+how`` (Monte-Carlo, unk replacement: the same run scored another way) keeps no second copy of the
+    curve that the record ``r`` of the same run holds; a ``+`` record of another run keeps its own."""
+    import shutil
+
+    from attn_cli.io import read_curve
+    from attn_cli.records import curve_sibling
+
+    assert [curve_sibling(f, s) for f, s in [("r+mc10", "test"), ("r+mc10-val", "val"), ("r-val", "val")]] == ["r"] * 3
+    assert curve_sibling("r", "test") is None and curve_sibling("+x", "test") is None
+    results = tmp_path / "results"
+    base = ["--data-dir", str(generated_data), "--results-dir", str(results)]
+    for name in ("r", "r+unk"):
+        code, _, err = run_cli(*base, "eval", "nmt", "--run", str(trained), "--record", "--name", name)
+        assert code == 0, err
+    plain, other = next(results.rglob("r/result.json")).parent, next(results.rglob("r+unk/result.json")).parent
+    assert json.loads((other / "result.json").read_text())["learning_curve_of"] == "r"
+    assert not list(other.glob("learning_curve.csv*")) and read_curve(other) == read_curve(plain)
+    copy = tmp_path / "copy-of-run"  # another run: its "+" record is not the same run's, so it keeps its curve
+    shutil.copytree(trained, copy)
+    code, _, err = run_cli(*base, "eval", "nmt", "--run", str(copy), "--record", "--name", "r+beam")
+    assert code == 0, err
+    beam = next(results.rglob("r+beam/result.json")).parent
+    assert "learning_curve_of" not in json.loads((beam / "result.json").read_text()) and read_curve(beam)
+
+
 def test_ensemble_perplexity_is_the_ensembles(trained: Path, generated_data: Path, tmp_path: Path) -> None:
     """The ensemble's perplexity comes from its averaged probabilities, not from the first member alone."""
     import math

@@ -266,8 +266,10 @@ def test_a_small_float32_file_is_shortened_and_read_back_exactly_by_rescoring_re
 
 
 def test_a_shared_learning_curve_names_a_record_of_the_same_run_that_holds_one() -> None:
-    # a -val / -train record keeps no copy of its test record's curve (records.shared_curve, scripts/shrink_results.py)
+    # a -val / -train record keeps no copy of its test record's curve, nor a `<label>+<how>` record (another scoring
+    # of the run) its plain record's (records.curve_sibling, records.shared_curve, scripts/shrink_results.py)
     from attn_cli.io import read_curve
+    from attn_cli.records import curve_sibling
 
     sharing = [
         p for p in _result_files() if p.name == "result.json" and "learning_curve_of" in json.loads(p.read_text())
@@ -276,6 +278,35 @@ def test_a_shared_learning_curve_names_a_record_of_the_same_run_that_holds_one()
     for path in sharing:
         info = json.loads(path.read_text())
         sibling = path.parent.parent / info["learning_curve_of"]
-        assert info["split"] != "test" and sibling != path.parent, path
+        assert info["learning_curve_of"] == curve_sibling(path.parent.name, info["split"]), path
         assert json.loads((sibling / "result.json").read_text())["run_dir"] == info["run_dir"], path
         assert not list(path.parent.glob("learning_curve.csv*")) and read_curve(path.parent), path
+
+
+def test_leave_out_drops_the_predictions_of_a_record_no_table_reads_and_refuses_a_table_row(tmp_path: Path) -> None:
+    """scripts/shrink_results.py --leave-out: a record outside the tables keeps its metrics and names the file it no
+    longer holds (with the commit that does); a record a table reads keeps its predictions (exit with a message)."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("shrink_results", REPO / "scripts" / "shrink_results.py")
+    assert spec and spec.loader
+    shrink = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shrink)
+    mnist = tmp_path / "results" / "vision" / "mnist"
+    row, other = mnist / "ram-28-6g", mnist / "ram-28-6g@diagnostic"  # a table row; a copy no table names
+    shutil.copytree(REPO / "results" / "vision" / "mnist" / "ram-28-6g", row)
+    shutil.copytree(row, other)
+    before = {**json.loads((row / "result.json").read_text()), "name": "ram-28-6g@diagnostic"}
+    (other / "result.json").write_text(json.dumps(before))
+    with pytest.raises(SystemExit, match="is read by a table"):
+        shrink.leave_out(row, tmp_path / "results", commit="abc1234")
+    assert json.loads((row / "result.json").read_text())["predictions"] == ["predictions.jsonl.gz"]
+    shrink.leave_out(other, tmp_path / "results", commit="abc1234")
+    after = json.loads((other / "result.json").read_text())
+    assert (
+        after["predictions"] == []
+        and after["metrics"] == before["metrics"]
+        and (row / "predictions.jsonl.gz").is_file()
+    )
+    assert "in commit abc1234" in after["predictions_left_out"][-1] and not list(other.glob("predictions*"))

@@ -187,6 +187,8 @@ RECORDS = sorted(RESULTS.rglob("result.json"))
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_vision_records_recompute_from_their_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
+    if not rec["predictions"] and rec.get("predictions_left_out"):  # named as left out (results/ < 30 MB): nothing
+        pytest.skip(f"predictions left out of the record: {rec['predictions_left_out'][0]}")  # to recompute from
     rows = record_predictions(path)
     assert sorted(r["id"] for r in rows) == list(range(len(rows)))
     metrics = rec["metrics"]
