@@ -410,8 +410,9 @@ DRAW_WHY = (
 DRAW_WHY_25K = (
     "at T = 16 the 2×2 read lets the encoder see 128 filtered values over the whole sequence against 2·784 pixels "
     "per step without attention; at equal updates the gap on validation fell from 52 nats at 300 updates to 15 at "
-    "3,000, 4 at 7,000 and GAP_25K at 25,000, where both curves still fall by about 0.3 nats per 1,000 updates "
-    "(docs/vision.md, 'Equal updates'); the paper's T = 64 needs the GPU"
+    "3,000, 4 at 7,000 and 1.3 at 24,000, attention's curve falling twice as fast over the last 6,000 updates "
+    "(0.27 against 0.13 nats per 1,000): neither has flattened (docs/vision.md, 'Equal updates'); the paper's "
+    "T = 64 needs the GPU"
 )
 DRAW_PAIRS = (  # (suffix, what the section is, the budget compared at, why the ordering fails where it does)
     ("@25000steps", "T = 16, binarised, 25,000 updates each", "updates", DRAW_WHY_25K),
