@@ -182,6 +182,22 @@ TABLES.add(
                 "RAM, 6 glimpses, 8×8, 1 scale: first glimpse at the centre, REINFORCE × 0.01",
                 "ram-28-6g-random-start@centre",
             ),
+            Row(
+                "60×60 cluttered, fresh clutter every batch: 16,994 updates of 64 on one CPU thread, the 78-minute "
+                "cluttered row's count and schedule, with random first glimpses and REINFORCE × 0.01 "
+                "(ram-60-cluttered-6g with model.first_glimpse=uniform, model.reinforce_weight=0.01)",
+                section=True,
+            ),
+            Row(
+                "RAM, 6 glimpses, 12×12, 3 scales: random first glimpse, REINFORCE × 0.01",
+                paper={"cl60": 4.08},
+                cells={"cl60": _c("mnist-cluttered-60", "ram-60-cluttered-6g@random-start")},
+            ),
+            Row(
+                RANDOM_START_MC,
+                paper={"cl60": 4.08},
+                cells={"cl60": _c("mnist-cluttered-60", "ram-60-cluttered-6g@random-start+mc10")},
+            ),
             Row("5.3 minutes on one H200 GPU (scripts/gpu_session.sh, PLAN=vision)", section=True),
             Row(
                 "RAM, 6 glimpses, 8×8, 1 scale",
