@@ -20,6 +20,7 @@ usage: python scripts/shrink_results.py   (from the repository root; prints what
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -105,31 +106,32 @@ def leave_out(folder: Path, results: Path = Path("results"), commit: str = "") -
     print(f"{folder}: predictions left out ({len(gone)} files)")
 
 
-def _read_by_tables(results_dir: Path) -> set[tuple[str, str, str, str]]:
+@functools.cache
+def _read_by_tables(results_dir: Path) -> frozenset[tuple[str, str, str, str]]:
     """The keys of every record some table looks up while `attn table --all` renders (rows, orders, the rules that
-    pick a run by validation), found by rendering them over results/ and noting each lookup."""
+    pick a run by validation), found by rendering them over results/ once and noting each lookup."""
     import attn_cli.tables  # noqa: F401  (registers the tables)
     from attn_cli.registry import TABLES
     from attn_cli.tables.base import all_tables_markdown, load_results
 
-    class Noted(dict):  # type: ignore[type-arg]
-        seen: set = set()
+    seen: set[tuple[str, str, str, str]] = set()
 
+    class Noted(dict):  # type: ignore[type-arg]
         def get(self, key, default=None):  # type: ignore[no-untyped-def]
-            self.seen.add(key)
+            seen.add(key)
             return super().get(key, default)
 
         def __getitem__(self, key):  # type: ignore[no-untyped-def]
-            self.seen.add(key)
+            seen.add(key)
             return super().__getitem__(key)
 
         def __contains__(self, key):  # type: ignore[no-untyped-def]
-            self.seen.add(key)
+            seen.add(key)
             return super().__contains__(key)
 
     results = Noted(load_results(results_dir))
     all_tables_markdown([t for _, t in TABLES.items()], results)
-    return Noted.seen
+    return frozenset(seen)
 
 
 def _fold_cpu_seconds(path: Path) -> None:
