@@ -188,7 +188,7 @@ def test_a_real_records_float32_predictions_read_back_as_evaluation_wrote_them(t
     """A DRAW record's per-image bounds are float32 values that evaluation wrote as float64 reprs (17 digits);
     the record keeps their shortest float32 form. Writing the evaluation's file again from what the record reads
     back, `attn record` and the converter both give the committed bytes, and reading gives the same rows."""
-    real = REPO / "results" / "vision" / "mnist" / "draw-gen" / "result.json"
+    real = REPO / "results" / "vision" / "mnist" / "draw-gen@25000steps" / "result.json"
     info = json.loads(real.read_text(encoding="utf-8"))
     assert info["prediction_floats"] == "float32"
     rows = record_predictions(real)
