@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import os
 import re
 import statistics
@@ -334,15 +335,21 @@ def parse_peer(path: Path) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def _pairs(peer: list[dict[str, str]], out: Path, recipe: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
-    """(peer, ours) per repeat: peer lines carrying ``rep=K`` with ``<recipe>-cpu-rK.json``; without repeats,
-    the last peer line with ``<recipe>-cpu.json`` (the layout before repeats)."""
+# our precisions beside the peer's float32: (file suffix, the row's label); scripts/peer_bench.sh's PRECISIONS
+VARIANTS = (("", ""), ("-bf16", " (attn in bf16-mixed)"))
+
+
+def _pairs(
+    peer: list[dict[str, str]], out: Path, recipe: str, suffix: str = ""
+) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """(peer, ours) per repeat: peer lines carrying ``rep=K`` with ``<recipe>-cpu-rK<suffix>.json``; without
+    repeats, the last peer line with ``<recipe>-cpu.json`` (the layout before repeats)."""
     pairs = [
-        (line, read_json(out / f"{recipe}-cpu-r{line['rep']}.json"))
+        (line, read_json(out / f"{recipe}-cpu-r{line['rep']}{suffix}.json"))
         for line in peer
-        if "rep" in line and (out / f"{recipe}-cpu-r{line['rep']}.json").is_file()
+        if "rep" in line and (out / f"{recipe}-cpu-r{line['rep']}{suffix}.json").is_file()
     ]
-    if not pairs and peer and (out / f"{recipe}-cpu.json").is_file():
+    if not pairs and not suffix and peer and (out / f"{recipe}-cpu.json").is_file():
         pairs = [(peer[-1], read_json(out / f"{recipe}-cpu.json"))]
     return pairs
 
@@ -377,6 +384,10 @@ def report(peer_file: Path, out: Path) -> str:
         "(`scripts/peer_bench.sh`); with repeats, each cell is the median (min–max) over the pairs, and the ratio is",
         "taken within each pair before the median. The load column is the 1-minute load average around our runs:",
         "above the number of cores, the machine was shared and the wall-clock figures flatter nobody.",
+        "Rows marked *attn in bf16-mixed* are ours with `--set train.precision=bf16-mixed` (autocast: the matrix",
+        "products and the LSTM layers in bfloat16, weights, optimiser and loss in float32; the same decoding), beside",
+        "the same JoeyNMT float32 runs: JoeyNMT's CPU autocast is float16 only. They pay on a CPU with bfloat16",
+        "arithmetic (AVX512-BF16 or AMX); elsewhere bfloat16 is emulated and slower.",
         "",
         "| model | figure | JoeyNMT | attn | attn / JoeyNMT |",
         "|---|---|---|---|---|",
@@ -388,22 +399,23 @@ def report(peer_file: Path, out: Path) -> str:
         ("decode_beam5_sent_s", "beam-5 decode sentences/s"),
     ]
     limits = []
-    for name, recipe in PAIRS.items():
-        pairs = _pairs(peer.get(name, []), out, recipe)
+    for (name, recipe), (suffix, variant) in itertools.product(PAIRS.items(), VARIANTS):
+        pairs = _pairs(peer.get(name, []), out, recipe, suffix)
         if not pairs:
             continue
+        model = f"{name} / {recipe}{variant}"
         for key, label in keys:
             p = [float(pl[key]) for pl, _ in pairs]
             o = [float(ours[key]) for _, ours in pairs]
             ratio = _spread([b / a for a, b in zip(p, o, strict=True)], "{:.2f}×")
-            lines.append(f"| {name} / {recipe} | {label} | {_spread(p)} | {_spread(o)} | **{ratio}** |")
+            lines.append(f"| {model} | {label} | {_spread(p)} | {_spread(o)} | **{ratio}** |")
         threads = pairs[-1][1]["threads"]
-        lines.append(f"| {name} / {recipe} | threads | {pairs[-1][0].get('threads', '?')} | {threads} | |")
+        lines.append(f"| {model} | threads | {pairs[-1][0].get('threads', '?')} | {threads} | |")
         loads = [x for _, ours in pairs for x in ours.get("load_avg_1min", [])]
         if loads:
-            lines.append(f"| {name} / {recipe} | load (1 min) | | {min(loads):.2f}–{max(loads):.2f} | |")
-        lines.append(f"| {name} / {recipe} | pairs | {len(pairs)} | | |")
-        limits += [(recipe, ours["limit"], ours["threads"]) for _, ours in pairs if "limit" in ours]
+            lines.append(f"| {model} | load (1 min) | | {min(loads):.2f}–{max(loads):.2f} | |")
+        lines.append(f"| {model} | pairs | {len(pairs)} | | |")
+        limits += [(recipe + variant, ours["limit"], ours["threads"]) for _, ours in pairs if "limit" in ours]
     if limits:
         lines += [
             "",

@@ -26,6 +26,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMon
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.utilities import GradClipAlgorithmType
 
 from attn_cli.callbacks import KeepValCheckpoints, LogLines, StopAtTarget
 from attn_cli.config import TrainConfig
@@ -45,6 +47,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         atomic_write(path, buffer.getvalue())
+
+
+class BF16Mixed(MixedPrecision):
+    """Lightning's ``bf16-mixed`` (autocast to bfloat16, float32 weights and optimiser), except that a fused
+    optimizer's gradients may be clipped. Lightning refuses any fused optimizer together with gradient
+    clipping because under ``16-mixed`` such an optimizer unscales the gradients itself, after the clip
+    would have run; bfloat16 has float32's exponent range and no loss scaler, so there is nothing to
+    unscale and the clip sees the true gradients. Without this the optimiser falls back to torch's
+    one-tensor-at-a-time Adam, which on a CPU cost more than the bfloat16 products saved
+    (results/bench/README.md)."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__("bf16-mixed", device)
+
+    def clip_gradients(
+        self,
+        optimizer: Any,
+        clip_val: int | float = 0.0,
+        gradient_clip_algorithm: GradClipAlgorithmType = GradClipAlgorithmType.NORM,
+    ) -> None:
+        if self.scaler is not None:  # never for bf16-mixed; kept so that a scaler would get Lightning's check
+            super().clip_gradients(optimizer, clip_val, gradient_clip_algorithm)
+            return
+        Precision.clip_gradients(self, optimizer, clip_val, gradient_clip_algorithm)
 
 
 class FaultInjection(Callback):
@@ -299,12 +325,14 @@ def build_trainer(
         plugins.append(SLURMEnvironment(auto_requeue=False))
     if cfg.precision == "auto" and accelerator == "gpu":
         say(f"precision {precision}: {auto_precision(accelerator, precision == 'bf16-mixed')[1]}")
+    if precision == "bf16-mixed":  # the plugin carries the precision (Lightning takes one or the other)
+        plugins.append(BF16Mixed("cuda" if accelerator == "gpu" else "cpu"))
     common: dict[str, Any] = dict(
         accelerator=accelerator,
         devices=devices,
         num_nodes=cfg.num_nodes,
         strategy=strategy,
-        precision=precision,
+        precision=None if precision == "bf16-mixed" else precision,
         default_root_dir=str(run_dir),
         enable_progress_bar=progress,
         enable_model_summary=False,

@@ -4,6 +4,8 @@
 # Writes results/bench/peer-joeynmt.txt (the peer's summary lines, with rep=K and the load average),
 # our figures results/bench/<recipe>-cpu-rK.json, and the comparison results/bench/README.md
 # (median and min-max per figure). LIMIT=1 adds `--limit` to our last repeat (the FLOP census).
+# PRECISIONS (default "32-true bf16-mixed"): ours once per precision after each peer run, bf16-mixed's figures
+# as <recipe>-cpu-rK-bf16.json (the peer stays float32: its CPU autocast is float16 only).
 # Measure on an otherwise idle machine: the load average is recorded beside every figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,7 @@ PEER_DIR=${PEER_DIR:-../shared/peers/joeynmt}
 export PEER_DATA=${PEER_DATA:-$(cd ../shared/data/multi30k && pwd)}
 STEPS=${BENCH_STEPS:-300}
 REPEATS=${REPEATS:-3}
+PRECISIONS=${PRECISIONS:-32-true bf16-mixed}
 ATTN=${ATTN:-.venv/bin/attn}
 mkdir -p results/bench
 bash "$PEER_DIR/setup.sh"
@@ -28,7 +31,11 @@ for rep in $(seq 1 "$REPEATS"); do
     before=$(load)
     line=$(BENCH_STEPS=$STEPS bash "$PEER_DIR/bench.sh" "$1" | grep '^PEER joeynmt')
     echo "$line rep=$rep load_before=$before load_after=$(load)" >> results/bench/peer-joeynmt.txt
-    $ATTN bench nmt --recipe "$2" --steps "$STEPS" --tag "r$rep" $limit
+    for precision in $PRECISIONS; do
+      suffix=""
+      [[ "$precision" == bf16-mixed ]] && suffix="-bf16"
+      $ATTN bench nmt --recipe "$2" --steps "$STEPS" --tag "r$rep$suffix" --set "train.precision=$precision" $limit
+    done
   done
 done
 $ATTN bench nmt --report --peer results/bench/peer-joeynmt.txt

@@ -99,6 +99,27 @@ def test_the_peer_report_gives_median_and_range_of_ratios_taken_pair_by_pair(tmp
     assert (tmp_path / "README.md").read_text() == text
 
 
+def test_the_peer_report_sets_our_bf16_runs_beside_the_same_peer_runs(tmp_path: Path) -> None:
+    from attn_cli.bench import report
+    from attn_cli.io import write_json
+
+    (tmp_path / "peer.txt").write_text("\n".join(_peer_line("luong", k, 100.0) for k in (1, 2)) + "\n")
+    for k in (1, 2):
+        for suffix, sent in (("", 190.0), ("-bf16", 246.0 + 4 * k)):
+            write_json(
+                tmp_path / f"luong-global-general-cpu-r{k}{suffix}.json",
+                {"train_sent_s": sent, "train_src_tok_s": 1.0, "train_tgt_tok_s": 1.0, "decode_beam5_sent_s": sent,
+                 "threads": 2, "batching": "tokens ≤960"},
+            )  # fmt: skip
+    text = report(tmp_path / "peer.txt", tmp_path)
+    assert "| luong / luong-global-general | train sentences/s | 100.0 (100.0–100.0) | 190.0 (190.0–190.0) |" in text
+    assert (
+        "| luong / luong-global-general (attn in bf16-mixed) | train sentences/s | 100.0 (100.0–100.0) | "
+        "252.0 (250.0–254.0) | **2.52× (2.50×–2.54×)** |"
+    ) in text
+    assert text.count("| pairs | 2 |") == 2 and "JoeyNMT's CPU autocast is float16 only" in text
+
+
 def test_the_peer_report_still_reads_a_single_unrepeated_pair(tmp_path: Path) -> None:
     from attn_cli.bench import report
     from attn_cli.io import write_json

@@ -1,7 +1,8 @@
-"""bf16-mixed is the GPU default (attn_cli.trainer): every family must train and evaluate under it.
+"""bf16-mixed is the GPU default (attn_cli.trainer) and a CPU option: every family must train and evaluate under it.
 
-CPU autocast in bfloat16 stands in for the GPU here (no GPU in CI): it catches dtype mixes in the models,
-and Lightning's mixed-precision plugin's refusal to clip a fused optimizer's gradients."""
+CPU autocast in bfloat16 stands in for the GPU here (no GPU in CI): it catches dtype mixes in the models.
+Lightning's own mixed-precision plugin refuses to clip a fused optimizer's gradients, under bf16 too, where
+there is no loss scaler; :class:`attn_cli.trainer.BF16Mixed` clips them, so the fused Adam stays."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.utilities import GradClipAlgorithmType
 
 from attn_cli import run
+from attn_cli.config import TrainConfig
+from attn_cli.trainer import BF16Mixed, build_trainer
 
 CASES = [
     ("nmt", "tiny/luong-local-p"),
@@ -53,3 +58,33 @@ def _train_and_evaluate(task: str, recipe: str, generated_data: Path, tmp_path: 
     assert summary["steps"] == 3
     result = run.evaluate(task, Path(summary["run_dir"]), data_dir=generated_data, progress=False)
     assert result["metrics"] and all(v == v for v in result["metrics"].values() if isinstance(v, float))  # no NaN
+
+
+def test_bf16_mixed_clips_a_fused_optimizers_gradients_where_lightnings_plugin_refuses() -> None:
+    weight = torch.nn.Parameter(torch.zeros(3))
+    weight.grad = torch.tensor([30.0, 40.0, 0.0])  # norm 50
+    fused = torch.optim.Adam([weight], fused=True)
+    with pytest.raises(RuntimeError, match="fused"):
+        MixedPrecision("bf16-mixed", "cpu").clip_gradients(fused, 5.0, GradClipAlgorithmType.NORM)
+    BF16Mixed("cpu").clip_gradients(fused, 5.0, GradClipAlgorithmType.NORM)
+    assert torch.allclose(weight.grad, torch.tensor([3.0, 4.0, 0.0]))
+    BF16Mixed("cpu").clip_gradients(fused, 1.0, GradClipAlgorithmType.VALUE)
+    assert torch.equal(weight.grad, torch.tensor([1.0, 1.0, 0.0]))
+
+
+def test_a_bf16_mixed_run_keeps_the_fused_optimizer_and_clips(generated_data: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(precision="bf16-mixed", accelerator="cpu", threads=1)
+    trainer = build_trainer(cfg, tmp_path / "t", for_eval=True, progress=False)
+    assert trainer.precision == "bf16-mixed" and isinstance(trainer.precision_plugin, BF16Mixed)
+    summary = run.train(
+        "nmt",
+        "tiny/luong-local-p",
+        runs_dir=tmp_path,
+        data_dir=generated_data,
+        progress=False,
+        overrides=["train.precision=bf16-mixed", "train.max_steps=2", "train.max_time_min=null", "train.threads=1",
+                   "train.grad_clip=0.001"],
+    )  # fmt: skip
+    state = torch.load(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=False)
+    (adam,) = state["optimizer_states"]
+    assert adam["param_groups"][0]["fused"] is True and state["global_step"] == 2

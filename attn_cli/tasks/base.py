@@ -112,10 +112,10 @@ class AttnModule(L.LightningModule):
     # -- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         cfg = self.recipe.train
-        # Lightning's mixed-precision plugin refuses to clip a fused optimizer's gradients (such an optimizer
-        # unscales them itself): fused only at full precision (bf16-mixed is the GPU default)
+        # under 16-mixed a fused optimizer unscales the gradients itself, so Lightning will not clip them: fused
+        # everywhere else (bf16-mixed has no scaler; attn_cli.trainer.BF16Mixed lets its gradients be clipped)
         trainer = self._trainer
-        fused = trainer is None or "mixed" not in str(trainer.precision)
+        fused = trainer is None or str(trainer.precision) != "16-mixed"
         opt = build_optimizer(self.parameters(), cfg, fused=fused)
         if cfg.lr_schedule == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
