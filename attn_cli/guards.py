@@ -72,3 +72,9 @@ class StepCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer: L.Trainer, *args: object, **kwargs: object) -> None:
         if not validation_follows(trainer):
             super().on_train_batch_end(trainer, *args, **kwargs)
+
+    def on_train_end(self, trainer: L.Trainer, *args: object, **kwargs: object) -> None:
+        """Nothing: ``last.ckpt`` at the end is the last validation's (``BestAndLastCheckpoint``) or the final
+        validation's (``attn_cli.run``). Lightning's own end-of-training save, which fires when this callback
+        saved nothing in the segment (a run resumed after its last periodic checkpoint), would write it again
+        with the loop's step counter one further than the uninterrupted run's."""

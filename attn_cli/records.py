@@ -156,6 +156,7 @@ def record(
     checkpoint = Path(str(ev.get("checkpoint", "")))
     if checkpoint.is_file():  # what a later run's pretrained weights are matched against (_pretrained_from)
         result["checkpoint"] = {"path": str(checkpoint), "sha256": sha256_file(checkpoint)}
+        result.update(_kept_checkpoint_budget(checkpoint, done))
     if info.get("pretrained"):
         result["pretrained"] = _pretrained_from(info["pretrained"], results_dir)
     result.update(_copy_predictions(src, dest))
@@ -167,6 +168,25 @@ def record(
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
     write_json(dest / "result.json", result)
     return dest / "result.json"
+
+
+def _kept_checkpoint_budget(checkpoint: Path, done: dict[str, Any]) -> dict[str, Any]:
+    """A kept validation checkpoint (``train.keep_val_checkpoints``: ``val-step<N>.ckpt`` and its ``.json``) scores
+    the model as it was at step N, not at the end of the run: its steps, epoch and training seconds (validations
+    included, as the run's totals) are the record's budget, and ``scored_at`` says which step of how many."""
+    from attn_cli.callbacks import KEPT_PREFIX  # (imports Lightning: only when recording)
+
+    facts = checkpoint.with_suffix(".json")
+    if not checkpoint.name.startswith(KEPT_PREFIX) or not facts.is_file():
+        return {}
+    kept = read_json(facts)
+    return {
+        "steps": kept["step"],
+        "epochs": kept["epoch"],
+        "train_wall_s": kept["wall_s"],
+        "train_cpu_s": kept["cpu_s"],
+        "scored_at": {"step": kept["step"], "of_steps": done.get("steps"), "checkpoint": checkpoint.name},
+    }
 
 
 def _pretrained_from(pretrained: dict[str, Any], results_dir: Path) -> dict[str, Any]:

@@ -193,6 +193,7 @@ class _RunStart:
     def __init__(self, run_dir: Path, recipe: Recipe, pretrained: dict[str, Any] | None, extending: bool) -> None:
         self.run_dir, self.recipe, self.pretrained, self.extending = run_dir, recipe, pretrained, extending
         self.done = False
+        self.clock: tuple[float, float] | None = None  # (wall, CPU) when this segment's training began
 
     def callback(self) -> Any:
         from lightning.pytorch.callbacks import Callback
@@ -203,7 +204,26 @@ class _RunStart:
             def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
                 start.begin()
 
+            def on_save_checkpoint(self, trainer: L.Trainer, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+                start.checkpointed(trainer.global_step)
+
         return OnTrainStart()
+
+    def checkpointed(self, step: int) -> None:
+        """At each checkpoint this segment saves, its time so far goes into run.json as ``open_segment``: a
+        process killed without warning (SIGKILL, a lost machine) cannot add its time when it dies, and the
+        next segment adds this instead (:meth:`begin`), so the run's totals count the killed segment up to the
+        checkpoint the run resumes from (the updates redone after it count once, as in the kept checkpoints'
+        clocks). A segment that ends, or stops on a signal or an error, adds its whole time and drops it."""
+        if not self.done or self.clock is None or not is_rank_zero():
+            return
+        info = read_json(self.run_dir / "run.json")
+        info["open_segment"] = {
+            "wall_s": round(time.perf_counter() - self.clock[0], 3),
+            "cpu_s": round(time.process_time() - self.clock[1], 3),
+            "step": step,
+        }
+        write_json(self.run_dir / "run.json", info)
 
     def begin(self) -> None:
         if self.done or not is_rank_zero():
@@ -211,7 +231,16 @@ class _RunStart:
         self.done = True
         run_dir = self.run_dir
         atomic_write(run_dir / "recipe.yaml", dump_recipe(self.recipe))
+        self.clock = (time.perf_counter(), time.process_time())
         info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+        killed = info.pop("open_segment", None)
+        if killed is not None and info.get("segments"):  # the previous segment died without adding its time
+            info["train_wall_s"] = info.get("train_wall_s", 0.0) + killed["wall_s"]
+            info["train_cpu_s"] = info.get("train_cpu_s", 0.0) + killed["cpu_s"]
+            info["segments"][-1]["ended"] = (
+                f"killed; its {killed['wall_s']:.0f} s ({killed['cpu_s']:.0f} CPU s) to its checkpoint at step "
+                f"{killed['step']} are counted"
+            )
         segment = run_info()
         info.setdefault("first", segment)
         info.setdefault("segments", []).append({k: segment[k] for k in ("command", "git_sha", "started")})
@@ -410,6 +439,7 @@ def _add_train_time(run_dir: Path, wall: float, cpu: float) -> float:
     CPU seconds are this process's (every thread; not data-loader workers): the figure that stays meaningful
     when the machine is shared and wall time is not (the tables show both)."""
     info = read_json(run_dir / "run.json")
+    info.pop("open_segment", None)  # this segment's whole time replaces what its checkpoints noted
     previous = float(info.get("train_wall_s", 0.0))
     info["train_wall_s"] = previous + wall
     info["train_cpu_s"] = info.get("train_cpu_s", 0.0) + cpu

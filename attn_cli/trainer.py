@@ -73,6 +73,20 @@ class BF16Mixed(MixedPrecision):
         Precision.clip_gradients(self, optimizer, clip_val, gradient_clip_algorithm)
 
 
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """``best.ckpt`` on the monitored metric, and ``last.ckpt`` at *every* validation. Lightning (2.6) refreshes
+    ``last.ckpt`` only at a validation that also saved a top-k checkpoint: once validation stopped improving,
+    ``last.ckpt`` stayed at the last improvement, and a run killed without warning (SIGKILL, a lost machine)
+    resumed from there, losing every update since (on the CPU, where no periodic checkpoint runs by default,
+    9,000 updates of a feed-forward NTM copy run did)."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if self._should_skip_saving_checkpoint(trainer) or self._should_save_on_train_epoch_end(trainer):
+            return  # saved at this step already (an improvement), or not a validation that saves
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 class FaultInjection(Callback):
     """Kill the process hard (``os._exit``) at global step N: how the kill-and-resume tests simulate a crash.
 
@@ -345,7 +359,7 @@ def build_trainer(
 
     ckpt_dir = run_dir / "checkpoints"
     cbs.append(
-        ModelCheckpoint(
+        BestAndLastCheckpoint(
             dirpath=ckpt_dir,
             filename="best",
             monitor=cfg.monitor,

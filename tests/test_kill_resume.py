@@ -186,3 +186,34 @@ def test_each_rank_continues_its_own_generator_and_a_new_rank_draws_its_own() ->
     assert not torch.equal(rank1, continued) and not torch.equal(rank2, rank1)
     _restore_rng(saved, 1, 5)
     assert torch.equal(torch.rand(4), rank1)
+
+
+def test_a_run_killed_after_validation_stopped_improving_resumes_from_its_latest_validation(
+    data: Path, tmp_path: Path
+) -> None:
+    """Without periodic checkpoints (the CPU default), ``last.ckpt`` is written at every validation, not only at
+    those that improved ``best.ckpt``: monitoring the validation perplexity for a *maximum* makes every validation after
+    the first a non-improvement here, and the kill at step 7 must still resume from step 6, not step 2."""
+    killed = tmp_path / "run"
+    recipe = [
+        "--recipe", "tiny/luong-local-p", "--set", "train.max_steps=8", "--set", "train.checkpoint_every_steps=null",
+        "--set", "train.val_every_steps=2", "--set", "train.batch_size=7", "--set", "train.monitor=val/ppl",
+        "--set", "train.monitor_mode=max",
+    ]  # fmt: skip
+    proc = attn("train", "nmt", *recipe, "--run-dir", str(killed), data=data, env={"ATTN_FAULT_AT_STEP": "7"})
+    assert proc.returncode == 137, proc.stderr[-3000:]
+    ckpt = killed / "checkpoints"
+    best, last = (torch.load(ckpt / f"{n}.ckpt", weights_only=False)["global_step"] for n in ("best", "last"))
+    assert best < 6, "a validation improved the maximum: the test no longer tests a non-improving validation"
+    assert last == 6
+    info = json.loads((killed / "run.json").read_text())
+    noted = info["open_segment"]  # the killed process could not add its time: its checkpoints noted it
+    assert noted["step"] == 6 and noted["wall_s"] > 0 and noted["cpu_s"] > 0 and "train_wall_s" not in info
+    proc = attn("train", "nmt", "--resume", str(killed), data=data)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert torch.load(ckpt / "last.ckpt", weights_only=False)["global_step"] == 8
+    info = json.loads((killed / "run.json").read_text())
+    first, second = info["segments"]
+    assert "open_segment" not in info and "ended" not in second
+    assert first["ended"].startswith("killed;") and "to its checkpoint at step 6 are counted" in first["ended"]
+    assert info["train_wall_s"] > noted["wall_s"] and info["train_cpu_s"] > noted["cpu_s"]

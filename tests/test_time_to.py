@@ -181,3 +181,23 @@ def test_the_peer_time_to_its_best_is_read_from_its_log(tmp_path: Path) -> None:
         "| luong-global-general | bleu ≥ 32.4 (beam 5, test) | step 1500: **250 s** (480 CPU s) | 3 | "
         "step 1000: 298 s, test 31.2 | 2 | 1.5–2.2 | 0123abcd |"
     )
+
+
+def test_a_record_of_a_kept_checkpoint_has_that_checkpoints_steps_and_clocks(
+    kept_run: Path, generated_data: Path, tmp_path: Path
+) -> None:
+    """Scoring val-step4.ckpt of a 6-step run records the model at 4 steps (the equal-update rows of a table),
+    with the training seconds to it: not the run's final 6 steps and its whole time."""
+    from attn_cli.records import record
+
+    ckpt = kept_run / "checkpoints" / "val-step4.ckpt"
+    run.evaluate("nmt", kept_run, data_dir=generated_data, progress=False, checkpoint=ckpt, name="at4")
+    result = read_json(record("nmt", kept_run, results_dir=tmp_path, name="at4", allow_dirty=True))
+    kept = read_json(ckpt.with_suffix(".json"))
+    assert (result["steps"], result["epochs"]) == (4, kept["epoch"])
+    assert (result["train_wall_s"], result["train_cpu_s"]) == (kept["wall_s"], kept["cpu_s"])
+    assert result["scored_at"] == {"step": 4, "of_steps": 6, "checkpoint": "val-step4.ckpt"}
+    assert result["train_wall_s"] < read_json(kept_run / "run.json")["train_wall_s"]
+    run.evaluate("nmt", kept_run, data_dir=generated_data, progress=False, name="final")  # best.ckpt: the run's budget
+    final = read_json(record("nmt", kept_run, results_dir=tmp_path, name="final", allow_dirty=True))
+    assert final["steps"] == 6 and "scored_at" not in final
