@@ -480,11 +480,17 @@ def time_to_lines(out: Path) -> list[str]:
             if peer
             else ""
         )
-        loads = row.get("training", {}).get("load_avg_1min")
+        training = row.get("training", {})
+        loads = training.get("load_avg_1min")
         shown = "–".join(f"{x:.1f}" for x in loads) if loads else "?"
+        machine = training.get("hardware") or {}
+        cpu = ", ".join(machine.get("gpus") or []) or machine.get("cpu", "?")
+        # auto is 32-true on a CPU (the files from before the precision was kept are all CPU runs)
+        precision = training.get("precision", "auto")
+        precision = "32-true" if precision == "auto" and not machine.get("gpus") else precision
         rows.append(
             f"| {row['recipe']} | {metric} ≥ {row['target']:g} (beam {row.get('beam') or 'recipe'}, {row['split']}) | {ours} | "
-            f"{len(row['checkpoints'])} | {joey} | {row['training'].get('threads', '?')} | {shown} | "
+            f"{len(row['checkpoints'])} | {joey} | {cpu}, {precision} | {training.get('threads', '?')} | {shown} | "
             f"{str(row.get('git_sha', '?'))[:10]} |"
         )
     if not rows:
@@ -502,8 +508,8 @@ def time_to_lines(out: Path) -> list[str]:
         "1-minute load average at our validations); the CPU seconds much less.",
         "",
         "| recipe | target | first checkpoint reaching it: training wall (CPU) | checkpoints decoded | "
-        "JoeyNMT: its best, wall to it, test BLEU | threads | load (1 min) | git |",
-        "|---|---|---|---|---|---|---|---|",
+        "JoeyNMT: its best, wall to it, test BLEU | trained on, precision | threads | load (1 min) | git |",
+        "|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
 
@@ -627,6 +633,7 @@ def time_to(
             "git_sha": [s.get("git_sha") for s in run_info_.get("segments", [])],
             "hardware": run_info_.get("hardware"),
             "threads": kept[0][2].get("threads"),
+            "precision": train_cfg.get("precision", "auto"),  # auto: 32-true on a CPU
             "load_avg_1min": [min(loads), max(loads)] if loads else None,  # at the validations, min and max
         },
         "peer": peer_row,

@@ -91,7 +91,7 @@ def test_time_to_stops_at_the_first_checkpoint_that_reaches_the_target(
     assert saved["reached"] and saved["first"]["step"] == 2 and [c["step"] for c in saved["checkpoints"]] == [2]
     assert saved["first"]["wall_s"] == read_json(kept_run / "checkpoints" / "val-step2.json")["wall_s"]
     assert saved["beam"] == 2 and saved["git_sha"] and saved["hardware"] and saved["command"]
-    assert saved["training"]["threads"] == 1 and saved["peer"] is None
+    assert saved["training"]["threads"] == 1 and saved["peer"] is None and saved["training"]["precision"] == "auto"
     # decoded by attn eval itself, into a named evaluation of its own
     assert read_json(kept_run / "eval" / "test@val-step2" / "metrics.json")["info"]["decoding"] == "beam 2"
     assert "first reached at step 2" in out
@@ -179,8 +179,13 @@ def test_the_peer_time_to_its_best_is_read_from_its_log(tmp_path: Path) -> None:
     (row,) = [x for x in time_to_lines(tmp_path / "out") if x.startswith("| luong")]
     assert row == (
         "| luong-global-general | bleu ≥ 32.4 (beam 5, test) | step 1500: **250 s** (480 CPU s) | 3 | "
-        "step 1000: 298 s, test 31.2 | 2 | 1.5–2.2 | 0123abcd |"
+        "step 1000: 298 s, test 31.2 | ?, 32-true | 2 | 1.5–2.2 | 0123abcd |"
     )
+    training = {"threads": 1, "precision": "bf16-mixed", "hardware": {"cpu": "AMD EPYC", "gpus": []}}
+    row_bf16 = {**read_json(tmp_path / "out" / "time-to-luong-global-general.json"), "training": training}
+    write_json(tmp_path / "out" / "time-to-luong-global-general-bf16.json", row_bf16)
+    rows = [x for x in time_to_lines(tmp_path / "out") if x.startswith("| luong")]
+    assert len(rows) == 2 and sum("| AMD EPYC, bf16-mixed | 1 | ? |" in x for x in rows) == 1
 
 
 def test_a_record_of_a_kept_checkpoint_has_that_checkpoints_steps_and_clocks(

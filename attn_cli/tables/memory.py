@@ -608,8 +608,9 @@ TABLES.add(
         note="Output bits wrong after thresholding at 0.5, per sequence of 8-bit vectors (8 × length bits, plus "
         "the unused marker channel). Trained on lengths 1-20 only: past 20 is generalisation. The paper's NTM "
         "copies up to 120 with a few errors (Fig. 4); its LSTM fails past 20 (Fig. 5). The NTM and LSTM rows are "
-        "trained for the recipe's 50,000 updates of 16 (800,000 sequences); the feed-forward NTM is not run yet (the "
-        "same 50,000 updates: over an hour of a CPU core); the RMSProp row is one sequence per update for the "
+        "trained for the recipe's 50,000 updates of 16 (800,000 sequences), the feed-forward NTM too (its train time "
+        "counts only the segment after a resume: the first, SIGKILLed, ran 2,706 s to the checkpoint it resumed "
+        "from, by its log; docs/memory.md); the RMSProp row is one sequence per update for the "
         "minutes its record states, far from the paper's ~1M sequences (docs/memory.md, NTM).",
     ),
 )

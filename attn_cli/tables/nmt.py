@@ -234,6 +234,18 @@ TABLES.add(
                 "training on the other core)",
                 _r("luong-global-general@30min-tokens"),
             ),
+            Row(
+                "the same on another machine (2-core AMD EPYC), one thread, beside the bf16-mixed run below",
+                _r("luong-global-general@30min-float32"),
+            ),
+            Row(
+                "the same in bf16-mixed (--set train.precision=bf16-mixed; the CPU has AVX512-BF16), one thread, "
+                "beside the float32 run above",
+                _r("luong-global-general@30min-bf16"),
+            ),
+            Row("The two AMD EPYC runs at equal updates: their checkpoints at 5,000", section=True),
+            Row("Luong global (general), float32", _r("luong-global-general@5000-float32")),
+            Row("Luong global (general), bf16-mixed", _r("luong-global-general@5000-bf16")),
         ),
         # Bahdanau et al. 2015 Table 1: the attention model beats the encoder-decoder without it
         orders=(
@@ -262,9 +274,11 @@ TABLES.add(
         ),
         note="BLEU: our column is lowercased BLEU (sacreBLEU, case:lc, tokenize 13a, on detokenised text; our data is lowercased at preparation); BLEU cased is sacreBLEU's default against the references as written, the kind the papers print (on tokenised text, so not comparable digit for digit). "
         "The paper's RNNencdec-50/RNNsearch-50 were trained on sentences of up to 50 words; ours on Multi30k De→En, "
-        "beam 5: the first rows 500 training steps of 64 sentences each, the last six 30 minutes on this 2-core CPU "
-        "(each record states its updates; the last one on token batches, the others on 64 random sentences per "
-        "update); the 30-minute orderings compare at the same wall clock (the same 30-minute cap, one thread each "
+        "beam 5: the first rows 500 training steps of 64 sentences each, the next eight 30 minutes on a 2-core CPU "
+        "(each record states its updates; the last three on token batches, the others on 64 random sentences per "
+        "update); the float32/bf16-mixed pair ran side by side from the code of 9e523ec, one thread each, and "
+        "decodes at the precision it trained in; the equal-update rows score those two runs' kept checkpoints at "
+        "5,000 updates (their budget cells give the training time to them); the 30-minute orderings compare at the same wall clock (the same 30-minute cap, one thread each "
         "with the other core busy), RNNsearch and the one-thread seq2seq side by side from the code of 161be53, "
         "RNNencdec beside a DMN training from the code of 152537d (the same training loop), on another 2-core "
         "machine (AMD EPYC; RNNsearch and seq2seq ran on an Intel Xeon: the records' hardware); the anchors "
