@@ -156,11 +156,16 @@ def limit(
     }
 
 
-class _ProfileOne(Callback):
-    """torch.profiler around one training batch (forward, backward, optimizer step), after ``warmup`` others."""
+PROFILED_UPDATES = 5  # `attn bench nmt --profile`: the training updates profiled together
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.seen = warmup, 0
+
+class _ProfileSome(Callback):
+    """torch.profiler around ``count`` consecutive training batches (forward, backward, optimizer step), after
+    ``warmup`` others. More than one: a single profiled update can charge a one-off stall (memory first touched
+    for a new batch shape) to the innermost open frame (``Optimizer.step#Adam.step``'s own time), half the update."""
+
+    def __init__(self, warmup: int, count: int = PROFILED_UPDATES) -> None:
+        self.warmup, self.count, self.seen = warmup, count, 0
         self.prof: Any = None
 
     def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
@@ -169,7 +174,7 @@ class _ProfileOne(Callback):
             self.prof.__enter__()
 
     def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.seen == self.warmup:
+        if self.seen == self.warmup + self.count - 1:
             self.prof.__exit__(None, None, None)
         self.seen += 1
 
@@ -189,7 +194,7 @@ def _profile_text(prof: Any, title: str, sha: str, rows: int = 40) -> str:
 def profile_nmt(
     recipe: str, overrides: list[str], data_dir: Path, out: Path, warmup: int = 10, updates: int = 300
 ) -> list[Path]:
-    """One training step (after ``warmup`` updates) and, after ``updates`` updates, the beam-5 search of one
+    """Five training steps (after ``warmup`` updates) and, after ``updates`` updates, the beam-5 search of one
     test batch (the longest sentences: eval batches are sorted), each under torch.profiler:
     ``profile-<recipe>-{train,beam}.txt``. The search is profiled on a model trained long enough to write
     sentences of a realistic length (an 11-update model stops after two or three steps)."""
@@ -197,13 +202,15 @@ def profile_nmt(
     from attn_cli.registry import TASKS
     from attn_cli.tasks.base import load_checkpoint
 
-    callback = _ProfileOne(warmup)
-    summary = _bench_train("nmt", recipe, max(updates, warmup + 1), overrides, data_dir, callback)
-    if callback.prof is None:
-        raise AttnError(f"no training step was profiled: the recipe stopped before update {warmup + 1}")
+    callback = _ProfileSome(warmup)
+    last = warmup + callback.count
+    summary = _bench_train("nmt", recipe, max(updates, last), overrides, data_dir, callback)
+    if callback.seen < last:
+        raise AttnError(f"no training step was profiled: the recipe stopped before update {last}")
     name = recipe.replace("/", "_")
     paths = [out / f"profile-{name}-train.txt", out / f"profile-{name}-beam.txt"]
-    atomic_write(paths[0], _profile_text(callback.prof, f"one training update of {recipe} (update {warmup + 1})", sha))
+    title = f"{callback.count} training updates of {recipe} (updates {warmup + 1}-{last}, summed)"
+    atomic_write(paths[0], _profile_text(callback.prof, title, sha))
     module, rec = load_checkpoint(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", "nmt")
     dm = TASKS.get("nmt").datamodule(rec, data_dir)
     dm.setup("test")
@@ -213,7 +220,7 @@ def profile_nmt(
         hyps = module.decode(batch, 5)  # type: ignore[operator]
     longest = max(len(h.tokens) for h in hyps) + 1  # the search's steps: the longest output and its EOS
     title = (
-        f"beam-5 search of one test batch of {recipe} after {max(updates, warmup + 1)} updates"
+        f"beam-5 search of one test batch of {recipe} after {max(updates, last)} updates"
         f" ({batch['src'].size(0)} sentences, the longest; {longest} search steps)"
     )
     atomic_write(paths[1], _profile_text(prof, title, sha))

@@ -509,7 +509,7 @@ def bench(
         False, "--limit", help="nmt: also replay the updates under a FLOP census and time its GEMMs alone."
     ),
     profile: bool = typer.Option(
-        False, "--profile", help="nmt: profile one training update and one beam-5 batch (profile-*.txt), no timing."
+        False, "--profile", help="nmt: profile five training updates and one beam-5 batch (profile-*.txt), no timing."
     ),
     run_: Optional[Path] = typer.Option(
         None, "--run", help="time-to: a run trained with --set train.keep_val_checkpoints=true."
