@@ -161,8 +161,8 @@ PROFILED_UPDATES = 5  # `attn bench nmt --profile`: the training updates profile
 
 class _ProfileSome(Callback):
     """torch.profiler around ``count`` consecutive training batches (forward, backward, optimizer step), after
-    ``warmup`` others. More than one: a single profiled update can charge a one-off stall (memory first touched
-    for a new batch shape) to the innermost open frame (``Optimizer.step#Adam.step``'s own time), half the update."""
+    ``warmup`` others. More than one: a single profiled update can charge a stall outside every operator (cause
+    not found yet) to the innermost open frame (``Optimizer.step#Adam.step``'s own time), half the update."""
 
     def __init__(self, warmup: int, count: int = PROFILED_UPDATES) -> None:
         self.warmup, self.count, self.seen = warmup, count, 0
