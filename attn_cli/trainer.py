@@ -55,8 +55,7 @@ class BF16Mixed(MixedPrecision):
     clipping because under ``16-mixed`` such an optimizer unscales the gradients itself, after the clip
     would have run; bfloat16 has float32's exponent range and no loss scaler, so there is nothing to
     unscale and the clip sees the true gradients. Without this the optimiser falls back to torch's
-    one-tensor-at-a-time Adam, which on a CPU cost more than the bfloat16 products saved
-    (results/bench/README.md)."""
+    one-tensor-at-a-time Adam (the fused kernel keeps the whole update in one pass)."""
 
     def __init__(self, device: str) -> None:
         super().__init__("bf16-mixed", device)
