@@ -461,7 +461,7 @@ def _final_validation(trainer: L.Trainer, module: Any, dm: Any, recipe: Recipe, 
     if getattr(best, "_last_global_step_saved", -1) == trainer.global_step and best.best_model_score is not None:
         return
     last = str(Path(best.dirpath) / "last.ckpt")
-    trainer.save_checkpoint(last)
+    trainer.save_checkpoint(last, weights_only=False)  # the full state: a resume reads it
     metrics = trainer.validate(module, datamodule=dm, ckpt_path=last, weights_only=True, verbose=False)
     value = (metrics[0] if metrics else {}).get(recipe.train.monitor)
     if value is None:
