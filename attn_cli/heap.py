@@ -29,6 +29,7 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit)
 TRIM_THRESHOLD = 1024 * 1024 * 1024  # free memory at the heap's top kept, up to 1 GiB
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+applied: str | None = None  # what keep_freed_memory did in this process (records name it); None: not called
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
@@ -43,8 +44,14 @@ def _glibc_mallopt() -> Callable[[int, int], int] | None:
 
 
 def keep_freed_memory(env: Mapping[str, str] | None = None, mallopt: Callable[[int, int], int] | None = None) -> str:
-    """Raise glibc's mmap and trim thresholds (see the module docstring); returns what was done, for logs."""
-    env = os.environ if env is None else env
+    """Raise glibc's mmap and trim thresholds (see the module docstring); returns what was done (also kept in
+    :data:`applied` for the records)."""
+    global applied
+    applied = _keep_freed_memory(os.environ if env is None else env, mallopt)
+    return applied
+
+
+def _keep_freed_memory(env: Mapping[str, str], mallopt: Callable[[int, int], int] | None) -> str:
     if env.get("ATTN_MALLOC", "").strip().lower() == "system":
         return "glibc defaults (ATTN_MALLOC=system)"
     if any(name in env for name in USER_SETTINGS):

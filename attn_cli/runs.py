@@ -71,6 +71,16 @@ def git_sha() -> str:
         return "unknown"
 
 
+def cpu_runtime() -> dict[str, str]:
+    """The process settings that change CPU speed: the OpenMP wait policy and spin count, and what
+    :func:`attn_cli.heap.keep_freed_memory` did to malloc (unset where the run did not start from ``attn``)."""
+    from attn_cli import heap
+
+    out = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
+    out["malloc"] = heap.applied or "not set by the attn entry point (glibc defaults unless MALLOC_* say otherwise)"
+    return out
+
+
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
@@ -78,6 +88,7 @@ def hardware() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "cpu_runtime": cpu_runtime(),
     }
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
