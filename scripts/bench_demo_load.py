@@ -38,7 +38,7 @@ from attn_cli.runs import git_sha, hardware  # noqa: E402
 
 ATTN = Path(sys.executable).parent / "attn"
 RESULTS = REPO / "results" / "bench"
-CLEARED = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+CLEARED = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def run_demo(tasks: list[str], env: dict[str, str], busy: int) -> dict[str, Any]:
