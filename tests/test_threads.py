@@ -126,17 +126,12 @@ def test_use_available_cpus_sizes_torch() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        ({}, {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "0"}),
-        ({"OMP_WAIT_POLICY": "PASSIVE"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
-        ({"GOMP_SPINCOUNT": "300000"}, {"GOMP_SPINCOUNT": "300000"}),
-        ({"KMP_BLOCKTIME": "200"}, {"KMP_BLOCKTIME": "200"}),
-    ],
+    ("env", "policy"),
+    [({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"), ({"GOMP_SPINCOUNT": "10000"}, None)],
 )
-def test_quiet_thread_pools_respects_the_user(env: dict[str, str], expected: dict[str, str]) -> None:
+def test_quiet_thread_pools_respects_the_user(env: dict[str, str], policy: str | None) -> None:
     quiet_thread_pools(env)
-    assert env == expected
+    assert env.get("OMP_WAIT_POLICY") == policy
 
 
 def test_entry_point_sets_the_policy_before_torch_loads() -> None:
@@ -150,11 +145,11 @@ def test_entry_point_sets_the_policy_before_torch_loads() -> None:
         "    runpy.run_module('attn_cli', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print('spin', os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))\n"
+        "print('policy', os.environ.get('OMP_WAIT_POLICY'))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "spin 10000 None" in proc.stdout
+    assert "policy PASSIVE" in proc.stdout
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'attn = "attn_cli.__main__:main"' in pyproject  # the console script goes through it too
