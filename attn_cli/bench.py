@@ -45,7 +45,7 @@ from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.flops import Census, replay
 from attn_cli.io import atomic_write, read_json, write_json
-from attn_cli.runs import command_line, git_sha, hardware
+from attn_cli.runs import command_line, cpu_runtime, git_sha, hardware
 
 DEFAULT_RECIPES = {"nmt": ["luong-global-general", "bahdanau-lstm"], "vision": ["draw-gen"]}
 
@@ -161,8 +161,12 @@ PROFILED_UPDATES = 5  # `attn bench nmt --profile`: the training updates profile
 
 class _ProfileSome(Callback):
     """torch.profiler around ``count`` consecutive training batches (forward, backward, optimizer step), after
-    ``warmup`` others. More than one: a single profiled update can charge a stall outside every operator (cause
-    not found yet) to the innermost open frame (``Optimizer.step#Adam.step``'s own time), half the update."""
+    ``warmup`` others. Lightning runs the forward and backward as a closure inside ``optimizer.step``, so
+    ``Optimizer.step#Adam.step``'s own time is everything between recorded operators: Python, the dispatcher,
+    the autograd engine, malloc and the profiler's own per-operator bookkeeping (about a fifth of an NMT
+    update; py-spy, which adds no per-operator work, puts the first four at 13-15% on one thread:
+    ``scripts/pyspy_breakdown.py``, ``results/bench/pyspy-*.txt``). More than one update: a single profiled
+    update can charge a stall outside every operator to that frame, half the update."""
 
     def __init__(self, warmup: int, count: int = PROFILED_UPDATES) -> None:
         self.warmup, self.count, self.seen = warmup, count, 0
@@ -184,6 +188,7 @@ def _profile_text(prof: Any, title: str, sha: str, rows: int = 40) -> str:
         f"# {title}",
         f"# command: {command_line()}",
         f"# git {sha}, {torch.get_num_threads()} torch threads, load average (1 min) {os.getloadavg()[0]:.2f}",
+        f"# runtime settings: {runtime_text(cpu_runtime())}",
         "# sorted by self CPU time: where the time goes, op by op (torch.profiler; the profiler adds its own",
         "# overhead per op, so the shares matter, not the totals)",
         "",
@@ -369,6 +374,16 @@ def _spread(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(mid)} ({fmt.format(lo)}–{fmt.format(hi)})"
 
 
+def runtime_text(runtime: dict[str, str] | None) -> str:
+    """A record's ``hardware.cpu_runtime`` in one short phrase: the OpenMP settings and the malloc choice."""
+    if runtime is None:
+        return "not recorded"
+    omp = [f"{k}={v}" for k, v in runtime.items() if k != "malloc"]
+    malloc = runtime.get("malloc", "")
+    heap = "heap kept" if malloc.startswith("freed memory kept") else f"malloc: {malloc}" if malloc else ""
+    return ", ".join(omp + ([heap] if heap else [])) or "defaults"
+
+
 def report(peer_file: Path, out: Path) -> str:
     """results/bench/README.md: our figures beside the peer's, as ratios (same machine, run back to back);
     with repeats, the median and the range of each figure and of the ratio taken pair by pair."""
@@ -418,6 +433,8 @@ def report(peer_file: Path, out: Path) -> str:
             lines.append(f"| {model} | {label} | {_spread(p)} | {_spread(o)} | **{ratio}** |")
         threads = pairs[-1][1]["threads"]
         lines.append(f"| {model} | threads | {pairs[-1][0].get('threads', '?')} | {threads} | |")
+        runtimes = sorted({runtime_text(ours.get("hardware", {}).get("cpu_runtime")) for _, ours in pairs})
+        lines.append(f"| {model} | runtime settings | defaults | {' / '.join(runtimes)} | |")
         loads = [x for _, ours in pairs for x in ours.get("load_avg_1min", [])]
         if loads:
             lines.append(f"| {model} | load (1 min) | | {min(loads):.2f}–{max(loads):.2f} | |")

@@ -120,6 +120,34 @@ def test_the_peer_report_sets_our_bf16_runs_beside_the_same_peer_runs(tmp_path: 
     assert text.count("| pairs | 2 |") == 2 and "JoeyNMT's CPU autocast is float16 only" in text
 
 
+def test_the_peer_report_names_the_runtime_settings_each_of_our_runs_had(tmp_path: Path) -> None:
+    from attn_cli.bench import report
+    from attn_cli.io import write_json
+
+    kept = "freed memory kept (mmap threshold 32 MiB, trim threshold 1 GiB)"
+    runtimes = {1: {"GOMP_SPINCOUNT": "10000", "malloc": kept}, 2: {"OMP_WAIT_POLICY": "PASSIVE", "malloc": kept}}
+    (tmp_path / "peer.txt").write_text("\n".join(_peer_line("luong", k, 100.0) for k in (1, 2, 3)) + "\n")
+    for k in (1, 2, 3):
+        row = {"train_sent_s": 200.0, "train_src_tok_s": 1.0, "train_tgt_tok_s": 1.0, "decode_beam5_sent_s": 200.0,
+               "threads": 2, "hardware": {"cpu_runtime": runtimes[k]} if k in runtimes else {}}  # fmt: skip
+        write_json(tmp_path / f"luong-global-general-cpu-r{k}.json", row)
+    text = report(tmp_path / "peer.txt", tmp_path)
+    (line,) = [x for x in text.splitlines() if "| runtime settings |" in x]
+    assert line == (
+        "| luong / luong-global-general | runtime settings | defaults | "
+        "GOMP_SPINCOUNT=10000, heap kept / OMP_WAIT_POLICY=PASSIVE, heap kept / not recorded | |"
+    )
+
+
+def test_a_runtime_text_names_a_malloc_left_alone() -> None:
+    from attn_cli.bench import runtime_text
+
+    assert (
+        runtime_text({"malloc": "glibc defaults (ATTN_MALLOC=system)"}) == "malloc: glibc defaults (ATTN_MALLOC=system)"
+    )
+    assert runtime_text({}) == "defaults"
+
+
 def test_the_peer_report_still_reads_a_single_unrepeated_pair(tmp_path: Path) -> None:
     from attn_cli.bench import report
     from attn_cli.io import write_json
@@ -142,7 +170,9 @@ def test_the_nmt_profile_writes_one_training_update_and_one_beam_batch(generated
     assert train.name == "profile-tiny_luong-global-general-train.txt" and beam.name.endswith("-beam.txt")
     for path in (train, beam):
         text = path.read_text()
-        assert "Self CPU" in text and "# command:" in text  # the profiler's table under our header
+        assert (
+            "Self CPU" in text and "# command:" in text and "# runtime settings: " in text
+        )  # the profiler's table under our header
     assert "aten::mm" in train.read_text() and "backward" in train.read_text().lower()  # a whole update
 
 
