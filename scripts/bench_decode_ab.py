@@ -11,6 +11,9 @@ reports a digest of every hypothesis's tokens, so that identical output is check
 
     python scripts/bench_decode_ab.py --checkpoint RUN/checkpoints/best.ckpt --tree /tmp/base --tree . \\
         --pairs 3 --out results/bench/decode-ab.json
+
+With ``--threads 1 --threads-b 2 --tree . --tree .`` it compares thread counts on one checkout instead
+(``speedup_wall``, A's wall time over B's, is then the figure: CPU seconds grow with the threads).
 """
 
 from __future__ import annotations
@@ -58,16 +61,16 @@ print(json.dumps({"cpu_s": cpu, "wall_s": wall, "sentences": n, "tokens_sha256":
 """
 
 
-def run(tree: Path, args: argparse.Namespace) -> dict[str, object]:
+def run(tree: Path, args: argparse.Namespace, threads: int) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(tree.resolve())}  # for anything the child spawns
     cmd = [sys.executable, "-c", CHILD, str(args.checkpoint), str(args.data), args.split, str(args.beam)]
-    cmd += [str(args.threads), str(tree.resolve())]
+    cmd += [str(threads), str(tree.resolve())]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     if Path(str(row["code"])) != tree.resolve():
         raise SystemExit(f"{tree}: the child imported attn_cli from {row['code']}")
     sha = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True)
-    row.update(tree=str(tree), git=sha.stdout.strip(), load_1min=os.getloadavg()[0])
+    row.update(tree=str(tree), git=sha.stdout.strip(), threads=threads, load_1min=os.getloadavg()[0])
     return row
 
 
@@ -79,27 +82,30 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads-b", type=int, help="B's thread count, when it differs from A's (--threads)")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     base, new = args.tree
     runs = []
     for _ in range(args.pairs):
-        pair = [run(base, args), run(new, args)]
+        pair = [run(base, args, args.threads), run(new, args, args.threads_b or args.threads)]
         runs.append(pair)
         print(json.dumps(pair), flush=True)
     ratios = [a["cpu_s"] / b["cpu_s"] for a, b in runs]  # type: ignore[operator]
+    wall = [a["wall_s"] / b["wall_s"] for a, b in runs]  # type: ignore[operator]
     summary = {
         "checkpoint": str(args.checkpoint),
         "beam": args.beam,
-        "threads": args.threads,
+        "threads": [args.threads, args.threads_b or args.threads],
         "split": args.split,
         "pairs": runs,
         "speedup_cpu": {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)},
+        "speedup_wall": {"min": min(wall), "median": statistics.median(wall), "max": max(wall)},
         "identical_output": len({r["tokens_sha256"] for pair in runs for r in pair}) == 1,
     }
     args.out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({k: summary[k] for k in ("speedup_cpu", "identical_output")}))
+    print(json.dumps({k: summary[k] for k in ("speedup_cpu", "speedup_wall", "identical_output")}))
 
 
 if __name__ == "__main__":
