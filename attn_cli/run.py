@@ -558,6 +558,7 @@ def evaluate(
         "info": {**module.metrics_info, **file_info},
         "command": run_info()["command"],
         "eval_wall_s": round(seconds, 2),
+        "predict_wall_s": round(module.predict_wall_s or 0.0, 3),  # the batches alone (AttnModule.on_test_epoch_end)
         "devices": trainer.world_size,
         "notes": [f"scored checkpoint {ckpt}"],
     }

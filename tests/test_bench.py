@@ -69,6 +69,9 @@ def test_the_nmt_bench_tags_its_file_and_measures_the_limit(generated_data: Path
     assert set(limit["by_op"]) >= {"mm"}  # the decoder's products at least
     assert len(saved["load_avg_1min"]) == 2 and saved["train_cpu_s"] > 0 and saved["command"]
     assert saved["batching"] == "random"  # the tiny recipe's; the peer report names it beside JoeyNMT's
+    # decoding is timed over the test loop's batches alone, as the peer times its predict(): less than the whole
+    # evaluation (checkpoint load, scoring and writing), and the rate is taken from it
+    assert 0 < saved["decode_s"] < saved["eval_wall_s"]
 
 
 def _peer_line(name: str, rep: int, sent: float) -> str:

@@ -179,6 +179,8 @@ def test_rescore_from_predictions_matches(trained: Path, generated_data: Path, m
     result = run.evaluate("nmt", trained, data_dir=generated_data, progress=False)
     again = run.rescore("nmt", trained, trained / "eval" / "test" / "predictions.jsonl")
     assert again == result["metrics"]
+    # the test loop's batches are timed apart from the whole evaluation (checkpoint load, scoring, writing)
+    assert 0 < result["predict_wall_s"] < result["eval_wall_s"]
 
 
 def test_record_and_table(trained: Path, generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -77,6 +78,8 @@ class AttnModule(L.LightningModule):
         self.eval_split = "test"  # attach(eval_split=...): the split `attn eval`'s test loop scores
         self.metrics_info: dict[str, str] = {}  # non-numeric facts about the scores (e.g. sacrebleu's signature)
         self._rows: list[dict[str, Any]] = []
+        self.predict_wall_s: float | None = None  # the last test loop's batches (see on_test_epoch_end)
+        self._test_start = 0.0
         self._rng_to_restore: list[dict[str, torch.Tensor | None]] | None = None
         self.last_metrics: dict[str, float] = {}
 
@@ -168,7 +171,9 @@ class AttnModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._rows = []
 
-    on_test_epoch_start = on_validation_epoch_start
+    def on_test_epoch_start(self) -> None:
+        self._rows = []
+        self._test_start = time.perf_counter()
 
     def on_validation_epoch_end(self) -> None:
         rows, self._rows = gather_rows(self._rows), []
@@ -198,6 +203,10 @@ class AttnModule(L.LightningModule):
         sched.step(logged[monitor])
 
     def on_test_epoch_end(self) -> None:
+        # wall seconds of the test loop's batches: reading them, the search, the rows (strings, unk replacement);
+        # not the checkpoint load, the scoring or the writing around them. What a decoding speed is (`attn bench`
+        # times this, as the JoeyNMT harness times its predict() without loading or scoring)
+        self.predict_wall_s = time.perf_counter() - self._test_start
         rows, self._rows = gather_rows(self._rows), []
         self.last_metrics = self.score(rows, self.eval_split, final=True) if rows else {}
         if self.eval_out is not None and self.trainer.is_global_zero:
