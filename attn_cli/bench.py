@@ -44,6 +44,7 @@ from lightning.pytorch.callbacks import Callback
 from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.flops import Census, replay
+from attn_cli.heap import KEPT
 from attn_cli.io import atomic_write, read_json, write_json
 from attn_cli.runs import command_line, cpu_runtime, git_sha, hardware
 
@@ -383,7 +384,7 @@ def runtime_text(runtime: dict[str, str] | None) -> str:
         return "not recorded"
     omp = [f"{k}={v}" for k, v in runtime.items() if k != "malloc"]
     malloc = runtime.get("malloc", "")
-    heap = "heap kept" if malloc.startswith("freed memory kept") else f"malloc: {malloc}" if malloc else ""
+    heap = "heap kept" if malloc == KEPT else f"malloc: {malloc}" if malloc else ""
     return ", ".join(omp + ([heap] if heap else [])) or "defaults"
 
 

@@ -30,6 +30,7 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit)
 TRIM_THRESHOLD = 1024 * 1024 * 1024  # free memory at the heap's top kept, up to 1 GiB
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+KEPT = "freed memory kept (mmap threshold 32 MiB, trim threshold 1 GiB)"  # what records say when it was done
 applied: str | None = None  # what keep_freed_memory did in this process (records name it); None: not called
 
 
@@ -62,4 +63,4 @@ def _keep_freed_memory(env: Mapping[str, str], mallopt: Callable[[int, int], int
         return "not glibc: the C library's defaults"
     if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
         return "mallopt refused: glibc defaults"
-    return "freed memory kept (mmap threshold 32 MiB, trim threshold 1 GiB)"
+    return KEPT

@@ -87,9 +87,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     base, new = args.tree
+    threads_b = args.threads_b or args.threads
     runs = []
     for _ in range(args.pairs):
-        pair = [run(base, args, args.threads), run(new, args, args.threads_b or args.threads)]
+        pair = [run(base, args, args.threads), run(new, args, threads_b)]
         runs.append(pair)
         print(json.dumps(pair), flush=True)
     ratios = [a["cpu_s"] / b["cpu_s"] for a, b in runs]  # type: ignore[operator]
@@ -97,7 +98,7 @@ def main() -> None:
     summary = {
         "checkpoint": str(args.checkpoint),
         "beam": args.beam,
-        "threads": [args.threads, args.threads_b or args.threads],
+        "threads": [args.threads, threads_b],
         "split": args.split,
         "pairs": runs,
         "speedup_cpu": {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)},

@@ -16,6 +16,18 @@ REPO = Path(__file__).resolve().parent.parent
 ATTN_EXE = str(Path(sys.executable).parent / "attn")
 SHARED_DATA = Path(os.environ.get("ATTN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+
+def recorded_rows(path: Path, rec: dict) -> list[dict]:
+    """A record's saved predictions (``path`` its result.json, ``rec`` its content) for the recompute tests; a skip,
+    saying so, where they were left out (a record no table reads, results/ under its 30 MB:
+    scripts/shrink_results.py --leave-out refuses a table's record)."""
+    from attn_cli.tables.base import record_predictions
+
+    if not rec["predictions"] and rec.get("predictions_left_out"):
+        pytest.skip(f"predictions left out of the record: {rec['predictions_left_out'][0]}")
+    return record_predictions(path)
+
+
 torch.set_num_threads(1)
 # and so does every trainer the tests build (attn_cli.threads reads it before the CPUs it is given)
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from attn_cli.tables.base import record_predictions
 from attn_cli.tasks.memory import qa_metrics, seq_metrics
 from attn_cli.tasks.reader import accuracy_metrics
+from tests.conftest import recorded_rows
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_text())["task"] in ("memory", "reader")]
@@ -18,9 +18,7 @@ RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_memory_metrics_recompute_from_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    if not rec["predictions"] and rec.get("predictions_left_out"):  # named as left out (results/ < 30 MB): nothing
-        pytest.skip(f"predictions left out of the record: {rec['predictions_left_out'][0]}")  # to recompute from
-    rows = sorted(record_predictions(path), key=lambda r: r["id"])
+    rows = sorted(recorded_rows(path, rec), key=lambda r: r["id"])
     if rec["task"] == "reader":
         got = accuracy_metrics(rows)
     elif "task" in rows[0]:

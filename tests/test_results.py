@@ -9,7 +9,8 @@ import pytest
 
 from attn_cli.metrics.text import corpus_bleu
 from attn_cli.registry import TABLES
-from attn_cli.tables.base import all_tables_markdown, load_results, record_predictions
+from attn_cli.tables.base import all_tables_markdown, load_results
+from tests.conftest import recorded_rows
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RECORDS = sorted(RESULTS.rglob("result.json"))
@@ -30,18 +31,10 @@ def test_record_has_the_required_facts(path: Path) -> None:
         assert (path.parent / pred).is_file()
 
 
-def _rows(path: Path, rec: dict) -> list[dict]:
-    """The record's predictions; a skip, saying so, where they were left out (a record no table reads, results/
-    under its 30 MB: scripts/shrink_results.py --leave-out refuses a table's record)."""
-    if not rec["predictions"] and rec.get("predictions_left_out"):
-        pytest.skip(f"predictions left out of the record: {rec['predictions_left_out'][0]}")
-    return record_predictions(path)
-
-
 @pytest.mark.parametrize("path", NMT, ids=[str(p.relative_to(RESULTS)) for p in NMT])
 def test_nmt_bleu_recomputes_from_the_saved_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    rows = _rows(path, rec)
+    rows = recorded_rows(path, rec)
     hyps, refs = [r["hyp"] for r in rows], [r["ref"] for r in rows]
     lowercase = "case:lc" in rec.get("info", {}).get("bleu_signature", "case:lc")
     assert corpus_bleu(hyps, refs, lowercase=lowercase).score == pytest.approx(
@@ -56,7 +49,7 @@ def test_nmt_bleu_cased_and_lowercased_recompute_with_sacrebleu_itself(path: Pat
     import sacrebleu
 
     rec = json.loads(path.read_text())
-    rows = _rows(path, rec)
+    rows = recorded_rows(path, rec)
     hyps, refs = [r["hyp"] for r in rows], [[r["ref"] for r in rows]]
     lowercased = "case:lc" in rec["info"]["bleu_signature"]
     assert sacrebleu.corpus_bleu(hyps, refs, lowercase=lowercased).score == pytest.approx(

@@ -11,8 +11,8 @@ import torch
 from attn_cli import run
 from attn_cli.errors import AttnError
 from attn_cli.registry import MODELS
-from attn_cli.tables.base import record_predictions
 from attn_cli.tables.command import table as table_command
+from tests.conftest import recorded_rows
 
 
 @pytest.mark.parametrize(
@@ -187,9 +187,7 @@ RECORDS = sorted(RESULTS.rglob("result.json"))
 @pytest.mark.parametrize("path", RECORDS, ids=[str(p.relative_to(RESULTS)) for p in RECORDS])
 def test_vision_records_recompute_from_their_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
-    if not rec["predictions"] and rec.get("predictions_left_out"):  # named as left out (results/ < 30 MB): nothing
-        pytest.skip(f"predictions left out of the record: {rec['predictions_left_out'][0]}")  # to recompute from
-    rows = record_predictions(path)
+    rows = recorded_rows(path, rec)
     assert sorted(r["id"] for r in rows) == list(range(len(rows)))
     metrics = rec["metrics"]
     if "nll" in metrics:
