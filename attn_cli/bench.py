@@ -306,6 +306,11 @@ def run_bench(
             "decode_s": test["predict_wall_s"],
             "decode_beam5_sent_s": round(n_test / test["predict_wall_s"], 1),
             "eval_wall_s": test["eval_wall_s"],
+            # batches searched at once × torch threads each (eval.workers; 1 × all threads before 2026-12-07 stop 31)
+            "decode_workers": [
+                test.get("predict_workers", 1),
+                test.get("predict_threads_each", torch.get_num_threads()),
+            ],
             "bleu_after_steps": round(result["metrics"]["bleu"], 2),
             "train_cpu_s": round(train_cpu_s, 2),
             "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
@@ -439,6 +444,11 @@ def report(peer_file: Path, out: Path) -> str:
             lines.append(f"| {model} | {label} | {_spread(p)} | {_spread(o)} | **{ratio}** |")
         threads = pairs[-1][1]["threads"]
         lines.append(f"| {model} | threads | {pairs[-1][0].get('threads', '?')} | {threads} | |")
+        decoding = sorted({"{} × {}".format(*ours.get("decode_workers", [1, ours["threads"]])) for _, ours in pairs})
+        peer_threads = pairs[-1][0].get("threads", "?")
+        lines.append(
+            f"| {model} | decoding: batches at once × threads each | 1 × {peer_threads} | {' / '.join(decoding)} | |"
+        )
         runtimes = sorted({runtime_text(ours.get("hardware", {}).get("cpu_runtime")) for _, ours in pairs})
         lines.append(f"| {model} | runtime settings | defaults | {' / '.join(runtimes)} | |")
         loads = [x for _, ours in pairs for x in ours.get("load_avg_1min", [])]

@@ -304,6 +304,7 @@ VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval.beam": (_at_least(1), "1 (greedy) or more"),
     "eval.val_beam": (_at_least(1), "1 (greedy) or more"),
     "eval.samples": (_at_least(0), "0 or more"),
+    "eval.workers": (_at_least(0), "0 (one single-threaded worker per thread) or a number of workers"),
     "data.eval_batch_size": (_positive, "a positive batch size"),
     "data.batch_tokens": (_at_least(0), "0 (sentence batches) or a positive number of tokens"),
     "data.n_train": (_at_least(0), "0 (all) or more"),

@@ -559,6 +559,9 @@ def evaluate(
         "command": run_info()["command"],
         "eval_wall_s": round(seconds, 2),
         "predict_wall_s": round(module.predict_wall_s or 0.0, 3),  # the batches alone (AttnModule.on_test_epoch_end)
+        # batches predicted at once, and the torch threads of each (AttnModule.predict_workers)
+        "predict_workers": module.predict_threads[0],
+        "predict_threads_each": module.predict_threads[1],
         "devices": trainer.world_size,
         "notes": [f"scored checkpoint {ckpt}"],
     }

@@ -72,6 +72,8 @@ def test_the_nmt_bench_tags_its_file_and_measures_the_limit(generated_data: Path
     # decoding is timed over the test loop's batches alone, as the peer times its predict(): less than the whole
     # evaluation (checkpoint load, scoring and writing), and the rate is taken from it
     assert 0 < saved["decode_s"] < saved["eval_wall_s"]
+    workers, each = saved["decode_workers"]  # eval.workers=0: one single-threaded search per torch thread
+    assert 1 <= workers <= saved["threads"] and each == (1 if workers > 1 else saved["threads"])
 
 
 def _peer_line(name: str, rep: int, sent: float) -> str:
@@ -140,6 +142,22 @@ def test_the_peer_report_names_the_runtime_settings_each_of_our_runs_had(tmp_pat
         "| luong / luong-global-general | runtime settings | defaults | "
         "GOMP_SPINCOUNT=10000, heap kept / OMP_WAIT_POLICY=PASSIVE, heap kept / not recorded | |"
     )
+
+
+def test_the_peer_report_says_how_each_side_decoded(tmp_path: Path) -> None:
+    """Ours searched two batches at once with one thread each; a record from before eval.workers, one batch with
+    every thread: the report names both beside JoeyNMT's one batch at a time."""
+    from attn_cli.bench import report
+    from attn_cli.io import write_json
+
+    (tmp_path / "peer.txt").write_text("\n".join(_peer_line("luong", k, 100.0) for k in (1, 2)) + "\n")
+    for k in (1, 2):
+        row = {"train_sent_s": 200.0, "train_src_tok_s": 1.0, "train_tgt_tok_s": 1.0, "decode_beam5_sent_s": 200.0,
+               "threads": 2, **({"decode_workers": [2, 1]} if k == 1 else {})}  # fmt: skip
+        write_json(tmp_path / f"luong-global-general-cpu-r{k}.json", row)
+    text = report(tmp_path / "peer.txt", tmp_path)
+    (line,) = [x for x in text.splitlines() if "| decoding: batches at once × threads each |" in x]
+    assert line.endswith("| 1 × 2 | 1 × 2 / 2 × 1 | |")
 
 
 def test_a_runtime_text_names_a_malloc_left_alone() -> None:

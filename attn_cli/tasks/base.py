@@ -25,6 +25,10 @@ import math
 import re
 import time
 import warnings
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,12 +65,75 @@ def build_optimizer(params: Any, cfg: TrainConfig, *, fused: bool = True) -> tor
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
 
 
+_ThreadState = tuple[bool, bool, list[tuple[str, torch.dtype]], bool]
+
+
+def _thread_state() -> _ThreadState:
+    """The calling thread's inference mode, grad mode and autocast regions (with their cast cache setting:
+    Lightning's is off): thread-local in torch, so a worker thread starts without the ``inference_mode`` and
+    autocast that Lightning's loop set around the step."""
+    autocast = [(d, torch.get_autocast_dtype(d)) for d in ("cpu", "cuda") if torch.is_autocast_enabled(d)]
+    return torch.is_inference_mode_enabled(), torch.is_grad_enabled(), autocast, torch.is_autocast_cache_enabled()
+
+
+def _in_state(state: _ThreadState, fn: Callable[..., Any], *args: Any) -> Any:
+    inference, grad, autocast, cache = state
+    with torch.inference_mode(inference), torch.set_grad_enabled(grad and not inference), ExitStack() as stack:
+        for device, dtype in autocast:
+            stack.enter_context(torch.autocast(device, dtype=dtype, cache_enabled=cache))
+        return fn(*args)
+
+
+class PredictWorkers:
+    """Evaluation batches predicted by ``workers`` threads at once, each running torch with
+    ``threads // workers`` threads of its own (CTranslate2's ``inter_threads``; Marian's CPU workers).
+
+    One beam search is a chain of small steps; spread over two intra-op threads it waits at every
+    step's barrier (OpenMP wakes the other thread for each operator), so on this suite's CPUs two
+    threads searched one batch only 1.2× as fast as one (results/bench/decode-threads.json). Two
+    single-threaded searches of different batches share nothing and wait for nothing. A batch's rows
+    are the same either way (a sentence's result never depends on another batch), and they are
+    returned in submission order. At most ``2 × workers`` batches wait at a time.
+
+    Lightning runs the step in the main thread under ``inference_mode`` (and autocast under a mixed
+    precision): that thread-local state is carried to the worker with each batch."""
+
+    def __init__(self, workers: int, threads_each: int) -> None:
+        self.workers, self.threads_each = workers, threads_each
+        self._previous_threads = torch.get_num_threads()
+        torch.set_num_threads(threads_each)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="attn-predict")
+        self._pending: deque[Future[list[dict[str, Any]]]] = deque()
+        self.rows: list[dict[str, Any]] = []
+
+    def submit(self, fn: Callable[..., list[dict[str, Any]]], *args: Any) -> None:
+        self._pending.append(self._pool.submit(_in_state, _thread_state(), fn, *args))
+        while len(self._pending) > 2 * self.workers:
+            self.rows.extend(self._pending.popleft().result())
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Every batch's rows, in the order submitted; the pool is shut down and torch's thread count restored
+        (a worker's exception is raised here, the other batches cancelled)."""
+        try:
+            while self._pending:
+                self.rows.extend(self._pending.popleft().result())
+            return self.rows
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(self._previous_threads)
+
+
 class AttnModule(L.LightningModule):
     """LightningModule base: model from the registry, optimiser from the recipe, gathered evaluation.
 
     Subclasses implement :meth:`training_step`, :meth:`predict_rows` (one row per
     example of a batch, free-running for text) and :meth:`score` (rows -> metrics).
+    A subclass whose ``predict_rows`` draws no random numbers and changes no state sets
+    ``parallel_predict``: on a CPU its evaluation batches are then predicted by several
+    single-threaded workers at once (:class:`PredictWorkers`, ``eval.workers``).
     """
+
+    parallel_predict: ClassVar[bool] = False
 
     def __init__(self, recipe: Recipe, meta: dict[str, Any]) -> None:
         super().__init__()
@@ -78,6 +145,8 @@ class AttnModule(L.LightningModule):
         self.eval_split = "test"  # attach(eval_split=...): the split `attn eval`'s test loop scores
         self.metrics_info: dict[str, str] = {}  # non-numeric facts about the scores (e.g. sacrebleu's signature)
         self._rows: list[dict[str, Any]] = []
+        self._workers: PredictWorkers | None = None  # this evaluation loop's, when it has several
+        self.predict_threads: tuple[int, int] = (1, 0)  # the last loop's (workers, torch threads each)
         self.predict_wall_s: float | None = None  # the last test loop's batches (see on_test_epoch_end)
         self._test_start = 0.0
         self._rng_to_restore: list[dict[str, torch.Tensor | None]] | None = None
@@ -163,20 +232,55 @@ class AttnModule(L.LightningModule):
 
     # -- evaluation -----------------------------------------------------------------------
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._rows.extend(self.predict_rows(batch, "val", final=False))
+        self._predict(batch, "val", False)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._rows.extend(self.predict_rows(batch, self.eval_split, final=True))
+        self._predict(batch, self.eval_split, True)
+
+    def _predict(self, batch: Any, split: str, final: bool) -> None:
+        if self._workers is None:
+            self._rows.extend(self.predict_rows(batch, split, final=final))
+        else:
+            self._workers.submit(lambda: self.predict_rows(batch, split, final=final))
+
+    def predict_workers(self, batches: int) -> tuple[int, int]:
+        """(workers, torch threads each) for an evaluation loop of ``batches`` batches. ``eval.workers``:
+        0 (auto) gives one single-threaded worker per torch thread of the run, at most one per batch, on a
+        CPU and where ``parallel_predict`` allows; 1 is the plain loop with every thread on each batch."""
+        asked = int(getattr(self.recipe.eval, "workers", 1))
+        threads = torch.get_num_threads()
+        if not self.parallel_predict or self.device.type != "cpu" or asked == 1:
+            return 1, threads
+        workers = min(threads if asked == 0 else asked, max(1, batches))
+        return max(1, workers), max(1, threads // max(1, workers))
+
+    def _start_loop(self, batches: Any) -> None:
+        self._rows = []
+        total = sum(batches) if isinstance(batches, list) else batches
+        workers, each = self.predict_workers(int(total) if math.isfinite(total) else 1 << 30)
+        self.predict_threads = (workers, each)
+        self._workers = PredictWorkers(workers, each) if workers > 1 else None
+
+    def _finish_workers(self) -> None:
+        if self._workers is not None:
+            workers, self._workers = self._workers, None
+            self._rows.extend(workers.finish())
+
+    def _loop_rows(self) -> list[dict[str, Any]]:
+        """This loop's rows of every rank, deduplicated."""
+        self._finish_workers()
+        rows, self._rows = gather_rows(self._rows), []
+        return rows
 
     def on_validation_epoch_start(self) -> None:
-        self._rows = []
+        self._start_loop(self.trainer.num_val_batches if not self.trainer.sanity_checking else 1)
 
     def on_test_epoch_start(self) -> None:
-        self._rows = []
+        self._start_loop(self.trainer.num_test_batches)
         self._test_start = time.perf_counter()
 
     def on_validation_epoch_end(self) -> None:
-        rows, self._rows = gather_rows(self._rows), []
+        rows = self._loop_rows()
         if self.trainer.sanity_checking or not rows:
             return
         metrics = self.score(rows, "val", final=False)
@@ -206,8 +310,9 @@ class AttnModule(L.LightningModule):
         # wall seconds of the test loop's batches: reading them, the search, the rows (strings, unk replacement);
         # not the checkpoint load, the scoring or the writing around them. What a decoding speed is (`attn bench`
         # times this, as the JoeyNMT harness times its predict() without loading or scoring)
+        self._finish_workers()
         self.predict_wall_s = time.perf_counter() - self._test_start
-        rows, self._rows = gather_rows(self._rows), []
+        rows = self._loop_rows()
         self.last_metrics = self.score(rows, self.eval_split, final=True) if rows else {}
         if self.eval_out is not None and self.trainer.is_global_zero:
             self.save_predictions(rows, self.eval_out)

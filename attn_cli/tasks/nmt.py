@@ -35,6 +35,9 @@ class NmtEvalConfig:
     ensemble: tuple[str, ...] = ()  # extra checkpoints whose probabilities are averaged with this one
     bleu_lowercase: bool | None = None  # None: case-insensitive iff the data was lowercased
     perplexity: bool = True  # false: skip the teacher-forced pass (decoding alone, as the speed bench times it)
+    # batches searched at once on a CPU, each by one worker with threads/workers torch threads (AttnModule
+    # .predict_workers): 0 = auto, one single-threaded worker per thread; 1 = one batch at a time, every thread on it
+    workers: int = 0
 
 
 class _TokenNLL(torch.autograd.Function):
@@ -123,6 +126,8 @@ class NmtModel(Protocol):
 
 
 class NmtModule(AttnModule):
+    parallel_predict = True  # greedy / beam search and the teacher-forced perplexity: no random draws
+
     def build_model(self, recipe: Recipe, meta: dict[str, Any]) -> torch.nn.Module:
         from attn_cli.registry import MODELS
 
