@@ -13,7 +13,9 @@ reports a digest of every hypothesis's tokens, so that identical output is check
         --pairs 3 --out results/bench/decode-ab.json
 
 With ``--threads 1 --threads-b 2 --tree . --tree .`` it compares thread counts on one checkout instead
-(``speedup_wall``, A's wall time over B's, is then the figure: CPU seconds grow with the threads).
+(``speedup_wall``, A's wall time over B's, is then the figure: CPU seconds grow with the threads); with
+``--threads 2 --workers-b 2`` one batch at a time on two threads against two batches at once on one thread
+each (``eval.workers``: :class:`attn_cli.tasks.base.PredictWorkers`, as ``attn eval`` runs them).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from attn_cli.registry import TASKS
 from attn_cli.tasks.base import load_checkpoint
 
 ckpt, data_dir, split, beam, threads = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+workers = int(sys.argv[7])
 torch.set_num_threads(threads)
 module, rec = load_checkpoint(Path(ckpt), "nmt")
 module.eval()
@@ -47,8 +50,15 @@ usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu0, wall0 = usage.ru_utime + usage.ru_stime, time.perf_counter()
 outputs = []
 with torch.no_grad():
-    for batch in batches:
-        outputs.append(module.decode(batch, beam))
+    if workers > 1:
+        from attn_cli.tasks.base import PredictWorkers
+        pool = PredictWorkers(workers, max(1, threads // workers))
+        for batch in batches:
+            pool.submit(lambda b=batch: [module.decode(b, beam)])
+        outputs = pool.finish()
+    else:
+        for batch in batches:
+            outputs.append(module.decode(batch, beam))
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu, wall = usage.ru_utime + usage.ru_stime - cpu0, time.perf_counter() - wall0
 for hyps in outputs:
@@ -61,16 +71,16 @@ print(json.dumps({"cpu_s": cpu, "wall_s": wall, "sentences": n, "tokens_sha256":
 """
 
 
-def run(tree: Path, args: argparse.Namespace, threads: int) -> dict[str, object]:
+def run(tree: Path, args: argparse.Namespace, threads: int, workers: int = 1) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(tree.resolve())}  # for anything the child spawns
     cmd = [sys.executable, "-c", CHILD, str(args.checkpoint), str(args.data), args.split, str(args.beam)]
-    cmd += [str(threads), str(tree.resolve())]
+    cmd += [str(threads), str(tree.resolve()), str(workers)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     if Path(str(row["code"])) != tree.resolve():
         raise SystemExit(f"{tree}: the child imported attn_cli from {row['code']}")
     sha = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True)
-    row.update(tree=str(tree), git=sha.stdout.strip(), threads=threads, load_1min=os.getloadavg()[0])
+    row.update(tree=str(tree), git=sha.stdout.strip(), threads=threads, workers=workers, load_1min=os.getloadavg()[0])
     return row
 
 
@@ -83,14 +93,17 @@ def main() -> None:
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--threads-b", type=int, help="B's thread count, when it differs from A's (--threads)")
+    parser.add_argument("--workers", type=int, default=1, help="batches searched at once (threads // workers each)")
+    parser.add_argument("--workers-b", type=int, help="B's worker count, when it differs from A's (--workers)")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     base, new = args.tree
     threads_b = args.threads_b or args.threads
+    workers_b = args.workers_b or args.workers
     runs = []
     for _ in range(args.pairs):
-        pair = [run(base, args, args.threads), run(new, args, threads_b)]
+        pair = [run(base, args, args.threads, args.workers), run(new, args, threads_b, workers_b)]
         runs.append(pair)
         print(json.dumps(pair), flush=True)
     ratios = [a["cpu_s"] / b["cpu_s"] for a, b in runs]  # type: ignore[operator]
@@ -99,6 +112,7 @@ def main() -> None:
         "checkpoint": str(args.checkpoint),
         "beam": args.beam,
         "threads": [args.threads, threads_b],
+        "workers": [args.workers, workers_b],
         "split": args.split,
         "pairs": runs,
         "speedup_cpu": {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)},
