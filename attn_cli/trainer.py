@@ -60,6 +60,16 @@ class BF16Mixed(MixedPrecision):
     def __init__(self, device: str) -> None:
         super().__init__("bf16-mixed", device)
 
+    def autocast_context_manager(self) -> torch.autocast:
+        """torch's autocast with its cast cache on, torch's default: within one step (one ``forward_context``)
+        each float32 weight is cast to bfloat16 once. Lightning 2.6 turned the cache off (Lightning issue 20644:
+        a weight first cast under a nested ``no_grad`` was cached without its autograd link), so every call of
+        a module re-cast its weights — in a decoder called once per target position, per beam step or per
+        glimpse, the same weights dozens of times per step (Lightning issue 21611). The torch this suite runs
+        no longer caches a cast made without grad mode (``tests/test_precision.py`` checks that a weight used
+        under ``no_grad`` and then with grad inside one step still gets its gradient)."""
+        return torch.autocast(self.device, dtype=torch.bfloat16, cache_enabled=True)
+
     def clip_gradients(
         self,
         optimizer: Any,

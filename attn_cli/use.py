@@ -95,18 +95,29 @@ class Translator:
         """One output line per input line (text, or a JSON object), in input order; batches are formed
         by source length, so that little of each is padding."""
         from attn_cli.data.text import collate
+        from attn_cli.tasks.base import PredictWorkers
 
         sources = [self.preprocess(line) for line in lines]
         out: list[str] = [""] * len(lines)
         order = sorted((i for i in range(len(lines)) if sources[i]), key=lambda i: len(sources[i]))
-        for start in range(0, len(order), self.batch_size):
-            ids = order[start : start + self.batch_size]
-            items = [
-                (i, torch.tensor(self.src_vocab.encode(sources[i]), dtype=torch.long), torch.zeros(0)) for i in ids
-            ]
-            batch = collate(items)
-            with torch.no_grad():
-                nbest = self.module.decode_nbest(batch, self.beam)
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        # on a CPU, several batches searched at once by single-threaded workers, as `attn eval` does (eval.workers)
+        workers, each = self.module.predict_workers(len(batches))
+        pool = PredictWorkers(workers, each) if workers > 1 else None
+        results: list[list[Any]] = []
+        with torch.no_grad():
+            for ids in batches:
+                items = [
+                    (i, torch.tensor(self.src_vocab.encode(sources[i]), dtype=torch.long), torch.zeros(0)) for i in ids
+                ]
+                batch = collate(items)
+                if pool is None:
+                    results.append(self.module.decode_nbest(batch, self.beam))
+                else:
+                    pool.submit(lambda b=batch: [self.module.decode_nbest(b, self.beam)])
+            if pool is not None:
+                results = pool.finish()
+        for ids, nbest in zip(batches, results, strict=True):
             for row, i in enumerate(ids):
                 out[i] = self._render(i, lines[i], sources[i], nbest[row])
         for i, line in enumerate(lines):

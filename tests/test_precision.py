@@ -86,3 +86,30 @@ def test_a_bf16_mixed_run_keeps_the_fused_optimizer_and_clips(generated_data: Pa
     state = torch.load(Path(summary["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=False)
     (adam,) = state["optimizer_states"]
     assert adam["param_groups"][0]["fused"] is True and state["global_step"] == 2
+
+
+def test_bf16_mixed_casts_each_weight_once_per_step_and_a_no_grad_use_keeps_its_gradient() -> None:
+    """BF16Mixed turns torch's autocast cast cache back on (Lightning 2.6 had it off): a layer called three times in
+    one step has its weight cast once, not three times; a first use under ``no_grad`` (a baseline, a greedy pass)
+    does not cache a copy without its autograd link, so the use with grad after it still trains the weight
+    (Lightning issue 20644's failure)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    layer = torch.nn.Linear(8, 8)
+    x = torch.randn(4, 8)
+
+    def casts(plugin: MixedPrecision) -> int:
+        with profile(activities=[ProfilerActivity.CPU]) as prof, plugin.forward_context():
+            layer(layer(layer(x)))
+        return sum(e.count for e in prof.key_averages() if e.key == "aten::_to_copy")
+
+    assert casts(MixedPrecision("bf16-mixed", "cpu")) - casts(BF16Mixed("cpu")) == 4  # weight and bias: 3 casts → 1
+
+    with BF16Mixed("cpu").forward_context():
+        with torch.no_grad():
+            layer(x)
+        y = layer(layer(x)).float().sum()
+    assert y.requires_grad
+    y.backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+    assert layer.bias.grad is not None and layer.bias.grad.abs().sum() > 0

@@ -95,6 +95,34 @@ def test_translate_matches_eval_on_the_test_split(generated_data: Path, nmt_run:
         assert sum(bool(line) for line in expected) > len(expected) // 2
 
 
+def test_translate_with_workers_writes_what_one_batch_at_a_time_writes(
+    generated_data: Path, nmt_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`attn translate` searches several batches at once on a CPU (the recipe's eval.workers, 0: one worker per
+    thread); the lines are the plain loop's, in input order."""
+    from attn_cli import use
+    from attn_cli.tasks.base import AttnModule, PredictWorkers
+
+    sources = _test_sources(generated_data, 40)
+    options = use.TranslateOptions(beam=3, batch_size=3, n_best=2)
+    translator = use.Translator(nmt_run, generated_data, nmt_run / "checkpoints" / "last.ckpt", options)
+    pools: list[int] = []
+    real_init = PredictWorkers.__init__
+
+    def counted(self: PredictWorkers, workers: int, threads_each: int) -> None:
+        pools.append(workers)
+        real_init(self, workers, threads_each)
+
+    monkeypatch.setattr(PredictWorkers, "__init__", counted)
+    monkeypatch.setattr(AttnModule, "predict_workers", lambda self, batches: (3, 1))
+    with_workers = translator.translate(sources)
+    assert pools == [3]
+    monkeypatch.setattr(AttnModule, "predict_workers", lambda self, batches: (1, 1))
+    plain = translator.translate(sources)
+    assert pools == [3] and with_workers == plain and len(plain) == len(sources)
+    assert [json.loads(line)["line"] for line in plain] == list(range(1, len(sources) + 1))
+
+
 def test_translate_with_an_ensemble_matches_eval_with_it(generated_data: Path, nmt_run: Path, tmp_path: Path) -> None:
     """`attn translate --ensemble` averages the members' probabilities exactly as `attn eval --ensemble`."""
     import torch
