@@ -137,3 +137,24 @@ def test_a_negative_worker_count_is_one_line(dirs: dict[str, Path]) -> None:
         "error: eval.workers=-1 is invalid: it must be 0 (one single-threaded worker per thread) or a number of "
         "workers; fix the recipe or its --set"
     )
+
+
+@pytest.mark.parametrize("recipe", ["tiny/sat-hard", "tiny/video-temporal"])
+def test_captions_with_workers_are_the_plain_loops(recipe: str, generated_data: Path, tmp_path: Path) -> None:
+    """Captioning decodes its batches through the workers too (hard attention decodes with the expected context,
+    no random draw): the same captions, attention scores and metrics as one batch at a time."""
+    summary = run.train("caption", recipe, runs_dir=tmp_path, data_dir=generated_data, progress=False)
+    run_dir = Path(summary["run_dir"])
+
+    def evaluate(workers: int) -> tuple[dict, str]:
+        result = run.evaluate(
+            "caption", run_dir, data_dir=generated_data, progress=False,
+            overrides=[f"eval.workers={workers}", "data.eval_batch_size=1"],
+        )  # fmt: skip
+        return result, (run_dir / "eval" / "test" / "predictions.jsonl").read_text(encoding="utf-8")
+
+    one, rows_one = evaluate(1)
+    three, rows_three = evaluate(3)
+    assert one["predict_workers"] == 1 and three["predict_workers"] == 3
+    assert rows_three == rows_one and rows_one.count("\n") >= 3
+    assert three["metrics"] == one["metrics"]

@@ -48,6 +48,9 @@ class CaptionEvalConfig:
     alpha: float = 0.0  # beam length penalty ((5+|Y|)/6)^α; 0 = raw log-probability
     max_len: int = 0  # output limit in words; 0: the longest training caption + 5
     meteor: bool = True  # METEOR's Java start-up costs ~15 s; the tiny (test) recipes switch it off
+    # batches decoded at once on a CPU, each by one worker with threads/workers torch threads (AttnModule
+    # .predict_workers): 0 = auto, one single-threaded worker per thread; 1 = one batch at a time, every thread on it
+    workers: int = 0
 
 
 @runtime_checkable
@@ -78,6 +81,10 @@ class CaptionModel(Protocol):
 
 
 class CaptionModule(AttnModule):
+    # the encoder, teacher-forced NLL and greedy / beam search draw no random numbers at evaluation (hard attention
+    # decodes with the expected context, sat.py), so batches may be decoded by several workers at once
+    parallel_predict = True
+
     def __init__(self, recipe: Recipe, meta: dict[str, Any]) -> None:
         super().__init__(recipe, meta)
         self.itos: list[str] = meta["itos"]
