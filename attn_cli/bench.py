@@ -27,6 +27,7 @@ row per family from these files (results/bench/README.md).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import itertools
@@ -175,7 +176,7 @@ class _ProfileSome(Callback):
 
     def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
         if self.seen == self.warmup:
-            self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True)
             self.prof.__enter__()
 
     def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -194,7 +195,13 @@ def _profile_text(prof: Any, title: str, sha: str, rows: int = 40) -> str:
         "# overhead per op, so the shares matter, not the totals)",
         "",
     ]
-    return "\n".join(head) + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows) + "\n"
+    text = "\n".join(head) + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows) + "\n"
+    shaped = prof.key_averages(group_by_input_shape=True)
+    if any(e.input_shapes for e in shaped):
+        # the same calls by input shape: which matrix products (and in which layout) the op totals above are
+        text += "\n# by input shape, the 25 costliest\n" + shaped.table(sort_by="self_cpu_time_total", row_limit=25)
+        text += "\n"
+    return text
 
 
 def profile_nmt(
@@ -222,12 +229,21 @@ def profile_nmt(
     dm.setup("test")
     batch = next(iter(dm.split_loader("test")))
     module.eval()
-    with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    # under the autocast `attn eval` decodes with (BF16Mixed's, cast cache on): a bf16-mixed profile of float32
+    # search would not be the search a bf16-mixed run does
+    bf16 = rec.train.precision == "bf16-mixed"
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=True) if bf16 else contextlib.nullcontext()
+    with (
+        torch.no_grad(),
+        autocast,
+        torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof,
+    ):
         hyps = module.decode(batch, 5)  # type: ignore[operator]
     longest = max(len(h.tokens) for h in hyps) + 1  # the search's steps: the longest output and its EOS
     title = (
         f"beam-5 search of one test batch of {recipe} after {max(updates, last)} updates"
         f" ({batch['src'].size(0)} sentences, the longest; {longest} search steps)"
+        + (", under bf16-mixed autocast" if bf16 else "")
     )
     atomic_write(paths[1], _profile_text(prof, title, sha))
     return paths

@@ -195,6 +195,21 @@ def test_the_nmt_profile_writes_one_training_update_and_one_beam_batch(generated
             "Self CPU" in text and "# command:" in text and "# runtime settings: " in text
         )  # the profiler's table under our header
     assert "aten::mm" in train.read_text() and "backward" in train.read_text().lower()  # a whole update
+    assert "# by input shape, the 25 costliest" in train.read_text() and "Input Shapes" in beam.read_text()
+    assert "autocast" not in beam.read_text().splitlines()[0]
+
+
+def test_a_bf16_profile_searches_under_the_autocast_eval_uses(generated_data: Path, tmp_path: Path) -> None:
+    """A bf16-mixed run decodes under autocast in `attn eval`; its beam profile does too (it once profiled a
+    float32 search whatever the run's precision), and its products show bfloat16 operands."""
+    from attn_cli.bench import profile_nmt
+
+    _, beam = profile_nmt(
+        "tiny/luong-global-general", ["train.precision=bf16-mixed"], generated_data, tmp_path, warmup=2, updates=4
+    )
+    text = beam.read_text()
+    assert text.splitlines()[0].endswith(", under bf16-mixed autocast")
+    assert "aten::_to_copy" in text  # the casts autocast adds
 
 
 def test_a_profile_longer_than_the_recipe_is_refused(generated_data: Path, tmp_path: Path) -> None:
