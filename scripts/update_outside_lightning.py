@@ -5,7 +5,8 @@ The same module, batch, fused Adam and norm clipping as ``attn train``, run by h
 ``torch.autocast`` (bf16) or not, ``backward``, ``clip_grad_norm_``, ``Adam.step``. Set beside ``attn bench nmt
 --set train.threads=1 --set train.precision=...`` on the same machine, it says whether a precision's speed is
 lost inside the training loop or in the update itself (issue 28: bf16-mixed was slower than float32 at two
-threads on an AMX Xeon).
+threads on an AMX Xeon). With ``--new-batches`` each timed update takes the loader's next batch, so its
+matrix shapes are new in the first round, as in training, and seen before in the next.
 
     python scripts/update_outside_lightning.py --checkpoint RUN/checkpoints/last.ckpt --threads 1 --out F.json
 """
@@ -33,6 +34,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--updates", type=int, default=5, help="timed updates per precision and round")
     parser.add_argument("--rounds", type=int, default=2, help="float32 then bf16, this many times")
+    parser.add_argument(
+        "--new-batches",
+        action="store_true",
+        help="time the next batches of the loader (new shapes in the first round, as in training), not one batch",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     heap = keep_freed_memory()  # as the attn entry point does
@@ -41,10 +47,12 @@ def main() -> None:
     module.train()
     dm = TASKS.get("nmt").datamodule(rec, args.data)
     dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    loader = iter(dm.train_dataloader())
+    batches = [next(loader) for _ in range(args.updates + 1)]
+    batch = batches[0]
     opt = torch.optim.Adam(module.parameters(), lr=rec.train.lr, fused=True)
 
-    def update(bf16: bool) -> None:
+    def update(bf16: bool, batch: dict = batch) -> None:
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             nll, ntok = module._nll(batch)
@@ -58,8 +66,8 @@ def main() -> None:
         for bf16 in (False, True):
             update(bf16)  # untimed: allocations and first casts
             start = time.perf_counter()
-            for _ in range(args.updates):
-                update(bf16)
+            for i in range(args.updates):
+                update(bf16, batches[1 + i] if args.new_batches else batch)
             ms = (time.perf_counter() - start) / args.updates * 1e3
             rows.append({"precision": "bf16-mixed" if bf16 else "32-true", "ms_per_update": round(ms, 1)})
             print(json.dumps(rows[-1]), flush=True)
@@ -68,6 +76,9 @@ def main() -> None:
         "checkpoint": str(args.checkpoint),
         "batch_sentences": int(batch["src"].size(0)),
         "threads": args.threads,
+        "batches": "the loader's next ones (round 1: shapes never seen; later rounds: the same again)"
+        if args.new_batches
+        else "one, again and again",
         "heap": heap,
         "git_sha": sha,
         "load_1min": os.getloadavg()[0],
