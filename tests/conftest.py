@@ -103,3 +103,19 @@ def generated_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if name in DATASETS and not DATASETS.get(name).needs_source:
             run.prepare(name, data_dir=root)
     return root
+
+
+@pytest.fixture
+def worker_pools(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The worker count of every :class:`attn_cli.tasks.base.PredictWorkers` pool started while the test runs."""
+    from attn_cli.tasks.base import PredictWorkers
+
+    pools: list[int] = []
+    real_init = PredictWorkers.__init__
+
+    def counted(self: PredictWorkers, workers: int, threads_each: int) -> None:
+        pools.append(workers)
+        real_init(self, workers, threads_each)
+
+    monkeypatch.setattr(PredictWorkers, "__init__", counted)
+    return pools

@@ -80,19 +80,22 @@ def trained(generated_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return Path(summary["run_dir"])
 
 
+def _evaluate(task: str, run_dir: Path, data: Path, workers: int, batch: int, output: str) -> tuple[dict, str]:
+    """`attn eval` of ``run_dir``'s test split with ``eval.workers`` and evaluation batches of ``batch``: the
+    result and the text of one of the files it wrote."""
+    result = run.evaluate(
+        task, run_dir, data_dir=data, progress=False,
+        overrides=[f"eval.workers={workers}", f"data.eval_batch_size={batch}"],
+    )  # fmt: skip
+    return result, (run_dir / "eval" / "test" / output).read_text(encoding="utf-8")
+
+
 def test_eval_with_workers_writes_what_one_batch_at_a_time_writes(trained: Path, generated_data: Path) -> None:
     """Three workers searching their own batches give the hypotheses, BLEU and perplexity of the plain loop."""
     threads = torch.get_num_threads()
 
-    def evaluate(workers: int) -> tuple[dict, str]:
-        result = run.evaluate(
-            "nmt", trained, data_dir=generated_data, progress=False,
-            overrides=[f"eval.workers={workers}", "data.eval_batch_size=4"],
-        )  # fmt: skip
-        return result, (trained / "eval" / "test" / "hyp.txt").read_text(encoding="utf-8")
-
-    one, hyp_one = evaluate(1)
-    three, hyp_three = evaluate(3)
+    one, hyp_one = _evaluate("nmt", trained, generated_data, 1, 4, "hyp.txt")
+    three, hyp_three = _evaluate("nmt", trained, generated_data, 3, 4, "hyp.txt")
     assert (one["predict_workers"], one["predict_threads_each"]) == (1, threads)
     assert (three["predict_workers"], three["predict_threads_each"]) == (3, max(1, threads // 3))
     assert hyp_three == hyp_one and hyp_one.count("\n") > 3 * 4  # more batches than workers
@@ -101,17 +104,10 @@ def test_eval_with_workers_writes_what_one_batch_at_a_time_writes(trained: Path,
 
 
 def test_training_validates_the_same_with_workers(
-    generated_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    generated_data: Path, tmp_path: Path, worker_pools: list[int]
 ) -> None:
     """Validation during training goes through the workers too: the same validation scores, step by step."""
-    pools: list[int] = []
-    real_init = PredictWorkers.__init__
-
-    def counted(self: PredictWorkers, workers: int, threads_each: int) -> None:
-        pools.append(workers)
-        real_init(self, workers, threads_each)
-
-    monkeypatch.setattr(PredictWorkers, "__init__", counted)
+    pools = worker_pools
 
     def val_history(workers: int) -> list[dict[str, str]]:
         summary = run.train(
@@ -145,16 +141,8 @@ def test_captions_with_workers_are_the_plain_loops(recipe: str, generated_data: 
     no random draw): the same captions, attention scores and metrics as one batch at a time."""
     summary = run.train("caption", recipe, runs_dir=tmp_path, data_dir=generated_data, progress=False)
     run_dir = Path(summary["run_dir"])
-
-    def evaluate(workers: int) -> tuple[dict, str]:
-        result = run.evaluate(
-            "caption", run_dir, data_dir=generated_data, progress=False,
-            overrides=[f"eval.workers={workers}", "data.eval_batch_size=1"],
-        )  # fmt: skip
-        return result, (run_dir / "eval" / "test" / "predictions.jsonl").read_text(encoding="utf-8")
-
-    one, rows_one = evaluate(1)
-    three, rows_three = evaluate(3)
+    one, rows_one = _evaluate("caption", run_dir, generated_data, 1, 1, "predictions.jsonl")
+    three, rows_three = _evaluate("caption", run_dir, generated_data, 3, 1, "predictions.jsonl")
     assert one["predict_workers"] == 1 and three["predict_workers"] == 3
     assert rows_three == rows_one and rows_one.count("\n") >= 3
     assert three["metrics"] == one["metrics"]

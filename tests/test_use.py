@@ -96,24 +96,17 @@ def test_translate_matches_eval_on_the_test_split(generated_data: Path, nmt_run:
 
 
 def test_translate_with_workers_writes_what_one_batch_at_a_time_writes(
-    generated_data: Path, nmt_run: Path, monkeypatch: pytest.MonkeyPatch
+    generated_data: Path, nmt_run: Path, monkeypatch: pytest.MonkeyPatch, worker_pools: list[int]
 ) -> None:
     """`attn translate` searches several batches at once on a CPU (the recipe's eval.workers, 0: one worker per
     thread); the lines are the plain loop's, in input order."""
     from attn_cli import use
-    from attn_cli.tasks.base import AttnModule, PredictWorkers
+    from attn_cli.tasks.base import AttnModule
 
     sources = _test_sources(generated_data, 40)
     options = use.TranslateOptions(beam=3, batch_size=3, n_best=2)
     translator = use.Translator(nmt_run, generated_data, nmt_run / "checkpoints" / "last.ckpt", options)
-    pools: list[int] = []
-    real_init = PredictWorkers.__init__
-
-    def counted(self: PredictWorkers, workers: int, threads_each: int) -> None:
-        pools.append(workers)
-        real_init(self, workers, threads_each)
-
-    monkeypatch.setattr(PredictWorkers, "__init__", counted)
+    pools = worker_pools
     monkeypatch.setattr(AttnModule, "predict_workers", lambda self, batches: (3, 1))
     with_workers = translator.translate(sources)
     assert pools == [3]
