@@ -76,7 +76,8 @@ def cpu_runtime() -> dict[str, str]:
     :func:`attn_cli.heap.keep_freed_memory` did to malloc (unset where the run did not start from ``attn``)."""
     from attn_cli import heap
 
-    out = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME") if k in os.environ}
+    names = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    out = {k: os.environ[k] for k in names if k in os.environ}
     out["malloc"] = heap.applied or "not set by the attn entry point (glibc defaults unless MALLOC_* say otherwise)"
     return out
 

@@ -153,3 +153,17 @@ def test_entry_point_sets_the_policy_before_torch_loads() -> None:
     assert "policy PASSIVE" in proc.stdout
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'attn = "attn_cli.__main__:main"' in pyproject  # the console script goes through it too
+
+
+def test_records_name_a_onednn_primitive_cache_the_user_sized(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bf16 run's speed on a CPU depends on oneDNN's primitive cache (results/bench/bf16-primitive-cache): a
+    record says when the user sized it, and the peer report prints it with the other runtime settings."""
+    from attn_cli.bench import runtime_text
+    from attn_cli.runs import cpu_runtime
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in cpu_runtime()
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "65536")
+    runtime = cpu_runtime()
+    assert runtime["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "65536"
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY=65536" in runtime_text(runtime)
