@@ -636,6 +636,9 @@ def translate(
     unk_replace: bool = typer.Option(False, "--unk-replace", help="Replace <unk> by the most-attended source word."),
     interactive: bool = typer.Option(False, "--interactive", help="Answer each line at once (default on a tty)."),
     ensemble: list[Path] = typer.Option([], "--ensemble", help="Extra checkpoints to ensemble with (repeatable)."),
+    batch_size: int = typer.Option(
+        0, "--batch-size", help="Sentences per decoding batch (default 0: the recipe's data.eval_batch_size)."
+    ),
 ) -> None:
     """Translate sentences with a trained run, preprocessed as its training data was (tokenizer, case,
     subwords, vocabulary); detokenised output, one line per input line, flushed as it goes.
@@ -643,6 +646,8 @@ def translate(
     Example: echo "the small cat sees a dog" | attn translate --run runs/nmt/demo-reorder/<id>
 
     Example: attn translate --run RUN --input test.de --output test.en --beam 5 --n-best 3 --alignments
+
+    Example: attn translate --run RUN --input test.de --batch-size 200
 
     Example: attn translate --run RUN --ensemble OTHER_RUN/checkpoints/best.ckpt --input test.de
     """
@@ -653,7 +658,12 @@ def translate(
     from attn_cli import use
 
     options = use.TranslateOptions(
-        beam=beam, n_best=n_best, alignments=alignments, unk_replace=unk_replace, ensemble=tuple(ensemble)
+        beam=beam,
+        n_best=n_best,
+        alignments=alignments,
+        unk_replace=unk_replace,
+        batch_size=batch_size,
+        ensemble=tuple(ensemble),
     )
     translator = use.Translator(run_, State.data_dir, checkpoint, options)
     if input_ is not None:

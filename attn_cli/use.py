@@ -79,6 +79,8 @@ class Translator:
             raise AttnError(f"--beam must be at least 1, got {self.beam}")
         if options.n_best > self.beam:
             raise AttnError(f"--n-best {options.n_best} needs a beam at least as wide (--beam {options.n_best})")
+        if options.batch_size < 0:
+            raise AttnError(f"--batch-size must be 0 (the recipe's) or more, got {options.batch_size}")
         self.options = options
         self.module.load_members(options.ensemble)
         self.preprocess, self.src_vocab, self.detok = dm.preprocessor("src"), dm.src_vocab, dm.detok

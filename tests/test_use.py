@@ -75,13 +75,17 @@ def _test_sources(data: Path, n: int = 5) -> list[str]:
 # translate
 
 
-@pytest.mark.parametrize("beam", [1, 3])
-def test_translate_matches_eval_on_the_test_split(generated_data: Path, nmt_run: Path, beam: int) -> None:
+@pytest.mark.parametrize(("beam", "batch_size"), [(1, 0), (3, 0), (3, 7)])
+def test_translate_matches_eval_on_the_test_split(
+    generated_data: Path, nmt_run: Path, beam: int, batch_size: int
+) -> None:
     """What `attn translate` writes for the test split's source lines is what `attn eval` decodes for
-    them: the same preprocessing, vocabulary, search and detokeniser."""
+    them: the same preprocessing, vocabulary, search and detokeniser, in batches of any size
+    (``--batch-size``; 0: the recipe's data.eval_batch_size)."""
     sources = _test_sources(generated_data, 40)
     last = nmt_run / "checkpoints" / "last.ckpt"  # its best is an early one that says nothing yet
     args = ["translate", "--run", str(nmt_run), "--checkpoint", str(last), "--beam", str(beam)]
+    args += ["--batch-size", str(batch_size)]
     code, out, err = _cli(generated_data, *args, stdin="\n".join(sources))
     assert code == 0, err
     result = run.evaluate(
@@ -215,6 +219,7 @@ def test_translate_interactive_answers_each_line_before_the_next(generated_data:
         (["--input", "missing.txt"], "", ["--input missing.txt does not exist"]),
         (["--n-best", "4", "--beam", "2"], "x\n", ["--n-best 4"]),
         (["--ensemble", "missing.ckpt"], "x\n", ["missing.ckpt"]),
+        (["--batch-size", "-1"], "x\n", ["--batch-size must be 0", "got -1"]),
     ],
 )
 def test_translate_errors(generated_data: Path, nmt_run: Path, args: list[str], stdin: str, words: list[str]) -> None:
