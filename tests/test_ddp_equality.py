@@ -60,13 +60,22 @@ def test_two_process_training_equals_one_process_at_the_same_global_batch(data: 
 
 
 def _eval_both(task: str, run_dir: Path, data: Path, *extra: str) -> tuple[dict, dict]:
+    out = run_dir / "eval" / "test"
     cli("eval", task, "--run", str(run_dir), *extra, "--accelerator", "cpu", env=env_for(data))
-    one = json.loads((run_dir / "eval" / "test" / "metrics.json").read_text())
-    preds = sorted(p.name for p in (run_dir / "eval" / "test").iterdir())
+    one = json.loads((out / "metrics.json").read_text())
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "metrics.json"}
     cli("eval", task, "--run", str(run_dir), *extra, *TWO, env=env_for(data))
-    two = json.loads((run_dir / "eval" / "test" / "metrics.json").read_text())
-    assert sorted(p.name for p in (run_dir / "eval" / "test").iterdir()) == preds
+    two = json.loads((out / "metrics.json").read_text())
+    assert sorted(p.name for p in out.iterdir() if p.name != "metrics.json") == sorted(files)
     assert (one["devices"], two["devices"]) == (1, 2)
+    # the predictions themselves, row by row: a failure shows which examples differ, not only the scores
+    for name, before in files.items():
+        if name.endswith(".jsonl"):
+            a, b = before.decode().splitlines(), (out / name).read_text().splitlines()
+            differ = [(x, y) for x, y in zip(a, b) if x != y]
+            assert len(a) == len(b) and not differ, (name, len(a), len(b), differ[:3], one["metrics"], two["metrics"])
+        else:
+            assert (out / name).read_bytes() == before, name
     return one["metrics"], two["metrics"]
 
 
