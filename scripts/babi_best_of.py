@@ -4,7 +4,7 @@ Sukhbaatar et al. 2015, §4.2: "repeated each training 10 times with different r
 picked the one with the lowest training error"; issue 29 asks for the pick by validation error (never by test).
 Each seed S has three records of one run, RECIPE-seedS (test), RECIPE-seedS-val and RECIPE-seedS-train; this
 prints each seed's errors, the spread of test error over the seeds, and the seed each rule picks with its test
-error and failed tasks. The pick is :func:`attn_cli.tables.memory.lowest`, as in the tables' best-of-N cells.
+error and failed tasks. The pick is :func:`attn_cli.tables.base.lowest`, as in the tables' best-of-N cells.
 
     python scripts/babi_best_of.py memn2n-pe-ls-rn-joint-sgd "1 2 3"                  # joint: dataset babi-1k
     python scripts/babi_best_of.py memn2n-pe-ls-rn "42 1 2" --dataset babi-1k-qa16    # one task's restarts
@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from attn_cli.errors import AttnError
-from attn_cli.tables.base import load_results
-from attn_cli.tables.memory import lowest
+from attn_cli.tables.base import load_results, lowest
 
 SPLITS = ("train", "val", "test")
 RULES = (("val", "validation error (issue 29)"), ("train", "training error (the paper's rule, §4.2)"))

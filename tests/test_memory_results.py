@@ -30,9 +30,9 @@ def test_memory_metrics_recompute_from_predictions(path: Path) -> None:
 
 
 def test_best_of_n_picks_the_test_error_of_the_seed_its_criterion_picks() -> None:
-    from attn_cli.tables.memory import _pick
+    from attn_cli.tables.base import pick_lowest
 
-    agg = _pick("train", ("a-seed1", "a-seed2", "a-seed3"), "mean_error")
+    agg = pick_lowest("train", ("a-seed1", "a-seed2", "a-seed3"), "mean_error")
     assert [r.split for r in agg.refs] == ["train"] * 3 + ["test"] * 3
     assert [r.recipe for r in agg.refs[:3]] == [f"a-seed{s}" for s in (1, 2, 3)]
     # the criterion reads the named metric; the test value, the cell's own (a task's error, failed tasks)

@@ -29,7 +29,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -85,6 +85,23 @@ class Agg:
 
     refs: tuple[Ref, ...]
     fn: Callable[[list[float]], float]
+
+
+def lowest(values: Sequence[float]) -> int:
+    """The index of the lowest value, the first on a tie: the pick among restarts (Sukhbaatar et al. 2015, §4.2,
+    by training error; Joulin & Mikolov's script, by validation entropy; issue 29, by validation, never test).
+    scripts/babi_best_of.py and the tables' best-of-N cells both pick with it."""
+    return min(range(len(values)), key=values.__getitem__)
+
+
+def pick_lowest(criterion: str, names: Sequence[str], by: str) -> Agg:
+    """The test value (the cell's metric) of the run, among the records ``names``, whose ``criterion``-split
+    ``by`` metric is lowest, from the records: a best-of-N cell over restarts."""
+    refs = tuple(Ref(recipe=n, split=criterion, metric=by) for n in names) + tuple(
+        Ref(recipe=n, split="test") for n in names
+    )
+    n = len(names)
+    return Agg(refs, lambda v: v[n + lowest(v[:n])])
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from attn_cli.registry import TABLES
-from attn_cli.tables.base import Agg, Col, Order, Ref, Row, Table
+from attn_cli.tables.base import Agg, Col, Order, Ref, Row, Table, pick_lowest
 
 # Sukhbaatar et al. 2015, Table 1 (1k training examples), test error %: BoW, PE, PE LS, PE LS RN,
 # PE LS RN joint, PE LS LW joint (3 hops)
@@ -91,23 +91,6 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-def lowest(values: Sequence[float]) -> int:
-    """The index of the lowest value, the first on a tie: the pick among restarts (Sukhbaatar et al. 2015, §4.2,
-    by training error; issue 29, by validation error). scripts/babi_best_of.py and the tables' best-of-N cells
-    both pick with it."""
-    return min(range(len(values)), key=values.__getitem__)
-
-
-def _pick(criterion: str, names: Sequence[str], by: str) -> Agg:
-    """The test value (the cell's metric) of the run, among the records ``names``, whose ``criterion``-split
-    ``by`` metric is lowest, from the records."""
-    refs = tuple(Ref(recipe=n, split=criterion, metric=by) for n in names) + tuple(
-        Ref(recipe=n, split="test") for n in names
-    )
-    n = len(names)
-    return Agg(refs, lambda v: v[n + lowest(v[:n])])
-
-
 def _memn2n_table() -> Table:
     cols = [
         Col(f"{k}1k", h, Ref(dataset="babi-1k", recipe=r), better="min", group="1k") for k, h, r in VARIANTS
@@ -116,9 +99,9 @@ def _memn2n_table() -> Table:
     rows = []
     # the joint column, as the paper's: the best of the restarts, here picked by validation mean error (issue 29);
     # every row reads the same picked run
-    joint_best = _pick("val", JOINT_NAMES, "mean_error")
-    lw_best = _pick("val", LW_NAMES, "mean_error")
-    tenk_best = _pick("val", TENK_NAMES, "mean_error")
+    joint_best = pick_lowest("val", JOINT_NAMES, "mean_error")
+    lw_best = pick_lowest("val", LW_NAMES, "mean_error")
+    tenk_best = pick_lowest("val", TENK_NAMES, "mean_error")
     picked = {"joint1k": joint_best, "lw1k": lw_best, "joint10k": tenk_best}
     for n, paper in MEMN2N_1K.items():
         # per-task columns read the run trained on task n alone (recorded under dataset babi-1k-qaN)
@@ -240,7 +223,7 @@ def _restarts_table(
             Row(
                 f"best of {n} by {label}",
                 paper={"test": paper[0], "failed": paper[1]} if rule == rules[0][0] else {},
-                cells=dict.fromkeys(("test", "failed"), _pick(rule, tuple(names.values()), metric)),
+                cells=dict.fromkeys(("test", "failed"), pick_lowest(rule, tuple(names.values()), metric)),
             )
             for rule, label in rules
         ),
