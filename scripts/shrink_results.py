@@ -3,7 +3,8 @@
 ``RECORD_GZIP_OVER`` gzipped (``learning_curve.csv.gz`` read by attn_cli.io.read_curve; the list renamed), and a record's
 predictions whose floats are all float32 values written in their shortest float32 form, the record marked
 ``"prediction_floats": "float32"`` (attn_cli.records.float32_predictions: lossless, checked row by row before
-anything is written). A picture already palette-encoded is left alone. A ``cpu_seconds.json`` written by hand
+anything is written). A picture already palette-encoded is left alone unless it is over ``RECORD_PNG_LARGE`` (then
+it gets palette_png's 64 colours). A ``cpu_seconds.json`` written by hand
 beside a record (CPU seconds of a record made before ``train_cpu_s`` was recorded) is folded into its result.json
 as ``cpu_seconds`` (read by attn_cli.tables.budget), saving the file-system block each took. A validation or
 training-split record whose learning curve is byte for byte its test record's (the same run) drops its copy and
@@ -34,6 +35,7 @@ from attn_cli.io import atomic_write, write_json
 from attn_cli.records import (
     CURVE_OF,
     RECORD_GZIP_OVER,
+    RECORD_PNG_LARGE,
     RECORD_PNG_OVER,
     RECORD_TEXT,
     curve_sibling,
@@ -74,7 +76,7 @@ def main() -> None:
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
-                if im.mode == "P":
+                if im.mode == "P" and size <= RECORD_PNG_LARGE:  # palette-encoded already, at the size palette_png keeps
                     continue
             smaller = palette_png(data)
             if len(smaller) < len(data):

@@ -158,7 +158,15 @@ def test_a_large_picture_is_recorded_with_a_palette_and_the_same_bytes_twice(tmp
     first = (dest / "attention-test-0.png").read_bytes()
     assert sorted(kept) == ["attention-test-0.png", "broken.png"] and len(first) < len(raw.getvalue())
     with Image.open(io.BytesIO(first)) as im:
-        assert im.mode == "P" and im.size == (400, 400)
+        # noise stays over RECORD_PNG_LARGE with 256 colours, so it gets 64
+        assert im.mode == "P" and im.size == (400, 400) and len(im.getcolors(256) or []) <= 64
+    # a smooth picture whose 256-colour form is under RECORD_PNG_LARGE keeps its 256 colours
+    ramp = np.tile(np.arange(256, dtype="uint8"), (300, 2))  # (300, 512): every grey level
+    smooth = io.BytesIO()
+    Image.fromarray(np.stack([ramp, ramp[:, ::-1], ramp], axis=-1)).save(smooth, "PNG", compress_level=0)
+    assert len(smooth.getvalue()) > records.RECORD_PNG_OVER
+    with Image.open(io.BytesIO(records.palette_png(smooth.getvalue()))) as im:
+        assert im.mode == "P" and len(im.getcolors(256) or []) > 64
     assert (dest / "broken.png").read_bytes() == (src / "broken.png").read_bytes()
     records._copy_predictions(src, dest)
     assert (dest / "attention-test-0.png").read_bytes() == first  # deterministic
