@@ -76,7 +76,9 @@ def main() -> None:
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
-                if im.mode == "P" and size <= RECORD_PNG_LARGE:  # palette-encoded already, at the size palette_png keeps
+                if (
+                    im.mode == "P" and size <= RECORD_PNG_LARGE
+                ):  # palette-encoded already, at the size palette_png keeps
                     continue
             smaller = palette_png(data)
             if len(smaller) < len(data):
