@@ -315,7 +315,7 @@ def read_curve(folder: str | Path) -> list[dict[str, str]]:
     """A record's learning curve, ``learning_curve.csv`` or, when it was large, ``learning_curve.csv.gz``
     (attn_cli.records gzips it like other text over ``RECORD_GZIP_OVER``), or that of the sibling record its
     result.json names as ``learning_curve_of`` (a validation record sharing its test record's run and curve,
-    attn_cli.records.shared_curve); [] when the record has none."""
+    attn_cli.records.shared_file); [] when the record has none."""
     import csv
 
     folder = Path(folder)

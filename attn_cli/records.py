@@ -160,12 +160,14 @@ def record(
     if info.get("pretrained"):
         result["pretrained"] = _pretrained_from(info["pretrained"], results_dir)
     result.update(_copy_predictions(src, dest))
-    _hand_back_curve(dest)
+    _hand_back(dest)
     _copy_learning_curve(run_dir / "logs", dest)
-    sibling = curve_sibling(dest.name, split)
-    if sibling and (shared := shared_curve(dest, dest.parent / sibling, str(run_dir))):
-        result[CURVE_OF] = shared  # the test record of the same run holds the same curve: one copy in results/
     atomic_write(dest / "recipe.yaml", dump_recipe(recipe))
+    sibling = curve_sibling(dest.name, split)
+    for key, names in SHARED.items():
+        # the test record of the same run holds the same curve (and recipe): one copy in results/
+        if sibling and (shared := shared_file(dest, dest.parent / sibling, str(run_dir), names)):
+            result[key] = shared
     write_json(dest / "result.json", result)
     return dest / "result.json"
 
@@ -236,29 +238,33 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
 
 
 CURVE_OF = "learning_curve_of"  # result.json: the sibling record (same dataset folder) whose curve this one's is
+RECIPE_OF = "recipe_of"  # result.json: the sibling record whose recipe.yaml this one's is
+# what a record may share with its sibling instead of holding a copy: result.json's key -> the file's names
+SHARED = {CURVE_OF: ("learning_curve.csv", "learning_curve.csv.gz"), RECIPE_OF: ("recipe.yaml",)}
 
 
 def curve_sibling(folder: str, split: str) -> str | None:
     """The record folder whose learning curve the record ``folder`` (of ``split``) may share, or None: a non-test
     split's test record (``<label>-val`` → ``<label>``) and another scoring of the same run, recorded with
     ``--name <label>+<how>`` (``+mc10``: Monte-Carlo evaluation, ``+unk``: unk replacement) → ``<label>``.
-    :func:`shared_curve` then checks that the two come from the same run and hold the same bytes."""
+    :func:`shared_file` then checks that the two come from the same run and hold the same bytes."""
     label = folder[: -len(split) - 1] if split != "test" and folder.endswith(f"-{split}") else folder
     base = label.split("+", 1)[0]
     return base if base and base != folder else None
 
 
-def shared_curve(dest: Path, sibling: Path, run_dir: str) -> str | None:
+def shared_file(dest: Path, sibling: Path, run_dir: str, names: tuple[str, ...]) -> str | None:
     """When the record in ``sibling`` (the test record of the same label) was scored from the same run and holds
-    a byte-identical learning curve, remove ``dest``'s copy and return the sibling's folder name (result.json's
-    ``learning_curve_of``, which :func:`attn_cli.io.read_curve` follows); else None and ``dest`` keeps its own.
-    A validation or training-split record of a run (the pick-by-validation rows) would otherwise repeat its test
-    record's curve: 64 of them held 0.9 MB of results/."""
+    a byte-identical file of ``names`` (its learning curve, or its resolved recipe), remove ``dest``'s copy and
+    return the sibling's folder name (result.json's ``learning_curve_of`` / ``recipe_of``, which
+    :func:`attn_cli.io.read_curve` and :func:`record_file` follow); else None and ``dest`` keeps its own. A
+    validation or training-split record of a run (the pick-by-validation rows) would otherwise repeat its test
+    record's curve and recipe: 64 curves held 0.9 MB of results/, 60 recipes 0.25 MB (a block each)."""
     if sibling == dest or not (sibling / "result.json").is_file():
         return None
     if read_json(sibling / "result.json").get("run_dir") != run_dir:
         return None
-    for name in ("learning_curve.csv", "learning_curve.csv.gz"):
+    for name in names:
         mine, theirs = dest / name, sibling / name
         if mine.is_file():
             if not theirs.is_file() or theirs.read_bytes() != mine.read_bytes():
@@ -268,22 +274,34 @@ def shared_curve(dest: Path, sibling: Path, run_dir: str) -> str | None:
     return None
 
 
-def _hand_back_curve(dest: Path) -> None:
-    """Before ``dest``'s curve is rewritten, every sibling record sharing it (``learning_curve_of`` naming ``dest``)
-    gets its own copy back: re-recording a test row — from another run, or from the same run trained further —
-    never changes the curve of the validation record beside it (``scripts/shrink_results.py`` shares it again
-    where the bytes still match)."""
-    for name in ("learning_curve.csv", "learning_curve.csv.gz"):
-        if (dest / name).is_file():
-            break
-    else:
-        return
-    for result in sorted(dest.parent.glob("*/result.json")):
-        info = read_json(result)
-        if info.get(CURVE_OF) == dest.name and result.parent != dest:
-            atomic_write(result.parent / name, (dest / name).read_bytes())
-            del info[CURVE_OF]
-            write_json(result, info)
+def record_file(folder: str | Path, name: str) -> Path:
+    """A record's ``recipe.yaml`` (``name``): its own, or that of the sibling record its result.json names as
+    ``recipe_of`` (:func:`shared_file`). The path returned may not exist (a record that has none)."""
+    folder = Path(folder)
+    own = folder / name
+    result = folder / "result.json"
+    key = next((k for k, names in SHARED.items() if name in names), None)
+    if own.is_file() or key is None or not result.is_file():
+        return own
+    sibling = read_json(result).get(key)
+    return folder.parent / sibling / name if sibling and sibling != folder.name else own
+
+
+def _hand_back(dest: Path) -> None:
+    """Before ``dest``'s curve and recipe are rewritten, every sibling record sharing them (``learning_curve_of`` /
+    ``recipe_of`` naming ``dest``) gets its own copy back: re-recording a test row — from another run, or from the
+    same run trained further — never changes the curve or recipe of the validation record beside it
+    (``scripts/shrink_results.py`` shares them again where the bytes still match)."""
+    for key, names in SHARED.items():
+        held = next((name for name in names if (dest / name).is_file()), None)
+        if held is None:
+            continue
+        for result in sorted(dest.parent.glob("*/result.json")):
+            info = read_json(result)
+            if info.get(key) == dest.name and result.parent != dest:
+                atomic_write(result.parent / held, (dest / held).read_bytes())
+                del info[key]
+                write_json(result, info)
 
 
 RECORD_GZIP_OVER = 4_096  # bytes (one file-system block): a text file over this is recorded gzipped (results/ < 30 MB: test_results_size.py)

@@ -8,7 +8,8 @@ it gets palette_png's 64 colours). A ``cpu_seconds.json`` written by hand
 beside a record (CPU seconds of a record made before ``train_cpu_s`` was recorded) is folded into its result.json
 as ``cpu_seconds`` (read by attn_cli.tables.budget), saving the file-system block each took. A validation or
 training-split record whose learning curve is byte for byte its test record's (the same run) drops its copy and
-names the test record as ``learning_curve_of`` (attn_cli.records.shared_curve, what `attn eval --record` now does).
+names the test record as ``learning_curve_of`` (attn_cli.records.shared_file, what `attn eval --record` now does);
+the same for a byte-identical ``recipe.yaml`` (``recipe_of``, 2026-12-08).
 
 With ``--leave-out FOLDER...`` (record folders under results/ that no table reads) it leaves those records'
 prediction files out instead, as `attn eval --record` does for a file too large to keep: each named under
@@ -33,15 +34,15 @@ from PIL import Image
 
 from attn_cli.io import atomic_write, write_json
 from attn_cli.records import (
-    CURVE_OF,
     RECORD_GZIP_OVER,
     RECORD_PNG_LARGE,
     RECORD_PNG_OVER,
     RECORD_TEXT,
+    SHARED,
     curve_sibling,
     float32_predictions,
     palette_png,
-    shared_curve,
+    shared_file,
 )
 
 
@@ -72,7 +73,7 @@ def main() -> None:
             kept, before, after = shortened
             print(f"{path.parent / kept}: floats in float32 form, {before} -> {after} bytes")
         elif path.name == "result.json" and (sibling := _share_curve(path)):
-            print(f"{path.parent}: the learning curve is {sibling}'s")
+            print(f"{path.parent}: shares its learning curve or recipe with {sibling}")
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
@@ -157,19 +158,22 @@ def _listed_prediction(path: Path) -> bool:
 
 
 def _share_curve(result: Path) -> str | None:
-    """A record's curve, when the record it may share with (attn_cli.records.curve_sibling: the test record of a
-    ``-<split>`` record, the plain record of a ``<label>+<how>`` one) holds the same bytes from the same run:
-    removed here, that record named as ``learning_curve_of``."""
+    """A record's curve and recipe, when the record it may share with (attn_cli.records.curve_sibling: the test
+    record of a ``-<split>`` record, the plain record of a ``<label>+<how>`` one) holds the same bytes from the same
+    run: removed here, that record named as ``learning_curve_of`` / ``recipe_of``. Returns the sibling when anything
+    was shared."""
     info = json.loads(result.read_text(encoding="utf-8"))
     split, folder = info.get("split", "test"), result.parent
     name = curve_sibling(folder.name, split)
-    if CURVE_OF in info or not name:
+    if not name:
         return None
-    shared = shared_curve(folder, folder.parent / name, str(info.get("run_dir")))
-    if shared:
-        info[CURVE_OF] = shared
+    done = None
+    for key, names in SHARED.items():
+        if key not in info and (shared := shared_file(folder, folder.parent / name, str(info.get("run_dir")), names)):
+            info[key] = done = shared
+    if done:
         write_json(result, info)
-    return shared
+    return done
 
 
 if __name__ == "__main__":

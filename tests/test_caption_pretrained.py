@@ -21,7 +21,9 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 PRE_RECORDS = sorted(
     p
     for p in RESULTS.glob("caption/*/*/result.json")
-    if (yaml.safe_load((p.parent / "recipe.yaml").read_text()).get("model") or {}).get("encoder_weights")
+    if (yaml.safe_load(records.record_file(p.parent, "recipe.yaml").read_text()).get("model") or {}).get(
+        "encoder_weights"
+    )
 )
 
 META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}

@@ -314,12 +314,13 @@ def test_eval_records_a_named_row(trained: Path, generated_data: Path, tmp_path:
 
 
 def test_a_validation_record_shares_its_test_records_curve(trained: Path, generated_data: Path, tmp_path: Path) -> None:
-    """A -val record of the run its test record scored keeps no second copy of the learning curve (results/ < 30 MB):
-    it names the test record (``learning_curve_of``) and reads its curve; re-recording the test row (here from another
-    run) first hands the validation record its own copy back."""
+    """A -val record of the run its test record scored keeps no second copy of the learning curve or the recipe
+    (results/ < 30 MB): it names the test record (``learning_curve_of``, ``recipe_of``) and reads its curve and
+    recipe; re-recording the test row (here from another run) first hands the validation record its own copies back."""
     import shutil
 
     from attn_cli.io import read_curve
+    from attn_cli.records import record_file
 
     results = tmp_path / "results"
     base = ["--data-dir", str(generated_data), "--results-dir", str(results)]
@@ -331,6 +332,11 @@ def test_a_validation_record_shares_its_test_records_curve(trained: Path, genera
     assert curve and not list(val_dir.glob("learning_curve.csv*"))
     assert json.loads((val_dir / "result.json").read_text())["learning_curve_of"] == "r"
     assert read_curve(val_dir) == curve
+    recipe = (test_dir / "recipe.yaml").read_bytes()
+    assert (
+        not (val_dir / "recipe.yaml").exists() and json.loads((val_dir / "result.json").read_text())["recipe_of"] == "r"
+    )
+    assert record_file(val_dir, "recipe.yaml") == test_dir / "recipe.yaml" == record_file(test_dir, "recipe.yaml")
     other = tmp_path / "copy-of-run"  # another run directory: the test row re-recorded from it
     shutil.copytree(trained, other)
     (other / "logs" / "metrics.csv").write_text("step,train/loss\n0,9.5\n")
@@ -338,6 +344,9 @@ def test_a_validation_record_shares_its_test_records_curve(trained: Path, genera
     assert code == 0, err
     assert read_curve(test_dir) == [{"step": "0", "train/loss": "9.5"}]
     assert read_curve(val_dir) == curve and "learning_curve_of" not in json.loads((val_dir / "result.json").read_text())
+    assert (val_dir / "recipe.yaml").read_bytes() == recipe and "recipe_of" not in json.loads(
+        (val_dir / "result.json").read_text()
+    )
 
 
 def test_another_scoring_of_a_run_shares_its_plain_records_curve(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from attn_cli.metrics.text import corpus_bleu
+from attn_cli.records import record_file
 from attn_cli.registry import TABLES
 from attn_cli.tables.base import all_tables_markdown, load_results
 from tests.conftest import recorded_rows
@@ -26,7 +27,7 @@ def test_record_has_the_required_facts(path: Path) -> None:
         assert key in rec, key
     for name, metric in rec["metrics"].items():
         assert "value" in metric and "unit" in metric, name
-    assert (path.parent / "recipe.yaml").is_file()
+    assert record_file(path.parent, "recipe.yaml").is_file()  # its own, or its test record's (recipe_of)
     for pred in rec.get("predictions", []):
         assert (path.parent / pred).is_file()
 

@@ -273,22 +273,28 @@ def test_a_small_float32_file_is_shortened_and_read_back_exactly_by_rescoring_re
     assert read_predictions(src / "predictions.jsonl") == rows  # an evaluation's own file: no result.json, as it is
 
 
-def test_a_shared_learning_curve_names_a_record_of_the_same_run_that_holds_one() -> None:
-    # a -val / -train record keeps no copy of its test record's curve, nor a `<label>+<how>` record (another scoring
-    # of the run) its plain record's (records.curve_sibling, records.shared_curve, scripts/shrink_results.py)
+@pytest.mark.parametrize("key", ["learning_curve_of", "recipe_of"])
+def test_a_shared_learning_curve_names_a_record_of_the_same_run_that_holds_one(key: str) -> None:
+    # a -val / -train record keeps no copy of its test record's curve or recipe, nor a `<label>+<how>` record (another
+    # scoring of the run) its plain record's (records.curve_sibling, records.shared_file, scripts/shrink_results.py)
     from attn_cli.io import read_curve
-    from attn_cli.records import curve_sibling
+    from attn_cli.records import SHARED, curve_sibling, record_file
 
-    sharing = [
-        p for p in _result_files() if p.name == "result.json" and "learning_curve_of" in json.loads(p.read_text())
-    ]
-    assert sharing  # the 64 pick-by-validation and training-split records of 2026-12-07
+    sharing = [p for p in _result_files() if p.name == "result.json" and key in json.loads(p.read_text())]
+    assert sharing  # the 64 pick-by-validation and training-split records of 2026-12-07 (their recipes: 2026-12-08)
     for path in sharing:
         info = json.loads(path.read_text())
-        sibling = path.parent.parent / info["learning_curve_of"]
-        assert info["learning_curve_of"] == curve_sibling(path.parent.name, info["split"]), path
+        sibling = path.parent.parent / info[key]
+        assert info[key] == curve_sibling(path.parent.name, info["split"]), path
         assert json.loads((sibling / "result.json").read_text())["run_dir"] == info["run_dir"], path
-        assert not list(path.parent.glob("learning_curve.csv*")) and read_curve(path.parent), path
+        assert not any((path.parent / name).exists() for name in SHARED[key]), path
+        if key == "recipe_of":
+            assert (
+                record_file(path.parent, "recipe.yaml") == sibling / "recipe.yaml"
+                and (sibling / "recipe.yaml").is_file()
+            )
+        else:
+            assert read_curve(path.parent), path
 
 
 def test_leave_out_drops_the_predictions_of_a_record_no_table_reads_and_refuses_a_table_row(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from attn_cli.records import record_file
 from attn_cli.tables.base import record_predictions
 from attn_cli.tasks.tapes import tape_metrics
 
@@ -20,7 +21,7 @@ RECORDS = [p for p in sorted(RESULTS.rglob("result.json")) if json.loads(p.read_
 def test_tapes_metrics_recompute_from_predictions(path: Path) -> None:
     rec = json.loads(path.read_text())
     rows = sorted(record_predictions(path), key=lambda r: r["id"])
-    max_length = int(yaml.safe_load((path.parent / "recipe.yaml").read_text())["data"]["max_length"])
+    max_length = int(yaml.safe_load(record_file(path.parent, "recipe.yaml").read_text())["data"]["max_length"])
     got = tape_metrics(rows, max_length)
     for name, metric in rec["metrics"].items():
         if name != "curriculum_level":  # training state, not a function of the predictions

@@ -45,7 +45,9 @@ class Budget:
 
 @functools.cache
 def _recipe_batch(path: str) -> int | None:
-    recipe = Path(path).with_name("recipe.yaml")
+    from attn_cli.records import record_file
+
+    recipe = record_file(Path(path).parent, "recipe.yaml")
     if not recipe.is_file():
         return None
     data = yaml.load(recipe.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
