@@ -41,8 +41,10 @@ PAPER: dict[str, tuple[float | str, ...]] = {
     "stack-rnn+rounding": (100.0, 100.0, 100.0, 100.0, 100.0, ""),
 }
 COUNTING = ("anbn", "anbncn", "anbncndn", "anb2n")
-# addition trains on n = 2..19 of the 59 test sizes 2..60: solving more than those means generalising
-ADDITION_TRAINED = 100.0 * 18 / 59
+# how many of the 59 test sizes n = 2..60 each pattern trains on (n = 2..data.max_n of its recipes): solving more
+# than those means generalising
+TRAINED = {"anbn": 13, "anbncn": 13, "anbncndn": 13, "anb2n": 18, "anbmcnm": 8, "addition": 18}
+ADDITION_TRAINED = 100.0 * TRAINED["addition"] / 59
 
 
 # The authors' restarts (their script_tasks.sh: "to reproduce the results in the paper, one needs to cycle over the
@@ -168,12 +170,15 @@ TABLES.add(
                 for p, header in PATTERNS
                 if p in RESTART_PATTERNS
             ),
+            # the soft stack RNN has one seed (results/ room), so the restarts are checked against the paper's claim
+            # itself: the rounded stack RNN generalises (Table 2: 100% of the sizes), beyond the sizes it trained on
             *(
                 Order(
-                    f"Stack RNN + rounding (authors' protocol) ≥ Stack RNN on {header}, best of {len(RESTARTS)} restarts",
+                    f"Stack RNN + rounding (authors' protocol), best of {len(RESTARTS)} restarts, generalises on "
+                    f"{header}: more sizes solved than the {100.0 * TRAINED[p] / 59:.1f}% trained on",
                     ("stack-rnn-rounded-restarts", p),
-                    ">=",
-                    ("stack-rnn", p),
+                    ">",
+                    100.0 * TRAINED[p] / 59,
                 )
                 for p, header in PATTERNS
                 if p in RESTART_PATTERNS
