@@ -27,7 +27,8 @@ has no list RNN.
 Deviations: every sequence starts with empty stacks and a zero hidden state (the authors' code runs
 one stream and empties the stacks every 1,000 sequences); training is by minibatches of whole
 sequences with Adam (theirs: SGD, lr 0.1 halved when validation entropy stops falling, BPTT 50, one
-update per symbol, random restarts on the harder tasks).
+update per symbol, random restarts on the harder tasks: ours are ``scripts/restarts.sh`` and the joulin table's
+best-of-N rows, picked by validation entropy).
 
 Baselines (Table 2): ``pattern-rnn`` is eq. (1)-(2), h_t = σ(U x_t + R h_{t-1}); ``pattern-lstm`` a
 one-layer LSTM; both with the stack RNN's hidden size for a matching comparison.
