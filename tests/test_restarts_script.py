@@ -54,3 +54,38 @@ def test_best_of_n_takes_the_test_score_of_the_lowest_validation_restart() -> No
                                                           for s in (1, 2, 3))  # fmt: skip
     # validation losses first, then the test scores, in seed order: seed 2 has the lowest validation loss
     assert agg.fn([0.5, 0.2, 0.4, 10.0, 20.0, 90.0]) == 20.0
+
+
+def _pattern_record(root: Path, name: str, split: str, **metrics: float) -> None:
+    folder = root / "patterns" / "anb2n" / (name + ("" if split == "test" else f"-{split}"))
+    folder.mkdir(parents=True)
+    rec = {"task": "patterns", "dataset": "anb2n", "recipe": name.rsplit("-seed", 1)[0], "name": name, "split": split}
+    rec |= {"git_sha": "0123abcd", "steps": 2000, "budget": {"batch_size": 32}}
+    rec["metrics"] = {k: {"value": v, "unit": ""} for k, v in metrics.items()}
+    (folder / "result.json").write_text(json.dumps(rec), encoding="utf-8")
+
+
+def test_the_joulin_restart_rows_show_the_test_score_of_the_lowest_validation_entropy(tmp_path: Path) -> None:
+    """The LSTM and list RNN restart rows on aⁿb²ⁿ: each cell the test score of the seed whose validation entropy
+    is lowest (never the best test score), shown once all five seeds have both records; their ordering compares
+    the picked scores."""
+    from attn_cli.registry import TABLES
+    from attn_cli.tables.base import check_orders, compute, load_results
+    from attn_cli.tables.joulin import RESTARTS
+
+    table = TABLES.get("joulin")
+
+    def cell(label: str) -> str:
+        _, headers, body = compute(table, load_results(tmp_path))
+        return next(r for r in body if r[0].text.startswith(label))[headers.index("aⁿb²ⁿ (ours)")].text
+
+    for s in RESTARTS:  # the LSTM: seed 3 has the lowest validation entropy, seed 5 the best test score
+        _pattern_record(tmp_path, f"lstm-anb2n-seed{s}", "test", solved_n=30.0 + s)
+    assert cell("LSTM (40 hidden), best of 5") == ""  # no validation records yet: nothing to pick by
+    for s in RESTARTS:
+        _pattern_record(tmp_path, f"lstm-anb2n-seed{s}", "val", loss=0.1 if s == 3 else 0.2)
+        _pattern_record(tmp_path, f"list-rnn-anb2n-seed{s}", "test", solved_n=60.0 + s)
+        _pattern_record(tmp_path, f"list-rnn-anb2n-seed{s}", "val", loss=0.3 - s / 100)  # seed 5 lowest
+    assert cell("LSTM (40 hidden), best of 5") == "33.0" and cell("List RNN 40+5, best of 5") == "65.0"
+    verdict = next(v for v in check_orders(table, load_results(tmp_path)) if "List RNN ≥ LSTM on aⁿb²ⁿ, best" in v.line)
+    assert verdict.mark == "✓" and "65.0 ≥ 33.0" in verdict.line
