@@ -329,6 +329,20 @@ def read_curve(folder: str | Path) -> list[dict[str, str]]:
     return []
 
 
+def record_file(folder: str | Path, name: str) -> Path:
+    """A record's ``recipe.yaml`` (``name``): its own, or that of the sibling record its result.json names as
+    ``recipe_of`` (a validation record sharing its test record's run and recipe, attn_cli.records.shared_file).
+    The path returned may not exist (a record that has none). Here, not in attn_cli.records, so that the tables
+    read it without importing torch."""
+    folder = Path(folder)
+    own = folder / name
+    result = folder / "result.json"
+    if own.is_file() or name != "recipe.yaml" or not result.is_file():
+        return own
+    sibling = read_json(result).get("recipe_of")
+    return folder.parent / sibling / name if sibling and sibling != folder.name else own
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:

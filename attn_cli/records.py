@@ -257,7 +257,7 @@ def shared_file(dest: Path, sibling: Path, run_dir: str, names: tuple[str, ...])
     """When the record in ``sibling`` (the test record of the same label) was scored from the same run and holds
     a byte-identical file of ``names`` (its learning curve, or its resolved recipe), remove ``dest``'s copy and
     return the sibling's folder name (result.json's ``learning_curve_of`` / ``recipe_of``, which
-    :func:`attn_cli.io.read_curve` and :func:`record_file` follow); else None and ``dest`` keeps its own. A
+    :func:`attn_cli.io.read_curve` and :func:`attn_cli.io.record_file` follow); else None and ``dest`` keeps its own. A
     validation or training-split record of a run (the pick-by-validation rows) would otherwise repeat its test
     record's curve and recipe: 64 curves held 0.9 MB of results/, 60 recipes 0.25 MB (a block each)."""
     if sibling == dest or not (sibling / "result.json").is_file():
@@ -272,19 +272,6 @@ def shared_file(dest: Path, sibling: Path, run_dir: str, names: tuple[str, ...])
             mine.unlink()
             return sibling.name
     return None
-
-
-def record_file(folder: str | Path, name: str) -> Path:
-    """A record's ``recipe.yaml`` (``name``): its own, or that of the sibling record its result.json names as
-    ``recipe_of`` (:func:`shared_file`). The path returned may not exist (a record that has none)."""
-    folder = Path(folder)
-    own = folder / name
-    result = folder / "result.json"
-    key = next((k for k, names in SHARED.items() if name in names), None)
-    if own.is_file() or key is None or not result.is_file():
-        return own
-    sibling = read_json(result).get(key)
-    return folder.parent / sibling / name if sibling and sibling != folder.name else own
 
 
 def _hand_back(dest: Path) -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from attn_cli import records, run
 from attn_cli.errors import AttnError
-from attn_cli.io import sha256_file
+from attn_cli.io import record_file, sha256_file
 from attn_cli.models.sat import ShowAttendTell, ShowTell
 from attn_cli.models.vision_baselines import GridClassifier
 from attn_cli.pretrained import load_pretrained
@@ -21,9 +21,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 PRE_RECORDS = sorted(
     p
     for p in RESULTS.glob("caption/*/*/result.json")
-    if (yaml.safe_load(records.record_file(p.parent, "recipe.yaml").read_text()).get("model") or {}).get(
-        "encoder_weights"
-    )
+    if (yaml.safe_load(record_file(p.parent, "recipe.yaml").read_text()).get("model") or {}).get("encoder_weights")
 )
 
 META = {"pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3, "vocab_size": 11, "input_kind": "image"}

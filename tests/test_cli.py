@@ -319,8 +319,7 @@ def test_a_validation_record_shares_its_test_records_curve(trained: Path, genera
     recipe; re-recording the test row (here from another run) first hands the validation record its own copies back."""
     import shutil
 
-    from attn_cli.io import read_curve
-    from attn_cli.records import record_file
+    from attn_cli.io import read_curve, record_file
 
     results = tmp_path / "results"
     base = ["--data-dir", str(generated_data), "--results-dir", str(results)]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from attn_cli.io import record_file
 from attn_cli.metrics.text import corpus_bleu
-from attn_cli.records import record_file
 from attn_cli.registry import TABLES
 from attn_cli.tables.base import all_tables_markdown, load_results
 from tests.conftest import recorded_rows

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from attn_cli.records import record_file
+from attn_cli.io import record_file
 from attn_cli.tables.base import record_predictions
 from attn_cli.tasks.patterns import pattern_metrics
 

@@ -45,7 +45,7 @@ class Budget:
 
 @functools.cache
 def _recipe_batch(path: str) -> int | None:
-    from attn_cli.records import record_file
+    from attn_cli.io import record_file
 
     recipe = record_file(Path(path).parent, "recipe.yaml")
     if not recipe.is_file():
