@@ -311,6 +311,13 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+CURVE_OF = "learning_curve_of"  # result.json: the sibling record (same dataset folder) whose curve this one's is
+RECIPE_OF = "recipe_of"  # result.json: the sibling record whose recipe.yaml this one's is
+# what a record may share with its sibling instead of holding a copy (attn_cli.records.shared_file): result.json's
+# key -> the file's names
+SHARED = {CURVE_OF: ("learning_curve.csv", "learning_curve.csv.gz"), RECIPE_OF: ("recipe.yaml",)}
+
+
 def read_curve(folder: str | Path) -> list[dict[str, str]]:
     """A record's learning curve, ``learning_curve.csv`` or, when it was large, ``learning_curve.csv.gz``
     (attn_cli.records gzips it like other text over ``RECORD_GZIP_OVER``), or that of the sibling record its
@@ -324,7 +331,7 @@ def read_curve(folder: str | Path) -> list[dict[str, str]]:
             with opener(path, "rt", encoding="utf-8", newline="") as fh:
                 return list(csv.DictReader(fh))
     result = folder / "result.json"
-    if result.is_file() and (sibling := read_json(result).get("learning_curve_of")):
+    if result.is_file() and (sibling := read_json(result).get(CURVE_OF)):
         return read_curve(folder.parent / sibling) if sibling != folder.name else []
     return []
 
@@ -337,9 +344,10 @@ def record_file(folder: str | Path, name: str) -> Path:
     folder = Path(folder)
     own = folder / name
     result = folder / "result.json"
-    if own.is_file() or name != "recipe.yaml" or not result.is_file():
+    key = next((k for k, names in SHARED.items() if name in names), None)
+    if own.is_file() or key is None or not result.is_file():
         return own
-    sibling = read_json(result).get("recipe_of")
+    sibling = read_json(result).get(key)
     return folder.parent / sibling / name if sibling and sibling != folder.name else own
 
 

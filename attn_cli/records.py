@@ -23,6 +23,7 @@ from attn_cli.config import dump_recipe, recipe_from_dict
 from attn_cli.errors import AttnError
 from attn_cli.io import (
     PREDICTION_FLOATS,
+    SHARED,
     atomic_path,
     atomic_write,
     float32_jsonl,
@@ -235,12 +236,6 @@ def _copy_learning_curve(logs: Path, dest: Path) -> None:
         data, name, other = gzip.compress(data, mtime=0), other, name
     atomic_write(dest / name, data)
     (dest / other).unlink(missing_ok=True)
-
-
-CURVE_OF = "learning_curve_of"  # result.json: the sibling record (same dataset folder) whose curve this one's is
-RECIPE_OF = "recipe_of"  # result.json: the sibling record whose recipe.yaml this one's is
-# what a record may share with its sibling instead of holding a copy: result.json's key -> the file's names
-SHARED = {CURVE_OF: ("learning_curve.csv", "learning_curve.csv.gz"), RECIPE_OF: ("recipe.yaml",)}
 
 
 def curve_sibling(folder: str, split: str) -> str | None:

@@ -277,8 +277,8 @@ def test_a_small_float32_file_is_shortened_and_read_back_exactly_by_rescoring_re
 def test_a_shared_learning_curve_names_a_record_of_the_same_run_that_holds_one(key: str) -> None:
     # a -val / -train record keeps no copy of its test record's curve or recipe, nor a `<label>+<how>` record (another
     # scoring of the run) its plain record's (records.curve_sibling, records.shared_file, scripts/shrink_results.py)
-    from attn_cli.io import read_curve, record_file
-    from attn_cli.records import SHARED, curve_sibling
+    from attn_cli.io import SHARED, read_curve, record_file
+    from attn_cli.records import curve_sibling
 
     sharing = [p for p in _result_files() if p.name == "result.json" and key in json.loads(p.read_text())]
     assert sharing  # the 64 pick-by-validation and training-split records of 2026-12-07 (their recipes: 2026-12-08)
