@@ -32,13 +32,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from attn_cli.io import atomic_write, write_json
+from attn_cli.io import SHARED, atomic_write, write_json
 from attn_cli.records import (
     RECORD_GZIP_OVER,
     RECORD_PNG_LARGE,
     RECORD_PNG_OVER,
     RECORD_TEXT,
-    SHARED,
     curve_sibling,
     float32_predictions,
     palette_png,
@@ -72,14 +71,14 @@ def main() -> None:
         elif path.name == "result.json" and (shortened := float32_predictions(path)):
             kept, before, after = shortened
             print(f"{path.parent / kept}: floats in float32 form, {before} -> {after} bytes")
-        elif path.name == "result.json" and (sibling := _share_curve(path)):
+        elif path.name == "result.json" and (sibling := _share_with_sibling(path)):
             print(f"{path.parent}: shares its learning curve or recipe with {sibling}")
         elif path.suffix == ".png" and size > RECORD_PNG_OVER:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as im:
-                if (
-                    im.mode == "P" and size <= RECORD_PNG_LARGE
-                ):  # palette-encoded already, at the size palette_png keeps
+                # palette-encoded already: at the size palette_png keeps, or with its 64 colours (so that running
+                # the script again leaves it alone)
+                if im.mode == "P" and (size <= RECORD_PNG_LARGE or len(im.getcolors(256) or range(257)) <= 64):
                     continue
             smaller = palette_png(data)
             if len(smaller) < len(data):
@@ -157,7 +156,7 @@ def _listed_prediction(path: Path) -> bool:
     return path.name in json.loads(result.read_text(encoding="utf-8")).get("predictions", [])
 
 
-def _share_curve(result: Path) -> str | None:
+def _share_with_sibling(result: Path) -> str | None:
     """A record's curve and recipe, when the record it may share with (attn_cli.records.curve_sibling: the test
     record of a ``-<split>`` record, the plain record of a ``<label>+<how>`` one) holds the same bytes from the same
     run: removed here, that record named as ``learning_curve_of`` / ``recipe_of``. Returns the sibling when anything
